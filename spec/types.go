@@ -1,0 +1,107 @@
+package spec
+
+// APIVersion and Kind are the only values the loader accepts.
+const (
+	APIVersion = "bottle-reconcile/v1alpha1"
+	Kind       = "Bottle"
+)
+
+// Guest kinds.
+const (
+	GuestSmolvm = "smolvm"
+	GuestDocker = "docker"
+)
+
+// Bundle daemons.
+const (
+	DaemonEgress = "egress"
+	DaemonDNS    = "dns"
+)
+
+// Defaults applied by the loader.
+const (
+	DefaultCPUs      = 2
+	DefaultMemoryMiB = 2048
+)
+
+// Bottle is one bottle.yaml file.
+type Bottle struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Spec       Spec     `json:"spec"`
+
+	// Source is the file the bottle was loaded from. It is not part of the
+	// bottle's identity: renaming a file changes nothing.
+	Source string `json:"-"`
+}
+
+// Metadata identifies a bottle.
+type Metadata struct {
+	// Name is the bottle's identity: a lowercase DNS label of at most 40
+	// characters without "--".
+	Name string `json:"name"`
+}
+
+// Spec is the desired state of a bottle.
+type Spec struct {
+	Guest       string            `json:"guest,omitempty"`
+	Image       string            `json:"image"`
+	Env         map[string]string `json:"env,omitempty"`
+	EnvFromHost []string          `json:"envFromHost,omitempty"`
+	// Daemons is nil when the file does not set it (the default, egress and
+	// dns, is applied by the loader) and empty when it asks for none.
+	Daemons    []string  `json:"daemons"`
+	Egress     Egress    `json:"egress,omitempty"`
+	AllowCIDRs []string  `json:"allowCIDRs,omitempty"`
+	Resources  Resources `json:"resources,omitempty"`
+	Network    Network   `json:"network,omitempty"`
+	Suspend    bool      `json:"suspend,omitempty"`
+	Protect    bool      `json:"protect,omitempty"`
+}
+
+// Egress configures the bundle's egress gate.
+type Egress struct {
+	// Allow lists the hosts the guest may reach through the gate: exact names
+	// or "*.suffix", each with an optional ":port". Normalised by the loader.
+	Allow []string `json:"allow,omitempty"`
+}
+
+// Resources sizes the guest.
+type Resources struct {
+	CPUs      int `json:"cpus,omitempty"`
+	MemoryMiB int `json:"memoryMiB,omitempty"`
+}
+
+// Network configures the bottle's bridge network.
+type Network struct {
+	// Subnet pins the bottle's IPv4 subnet (a /29 or larger); empty means
+	// allocate one from the reconciler's pool.
+	Subnet string `json:"subnet,omitempty"`
+}
+
+// Runs reports whether the bundle runs daemon d.
+func (s Spec) Runs(d string) bool {
+	for _, x := range s.Daemons {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// applyDefaults fills in what the file left out.
+func (s *Spec) applyDefaults() {
+	if s.Guest == "" {
+		s.Guest = GuestSmolvm
+	}
+	if s.Daemons == nil {
+		s.Daemons = []string{DaemonEgress, DaemonDNS}
+	}
+	if s.Resources.CPUs == 0 {
+		s.Resources.CPUs = DefaultCPUs
+	}
+	if s.Resources.MemoryMiB == 0 {
+		s.Resources.MemoryMiB = DefaultMemoryMiB
+	}
+}
