@@ -1,0 +1,33 @@
+package bundle
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// GuestEnv returns the environment a guest needs to use its bundle: the proxy
+// variables, in both cases since tools disagree on which they read, when the
+// egress daemon runs. Spec validation refuses these names in spec.env, so
+// nothing a spec says can point the guest elsewhere.
+func GuestEnv(daemons []string, bundleAddr netip.Addr) map[string]string {
+	env := map[string]string{}
+	for _, d := range daemons {
+		if d != "egress" {
+			continue
+		}
+		proxy := "http://" + netip.AddrPortFrom(bundleAddr, ProxyPort).String()
+		noProxy := "localhost,127.0.0.1,::1"
+		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+			env[k] = proxy
+		}
+		env["NO_PROXY"] = noProxy
+		env["no_proxy"] = noProxy
+	}
+	return env
+}
+
+// ReservedEnv lists the variables bottle-reconcile sets in guests itself.
+var ReservedEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy"}
+
+// DNSPortString is DNSPort as text, for flags.
+var DNSPortString = strconv.Itoa(DNSPort)
