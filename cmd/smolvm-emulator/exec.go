@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// exec and cp have no guest to talk to. exec runs the command ON THE HOST
+// (this is NOT isolation: the command can touch anything the caller can),
+// in the machine's rootfs stand-in <data>/emu/rootfs/<name>, with an
+// environment of PATH, SMOLVM_EMU_ROOTFS, the machine's -e values and exec's
+// -e values. cp copies to and from that same directory.
+
+// runningMachine returns a copy of the record of a running machine, or the
+// error smolvm's agent connect gives.
+func (a *app) runningMachine(name string) (Record, error) {
+	var rec Record
+	err := a.store.withLock(false, func(st *stateFile) error {
+		r, ok := st.Machines[name]
+		if !ok {
+			return errorf("vm not found: %s", name)
+		}
+		if a.observedState(r) != "running" {
+			return errorf("agent operation failed: connect: machine '%s' is not running. Use 'smolvm machine start --name %s' first.", name, name)
+		}
+		rec = *r
+		return nil
+	})
+	return rec, err
+}
+
+// guestPath maps an absolute guest path into the rootfs stand-in; cleaning
+// it first keeps ".." from leaving that directory.
+func (a *app) guestPath(name, p string) string {
+	return filepath.Join(a.rootfsDir(name), filepath.Clean("/"+p))
+}
+
+// exec implements `machine exec --name N [-e K=V] [-w DIR] [--timeout D] -- CMD...`.
+func (a *app) exec(p parsedArgs) error {
+	if len(p.trailing) == 0 {
+		return &clapError{msg: "the following required arguments were not provided:\n  <COMMAND>...",
+			usage: "smolvm machine exec [OPTIONS] --name <NAME> -- <COMMAND>..."}
+	}
+	var timeout time.Duration
+	if v, ok := p.one("timeout"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return invalidValue(flagSpec{long: "timeout", value: "TIMEOUT"}, v, "expected a duration like 30s or 5m")
+		}
+		timeout = d
+	}
+	if p.has("detach") {
+		return errorf("smolvm emulator: 'machine exec -d' is not emulated")
+	}
+	name, _ := p.one("name")
+	rec, err := a.runningMachine(name)
+	if err != nil {
+		return err
+	}
+
+	workdir := rec.Workdir
+	if w, ok := p.one("workdir"); ok {
+		workdir = w
+	}
+	dir := a.guestPath(name, workdir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("exec workdir: %w", err)
+	}
+	env := []string{"PATH=" + a.hostPath(), "SMOLVM_EMU_ROOTFS=" + a.rootfsDir(name)}
+	for _, kv := range rec.Env {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	for _, kv := range parseEnvSpec(p.vals["env"], a.lookupEnv) {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, p.trailing[0], p.trailing[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	// Own process group, so a timeout kills the whole command tree.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	if p.has("interactive") {
+		cmd.Stdin = a.stdin
+	}
+	// Output is buffered unless --stream, as in the real exec.
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Writer(&outBuf), io.Writer(&errBuf)
+	if p.has("stream") {
+		cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
+	}
+	runErr := cmd.Run()
+	a.stdout.Write(outBuf.Bytes())
+	a.stderr.Write(errBuf.Bytes())
+
+	if ctx.Err() == context.DeadlineExceeded {
+		return exitCode(124)
+	}
+	var ee *exec.ExitError
+	switch {
+	case runErr == nil:
+		return nil
+	case errors.As(runErr, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return exitCode(128 + int(ws.Signal()))
+		}
+		return exitCode(ee.ExitCode())
+	default:
+		// The command could not be started, like a missing binary in the
+		// guest: the shell convention 127. Wording not from the reference.
+		fmt.Fprintf(a.stderr, "exec failed: %v\n", runErr)
+		return exitCode(127)
+	}
+}
+
+// hostPath is the PATH given to exec'd commands.
+func (a *app) hostPath() string {
+	if p := a.getenv("PATH"); p != "" {
+		return p
+	}
+	return "/usr/local/bin:/usr/bin:/bin"
+}
+
+// cp implements `machine cp SRC DST [--mode 644] [--uid N] [--gid N]`. As in
+// smolvm, SRC is checked for ':' first, so a local SRC containing ':' is
+// taken as NAME:/path.
+func (a *app) cp(p parsedArgs) error {
+	src, dst := p.pos[0], p.pos[1]
+	mode := os.FileMode(0o644)
+	if v, ok := p.one("mode"); ok {
+		m, err := strconv.ParseUint(v, 8, 32)
+		if err != nil {
+			return invalidValue(flagSpec{long: "mode", value: "MODE"}, v, "invalid octal mode")
+		}
+		mode = os.FileMode(m)
+	}
+	for _, f := range []string{"uid", "gid"} {
+		if v, ok := p.one(f); ok {
+			if _, err := parseUint(flagSpec{long: f, value: strings.ToUpper(f)}, v, 32); err != nil {
+				return err
+			}
+		}
+	}
+	if name, gpath, ok := strings.Cut(src, ":"); ok {
+		if _, err := a.runningMachine(name); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(a.guestPath(name, gpath))
+		if err != nil {
+			// Wording not from the reference.
+			return errorf("agent operation failed: read file '%s': %v", gpath, errors.Unwrap(err))
+		}
+		return writeAtomic(localTarget(dst, gpath), data, 0o644)
+	}
+	if name, gpath, ok := strings.Cut(dst, ":"); ok {
+		if _, err := a.runningMachine(name); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return errorf("failed to read '%s': %v", src, errors.Unwrap(err))
+		}
+		target := a.guestPath(name, gpath)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return fmt.Errorf("cp: %w", err)
+		}
+		return writeAtomic(target, data, mode)
+	}
+	// Wording not from the reference.
+	return errorf("one of SRC or DST must be NAME:/path")
+}
+
+// localTarget puts a download into dst, or into dst/<base> when dst is a
+// directory.
+func localTarget(dst, gpath string) string {
+	if st, err := os.Stat(dst); err == nil && st.IsDir() {
+		return filepath.Join(dst, filepath.Base(gpath))
+	}
+	return dst
+}
+
+// writeAtomic writes through a temp file and rename, as the guest agent's
+// write is atomic.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".cp-*")
+	if err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cp: %w", err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cp: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	return nil
+}

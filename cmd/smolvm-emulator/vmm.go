@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// The VMM stand-in: a running machine is a detached child process
+// (`smolvm __vmm NAME DATADIR`) that only sleeps. Its PID is what start
+// records, and the machine's reported state is derived from whether that
+// process still lives, as smolvm derives `stopped` from a dead VMM PID.
+
+// vmmMain is the sleeper. It exits on SIGTERM/SIGKILL, and on its own once
+// the data dir is gone (a removed test temp dir), so tests do not leak it.
+func (a *app) vmmMain(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(a.stderr, "usage: smolvm __vmm NAME DATADIR")
+		return 2
+	}
+	st := newStore(args[1])
+	for {
+		if _, err := os.Stat(st.dir); errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// spawnVMM starts the sleeper for name, detached in its own session and with
+// no inherited stdio, so a caller waiting for `start`'s output to close is
+// not held up by it.
+func (a *app) spawnVMM(name string) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("locate emulator binary: %w", err)
+	}
+	cmd := exec.Command(exe, "__vmm", name, a.home)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("spawn vmm: %w", err)
+	}
+	pid := cmd.Process.Pid
+	if err := cmd.Process.Release(); err != nil {
+		return 0, fmt.Errorf("release vmm: %w", err)
+	}
+	return pid, nil
+}
+
+// vmmAlive reports whether pid is a live (non-zombie) sleeper for name in
+// the data dir home.
+// Checking the command line guards against PID reuse.
+func vmmAlive(pid int, name, home string) bool {
+	if pid <= 0 {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	argv := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+	if len(argv) != 4 || string(argv[1]) != "__vmm" || string(argv[2]) != name || string(argv[3]) != home {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state letter follows the ")" that closes the command name.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		switch stat[i+2] {
+		case 'Z', 'X':
+			return false
+		}
+	}
+	return true
+}
+
+// terminate stops the sleeper: SIGTERM, then SIGKILL if it lingers.
+func terminate(pid int, name, home string) error {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill vmm %d: %w", pid, err)
+		}
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if !vmmAlive(pid, name, home) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("vmm %d for machine '%s' did not exit", pid, name)
+}
+
+// observedState is the state smolvm would report for r.
+func (a *app) observedState(r *Record) string {
+	if r.State == "running" {
+		if r.PID != nil && vmmAlive(*r.PID, r.Name, a.home) {
+			return "running"
+		}
+		return "stopped"
+	}
+	return r.State
+}
