@@ -1,13 +1,10 @@
 package bundle
 
-import (
-	"net/netip"
-	"strconv"
-)
+import "net/netip"
 
 // GuestEnv returns the environment a guest needs to use its bundle: the proxy
 // variables, in both cases since tools disagree on which they read, when the
-// egress daemon runs. Spec validation refuses these names in spec.env, so
+// egress daemon runs. spec.ReservedEnv lists these names, so validation refuses them in spec.env, so
 // nothing a spec says can point the guest elsewhere.
 func GuestEnv(daemons []string, bundleAddr netip.Addr) map[string]string {
 	env := map[string]string{}
@@ -25,9 +22,3 @@ func GuestEnv(daemons []string, bundleAddr netip.Addr) map[string]string {
 	}
 	return env
 }
-
-// ReservedEnv lists the variables bottle-reconcile sets in guests itself.
-var ReservedEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy"}
-
-// DNSPortString is DNSPort as text, for flags.
-var DNSPortString = strconv.Itoa(DNSPort)
