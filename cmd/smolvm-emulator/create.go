@@ -71,19 +71,24 @@ const (
 	minMem      = 64
 )
 
+// newRecord is a never-started machine with default resources.
+func newRecord(name string) Record {
+	return Record{Name: name, State: "created", CreatedAt: time.Now().Unix(), CPUs: defaultCPUs, MemoryMiB: defaultMem,
+		Labels: map[string]string{}, Env: [][2]string{}, Mounts: []string{}, Ports: []string{},
+		AllowedCIDRs: []string{}, DNSHosts: []string{}, Cmd: []string{}}
+}
+
 // createOpts is the create command line after clap-level validation.
 type createOpts struct {
 	rec       Record
 	cpusAsked int
-	imageSpec string
 	policy    bool // any egress policy (allow-cidr, allow-host, outbound-localhost-only)
 }
 
 // parseCreate does what clap's value parsers would do: everything here fails
 // with exit 2.
 func (a *app) parseCreate(p parsedArgs) (createOpts, error) {
-	o := createOpts{rec: Record{CPUs: defaultCPUs, MemoryMiB: defaultMem, Labels: map[string]string{},
-		Env: [][2]string{}, Mounts: []string{}, Ports: []string{}, AllowedCIDRs: []string{}, DNSHosts: []string{}, Cmd: []string{}}}
+	o := createOpts{rec: newRecord("")}
 	o.cpusAsked = defaultCPUs
 	r := &o.rec
 	var err error
@@ -201,7 +206,6 @@ func (a *app) create(p parsedArgs) error {
 	if p.trailing != nil {
 		r.Cmd = p.trailing
 	}
-	r.State = "created"
 	r.CreatedAt = time.Now().Unix()
 
 	err = a.store.withLock(true, func(st *stateFile) error {

@@ -121,10 +121,11 @@ func (a *app) failNext(op string) error {
 }
 
 // killFromEnv kills the VMM of every machine named in SMOLVM_EMU_KILL, so the
-// call that follows sees it as crashed.
+// call that follows sees it as crashed. Unknown names are skipped: the
+// variable may stay set across a delete.
 func (a *app) killFromEnv() error {
 	for _, name := range a.envList("SMOLVM_EMU_KILL") {
-		if err := a.killVMM(name); err != nil {
+		if _, err := a.killVMM(name); err != nil {
 			return err
 		}
 	}
@@ -134,27 +135,31 @@ func (a *app) killFromEnv() error {
 // emuCmd runs the hidden `__emu` commands.
 func (a *app) emuCmd(args []string) error {
 	if len(args) == 2 && args[0] == "kill" {
-		return a.killVMM(args[1])
+		found, err := a.killVMM(args[1])
+		if err == nil && !found {
+			return errorf("vm not found: %s", args[1])
+		}
+		return err
 	}
 	return fmt.Errorf("usage: smolvm __emu kill NAME")
 }
 
 // killVMM kills a machine's VMM without touching its record, which is what a
-// crash looks like: the record still says running but the PID is dead.
-func (a *app) killVMM(name string) error {
+// crash looks like: the record still says running but the PID is dead. It
+// reports whether the machine exists.
+func (a *app) killVMM(name string) (bool, error) {
 	var pid int
+	found := false
 	err := a.store.withLock(false, func(st *stateFile) error {
 		r, ok := st.Machines[name]
-		if !ok {
-			return errorf("vm not found: %s", name)
-		}
-		if r.PID != nil && vmmAlive(*r.PID, name, a.home) {
+		found = ok
+		if ok && r.PID != nil && vmmAlive(*r.PID, name, a.home) {
 			pid = *r.PID
 		}
 		return nil
 	})
 	if err != nil || pid == 0 {
-		return err
+		return found, err
 	}
-	return terminate(pid, name, a.home)
+	return true, terminate(pid, name, a.home)
 }

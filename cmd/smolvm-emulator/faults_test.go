@@ -117,3 +117,10 @@ func TestCallLog(t *testing.T) {
 		t.Errorf("calls = %q, want %q", got, calls)
 	}
 }
+
+func TestKillUnknownMachine(t *testing.T) {
+	e := newEmu(t)
+	want{code: 1, stderr: "Error: vm not found: nope\n"}.check(t, e.run("__emu", "kill", "nope"))
+	// A stale SMOLVM_EMU_KILL must not break unrelated calls.
+	want{stdout: "[]\n"}.check(t, e.runWith([]string{"SMOLVM_EMU_KILL=nope"}, "", "machine", "ls", "--json"))
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 )
 
 // start implements `machine start`: idempotent, and with no --name it starts
@@ -17,9 +16,8 @@ func (a *app) start(p parsedArgs) error {
 	err := a.store.withLock(true, func(st *stateFile) error {
 		r, ok := st.Machines[name]
 		if !ok && !p.has("name") {
-			r = &Record{Name: name, State: "created", CreatedAt: time.Now().Unix(), CPUs: defaultCPUs, MemoryMiB: defaultMem,
-				Labels: map[string]string{}, Env: [][2]string{}, Mounts: []string{}, Ports: []string{},
-				AllowedCIDRs: []string{}, DNSHosts: []string{}, Cmd: []string{}}
+			rec := newRecord(name)
+			r = &rec
 			if err := a.makeDataDir(name); err != nil {
 				return err
 			}
