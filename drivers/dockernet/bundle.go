@@ -1,0 +1,352 @@
+package dockernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// LabelNetwork records a bundle's bottle network, so its address can be
+// told apart from its egress address.
+const LabelNetwork = "dev.bottle-reconcile.network"
+
+// Bundle container limits.
+const (
+	bundlePidsLimit = 128
+	bundleMemory    = 128 << 20
+)
+
+// BundleDriver manages bundle containers: one hardened sidecar per bottle at
+// a pinned address on the bottle network, also attached to the instance's
+// egress network.
+type BundleDriver struct {
+	base
+	imageSem chan struct{} // serialises image builds
+	image    string        // the bundle image tag, once known; guarded by imageSem
+}
+
+var _ reconciler.Driver = (*BundleDriver)(nil)
+
+// NewBundleDriver returns the bundle driver. api is usually a
+// *client.Client made with client.FromEnv and API version negotiation.
+func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDriver, error) {
+	b, err := newBase(api, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return &BundleDriver{base: b, imageSem: make(chan struct{}, 1)}, nil
+}
+
+// Kind implements reconciler.Driver.
+func (d *BundleDriver) Kind() string { return BundleKind }
+
+// Role implements reconciler.Driver.
+func (d *BundleDriver) Role() reconciler.Role { return reconciler.RoleBundle }
+
+// Observe implements reconciler.Driver with one ContainerList.
+func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: managedFilter(reconciler.RoleBundle)})
+	if err != nil {
+		return nil, wrap("list bundle containers", err)
+	}
+	out := make([]reconciler.Resource, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, bundleResource(c))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func bundleResource(c container.Summary) reconciler.Resource {
+	r := reconciler.Resource{
+		Kind:        BundleKind,
+		Role:        reconciler.RoleBundle,
+		Bottle:      c.Labels[reconciler.LabelBottle],
+		Instance:    c.Labels[reconciler.LabelInstance],
+		ID:          c.ID,
+		Hash:        c.Labels[reconciler.LabelHash],
+		HashVersion: c.Labels[reconciler.LabelHashVersion],
+		Labels:      c.Labels,
+		Health:      healthFromStatus(c.Status),
+	}
+	if len(c.Names) > 0 {
+		r.Name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	r.State, r.Detail = stateOf(c)
+	if c.NetworkSettings != nil {
+		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
+			r.Addr = endpointAddr(ep)
+		}
+	}
+	return r
+}
+
+// endpointAddr is the endpoint's IPv4 address; a stopped container has only
+// the one it was pinned to.
+func endpointAddr(ep *network.EndpointSettings) netip.Addr {
+	if a, err := netip.ParseAddr(ep.IPAddress); err == nil {
+		return a
+	}
+	if ep.IPAMConfig != nil {
+		if a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address); err == nil {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// Create implements reconciler.Driver. It is for a missing bundle only: a
+// container of that name, ours or not, is a conflict (the reconciler deletes
+// first). It returns once Docker reports the bundle healthy; a bundle that
+// does not get there is removed again and the error names it.
+func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+	op := fmt.Sprintf("create bundle %q", w.Name)
+	if err := checkWantLabels(op, w); err != nil {
+		return reconciler.Resource{}, err
+	}
+	if w.Network == "" || !w.BundleAddr.Is4() || (w.Subnet.IsValid() && !w.Subnet.Contains(w.BundleAddr)) {
+		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: need a network and an IPv4 bundle address in its subnet (network %q, address %s, subnet %s): %w",
+			op, w.Network, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
+	}
+	instance := w.Labels[reconciler.LabelInstance]
+	if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+		return reconciler.Resource{}, err
+	}
+	cfg, err := d.bundleConfig(w)
+	if err != nil {
+		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+	}
+	image, err := d.ensureImage(ctx)
+	if err != nil {
+		return reconciler.Resource{}, err
+	}
+	egress, err := d.ensureEgress(ctx, instance)
+	if err != nil {
+		return reconciler.Resource{}, err
+	}
+
+	labels := copyLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
+	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.BundleAddr.String()}},
+		}}, nil, w.Name)
+	if cerrdefs.IsConflict(err) {
+		// Made meanwhile by someone else: say by whom.
+		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+			return reconciler.Resource{}, err
+		}
+	}
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	if err := d.startHealthy(ctx, op, resp.ID, egress); err != nil {
+		// Leave nothing half made behind; the next pass creates it afresh.
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rmErr := d.api.ContainerRemove(rmCtx, resp.ID, container.RemoveOptions{Force: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			err = errors.Join(err, wrap(fmt.Sprintf("remove failed bundle %q", w.Name), rmErr))
+		}
+		return reconciler.Resource{}, err
+	}
+	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("id", resp.ID))})
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	if len(cs) != 1 {
+		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: container %s vanished after it started: %w", op, resp.ID, cerrdefs.ErrNotFound)
+	}
+	d.log.V(1).Info("bundle created", "bundle", w.Name, "addr", w.BundleAddr.String())
+	return bundleResource(cs[0]), nil
+}
+
+// notExisting returns a conflict error naming who holds name, if anyone.
+func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance string) error {
+	c, err := d.api.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	if strings.TrimPrefix(c.Name, "/") != name { // inspect also matches ID prefixes
+		return nil
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	if err := nameTaken(op, "container", labels, instance); err != nil {
+		return err
+	}
+	return fmt.Errorf("dockernet: %s: the bundle already exists; delete it first: %w", op, cerrdefs.ErrConflict)
+}
+
+// bundleConfig is what the bundle program reads from its environment.
+func (d *BundleDriver) bundleConfig(w reconciler.Want) (string, error) {
+	allow := make([]string, 0, len(w.Spec.Egress.Allow))
+	for _, a := range w.Spec.Egress.Allow {
+		r, err := spec.ParseHostRule(a)
+		if err != nil {
+			return "", fmt.Errorf("egress rule %q: %w", a, err)
+		}
+		allow = append(allow, r.String())
+	}
+	return bundle.Config{
+		Bottle:  w.Bottle,
+		Daemons: w.Spec.Daemons,
+		Allow:   allow,
+		Listen:  w.BundleAddr,
+		Refuse:  []netip.Prefix{d.opts.Pool},
+	}.Encode()
+}
+
+func containerConfig(image, cfg string, labels map[string]string) *container.Config {
+	return &container.Config{
+		Image:      image,
+		User:       "65534:65534",
+		Entrypoint: []string{binaryPath},
+		Cmd:        []string{"bundle", "run"},
+		Env:        []string{bundle.ConfigEnv + "=" + cfg},
+		Labels:     labels,
+		Healthcheck: &container.HealthConfig{
+			Test:     []string{"CMD", binaryPath, "bundle", "health"},
+			Interval: time.Second,
+			Timeout:  3 * time.Second,
+			// Failures in the first seconds do not count, so a slow start
+			// is not marked unhealthy; success counts at once.
+			StartPeriod: 5 * time.Second,
+			Retries:     3,
+		},
+	}
+}
+
+// hostConfig is the hardened runtime setup of a bundle. Nothing is mounted
+// and no port is published: the bundle is reached on its bottle address.
+func hostConfig(net string) *container.HostConfig {
+	pids := int64(bundlePidsLimit)
+	sysctls := map[string]string{
+		// Lets the unprivileged user bind DNS on port 53 with no capability.
+		"net.ipv4.ip_unprivileged_port_start": "0",
+	}
+	// The networks have no IPv6; also drop link-local IPv6, where the kernel
+	// has it (writing the sysctl fails otherwise).
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
+		sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
+	}
+	return &container.HostConfig{
+		NetworkMode:    container.NetworkMode(net),
+		Privileged:     false,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Sysctls:        sysctls,
+		// "no": the reconciler heals a dead bundle. A restart policy would
+		// bring it back behind the reconciler's back and hide its deaths.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Resources: container.Resources{
+			PidsLimit:  &pids,
+			Memory:     bundleMemory,
+			MemorySwap: bundleMemory, // no swap on top
+		},
+	}
+}
+
+// startHealthy connects the bundle to the egress network, starts it and
+// waits until Docker reports it healthy.
+func (d *BundleDriver) startHealthy(ctx context.Context, op, id, egress string) error {
+	// API 1.41 takes one network at create; the second must come before
+	// start so the bundle never runs without its way out.
+	if err := d.api.NetworkConnect(ctx, egress, id, &network.EndpointSettings{}); err != nil {
+		return wrap(op+": connect egress network", err)
+	}
+	if err := d.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return wrap(op+": start", err)
+	}
+	return d.waitHealthy(ctx, op, id)
+}
+
+func (d *BundleDriver) waitHealthy(ctx context.Context, op, id string) error {
+	wctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last container.InspectResponse
+	for {
+		c, err := d.api.ContainerInspect(wctx, id)
+		switch {
+		case err != nil && wctx.Err() == nil:
+			return wrap(op+": inspect", err)
+		case err == nil:
+			last = c
+			st := c.State
+			switch {
+			case st == nil:
+			case !st.Running:
+				return fmt.Errorf("dockernet: %s: the bundle stopped before it became healthy: exited (%d)%s: %w",
+					op, st.ExitCode, lastHealthLog(c), cerrdefs.ErrUnavailable)
+			case st.Health != nil && st.Health.Status == container.Healthy:
+				return nil
+			case st.Health != nil && st.Health.Status == container.Unhealthy:
+				return fmt.Errorf("dockernet: %s: the bundle is unhealthy%s: %w", op, lastHealthLog(c), cerrdefs.ErrUnavailable)
+			}
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return wrap(op+": wait for health", ctx.Err())
+			}
+			status := "unknown"
+			if last.State != nil && last.State.Health != nil {
+				status = string(last.State.Health.Status)
+			}
+			return fmt.Errorf("dockernet: %s: not healthy after %s (health %s)%s: %w",
+				op, d.opts.HealthTimeout, status, lastHealthLog(last), context.DeadlineExceeded)
+		case <-tick.C:
+		}
+	}
+}
+
+// lastHealthLog is the output of the last health check, for error messages.
+func lastHealthLog(c container.InspectResponse) string {
+	if c.ContainerJSONBase == nil || c.State == nil || c.State.Health == nil || len(c.State.Health.Log) == 0 {
+		return ""
+	}
+	l := c.State.Health.Log[len(c.State.Health.Log)-1]
+	return fmt.Sprintf("; last health check exit %d: %q", l.ExitCode, strings.TrimSpace(l.Output))
+}
+
+// Delete implements reconciler.Driver: a forced remove of a container that
+// carries the managed-by label. A missing one is success.
+func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error {
+	op := fmt.Sprintf("remove bundle %q", r.Name)
+	c, err := d.api.ContainerInspect(ctx, ref(r))
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	if c.Config == nil || c.Config.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
+	}
+	err = d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return wrap(op, err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package dockernet
+
+import (
+	"context"
+	"fmt"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// RoleEgress labels an instance's egress network. It is not a bottle role:
+// the reconciler never observes it; the bundle driver makes it on demand.
+const RoleEgress = "egress"
+
+// EgressNetworkName is the name of an instance's egress network: the
+// non-internal bridge every bundle of that instance reaches the world by.
+func EgressNetworkName(instance string) string { return "bottle-egress-" + instance }
+
+// ensureEgress returns the ID of the instance's egress network, creating it
+// if missing. It holds the subnet lock so concurrent creates make one.
+func (d *BundleDriver) ensureEgress(ctx context.Context, instance string) (string, error) {
+	name := EgressNetworkName(instance)
+	op := fmt.Sprintf("create egress network %q", name)
+	if id, err := d.findEgress(ctx, op, name, instance); err != nil || id != "" {
+		return id, err
+	}
+	release, err := d.lock.acquire(ctx)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	defer release()
+	if id, err := d.findEgress(ctx, op, name, instance); err != nil || id != "" {
+		return id, err
+	}
+	no := false
+	resp, err := d.api.NetworkCreate(ctx, name, network.CreateOptions{
+		Driver:     "bridge",
+		EnableIPv6: &no,
+		// Subnet from Docker's default pools: one per instance is cheap.
+		Options: map[string]string{
+			// Bundles of different bottles share this bridge; without ICC
+			// they cannot reach each other over it.
+			"com.docker.network.bridge.enable_icc": "false",
+		},
+		Labels: map[string]string{
+			reconciler.LabelManagedBy: reconciler.ManagedByValue,
+			reconciler.LabelInstance:  instance,
+			reconciler.LabelRole:      RoleEgress,
+		},
+	})
+	if cerrdefs.IsConflict(err) {
+		// Someone without our lock made it meanwhile; take it if it is ours.
+		return d.findEgress(ctx, op, name, instance)
+	}
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	d.log.V(1).Info("egress network created", "network", name)
+	return resp.ID, nil
+}
+
+// findEgress returns the egress network's ID, "" if it does not exist, or an
+// error if that name is taken by something not ours.
+func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string) (string, error) {
+	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	if n.Name != name { // inspect also matches ID prefixes
+		return "", nil
+	}
+	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
+		return "", err
+	}
+	if n.Labels[reconciler.LabelRole] != RoleEgress {
+		return "", fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[reconciler.LabelRole], cerrdefs.ErrConflict)
+	}
+	return n.ID, nil
+}
+
+// RemoveEgressNetwork removes the instance's egress network (down --all,
+// tests). A network still in use by a bundle is left alone without error;
+// one that is missing is success.
+func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string) error {
+	name := EgressNetworkName(instance)
+	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) || (err == nil && n.Name != name) {
+		return nil
+	}
+	op := fmt.Sprintf("remove egress network %q", name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
+		return err
+	}
+	return removeNetwork(ctx, d.api, op, n.ID, true)
+}

@@ -1,0 +1,91 @@
+package dockernet
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/client"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// wrap prefixes err with the operation and resource, and marks a daemon that
+// cannot be reached as unavailable so callers never take it for "nothing
+// exists".
+func wrap(op string, err error) error {
+	if client.IsErrConnectionFailed(err) && !cerrdefs.IsUnavailable(err) {
+		return fmt.Errorf("dockernet: %s: %w (%w)", op, err, cerrdefs.ErrUnavailable)
+	}
+	return fmt.Errorf("dockernet: %s: %w", op, err)
+}
+
+// isPoolOverlap reports whether Docker refused a network because its subnet
+// overlaps another network's. Docker gives it no class of its own, so this
+// reads the text; it is fragile and the only place that does. Docker 20.10
+// through 28 say: "Pool overlaps with other one on this address space".
+func isPoolOverlap(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Pool overlaps with other one on this address space")
+}
+
+// ownership is who a runtime object belongs to, judged by labels only.
+type ownership int
+
+const (
+	ownedByUs       ownership = iota // managed by bottle-reconcile, this instance
+	ownedByOther                     // managed by bottle-reconcile, another instance
+	ownedByNoneOfUs                  // not managed by bottle-reconcile
+)
+
+func owner(labels map[string]string, instance string) ownership {
+	switch {
+	case labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue:
+		return ownedByNoneOfUs
+	case labels[reconciler.LabelInstance] != instance:
+		return ownedByOther
+	default:
+		return ownedByUs
+	}
+}
+
+// nameTaken returns the conflict error for a name already used by something
+// that is not ours to touch, or nil if it is ours.
+func nameTaken(op, what string, labels map[string]string, instance string) error {
+	switch owner(labels, instance) {
+	case ownedByNoneOfUs:
+		return fmt.Errorf("dockernet: %s: a %s of that name exists and is not managed by bottle-reconcile; remove or rename it: %w",
+			op, what, cerrdefs.ErrConflict)
+	case ownedByOther:
+		return fmt.Errorf("dockernet: %s: a %s of that name exists and belongs to bottle-reconcile instance %q; stop that instance or use another bottle name: %w",
+			op, what, labels[reconciler.LabelInstance], cerrdefs.ErrConflict)
+	}
+	return nil
+}
+
+// checkWantLabels makes sure what Create is about to make will be observed:
+// without the managed-by and instance labels it would leak.
+func checkWantLabels(op string, w reconciler.Want) error {
+	if w.Name == "" {
+		return fmt.Errorf("dockernet: %s: no name: %w", op, cerrdefs.ErrInvalidArgument)
+	}
+	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || w.Labels[reconciler.LabelInstance] == "" {
+		return fmt.Errorf("dockernet: %s: labels must set %s=%s and %s: %w", op,
+			reconciler.LabelManagedBy, reconciler.ManagedByValue, reconciler.LabelInstance, cerrdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// copyLabels returns w's labels plus the driver's own.
+func copyLabels(w map[string]string, extra ...string) map[string]string {
+	m := make(map[string]string, len(w)+len(extra)/2)
+	for k, v := range w {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
+
+var errNotOurs = errors.New("not managed by bottle-reconcile; leaving it alone")

@@ -1,0 +1,58 @@
+package dockernet
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// healthFromStatus reads a container's health from ContainerList's Status
+// text: on API 1.41 the list has no health field, and inspecting each
+// container would cost a call per bottle. Docker writes, for a running
+// container with a health check,
+//
+//	"Up 3 seconds (health: starting)"
+//	"Up 3 seconds (healthy)"
+//	"Up 2 minutes (unhealthy)"
+//
+// and no parenthesised suffix for one without ("Up 3 seconds") or for one
+// that is not running ("Exited (137) 5 seconds ago", "Created").
+func healthFromStatus(status string) reconciler.Health {
+	if !strings.HasPrefix(status, "Up ") {
+		return reconciler.HealthNone
+	}
+	switch {
+	case strings.HasSuffix(status, "(health: starting)"):
+		return reconciler.HealthStarting
+	case strings.HasSuffix(status, "(healthy)"):
+		return reconciler.HealthHealthy
+	case strings.HasSuffix(status, "(unhealthy)"):
+		return reconciler.HealthUnhealthy
+	}
+	return reconciler.HealthNone
+}
+
+// exitedRE matches the exit code in "Exited (137) 5 seconds ago".
+var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
+
+// stateOf normalises a listed container's state and gives the detail a
+// human wants next to it, e.g. "exited (137)".
+func stateOf(c container.Summary) (reconciler.State, string) {
+	switch c.State {
+	case container.StateRunning:
+		return reconciler.StateRunning, ""
+	case container.StateCreated:
+		return reconciler.StateCreated, "created"
+	case container.StateExited, container.StateDead:
+		if m := exitedRE.FindStringSubmatch(c.Status); m != nil {
+			return reconciler.StateStopped, "exited (" + m[1] + ")"
+		}
+		return reconciler.StateStopped, string(c.State)
+	case container.StatePaused, container.StateRestarting, container.StateRemoving:
+		return reconciler.StateStopped, string(c.State)
+	}
+	return reconciler.StateUnknown, string(c.State)
+}

@@ -1,0 +1,178 @@
+package dockernet
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// ImageRepo is the repository of bundle images; the tag is a content hash.
+const ImageRepo = "bottle-reconcile-bundle"
+
+// binaryPath is where the binary sits in the bundle image.
+const binaryPath = "/bottle-reconcile"
+
+// bundleDockerfile builds a bundle image with nothing but the binary in it,
+// so no registry or base image is needed. The user is nobody.
+const bundleDockerfile = `FROM scratch
+COPY bottle-reconcile ` + binaryPath + `
+USER 65534:65534
+ENTRYPOINT ["` + binaryPath + `"]
+CMD ["bundle", "run"]
+`
+
+// checkStatic refuses a binary that needs a dynamic loader: FROM scratch has
+// none, so the bundle would fail to start with an obscure "no such file".
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("bundle binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("bundle binary %s is dynamically linked: built with cgo; rebuild with CGO_ENABLED=0 or pass --bundle-binary: %w",
+				path, cerrdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
+}
+
+// imageTag returns the content tag of the image built from binary.
+func imageTag(binary []byte) string {
+	h := sha256.New()
+	h.Write(binary)
+	h.Write([]byte(bundleDockerfile))
+	return ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// buildContext returns the tar the image is built from.
+func buildContext(binary []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	files := []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"Dockerfile", 0o644, []byte(bundleDockerfile)},
+		{"bottle-reconcile", 0o555, binary},
+	}
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ensureImage returns the tag of the bundle image for the configured
+// binary, building it only when the daemon lacks that tag. Builds are
+// serialised so concurrent creates do not build the same image twice.
+func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
+	select {
+	case d.imageSem <- struct{}{}:
+		defer func() { <-d.imageSem }()
+	case <-ctx.Done():
+		return "", wrap("build bundle image", ctx.Err())
+	}
+	if d.image != "" {
+		return d.image, nil
+	}
+	path, err := d.opts.bundleBinary()
+	if err != nil {
+		return "", err
+	}
+	if err := checkStatic(path); err != nil {
+		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
+	}
+	tag := imageTag(bin)
+	op := fmt.Sprintf("build bundle image %q", tag)
+	_, err = d.api.ImageInspect(ctx, tag)
+	if err == nil {
+		d.image = tag
+		return tag, nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return "", wrap(op, err)
+	}
+	tarball, err := buildContext(bin)
+	if err != nil {
+		return "", fmt.Errorf("dockernet: %s: make context: %w", op, err)
+	}
+	resp, err := d.api.ImageBuild(ctx, bytes.NewReader(tarball), build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+		Labels:      map[string]string{reconciler.LabelManagedBy: reconciler.ManagedByValue},
+	})
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	defer resp.Body.Close()
+	if err := readBuildOutput(resp.Body); err != nil {
+		return "", wrap(op, err)
+	}
+	if _, err := d.api.ImageInspect(ctx, tag); err != nil {
+		return "", wrap(op, err)
+	}
+	d.log.Info("bundle image built", "image", tag)
+	d.image = tag
+	return tag, nil
+}
+
+// readBuildOutput drains the build's JSON message stream and returns the
+// error it reports, if any; a build fails inside the stream, not in HTTP.
+func readBuildOutput(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	var tail []string
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if s := strings.TrimSpace(m.Stream); s != "" {
+			tail = append(tail[max(0, len(tail)-4):], s)
+		}
+		if m.Error != "" {
+			return fmt.Errorf("build failed: %s (after: %s)", m.Error, strings.Join(tail, " | "))
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package dockernet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/go-logr/logr/testr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// testLabel marks the unlabelled ("foreign") resources tests make, so they
+// are cleaned up too; it is not a bottle-reconcile label.
+const testLabel = "test.bottle-reconcile.run"
+
+var (
+	// testBinary is a static bottle-reconcile binary, built once.
+	testBinary string
+	// testLockPath is shared by every driver in the tests, as the real
+	// lock file would be.
+	testLockPath string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dockernet-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testLockPath = filepath.Join(dir, "subnet.lock")
+	testBinary = filepath.Join(dir, "bottle-reconcile")
+	if err := buildBinary(testBinary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildBinary(out string) error {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/bottle-reconcile")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build bundle binary: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// requireDocker returns a client of a daemon that answers, or skips; with
+// BOTTLE_REQUIRE_DOCKER=1 a missing daemon fails the test instead.
+func requireDocker(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("BOTTLE_REQUIRE_DOCKER=1 but no Docker daemon answers: %v", err)
+		}
+		t.Skipf("no Docker daemon answers (%v); start one, or set BOTTLE_REQUIRE_DOCKER=1 to fail instead of skip", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// newInstance returns a unique instance name and makes sure nothing
+// labelled with it outlives the test.
+func newInstance(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	inst := "test-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cs, nets := leftovers(ctx, t, cli, inst)
+		for _, c := range cs {
+			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				t.Errorf("cleanup: remove container %s: %v", c.Names, err)
+			}
+		}
+		for _, n := range nets {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+				t.Errorf("cleanup: remove network %s: %v", n.Name, err)
+			}
+		}
+		assertNoneLeft(t, cli, inst)
+	})
+	return inst
+}
+
+// leftovers lists what carries inst as instance or test label.
+func leftovers(ctx context.Context, t *testing.T, cli *client.Client, inst string) ([]container.Summary, []network.Summary) {
+	t.Helper()
+	var cs []container.Summary
+	var nets []network.Summary
+	for _, key := range []string{reconciler.LabelInstance, testLabel} {
+		f := filters.NewArgs(filters.Arg("label", key+"="+inst))
+		c, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		if err != nil {
+			t.Fatalf("list containers: %v", err)
+		}
+		n, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+		if err != nil {
+			t.Fatalf("list networks: %v", err)
+		}
+		cs, nets = append(cs, c...), append(nets, n...)
+	}
+	return cs, nets
+}
+
+// assertNoneLeft fails the test if any container or network of inst remains.
+func assertNoneLeft(t *testing.T, cli *client.Client, inst string) {
+	t.Helper()
+	cs, nets := leftovers(context.Background(), t, cli, inst)
+	for _, c := range cs {
+		t.Errorf("container %s of %s left behind", c.Names, inst)
+	}
+	for _, n := range nets {
+		t.Errorf("network %s of %s left behind", n.Name, inst)
+	}
+}
+
+func testOptions(pool string) Options {
+	o := Options{LockPath: testLockPath, BundleBinary: testBinary, HealthTimeout: 30 * time.Second}
+	if pool != "" {
+		o.Pool = mustPrefix(pool)
+	}
+	return o
+}
+
+func newDrivers(t *testing.T, api dockerAPI, opts Options) (*NetworkDriver, *BundleDriver) {
+	t.Helper()
+	nd, err := NewNetworkDriver(api, opts, testr.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd, err := NewBundleDriver(api, opts, testr.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nd, bd
+}
+
+func wantLabels(inst, bottle string, role reconciler.Role) map[string]string {
+	return map[string]string{
+		reconciler.LabelManagedBy:   reconciler.ManagedByValue,
+		reconciler.LabelInstance:    inst,
+		reconciler.LabelBottle:      bottle,
+		reconciler.LabelRole:        string(role),
+		reconciler.LabelHash:        "h-" + bottle,
+		reconciler.LabelHashVersion: "1",
+	}
+}
+
+func networkWant(inst, bottle string) reconciler.Want {
+	return reconciler.Want{
+		Bottle: bottle,
+		Role:   reconciler.RoleNetwork,
+		Name:   reconciler.Names(bottle, reconciler.RoleNetwork),
+		Labels: wantLabels(inst, bottle, reconciler.RoleNetwork),
+	}
+}
+
+func bundleWant(inst, bottle string, subnet netip.Prefix, s spec.Spec) reconciler.Want {
+	return reconciler.Want{
+		Bottle:     bottle,
+		Role:       reconciler.RoleBundle,
+		Name:       reconciler.Names(bottle, reconciler.RoleBundle),
+		Labels:     wantLabels(inst, bottle, reconciler.RoleBundle),
+		Spec:       s,
+		Network:    reconciler.Names(bottle, reconciler.RoleNetwork),
+		Subnet:     subnet,
+		BundleAddr: BundleAddr(subnet),
+		GuestAddr:  GuestAddr(subnet),
+	}
+}
+
+// mine keeps the resources of instance inst: the drivers return every
+// instance's, and other tests or a reconciler may run alongside.
+func mine(rs []reconciler.Resource, inst string) map[string]reconciler.Resource {
+	m := map[string]reconciler.Resource{}
+	for _, r := range rs {
+		if r.Instance == inst {
+			m[r.Name] = r
+		}
+	}
+	return m
+}
+
+// countingAPI counts the calls made through it.
+type countingAPI struct {
+	dockerAPI
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingAPI) count(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[name]++
+}
+
+func (c *countingAPI) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string]int{}
+	for k, v := range c.calls {
+		m[k] = v
+	}
+	c.calls = nil
+	return m
+}
+
+func (c *countingAPI) NetworkList(ctx context.Context, o network.ListOptions) ([]network.Summary, error) {
+	c.count("NetworkList")
+	return c.dockerAPI.NetworkList(ctx, o)
+}
+
+func (c *countingAPI) NetworkInspect(ctx context.Context, id string, o network.InspectOptions) (network.Inspect, error) {
+	c.count("NetworkInspect")
+	return c.dockerAPI.NetworkInspect(ctx, id, o)
+}
+
+func (c *countingAPI) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
+	c.count("ContainerList")
+	return c.dockerAPI.ContainerList(ctx, o)
+}
+
+func (c *countingAPI) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	c.count("ContainerInspect")
+	return c.dockerAPI.ContainerInspect(ctx, id)
+}

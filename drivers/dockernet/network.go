@@ -1,0 +1,255 @@
+package dockernet
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// Kinds of the two drivers.
+const (
+	NetworkKind = "dockernet-network"
+	BundleKind  = "dockernet-bundle"
+)
+
+// LabelSubnet records the subnet a network was created with, for humans;
+// the subnet Docker reports is what counts.
+const LabelSubnet = "dev.bottle-reconcile.subnet"
+
+// NetworkDriver manages bottle networks: internal bridges with a pinned /29.
+type NetworkDriver struct {
+	base
+}
+
+var _ reconciler.Driver = (*NetworkDriver)(nil)
+
+// NewNetworkDriver returns the network driver. api is usually a
+// *client.Client made with client.FromEnv and API version negotiation.
+func NewNetworkDriver(api dockerAPI, opts Options, log logr.Logger) (*NetworkDriver, error) {
+	b, err := newBase(api, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	return &NetworkDriver{base: b}, nil
+}
+
+// Kind implements reconciler.Driver.
+func (d *NetworkDriver) Kind() string { return NetworkKind }
+
+// Role implements reconciler.Driver.
+func (d *NetworkDriver) Role() reconciler.Role { return reconciler.RoleNetwork }
+
+// managedFilter selects what bottle-reconcile made in role r.
+func managedFilter(r reconciler.Role) filters.Args {
+	return filters.NewArgs(
+		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
+		filters.Arg("label", reconciler.LabelRole+"="+string(r)),
+	)
+}
+
+// Observe implements reconciler.Driver with one NetworkList.
+func (d *NetworkDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: managedFilter(reconciler.RoleNetwork)})
+	if err != nil {
+		return nil, wrap("list networks", err)
+	}
+	out := make([]reconciler.Resource, 0, len(nets))
+	for _, n := range nets {
+		out = append(out, networkResource(n))
+	}
+	// Sorted so repeated passes see the same order whatever the daemon's.
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func networkResource(n network.Summary) reconciler.Resource {
+	r := reconciler.Resource{
+		Kind:        NetworkKind,
+		Role:        reconciler.RoleNetwork,
+		Bottle:      n.Labels[reconciler.LabelBottle],
+		Instance:    n.Labels[reconciler.LabelInstance],
+		Name:        n.Name,
+		ID:          n.ID,
+		Hash:        n.Labels[reconciler.LabelHash],
+		HashVersion: n.Labels[reconciler.LabelHashVersion],
+		Labels:      n.Labels,
+		State:       reconciler.StateRunning,
+		Subnet:      ipv4Subnet(n),
+	}
+	if !n.Internal {
+		r.Detail = "not internal"
+	}
+	return r
+}
+
+func ipv4Subnet(n network.Summary) netip.Prefix {
+	for _, c := range n.IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p
+		}
+	}
+	return netip.Prefix{}
+}
+
+// Create implements reconciler.Driver. The subnet is w.Subnet when set, or
+// else the first free /29 of the pool. A network of ours of that name that
+// already exists (a concurrent create) is returned as it is if it matches.
+func (d *NetworkDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+	op := fmt.Sprintf("create network %q", w.Name)
+	if err := checkWantLabels(op, w); err != nil {
+		return reconciler.Resource{}, err
+	}
+	if w.Subnet.IsValid() {
+		if !w.Subnet.Addr().Is4() || w.Subnet.Bits() > SubnetBits {
+			return reconciler.Resource{}, fmt.Errorf("dockernet: %s: subnet %s must be IPv4 and /%d or larger: %w",
+				op, w.Subnet, SubnetBits, cerrdefs.ErrInvalidArgument)
+		}
+		w.Subnet = w.Subnet.Masked()
+	}
+	release, err := d.lock.acquire(ctx)
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	defer release()
+
+	// A second attempt covers a daemon that allocated the chosen subnet to
+	// someone not holding our lock between our list and our create.
+	for attempt := 1; ; attempt++ {
+		r, err := d.createLocked(ctx, op, w)
+		if isPoolOverlap(err) && attempt < 2 && !w.Subnet.IsValid() {
+			d.log.V(1).Info("subnet taken meanwhile, retrying", "network", w.Name)
+			continue
+		}
+		return r, err
+	}
+}
+
+func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconciler.Want) (reconciler.Resource, error) {
+	all, err := d.api.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	if i := slices.IndexFunc(all, func(n network.Summary) bool { return n.Name == w.Name }); i >= 0 {
+		return d.existing(op, all[i], w)
+	}
+	taken := dockerSubnets(all)
+	host, err := hostPrefixes()
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	taken = append(taken, host...)
+
+	subnet := w.Subnet
+	if subnet.IsValid() {
+		for _, t := range taken {
+			if t.Overlaps(subnet) {
+				return reconciler.Resource{}, fmt.Errorf("dockernet: %s: pinned subnet %s overlaps %s, already used by a Docker network or a host route: %w",
+					op, subnet, t, cerrdefs.ErrConflict)
+			}
+		}
+	} else if subnet, err = ChooseSubnet(d.opts.Pool, SubnetBits, taken); err != nil {
+		return reconciler.Resource{}, wrap(op, fmt.Errorf("%w: %w", err, cerrdefs.ErrResourceExhausted))
+	}
+
+	no := false
+	resp, err := d.api.NetworkCreate(ctx, w.Name, network.CreateOptions{
+		Driver: "bridge",
+		// Internal: the bottle network has no route out; the bundle reaches
+		// the world through the instance's egress network instead.
+		Internal:   true,
+		EnableIPv6: &no,
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{
+			Subnet:  subnet.String(),
+			Gateway: Gateway(subnet).String(),
+		}}},
+		Labels: copyLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String()),
+	})
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	n, err := d.api.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	d.log.V(1).Info("network created", "network", w.Name, "subnet", subnet.String())
+	return networkResource(n), nil
+}
+
+// existing decides what to do about a network that already has w's name.
+func (d *NetworkDriver) existing(op string, n network.Summary, w reconciler.Want) (reconciler.Resource, error) {
+	if err := nameTaken(op, "network", n.Labels, w.Labels[reconciler.LabelInstance]); err != nil {
+		return reconciler.Resource{}, err
+	}
+	r := networkResource(n)
+	switch {
+	case n.Labels[reconciler.LabelRole] != string(reconciler.RoleNetwork):
+		return r, fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[reconciler.LabelRole], cerrdefs.ErrConflict)
+	case n.Labels[reconciler.LabelHash] != w.Labels[reconciler.LabelHash]:
+		return r, fmt.Errorf("dockernet: %s: the network exists with another spec hash; delete it first: %w", op, cerrdefs.ErrConflict)
+	case w.Subnet.IsValid() && r.Subnet.Masked() != w.Subnet:
+		return r, fmt.Errorf("dockernet: %s: the network exists with subnet %s, not %s; delete it first: %w", op, r.Subnet, w.Subnet, cerrdefs.ErrConflict)
+	}
+	return r, nil
+}
+
+// Delete implements reconciler.Driver. It removes only a network carrying
+// the managed-by label and disconnects nothing: a network something is still
+// attached to is an error naming what.
+func (d *NetworkDriver) Delete(ctx context.Context, r reconciler.Resource) error {
+	return removeNetwork(ctx, d.api, fmt.Sprintf("remove network %q", r.Name), ref(r), false)
+}
+
+// ref is how to find r again: its ID when known, which cannot have been
+// reused by something else of the same name.
+func ref(r reconciler.Resource) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return r.Name
+}
+
+// removeNetwork removes a managed network. With ignoreInUse, a network that
+// still has endpoints is left alone without error.
+func removeNetwork(ctx context.Context, api dockerAPI, op, id string, ignoreInUse bool) error {
+	n, err := api.NetworkInspect(ctx, id, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
+	}
+	if len(n.Containers) > 0 {
+		if ignoreInUse {
+			return nil
+		}
+		var names []string
+		for _, c := range n.Containers {
+			names = append(names, fmt.Sprintf("%q", c.Name))
+		}
+		sort.Strings(names)
+		return fmt.Errorf("dockernet: %s: still attached: %s; remove or disconnect them first: %w",
+			op, strings.Join(names, ", "), cerrdefs.ErrConflict)
+	}
+	err = api.NetworkRemove(ctx, n.ID)
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case ignoreInUse && (cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err)):
+		// "has active endpoints": something attached since the inspect.
+		return nil
+	}
+	return wrap(op, err)
+}

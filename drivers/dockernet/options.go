@@ -1,0 +1,95 @@
+package dockernet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Defaults for Options.
+var (
+	// DefaultPool is where bottle subnets are carved from. It is far from
+	// Docker's own default pools (172.17.0.0/12, 192.168.0.0/16), so Docker
+	// never hands out an address from it on its own.
+	DefaultPool = netip.MustParsePrefix("10.213.0.0/16")
+)
+
+// Default option values.
+const (
+	DefaultLockPath      = "/run/bottle-reconcile/subnet.lock"
+	DefaultHealthTimeout = 30 * time.Second
+)
+
+// SubnetBits is the size of an allocated bottle subnet: a /29 holds the
+// network, gateway, bundle and guest addresses with room to spare.
+const SubnetBits = 29
+
+// Options configures both drivers. The zero value means every default.
+type Options struct {
+	// Pool is the IPv4 range bottle subnets are allocated from; default
+	// DefaultPool. It is also passed to bundles as a range to refuse.
+	Pool netip.Prefix
+	// LockPath is the file locked (flock) across list, choose and create, so
+	// concurrent creates, in this process or another, never pick the same
+	// subnet; default DefaultLockPath.
+	LockPath string
+	// BundleBinary is the statically linked bottle-reconcile binary put in
+	// the bundle image; default os.Executable().
+	BundleBinary string
+	// HealthTimeout bounds how long Create waits for a new bundle to become
+	// healthy; default DefaultHealthTimeout.
+	HealthTimeout time.Duration
+}
+
+// withDefaults fills in what o leaves out and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if !o.Pool.IsValid() {
+		o.Pool = DefaultPool
+	}
+	if !o.Pool.Addr().Is4() || o.Pool.Bits() > SubnetBits {
+		return o, fmt.Errorf("dockernet: pool %s must be an IPv4 prefix of /%d or larger", o.Pool, SubnetBits)
+	}
+	o.Pool = o.Pool.Masked()
+	if o.LockPath == "" {
+		o.LockPath = DefaultLockPath
+	}
+	if o.HealthTimeout <= 0 {
+		o.HealthTimeout = DefaultHealthTimeout
+	}
+	return o, nil
+}
+
+// base is what both drivers share.
+type base struct {
+	api  dockerAPI
+	opts Options
+	log  logr.Logger
+	lock *subnetLock
+}
+
+func newBase(api dockerAPI, opts Options, log logr.Logger) (base, error) {
+	if api == nil {
+		return base{}, errors.New("dockernet: no Docker client")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return base{}, err
+	}
+	return base{api: api, opts: opts, log: log.WithName("dockernet"), lock: newSubnetLock(opts.LockPath)}, nil
+}
+
+// bundleBinary returns the binary to put in the bundle image.
+func (o Options) bundleBinary() (string, error) {
+	if o.BundleBinary != "" {
+		return o.BundleBinary, nil
+	}
+	p, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("dockernet: find own executable for the bundle image: %w", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,199 @@
+package dockernet
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+)
+
+// ChooseSubnet returns the first /size subnet of pool that overlaps none of
+// taken. It is pure, so the allocation rule is testable without a daemon;
+// first-fit keeps the choice deterministic and reuses freed subnets.
+func ChooseSubnet(pool netip.Prefix, size int, taken []netip.Prefix) (netip.Prefix, error) {
+	if !pool.IsValid() || !pool.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("pool %s is not an IPv4 prefix", pool)
+	}
+	if size < pool.Bits() || size > 32 {
+		return netip.Prefix{}, fmt.Errorf("cannot carve /%d subnets from pool %s", size, pool)
+	}
+	pool = pool.Masked()
+	// Only the taken prefixes that touch the pool matter.
+	var near []netip.Prefix
+	for _, t := range taken {
+		if t.IsValid() && t.Addr().Is4() && t.Overlaps(pool) {
+			near = append(near, t.Masked())
+		}
+	}
+	start := binary.BigEndian.Uint32(pool.Addr().AsSlice())
+	step := uint64(1) << (32 - size)
+	count := uint64(1) << (size - pool.Bits())
+next:
+	for i := range count {
+		a := netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, start+uint32(i*step))))
+		cand := netip.PrefixFrom(a, size)
+		for _, t := range near {
+			if t.Overlaps(cand) {
+				continue next
+			}
+		}
+		return cand, nil
+	}
+	return netip.Prefix{}, fmt.Errorf("no free /%d left in pool %s (%d ranges in use overlap it); use a larger pool", size, pool, len(near))
+}
+
+// dockerSubnets returns the IPv4 subnets of every Docker network, whoever
+// made it.
+func dockerSubnets(nets []network.Summary) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
+}
+
+// hostPrefixes returns the IPv4 ranges the host already routes or has
+// addresses in, so a bottle subnet never shadows a LAN or VPN route. The
+// default route is left out: it overlaps everything.
+func hostPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	f, err := os.Open("/proc/net/route")
+	if err != nil {
+		return nil, fmt.Errorf("read host routes: %w", err)
+	}
+	defer f.Close()
+	routes, err := parseRoutes(f)
+	if err != nil {
+		return nil, fmt.Errorf("read host routes: %w", err)
+	}
+	out = append(out, routes...)
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list host interfaces: %w", err)
+	}
+	for _, ifc := range ifaces {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("list addresses of %s: %w", ifc.Name, err)
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			ones, _ := ipn.Mask.Size()
+			if !ok || !ip.Unmap().Is4() {
+				continue
+			}
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ones-(len(ipn.Mask)*8-32)).Masked())
+		}
+	}
+	return out, nil
+}
+
+// parseRoutes reads /proc/net/route: a header line, then
+// "Iface Destination Gateway Flags RefCnt Use Metric Mask ...". The kernel
+// prints Destination and Mask with %08X of the address word as it sits in
+// memory, so writing the number back in native order gives the address bytes.
+func parseRoutes(r io.Reader) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	sc := bufio.NewScanner(r)
+	for first := true; sc.Scan(); first = false {
+		f := strings.Fields(sc.Text())
+		if first || len(f) < 8 {
+			continue
+		}
+		dst, err1 := strconv.ParseUint(f[1], 16, 32)
+		mask, err2 := strconv.ParseUint(f[7], 16, 32)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("bad route line %q", sc.Text())
+		}
+		var d, m [4]byte
+		binary.NativeEndian.PutUint32(d[:], uint32(dst))
+		binary.NativeEndian.PutUint32(m[:], uint32(mask))
+		ones := bits.OnesCount32(binary.BigEndian.Uint32(m[:]))
+		if ones == 0 {
+			continue // the default route overlaps everything
+		}
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4(d), ones).Masked())
+	}
+	return out, sc.Err()
+}
+
+// subnetLock serialises list+choose+create. The in-process semaphore keeps
+// goroutines from spinning on the file lock; the flock covers other
+// processes, and other driver values in this one (each acquire opens the file
+// anew, and flock locks belong to the open file).
+type subnetLock struct {
+	path string
+	sem  chan struct{}
+}
+
+func newSubnetLock(path string) *subnetLock {
+	return &subnetLock{path: path, sem: make(chan struct{}, 1)}
+}
+
+// acquire blocks until the lock is held or ctx ends, and returns the release.
+func (l *subnetLock) acquire(ctx context.Context) (func(), error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for subnet lock %s: %w", l.path, ctx.Err())
+	}
+	f, err := l.lockFile(ctx)
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		<-l.sem
+	}, nil
+}
+
+func (l *subnetLock) lockFile(ctx context.Context) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return nil, fmt.Errorf("create subnet lock directory: %w", err)
+	}
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open subnet lock: %w", err)
+	}
+	// Poll a non-blocking flock so a cancelled ctx is honoured; a blocking
+	// flock cannot be interrupted.
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", l.path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for subnet lock %s: %w", l.path, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}

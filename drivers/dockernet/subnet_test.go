@@ -1,0 +1,216 @@
+package dockernet
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/docker/docker/api/types/container"
+)
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, mustPrefix(s))
+	}
+	return out
+}
+
+func TestChooseSubnet(t *testing.T) {
+	tests := []struct {
+		name    string
+		pool    string
+		size    int
+		taken   []netip.Prefix
+		want    string
+		wantErr string
+	}{
+		{name: "empty pool gives the first", pool: "10.213.0.0/16", size: 29, want: "10.213.0.0/29"},
+		{name: "steps over a taken /29", pool: "10.213.0.0/16", size: 29, taken: prefixes("10.213.0.0/29"), want: "10.213.0.8/29"},
+		{name: "reuses a freed hole", pool: "10.213.0.0/16", size: 29, taken: prefixes("10.213.0.8/29", "10.213.0.16/29"), want: "10.213.0.0/29"},
+		{name: "steps over a larger overlap", pool: "10.213.0.0/16", size: 29, taken: prefixes("10.213.0.0/24"), want: "10.213.1.0/29"},
+		{name: "a single taken address blocks its /29", pool: "10.213.0.0/16", size: 29, taken: prefixes("10.213.0.3/32"), want: "10.213.0.8/29"},
+		{name: "a route covering the pool exhausts it", pool: "10.213.0.0/16", size: 29, taken: prefixes("10.0.0.0/8"), wantErr: "no free /29"},
+		{name: "unrelated and IPv6 prefixes are ignored", pool: "10.213.0.0/16", size: 29, taken: prefixes("192.168.0.0/16", "fd00::/8"), want: "10.213.0.0/29"},
+		{name: "the last one", pool: "10.213.0.0/28", size: 29, taken: prefixes("10.213.0.0/29"), want: "10.213.0.8/29"},
+		{name: "full", pool: "10.213.0.0/28", size: 29, taken: prefixes("10.213.0.0/29", "10.213.0.8/29"), wantErr: "no free /29 left in pool 10.213.0.0/28"},
+		{name: "unmasked pool", pool: "10.213.5.7/16", size: 29, want: "10.213.0.0/29"},
+		{name: "subnet larger than the pool", pool: "10.213.0.0/30", size: 29, wantErr: "cannot carve"},
+		{name: "IPv6 pool", pool: "fd00::/64", size: 29, wantErr: "not an IPv4 prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ChooseSubnet(mustPrefix(tt.pool), tt.size, tt.taken)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ChooseSubnet() = %v, %v; want error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != mustPrefix(tt.want) {
+				t.Fatalf("ChooseSubnet() = %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestChooseSubnetServesHundreds(t *testing.T) {
+	pool := mustPrefix("10.213.0.0/16")
+	var taken []netip.Prefix
+	for range 1000 {
+		p, err := ChooseSubnet(pool, SubnetBits, taken)
+		if err != nil {
+			t.Fatalf("after %d subnets: %v", len(taken), err)
+		}
+		for _, q := range taken {
+			if q.Overlaps(p) {
+				t.Fatalf("%s overlaps %s", p, q)
+			}
+		}
+		taken = append(taken, p)
+	}
+}
+
+func TestParseRoutes(t *testing.T) {
+	// Captured on an x86-64 host: default via 192.0.2.1, docker0 172.17.0.0/16,
+	// eth0 192.0.2.0/24.
+	const table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+		"docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n" +
+		"eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+	got, err := parseRoutes(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := prefixes("172.17.0.0/16", "192.0.2.0/24")
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("parseRoutes() = %v, want %v", got, want)
+	}
+	if _, err := parseRoutes(strings.NewReader("h\neth0 zz 0 0 0 0 0 00FFFFFF\n")); err == nil {
+		t.Fatal("parseRoutes() accepted a bad destination")
+	}
+}
+
+func TestHostPrefixesIncludesLoopback(t *testing.T) {
+	got, err := hostPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		if p.Contains(netip.MustParseAddr("127.0.0.1")) {
+			return
+		}
+	}
+	t.Fatalf("hostPrefixes() = %v, want one covering 127.0.0.1", got)
+}
+
+func TestAddressLayout(t *testing.T) {
+	p := mustPrefix("10.213.0.8/29")
+	for _, tt := range []struct {
+		name string
+		got  netip.Addr
+		want string
+	}{
+		{"gateway", Gateway(p), "10.213.0.9"},
+		{"bundle", BundleAddr(p), "10.213.0.10"},
+		{"guest", GuestAddr(p), "10.213.0.11"},
+		{"unmasked input", BundleAddr(mustPrefix("10.213.0.13/29")), "10.213.0.10"},
+	} {
+		if tt.got != netip.MustParseAddr(tt.want) {
+			t.Errorf("%s = %s, want %s", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestHealthFromStatus(t *testing.T) {
+	tests := []struct {
+		status string
+		want   reconciler.Health
+	}{
+		{"Up 3 seconds (healthy)", reconciler.HealthHealthy},
+		{"Up 2 minutes (unhealthy)", reconciler.HealthUnhealthy},
+		{"Up 1 second (health: starting)", reconciler.HealthStarting},
+		{"Up 3 seconds", reconciler.HealthNone},
+		{"Up About a minute (Paused)", reconciler.HealthNone},
+		{"Exited (137) 5 seconds ago", reconciler.HealthNone},
+		{"Created", reconciler.HealthNone},
+		{"", reconciler.HealthNone},
+	}
+	for _, tt := range tests {
+		if got := healthFromStatus(tt.status); got != tt.want {
+			t.Errorf("healthFromStatus(%q) = %q, want %q", tt.status, got, tt.want)
+		}
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	tests := []struct {
+		state      container.ContainerState
+		status     string
+		want       reconciler.State
+		wantDetail string
+	}{
+		{container.StateRunning, "Up 3 seconds (healthy)", reconciler.StateRunning, ""},
+		{container.StateCreated, "Created", reconciler.StateCreated, "created"},
+		{container.StateExited, "Exited (137) 5 seconds ago", reconciler.StateStopped, "exited (137)"},
+		{container.StateExited, "Exited (0) About a minute ago", reconciler.StateStopped, "exited (0)"},
+		{container.StateDead, "Dead", reconciler.StateStopped, "dead"},
+		{container.StatePaused, "Up 3 seconds (Paused)", reconciler.StateStopped, "paused"},
+		{"weird", "?", reconciler.StateUnknown, "weird"},
+	}
+	for _, tt := range tests {
+		got, detail := stateOf(container.Summary{State: tt.state, Status: tt.status})
+		if got != tt.want || detail != tt.wantDetail {
+			t.Errorf("stateOf(%s, %q) = %s, %q; want %s, %q", tt.state, tt.status, got, detail, tt.want, tt.wantDetail)
+		}
+	}
+}
+
+func TestIsPoolOverlap(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{errString("Error response from daemon: Pool overlaps with other one on this address space"), true},
+		{errString("network with name x already exists"), false},
+		{nil, false},
+	} {
+		if got := isPoolOverlap(tt.err); got != tt.want {
+			t.Errorf("isPoolOverlap(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestCheckStatic(t *testing.T) {
+	if err := checkStatic(testBinary); err != nil {
+		t.Errorf("checkStatic(static build) = %v", err)
+	}
+	// /bin/sh on Debian needs the dynamic loader, like a cgo build.
+	err := checkStatic("/bin/sh")
+	if err == nil || !strings.Contains(err.Error(), "built with cgo; rebuild with CGO_ENABLED=0 or pass --bundle-binary") {
+		t.Errorf("checkStatic(/bin/sh) = %v, want the cgo refusal", err)
+	}
+	if err := checkStatic("/nonexistent"); err == nil {
+		t.Error("checkStatic(/nonexistent) = nil")
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	o, err := Options{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Pool != DefaultPool || o.LockPath != DefaultLockPath || o.HealthTimeout != DefaultHealthTimeout {
+		t.Errorf("defaults = %+v", o)
+	}
+	if _, err := (Options{Pool: mustPrefix("10.0.0.0/30")}).withDefaults(); err == nil {
+		t.Error("a /30 pool was accepted")
+	}
+}
