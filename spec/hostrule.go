@@ -96,11 +96,14 @@ func NormalizeHost(h string) (string, error) {
 	if h == "" {
 		return "", errors.New("empty host name")
 	}
-	ascii, err := idna.Lookup.ToASCII(h)
-	if err != nil {
-		return "", fmt.Errorf("invalid host name %q: %v", h, err)
+	ascii := strings.ToLower(h)
+	if !isASCII(h) {
+		a, err := idna.Lookup.ToASCII(h)
+		if err != nil {
+			return "", fmt.Errorf("invalid host name %q: %v", h, err)
+		}
+		ascii = strings.ToLower(a)
 	}
-	ascii = strings.ToLower(ascii)
 	if len(ascii) > 253 {
 		return "", fmt.Errorf("host name %q is longer than 253 characters", h)
 	}
@@ -125,6 +128,15 @@ func NormalizeHost(h string) (string, error) {
 		return "", fmt.Errorf("%q is a numeric address, not a host name; write an IP address in plain dotted form", h)
 	}
 	return ascii, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isNumeric(s string) bool {

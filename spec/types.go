@@ -1,5 +1,7 @@
 package spec
 
+import yamlv3 "go.yaml.in/yaml/v3"
+
 // APIVersion and Kind are the only values the loader accepts.
 const (
 	APIVersion = "bottle-reconcile/v1alpha1"
@@ -34,6 +36,8 @@ type Bottle struct {
 	// Source is the file the bottle was loaded from. It is not part of the
 	// bottle's identity: renaming a file changes nothing.
 	Source string `json:"-"`
+
+	doc *yamlv3.Node // the parsed file, to locate problems found later
 }
 
 // Metadata identifies a bottle.
@@ -105,3 +109,7 @@ func (s *Spec) applyDefaults() {
 		s.Resources.MemoryMiB = DefaultMemoryMiB
 	}
 }
+
+// ReservedEnv lists the variables bottle-reconcile sets in guests itself
+// (see bundle.GuestEnv); a spec may not set them.
+var ReservedEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy"}

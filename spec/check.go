@@ -1,0 +1,211 @@
+package spec
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/distribution/reference"
+	yamlv3 "go.yaml.in/yaml/v3"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// validName reports whether n is a valid metadata.name.
+func validName(n string) bool {
+	return len(n) <= 40 && nameRE.MatchString(n) && !strings.Contains(n, "--")
+}
+
+// checker collects semantic problems, located in the file.
+type checker struct {
+	file     string
+	doc      *yamlv3.Node
+	problems []Problem
+}
+
+func (c *checker) add(p path, format string, args ...any) {
+	line, col := locate(c.doc, p, false)
+	c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)})
+}
+
+// check applies the rules a JSON Schema cannot express.
+func check(file string, doc *yamlv3.Node, b *Bottle, opts Options) []Problem {
+	c := &checker{file: file, doc: doc}
+	s := &b.Spec
+	sp := path{"spec"}
+
+	if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
+		c.add(sp.with("image"), "%q is not a valid image reference (%v); use a name like ghcr.io/acme/agent:1.4 or a local image such as agent:dev", s.Image, err)
+	}
+
+	for _, k := range sortedKeys(s.Env) {
+		if slices.Contains(ReservedEnv, k) {
+			c.add(sp.with("env").with(k), "is set by bottle-reconcile itself (it points the guest at its bundle); remove it")
+		}
+	}
+	for i, k := range s.EnvFromHost {
+		switch {
+		case slices.Contains(ReservedEnv, k):
+			c.add(sp.with("envFromHost").with(i), "%s is set by bottle-reconcile itself (it points the guest at its bundle); remove it", k)
+		case hasKey(s.Env, k):
+			c.add(sp.with("envFromHost").with(i), "%s is also set in spec.env; keep it in one place", k)
+		case !envKeyRE.MatchString(k):
+			c.add(sp.with("envFromHost").with(i), "%q is not a valid environment variable name", k)
+		}
+	}
+
+	egressOn := s.Runs(DaemonEgress) || s.Runs(DaemonDNS)
+	if len(s.Egress.Allow) > 0 && !egressOn {
+		c.add(sp.with("egress").with("allow"), "has no effect because spec.daemons runs neither egress nor dns; add egress to spec.daemons or remove the list")
+	}
+	seenRule := map[string]int{}
+	for i, a := range s.Egress.Allow {
+		p := sp.with("egress").with("allow").with(i)
+		r, err := ParseHostRule(a)
+		if err != nil {
+			c.add(p, "%q: %v", a, err)
+			continue
+		}
+		canon := r.String()
+		if j, dup := seenRule[canon]; dup {
+			c.add(p, "%q is the same rule as spec.egress.allow[%d] once normalised (%s); keep one", a, j, canon)
+			continue
+		}
+		seenRule[canon] = i
+		s.Egress.Allow[i] = canon
+	}
+
+	for i, a := range s.AllowCIDRs {
+		p := sp.with("allowCIDRs").with(i)
+		pfx, err := parseCIDR(a)
+		if err != nil {
+			c.add(p, "%v", err)
+			continue
+		}
+		if why := refusedCIDR(pfx, opts.pool()); why != "" {
+			c.add(p, "%s %s; remove it", pfx, why)
+			continue
+		}
+		s.AllowCIDRs[i] = pfx.String()
+	}
+
+	if s.Network.Subnet != "" {
+		p := sp.with("network").with("subnet")
+		if pfx, err := checkSubnet(s.Network.Subnet); err != nil {
+			c.add(p, "%v", err)
+		} else {
+			s.Network.Subnet = pfx.String()
+		}
+	}
+	return c.problems
+}
+
+// parseCIDR accepts a CIDR or a bare address (taken as /32 or /128, as smolvm
+// does) and refuses host bits, which usually mean a typo in the mask.
+func parseCIDR(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has a zone; remove it", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR; write it like 198.51.100.0/24 or 2001:db8::/32", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+	}
+	return p, nil
+}
+
+type refusal struct {
+	p   netip.Prefix
+	why string
+}
+
+// refusedRanges are what a guest must never reach directly, in IPv4, IPv6
+// and IPv4-mapped IPv6 spellings.
+var refusedRanges = func() []refusal {
+	base := []refusal{
+		{netip.MustParsePrefix("127.0.0.0/8"), "reaches the host's loopback"},
+		{netip.MustParsePrefix("169.254.0.0/16"), "is link-local, where cloud metadata (169.254.169.254) lives"},
+		{netip.MustParsePrefix("0.0.0.0/8"), "is the unspecified (\"this host\") range"},
+		{netip.MustParsePrefix("::1/128"), "reaches the host's loopback"},
+		{netip.MustParsePrefix("::/128"), "is the unspecified address"},
+		{netip.MustParsePrefix("fe80::/10"), "is link-local"},
+	}
+	out := slices.Clone(base)
+	for _, r := range base {
+		if r.p.Addr().Is4() {
+			out = append(out, refusal{mapped(r.p), r.why + " (IPv4-mapped)"})
+		}
+	}
+	return out
+}()
+
+func mapped(p netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), p.Bits()+96)
+}
+
+// refusedCIDR says why a guest may not be given direct egress to p, or "".
+func refusedCIDR(p netip.Prefix, pool netip.Prefix) string {
+	if p.Bits() == 0 {
+		return "is a default route: it would open the guest to everything"
+	}
+	for _, r := range refusedRanges {
+		if p.Overlaps(r.p) {
+			return r.why
+		}
+	}
+	if p.Overlaps(pool) || p.Overlaps(mapped(pool)) {
+		return fmt.Sprintf("overlaps %s, the range bottle subnets are allocated from: it would open this bottle to other bottles", pool)
+	}
+	return ""
+}
+
+// checkSubnet checks a pinned bottle subnet: IPv4, a network address, with
+// room for the network address, gateway, bundle, guest and broadcast.
+func checkSubnet(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("%q is not a CIDR; write an IPv4 subnet like 10.213.4.0/29", s)
+	}
+	if !p.Addr().Is4() {
+		return p, fmt.Errorf("%s is IPv6; bottle networks are IPv4: use a /29 or larger IPv4 subnet", p)
+	}
+	if p.Masked() != p {
+		return p, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+	}
+	if p.Bits() > 29 {
+		return p, fmt.Errorf("%s is too small: a bottle needs the network address, a gateway, the bundle, the guest and the broadcast address; use a /29 or larger", p)
+	}
+	for _, r := range refusedRanges {
+		if p.Overlaps(r.p) {
+			return p, fmt.Errorf("%s %s; pick a private range such as 10.213.4.0/29", p, r.why)
+		}
+	}
+	if p.Addr().IsMulticast() || p.Overlaps(netip.MustParsePrefix("224.0.0.0/3")) {
+		return p, fmt.Errorf("%s is multicast or reserved; pick a private range such as 10.213.4.0/29", p)
+	}
+	return p, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}

@@ -1,0 +1,246 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
+)
+
+// MaxFileBytes is the largest spec file the loader reads. A bottle spec is a
+// few hundred bytes; anything this big is a mistake, not a bottle.
+const MaxFileBytes = 1 << 20
+
+// DefaultPool is the range bottle subnets are allocated from unless the
+// reconciler is told otherwise.
+var DefaultPool = netip.MustParsePrefix("10.213.0.0/16")
+
+// Options tunes the checks that depend on how the reconciler runs.
+type Options struct {
+	// Pool is the range bottle subnets are allocated from; allowCIDRs may not
+	// reach into it. The zero value means DefaultPool.
+	Pool netip.Prefix
+}
+
+func (o Options) pool() netip.Prefix {
+	if o.Pool.IsValid() {
+		return o.Pool
+	}
+	return DefaultPool
+}
+
+// Result is what a directory (or a list of files) holds.
+type Result struct {
+	// Files lists every spec file read, in order.
+	Files []string
+	// Bottles are the valid bottles with unique names, sorted by name.
+	Bottles []*Bottle
+	// Problems lists everything wrong, sorted by file and position.
+	Problems []Problem
+	// Held maps the name of each bottle whose file is invalid, or claimed by
+	// more than one file, to the reason. Such a bottle must be left exactly as
+	// it is: an invalid edit never means "destroy".
+	Held map[string]string
+	// Unattributed lists invalid files whose bottle name could not be read.
+	// Any bottle might be the one they meant, so a reconciler must not prune
+	// anything while this is not empty.
+	Unattributed []string
+}
+
+// OK reports whether every file was valid.
+func (r *Result) OK() bool { return len(r.Problems) == 0 }
+
+// LoadDir loads every spec file in dir, non-recursively, in sorted order. It
+// returns an error only when the directory itself cannot be read; problems
+// with single files are in the Result. A missing directory is an error, never
+// "zero bottles".
+func LoadDir(dir string, opts Options) (*Result, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("spec: read directory %s: %w", dir, err)
+	}
+	var files []string
+	for _, e := range entries {
+		if !IsSpecFile(e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Follow links (Kubernetes ConfigMap mounts are links into ..data),
+			// but skip links to directories.
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				continue
+			}
+		} else if e.IsDir() {
+			continue
+		}
+		files = append(files, p)
+	}
+	return LoadFiles(files, opts), nil
+}
+
+// LoadFiles loads the given spec files and checks that their names are
+// unique across all of them.
+func LoadFiles(files []string, opts Options) *Result {
+	r := &Result{Held: map[string]string{}}
+	sort.Strings(files)
+	byName := map[string][]*Bottle{}
+	for _, f := range files {
+		r.Files = append(r.Files, f)
+		b, name, doc, problems := loadFile(f, opts)
+		r.Problems = append(r.Problems, problems...)
+		switch {
+		case b != nil:
+			byName[b.Metadata.Name] = append(byName[b.Metadata.Name], b)
+			b.doc = doc
+		case name != "":
+			r.Held[name] = fmt.Sprintf("%s is invalid", f)
+		default:
+			r.Unattributed = append(r.Unattributed, f)
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		bs := byName[n]
+		if _, invalid := r.Held[n]; invalid || len(bs) > 1 {
+			// Neither wins: the bottle is held as it is until one file is left.
+			var srcs []string
+			for _, b := range bs {
+				srcs = append(srcs, b.Source)
+			}
+			if len(bs) > 1 || invalid {
+				r.Held[n] = fmt.Sprintf("bottle %q is claimed by more than one file", n)
+			}
+			for _, b := range bs {
+				line, col := locate(b.doc, path{"metadata", "name"}, false)
+				r.Problems = append(r.Problems, Problem{
+					File: b.Source, Line: line, Column: col, Field: "metadata.name",
+					Message: fmt.Sprintf("bottle %q is defined by more than one file (%s); names must be unique, so none of them is applied: rename or remove all but one", n, joinOthers(srcs, b.Source)),
+				})
+			}
+			continue
+		}
+		r.Bottles = append(r.Bottles, bs[0])
+	}
+	sortProblems(r.Problems)
+	return r
+}
+
+func joinOthers(all []string, self string) string {
+	var out []byte
+	for _, s := range all {
+		if s == self {
+			continue
+		}
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, s...)
+	}
+	if len(out) == 0 {
+		return "also an invalid file"
+	}
+	return "also " + string(out)
+}
+
+// loadFile reads and checks one file. It returns the bottle when the file is
+// valid; otherwise the problems and, when it could be read, the bottle's name.
+func loadFile(file string, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
+	data, err := readCapped(file)
+	if err != nil {
+		return nil, "", nil, []Problem{{File: file, Message: err.Error()}}
+	}
+	b, name, doc, problems = Parse(file, data, opts)
+	return b, name, doc, problems
+}
+
+func readCapped(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the file: %v", unwrapPath(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the file: %v", unwrapPath(err))
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("file is larger than %d bytes; a bottle spec is small, so this is not one: move it out of the spec directory", MaxFileBytes)
+	}
+	return data, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse checks one document: YAML syntax, the JSON Schema, then the semantic
+// rules. file is only used to label problems. It never panics, whatever data
+// holds.
+func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
+	doc, problems = parseYAML(file, data)
+	if len(problems) > 0 {
+		return nil, "", nil, problems
+	}
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, "", nil, []Problem{yamlProblem(file, err)}
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, "", nil, []Problem{{File: file, Message: fmt.Sprintf("cannot decode the document: %v", err)}}
+	}
+	name = nameOf(v)
+	if ps := schemaProblems(file, doc, v); len(ps) > 0 {
+		// Report the semantic problems too when the document still decodes,
+		// so one run of validate shows everything to fix.
+		var loose Bottle
+		if yaml.Unmarshal(data, &loose) == nil {
+			loose.Spec.applyDefaults()
+			ps = append(ps, check(file, doc, &loose, opts)...)
+			sortProblems(ps)
+		}
+		return nil, name, doc, ps
+	}
+	var bottle Bottle
+	if err := yaml.UnmarshalStrict(data, &bottle); err != nil {
+		// The schema accepted it, so this is a mismatch between schema and
+		// types: report it rather than hide it.
+		return nil, name, doc, []Problem{{File: file, Message: fmt.Sprintf("cannot decode the spec: %v", err)}}
+	}
+	bottle.Source = file
+	bottle.Spec.applyDefaults()
+	if ps := check(file, doc, &bottle, opts); len(ps) > 0 {
+		return nil, name, doc, ps
+	}
+	return &bottle, name, doc, nil
+}
+
+func nameOf(v any) string {
+	m, _ := v.(map[string]any)
+	md, _ := m["metadata"].(map[string]any)
+	n, _ := md["name"].(string)
+	if !validName(n) {
+		return ""
+	}
+	return n
+}

@@ -1,0 +1,260 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const valid = `apiVersion: bottle-reconcile/v1alpha1
+kind: Bottle
+metadata:
+  name: alice
+spec:
+  image: ghcr.io/acme/agent:1.4
+`
+
+// withSpec appends lines under spec: to the valid document.
+func withSpec(lines ...string) string {
+	return valid + "  " + strings.Join(lines, "\n  ") + "\n"
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want string // substring of the rendered problem, file:line:col included
+	}{
+		{"yaml syntax", "apiVersion: [\n", "f.yaml:1: YAML syntax error"},
+		{"yaml syntax later line", valid + "  env: {a: b\n  x: [\n", "f.yaml:7: YAML syntax error"},
+		{"yaml tab", valid + "\tx: 1\n", "f.yaml:7: YAML syntax error"},
+		{"empty file", "", "f.yaml:1:1: file is empty"},
+		{"two documents", valid + "---\n" + valid, "a second YAML document"},
+		{"not a mapping", "- a\n- b\n", "must be a YAML mapping"},
+		{"duplicate key", valid + "  image: other\n", "f.yaml:7:3: image: key appears twice"},
+		{"wrong apiVersion", strings.Replace(valid, "v1alpha1", "v1", 1), "f.yaml:1:13: apiVersion: must be bottle-reconcile/v1alpha1"},
+		{"wrong kind", strings.Replace(valid, "kind: Bottle", "kind: Pod", 1), "f.yaml:2:7: kind: must be Bottle"},
+		{"missing spec", "apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: a}\n", `missing required field "spec"`},
+		{"missing image", strings.Replace(valid, "  image: ghcr.io/acme/agent:1.4\n", "  guest: smolvm\n", 1), `f.yaml:6:3: spec: missing required field "image"`},
+		{"unknown field with suggestion", withSpec("alowCIDRs: [198.51.100.0/24]"), "f.yaml:7:3: spec.alowCIDRs: unknown field; did you mean allowCIDRs?"},
+		{"unknown field case", withSpec("allowCidrs: [198.51.100.0/24]"), "did you mean allowCIDRs?"},
+		{"unknown field no suggestion", withSpec("zzzzzz: 1"), "spec.zzzzzz: unknown field; allowed fields are allowCIDRs, daemons"},
+		{"unknown top-level", valid + "status: {}\n", "f.yaml:7:1: status: unknown field"},
+		{"name uppercase", strings.Replace(valid, "name: alice", "name: Alice", 1), "f.yaml:4:9: metadata.name: must be a lowercase DNS label"},
+		{"name double dash", strings.Replace(valid, "name: alice", "name: a--b", 1), `metadata.name: must not contain "--"`},
+		{"name too long", strings.Replace(valid, "name: alice", "name: "+strings.Repeat("a", 41), 1), "metadata.name: is longer than 40 characters"},
+		{"guest", withSpec("guest: qemu"), "f.yaml:7:10: spec.guest: must be smolvm or docker"},
+		{"daemon", withSpec("daemons: [egress, ssh]"), "spec.daemons[1]: must be egress or dns"},
+		{"daemon twice", withSpec("daemons: [dns, dns]"), "spec.daemons: lists the same value twice"},
+		{"image whitespace", strings.Replace(valid, "agent:1.4", "agent 1.4", 1), "spec.image: must not contain whitespace"},
+		{"image reference", strings.Replace(valid, "ghcr.io/acme/agent:1.4", "ghcr.io/Acme/agent:1.4", 1), "is not a valid image reference"},
+		{"cpus zero", withSpec("resources: {cpus: 0}"), "spec.resources.cpus: must be >= 1"},
+		{"memory small", withSpec("resources: {memoryMiB: 16}"), "spec.resources.memoryMiB: must be >= 64"},
+		{"env bad key", withSpec(`env: {"1X": a}`), "spec.env.1X: is not a valid environment variable name"},
+		{"env boolean value", withSpec("env: {DEBUG: yes}"), "spec.env.DEBUG: expected string, but got boolean; YAML reads yes/no"},
+		{"env number value", withSpec("env: {PORT: 8080}"), "spec.env.PORT: expected string, but got number; quote the value"},
+		{"env reserved", withSpec("env: {HTTPS_PROXY: http://x}"), "spec.env.HTTPS_PROXY: is set by bottle-reconcile itself"},
+		{"envFromHost reserved", withSpec("envFromHost: [no_proxy]"), "spec.envFromHost[0]: no_proxy is set by bottle-reconcile itself"},
+		{"envFromHost bad name", withSpec("envFromHost: [A-B]"), "spec.envFromHost[0]: is not a valid environment variable name"},
+		{"env in both", withSpec("env: {TOKEN: a}", "envFromHost: [TOKEN]"), "spec.envFromHost[0]: TOKEN is also set in spec.env"},
+		{"cidr parse", withSpec("allowCIDRs: [300.1.1.0/24]"), `f.yaml:7:16: spec.allowCIDRs[0]: "300.1.1.0/24" is not a CIDR`},
+		{"cidr host bits", withSpec("allowCIDRs: [198.51.100.7/24]"), "did you mean 198.51.100.0/24?"},
+		{"cidr loopback", withSpec("allowCIDRs: [127.0.0.0/8]"), "f.yaml:7:16: spec.allowCIDRs[0]: 127.0.0.0/8 reaches the host's loopback; remove it"},
+		{"cidr loopback inside", withSpec("allowCIDRs: [127.0.0.1]"), "127.0.0.1/32 reaches the host's loopback"},
+		{"cidr loopback v6", withSpec(`allowCIDRs: ["::1"]`), "::1/128 reaches the host's loopback"},
+		{"cidr loopback mapped", withSpec(`allowCIDRs: ["::ffff:127.0.0.1/128"]`), "reaches the host's loopback (IPv4-mapped)"},
+		{"cidr metadata", withSpec("allowCIDRs: [169.254.169.254/32]"), "is link-local, where cloud metadata"},
+		{"cidr metadata mapped", withSpec(`allowCIDRs: ["::ffff:169.254.169.254"]`), "cloud metadata (169.254.169.254) lives (IPv4-mapped)"},
+		{"cidr link-local v6", withSpec(`allowCIDRs: ["fe80::/64"]`), "fe80::/64 is link-local"},
+		{"cidr unspecified", withSpec("allowCIDRs: [0.0.0.0/32]"), "unspecified"},
+		{"cidr unspecified v6", withSpec(`allowCIDRs: ["::/128"]`), "::/128 is the unspecified address"},
+		{"cidr default v4", withSpec("allowCIDRs: [0.0.0.0/0]"), "0.0.0.0/0 is a default route"},
+		{"cidr default v6", withSpec(`allowCIDRs: ["::/0"]`), "::/0 is a default route"},
+		{"cidr wide includes loopback", withSpec("allowCIDRs: [96.0.0.0/3]"), "96.0.0.0/3 reaches the host's loopback"},
+		{"cidr pool", withSpec("allowCIDRs: [10.213.7.0/24]"), "overlaps 10.213.0.0/16, the range bottle subnets are allocated from"},
+		{"cidr covering pool", withSpec("allowCIDRs: [10.0.0.0/8]"), "overlaps 10.213.0.0/16"},
+		{"cidr pool mapped", withSpec(`allowCIDRs: ["::ffff:10.213.0.1"]`), "overlaps 10.213.0.0/16"},
+		{"subnet parse", withSpec("network: {subnet: banana}"), `spec.network.subnet: "banana" is not a CIDR`},
+		{"subnet too small", withSpec("network: {subnet: 10.213.4.0/30}"), "is too small"},
+		{"subnet v6", withSpec(`network: {subnet: "fd00::/64"}`), "is IPv6"},
+		{"subnet host bits", withSpec("network: {subnet: 10.213.4.3/29}"), "did you mean 10.213.4.0/29?"},
+		{"subnet loopback", withSpec("network: {subnet: 127.1.0.0/24}"), "reaches the host's loopback"},
+		{"egress wildcard middle", withSpec(`egress: {allow: ["a.*.com"]}`), "a wildcard is only allowed as a leading"},
+		{"egress wildcard tld", withSpec(`egress: {allow: ["*.com"]}`), "too broad"},
+		{"egress url", withSpec(`egress: {allow: ["https://x.com/"]}`), "not a URL"},
+		{"egress bad port", withSpec(`egress: {allow: ["x.com:0"]}`), "must be a number from 1 to 65535"},
+		{"egress numeric", withSpec(`egress: {allow: ["2130706433"]}`), "is a numeric address"},
+		{"egress underscore", withSpec(`egress: {allow: ["a_b.com"]}`), "only letters, digits"},
+		{"egress duplicate normalised", withSpec(`egress: {allow: [x.com, "X.COM."]}`), "same rule as spec.egress.allow[0]"},
+		{"egress without daemons", withSpec(`egress: {allow: [x.com]}`, "daemons: []"), "has no effect because spec.daemons runs neither"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _, _, problems := Parse("f.yaml", []byte(tt.doc), Options{})
+			if b != nil {
+				t.Fatalf("accepted:\n%s", tt.doc)
+			}
+			var all []string
+			for _, p := range problems {
+				all = append(all, p.String())
+			}
+			text := strings.Join(all, "\n")
+			if !strings.Contains(text, tt.want) {
+				t.Fatalf("problems do not mention %q:\n%s", tt.want, text)
+			}
+		})
+	}
+}
+
+func TestParseNormalisesAndDefaults(t *testing.T) {
+	doc := withSpec(
+		`egress: {allow: ["API.Example.COM.", "*.GitHub.com", "bücher.example:8443", "198.51.100.7"]}`,
+		`allowCIDRs: ["198.51.100.9"]`,
+	)
+	b, name, _, problems := Parse("f.yaml", []byte(doc), Options{})
+	if len(problems) > 0 {
+		t.Fatalf("problems: %v", problems)
+	}
+	if name != "alice" || b.Metadata.Name != "alice" {
+		t.Fatalf("name = %q", name)
+	}
+	want := []string{"api.example.com", "*.github.com", "xn--bcher-kva.example:8443", "198.51.100.7"}
+	if strings.Join(b.Spec.Egress.Allow, " ") != strings.Join(want, " ") {
+		t.Errorf("allow = %v, want %v", b.Spec.Egress.Allow, want)
+	}
+	if b.Spec.AllowCIDRs[0] != "198.51.100.9/32" {
+		t.Errorf("allowCIDRs = %v", b.Spec.AllowCIDRs)
+	}
+	if b.Spec.Guest != GuestSmolvm || len(b.Spec.Daemons) != 2 || b.Spec.Resources.CPUs != DefaultCPUs || b.Spec.Resources.MemoryMiB != DefaultMemoryMiB {
+		t.Errorf("defaults not applied: %+v", b.Spec)
+	}
+}
+
+func TestDaemonsEmptyIsNotDefault(t *testing.T) {
+	b, _, _, problems := Parse("f.yaml", []byte(withSpec("daemons: []")), Options{})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if b.Spec.Daemons == nil || len(b.Spec.Daemons) != 0 {
+		t.Fatalf("daemons = %#v, want empty", b.Spec.Daemons)
+	}
+}
+
+func TestPoolOption(t *testing.T) {
+	doc := withSpec("allowCIDRs: [10.213.7.0/24]")
+	// With another pool the same CIDR is fine, and the pool's range is refused.
+	if _, _, _, ps := Parse("f.yaml", []byte(doc), Options{Pool: mustPrefix(t, "10.99.0.0/16")}); len(ps) > 0 {
+		t.Fatalf("refused with another pool: %v", ps)
+	}
+	doc = withSpec("allowCIDRs: [10.99.1.0/24]")
+	if _, _, _, ps := Parse("f.yaml", []byte(doc), Options{Pool: mustPrefix(t, "10.99.0.0/16")}); len(ps) == 0 {
+		t.Fatal("pool range accepted")
+	}
+}
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func named(n string) string { return strings.Replace(valid, "name: alice", "name: "+n, 1) }
+
+func TestLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", named("a"))
+	write(t, dir, "b.yml", named("b"))
+	// Files that are not specs, whatever they hold.
+	for _, n := range []string{".hidden.yaml", "a.yaml~", "a.yaml.swp", ".a.yaml.swx", "a.yaml.bak", "a.yaml.orig", "#a.yaml#", "4913", "notes.txt", "c.json"} {
+		write(t, dir, n, "not: [a spec")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "sub.yaml"), "nested.yaml", named("nested"))
+	// Duplicates: neither wins, both are reported, the name is held.
+	write(t, dir, "d1.yaml", named("dup"))
+	write(t, dir, "d2.yaml", named("dup"))
+	// Invalid with a readable name: held. Invalid without one: unattributed.
+	write(t, dir, "e.yaml", strings.Replace(named("broken"), "image:", "imag:", 1))
+	write(t, dir, "f.yaml", "::: nope")
+	write(t, dir, "big.yaml", valid+"#"+strings.Repeat("x", MaxFileBytes))
+
+	r, err := LoadDir(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range r.Bottles {
+		got = append(got, b.Metadata.Name+"@"+filepath.Base(b.Source))
+	}
+	if strings.Join(got, " ") != "a@a.yaml b@b.yml" {
+		t.Errorf("bottles = %v", got)
+	}
+	if len(r.Files) != 7 {
+		t.Errorf("files = %v, want 7 spec files", r.Files)
+	}
+	if r.Held["dup"] == "" || r.Held["broken"] == "" {
+		t.Errorf("held = %v", r.Held)
+	}
+	if len(r.Unattributed) != 2 { // f.yaml and big.yaml
+		t.Errorf("unattributed = %v", r.Unattributed)
+	}
+	text := ""
+	for _, p := range r.Problems {
+		text += p.String() + "\n"
+	}
+	for _, want := range []string{
+		"d1.yaml:4:9: metadata.name: bottle \"dup\" is defined by more than one file (also " + filepath.Join(dir, "d2.yaml"),
+		"d2.yaml:4:9: metadata.name: bottle \"dup\" is defined by more than one file (also " + filepath.Join(dir, "d1.yaml"),
+		"big.yaml: file is larger than 1048576 bytes",
+		"e.yaml:6:3: spec.imag: unknown field; did you mean image?",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestLoadDirErrors(t *testing.T) {
+	if _, err := LoadDir(filepath.Join(t.TempDir(), "missing"), Options{}); err == nil {
+		t.Fatal("a missing directory must be an error, not zero bottles")
+	}
+}
+
+func TestLoadDirFollowsSymlinks(t *testing.T) {
+	// A Kubernetes ConfigMap mount: files are links into ..data, itself a link.
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..2026_11_28")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, data, "a.yaml", named("a"))
+	if err := os.Symlink("..2026_11_28", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/a.yaml", filepath.Join(dir, "a.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadDir(dir, Options{})
+	if err != nil || len(r.Bottles) != 1 || len(r.Problems) != 0 {
+		t.Fatalf("r = %+v, err = %v", r, err)
+	}
+}
+
+func TestExampleSpecs(t *testing.T) {
+	r, err := LoadDir("../specs", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range r.Problems {
+		t.Error(p)
+	}
+	if len(r.Files) == 0 || len(r.Bottles) != len(r.Files) {
+		t.Fatalf("loaded %d bottles from %d files", len(r.Bottles), len(r.Files))
+	}
+}
