@@ -1,0 +1,166 @@
+package smolvm
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// createCall builds `machine create` for w with image img (already resolved).
+// Flag order is fixed and every list is sorted, so the same Want always
+// gives the same argv.
+func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
+	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+		// Without it Observe would never see the machine again: it would leak.
+		return call{}, fmt.Errorf("want has no %s=%s label: %w", reconciler.LabelManagedBy, reconciler.ManagedByValue, cerrdefs.ErrInvalidArgument)
+	}
+	if img == "" {
+		return call{}, fmt.Errorf("no image: %w", cerrdefs.ErrInvalidArgument)
+	}
+	if !w.BundleAddr.IsValid() {
+		return call{}, fmt.Errorf("no bundle address to allow: %w", cerrdefs.ErrInvalidArgument)
+	}
+	args := []string{"machine", "create", "--name", w.Name}
+
+	keys := make([]string, 0, len(w.Labels))
+	for k := range w.Labels {
+		// smolvm splits on the first '=' and rejects an empty key.
+		if k == "" || strings.Contains(k, "=") {
+			return call{}, fmt.Errorf("label key %q: %w", k, cerrdefs.ErrInvalidArgument)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--label", k+"="+w.Labels[k])
+	}
+
+	args = append(args, "--image", img,
+		"--cpus", strconv.Itoa(w.Spec.Resources.CPUs),
+		"--mem", strconv.Itoa(w.Spec.Resources.MemoryMiB))
+
+	// The bundle comes first and exactly: the guest reaches the world only
+	// through its daemons, plus whatever the spec allows on top.
+	bundleAddr := w.BundleAddr.Unmap()
+	args = append(args, "--allow-cidr", netip.PrefixFrom(bundleAddr, bundleAddr.BitLen()).String())
+	for _, c := range w.Spec.AllowCIDRs {
+		args = append(args, "--allow-cidr", c)
+	}
+	if w.Spec.Runs(spec.DaemonDNS) {
+		args = append(args, "--dns", bundleAddr.String())
+	}
+
+	envArgs, childEnv, err := d.guestEnv(w)
+	if err != nil {
+		return call{}, err
+	}
+	args = append(args, envArgs...)
+	return call{args: args, env: childEnv, timeout: d.opts.CreateTimeout}, nil
+}
+
+// guestEnv returns the -e flags for the guest's environment and the
+// KEY=VALUE entries to add to smolvm's own environment.
+//
+// Spec values are secrets, so they never appear on the command line, which
+// any local user can read in /proc: the flag is `-e KEY`, which smolvm
+// resolves from its own environment (util::parse_env_spec), where the value
+// is put. Two kinds of entry go as `-e KEY=VALUE` instead, because in
+// smolvm's own environment they would change how smolvm itself runs: the
+// proxy variables of bundle.GuestEnv (not secret; smolvm would send its own
+// host-side pulls to the bundle) and the names in hostSensitive.
+func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error) {
+	secret := make(map[string]string, len(w.Spec.Env)+len(w.Spec.EnvFromHost))
+	for k, v := range w.Spec.Env {
+		secret[k] = v
+	}
+	for _, k := range w.Spec.EnvFromHost {
+		if _, dup := secret[k]; dup {
+			return nil, nil, fmt.Errorf("env %q is set by both env and envFromHost: %w", k, cerrdefs.ErrInvalidArgument)
+		}
+		v, ok := d.opts.Getenv(k)
+		if !ok {
+			// Name the variable, never a value.
+			return nil, nil, fmt.Errorf("host variable %q named in envFromHost is not set: %w", k, cerrdefs.ErrFailedPrecondition)
+		}
+		secret[k] = v
+	}
+	public := bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr)
+	for k := range secret {
+		if !validEnvKey(k) {
+			return nil, nil, fmt.Errorf("env name %q is not valid: %w", k, cerrdefs.ErrInvalidArgument)
+		}
+		if reservedEnv(k) {
+			return nil, nil, fmt.Errorf("env %q is reserved for the bundle: %w", k, cerrdefs.ErrInvalidArgument)
+		}
+	}
+
+	keys := make([]string, 0, len(secret)+len(public))
+	for k := range secret {
+		keys = append(keys, k)
+	}
+	for k := range public {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if v, ok := public[k]; ok {
+			args = append(args, "-e", k+"="+v)
+			continue
+		}
+		v := secret[k]
+		if hostSensitive(k) {
+			args = append(args, "-e", k+"="+v)
+			continue
+		}
+		args = append(args, "-e", k)
+		childEnv = append(childEnv, k+"="+v)
+	}
+	return args, childEnv, nil
+}
+
+// validEnvKey rejects what smolvm would silently drop or misread: an empty
+// name, '=' (it splits on the first one) and whitespace or NUL.
+func validEnvKey(k string) bool {
+	return k != "" && !strings.ContainsAny(k, "= \t\r\n\x00")
+}
+
+// hostSensitive reports whether setting k in smolvm's own environment could
+// change what smolvm (a bash wrapper around a dynamically linked binary)
+// does on the host: the loader, the shell, smolvm's own settings, proxies
+// and TLS roots. Such entries are passed on the command line instead.
+func hostSensitive(k string) bool {
+	switch strings.ToUpper(k) {
+	case "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "PWD", "OLDPWD", "IFS", "ENV",
+		"BASH_ENV", "CDPATH", "GLOBIGNORE", "SHELLOPTS", "BASHOPTS", "PS4", "TZ", "TZDIR",
+		"LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS",
+		"LOCALDOMAIN", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+		"NO_PROXY", "DOCKER_HOST", "DOCKER_CONFIG":
+		return true
+	}
+	for _, p := range []string{"LD_", "SMOLVM_", "RUST_", "XDG_", "BASH_FUNC_", "LC_", "MALLOC_", "GLIBC_", "KRUN"} {
+		if strings.HasPrefix(strings.ToUpper(k), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// reservedEnv reports whether k is a proxy variable, which the bundle alone
+// sets in a guest. Spec validation refuses these too; checking again here
+// keeps a spec from pointing the guest around its bundle should that ever
+// slip.
+func reservedEnv(k string) bool {
+	switch strings.ToUpper(k) {
+	case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,254 @@
+// Package smolvm is the guest driver that runs bottles' guests as smolvm
+// microVMs by driving the smolvm CLI (1.8 or later; see
+// shared/reference/smolvm-cli.md for the contract it follows).
+//
+// Machines are recognised by their labels only (reconciler/labels.go); the
+// CLI's `machine ls --json` is the one listing call per Observe. Every call
+// has a timeout and runs in its own process group, so a hung smolvm never
+// hangs the reconciler.
+package smolvm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// Kind is the driver's kind, also the spec's guest value.
+const Kind = "smolvm"
+
+// Defaults for Options.
+const (
+	DefaultBinary        = "smolvm"
+	DefaultTimeout       = 30 * time.Second
+	DefaultCreateTimeout = 2 * time.Minute
+	DefaultCacheMaxAge   = 7 * 24 * time.Hour
+)
+
+// Options configure a Driver. The zero value of each field means its default.
+type Options struct {
+	// Binary is the smolvm executable, a path or a name looked up in PATH.
+	// Default "smolvm" (the installed bash wrapper, not smolvm-bin).
+	Binary string
+	// Timeout bounds every call except create and start. Default 30 s.
+	Timeout time.Duration
+	// CreateTimeout bounds `machine create` and `machine start`, which may
+	// pull an image (start pulls registry images inside the guest). Default
+	// 2 min.
+	CreateTimeout time.Duration
+	// Images exports images found in the local Docker daemon so smolvm can
+	// use them. Nil means every image reference goes to smolvm as written.
+	Images ImageExporter
+	// CacheDir holds exported image archives, named by image ID. Default
+	// <user cache dir>/bottle-reconcile/smolvm-images.
+	CacheDir string
+	// CacheMaxAge is how long an archive no machine uses is kept after its
+	// last use; pruning runs after each create. Default 7 days; negative
+	// disables pruning.
+	CacheMaxAge time.Duration
+	// Getenv reads the host variables a spec's envFromHost names. Default
+	// os.LookupEnv.
+	Getenv func(string) (string, bool)
+}
+
+// Driver manages smolvm guests. It is safe for concurrent use.
+type Driver struct {
+	opts Options
+	log  logr.Logger
+	run  runner
+	now  func() time.Time
+
+	mu  sync.Mutex
+	ver *semver // cached smolvm version, once known
+}
+
+var (
+	_ reconciler.Driver  = (*Driver)(nil)
+	_ reconciler.Starter = (*Driver)(nil)
+)
+
+// New returns a Driver. It only fails when no image cache directory can be
+// found, and then only if image export is enabled.
+func New(log logr.Logger, opts Options) (*Driver, error) {
+	if opts.Binary == "" {
+		opts.Binary = DefaultBinary
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.CreateTimeout <= 0 {
+		opts.CreateTimeout = DefaultCreateTimeout
+	}
+	if opts.CacheMaxAge == 0 {
+		opts.CacheMaxAge = DefaultCacheMaxAge
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.LookupEnv
+	}
+	if opts.Images != nil {
+		if opts.CacheDir == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return nil, fmt.Errorf("smolvm: image cache dir: %w", err)
+			}
+			opts.CacheDir = filepath.Join(base, "bottle-reconcile", "smolvm-images")
+		}
+		// smolvm takes a path as local only when it starts with "/" or "./".
+		abs, err := filepath.Abs(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("smolvm: image cache dir: %w", err)
+		}
+		opts.CacheDir = abs
+	}
+	return &Driver{
+		opts: opts,
+		log:  log.WithName("smolvm"),
+		run:  execRunner{binary: opts.Binary},
+		now:  time.Now,
+	}, nil
+}
+
+// Kind implements reconciler.Driver.
+func (d *Driver) Kind() string { return Kind }
+
+// Role implements reconciler.Driver.
+func (d *Driver) Role() reconciler.Role { return reconciler.RoleGuest }
+
+// exec runs one smolvm call and classifies its outcome.
+func (d *Driver) exec(ctx context.Context, c call) (result, error) {
+	res, err := d.run.run(ctx, c)
+	argv := append([]string{d.opts.Binary}, c.args...)
+	if cerr := classify(argv, res, err); cerr != nil {
+		return res, cerr
+	}
+	return res, nil
+}
+
+// list makes the one `machine ls --json` call of a pass.
+func (d *Driver) list(ctx context.Context) (map[string]machine, error) {
+	res, err := d.exec(ctx, call{args: []string{"machine", "ls", "--json"}, timeout: d.opts.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	return parseList(res.stdout)
+}
+
+// Observe implements reconciler.Driver.
+func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+	byName, err := d.list(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("smolvm: list machines: %w", err)
+	}
+	return resources(byName), nil
+}
+
+// Create implements reconciler.Driver. It creates and then starts the
+// machine. When the create succeeds and the start fails, the machine is left
+// in place: the next pass observes it as created and starts it.
+func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+	r, err := d.create(ctx, w)
+	if err != nil {
+		return reconciler.Resource{}, fmt.Errorf("smolvm: create machine %q: %w", w.Name, err)
+	}
+	return r, nil
+}
+
+func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+	if err := d.gate(ctx); err != nil {
+		return reconciler.Resource{}, err
+	}
+	// Refuse a bad Want before any listing or image export.
+	if _, err := d.createCall(w, w.Spec.Image); err != nil {
+		return reconciler.Resource{}, err
+	}
+	byName, err := d.list(ctx)
+	if err != nil {
+		return reconciler.Resource{}, err
+	}
+	if m, ok := byName[w.Name]; ok {
+		if !m.ours() {
+			return reconciler.Resource{}, fmt.Errorf("a machine named %q that bottle-reconcile does not manage already exists; remove or rename it: %w", w.Name, cerrdefs.ErrConflict)
+		}
+		return reconciler.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
+			w.Name, m.Labels[reconciler.LabelInstance], m.State, cerrdefs.ErrConflict)
+	}
+	img, err := d.resolveImage(ctx, w.Spec.Image)
+	if err != nil {
+		return reconciler.Resource{}, err
+	}
+	c, err := d.createCall(w, img)
+	if err != nil {
+		return reconciler.Resource{}, err
+	}
+	if _, err := d.exec(ctx, c); err != nil {
+		return reconciler.Resource{}, err
+	}
+	inUse := imagesInUse(byName)
+	inUse[img] = true
+	d.pruneCache(inUse)
+
+	if err := d.start(ctx, w.Name); err != nil {
+		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
+	}
+	labels := make(map[string]string, len(w.Labels))
+	for k, v := range w.Labels {
+		labels[k] = v
+	}
+	return reconciler.Resource{
+		Kind:        Kind,
+		Role:        reconciler.RoleGuest,
+		Bottle:      labels[reconciler.LabelBottle],
+		Instance:    labels[reconciler.LabelInstance],
+		Name:        w.Name,
+		Hash:        labels[reconciler.LabelHash],
+		HashVersion: labels[reconciler.LabelHashVersion],
+		Labels:      labels,
+		State:       reconciler.StateRunning,
+		Detail:      "running",
+	}, nil
+}
+
+func (d *Driver) start(ctx context.Context, name string) error {
+	_, err := d.exec(ctx, call{args: []string{"machine", "start", "--name", name}, timeout: d.opts.CreateTimeout})
+	return err
+}
+
+// Start implements reconciler.Starter. Starting a running machine is a
+// no-op in smolvm (exit 0).
+func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
+	if err := d.start(ctx, r.Name); err != nil {
+		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Stop implements reconciler.Starter. Stopping a machine that is not
+// running is a no-op in smolvm (exit 0).
+func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
+	_, err := d.exec(ctx, call{args: []string{"machine", "stop", "--name", r.Name}, timeout: d.opts.Timeout})
+	if err != nil {
+		return fmt.Errorf("smolvm: stop machine %q: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Delete implements reconciler.Driver. -f is required: without it smolvm
+// stops the machine, prompts, and on EOF exits 0 without deleting.
+func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
+	_, err := d.exec(ctx, call{args: []string{"machine", "delete", "--name", r.Name, "-f"}, timeout: d.opts.Timeout})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
+	}
+	return nil
+}

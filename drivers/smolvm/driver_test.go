@@ -1,0 +1,396 @@
+package smolvm
+
+import (
+	"context"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// Secret values used in wants; no argv, label or error may contain them.
+const (
+	secretToken = "tok-9f8e7d6c5b4a"
+	secretHost  = "host-secret-31337"
+)
+
+func testWant() reconciler.Want {
+	return reconciler.Want{
+		Bottle: "alice",
+		Role:   reconciler.RoleGuest,
+		Name:   "bottle-alice",
+		Labels: ourLabels("alice", "host-a", "3f2a"),
+		Spec: spec.Spec{
+			Guest:       spec.GuestSmolvm,
+			Image:       "ghcr.io/org/agent:1",
+			Env:         map[string]string{"API_TOKEN": secretToken, "EMPTY": ""},
+			EnvFromHost: []string{"GH_TOKEN"},
+			Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
+			AllowCIDRs:  []string{"203.0.113.0/24"},
+			Resources:   spec.Resources{CPUs: 2, MemoryMiB: 2048},
+		},
+		Network:    "bottle-alice",
+		Subnet:     netip.MustParsePrefix("10.77.0.0/29"),
+		BundleAddr: netip.MustParseAddr("10.77.0.2"),
+		GuestAddr:  netip.MustParseAddr("10.77.0.3"),
+	}
+}
+
+func hostEnv(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const labelArgs = "--label dev.bottle-reconcile.bottle=alice --label dev.bottle-reconcile.hash=3f2a " +
+	"--label dev.bottle-reconcile.hash-version=1 --label dev.bottle-reconcile.instance=host-a " +
+	"--label dev.bottle-reconcile.managed-by=bottle-reconcile --label dev.bottle-reconcile.role=guest"
+
+func TestCreateArgv(t *testing.T) {
+	proxyEnv := "-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e NO_PROXY=localhost,127.0.0.1,::1"
+	proxyLower := "-e http_proxy=http://10.77.0.2:3128 -e https_proxy=http://10.77.0.2:3128 -e no_proxy=localhost,127.0.0.1,::1"
+	tests := []struct {
+		name      string
+		edit      func(*reconciler.Want)
+		wantArgv  string
+		wantChild []string
+	}{
+		{
+			name: "egress and dns",
+			wantArgv: "machine create --name bottle-alice " + labelArgs +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048" +
+				" --allow-cidr 10.77.0.2/32 --allow-cidr 203.0.113.0/24 --dns 10.77.0.2" +
+				" -e API_TOKEN -e EMPTY -e GH_TOKEN " + proxyEnv + " " + proxyLower,
+			wantChild: []string{"API_TOKEN=" + secretToken, "EMPTY=", "GH_TOKEN=" + secretHost},
+		},
+		{
+			name: "no daemons: no dns, no proxy, only the bundle allowed",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{}
+				w.Spec.AllowCIDRs = nil
+				w.Spec.Env = nil
+				w.Spec.EnvFromHost = nil
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32",
+		},
+		{
+			name: "dns only",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{spec.DaemonDNS}
+				w.Spec.Env = nil
+				w.Spec.EnvFromHost = nil
+				w.Spec.Resources = spec.Resources{CPUs: 1, MemoryMiB: 512}
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs +
+				" --image ghcr.io/org/agent:1 --cpus 1 --mem 512 --allow-cidr 10.77.0.2/32" +
+				" --allow-cidr 203.0.113.0/24 --dns 10.77.0.2",
+		},
+		{
+			name: "egress only, host-sensitive key on the command line",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{spec.DaemonEgress}
+				w.Spec.AllowCIDRs = nil
+				w.Spec.EnvFromHost = nil
+				w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "Z": "last"}
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 " +
+				"-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e LD_LIBRARY_PATH=/opt/lib" +
+				" -e NO_PROXY=localhost,127.0.0.1,::1 -e Z " + proxyLower,
+			wantChild: []string{"Z=last"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWant()
+			if tt.edit != nil {
+				tt.edit(&w)
+			}
+			f := &fakeRunner{}
+			d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+			r, err := d.Create(context.Background(), w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"--version", "machine ls", "machine create", "machine start"}
+			if got := f.subcommands(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("calls = %q, want %q", got, want)
+			}
+			c, _ := f.find("machine create")
+			if got := joined(c.args); got != tt.wantArgv {
+				t.Errorf("create argv:\n got %s\nwant %s", got, tt.wantArgv)
+			}
+			if !reflect.DeepEqual(c.env, tt.wantChild) {
+				t.Errorf("child env = %q, want %q", c.env, tt.wantChild)
+			}
+			if c.timeout != DefaultCreateTimeout {
+				t.Errorf("create timeout = %v, want %v", c.timeout, DefaultCreateTimeout)
+			}
+			for _, a := range c.args {
+				if strings.Contains(a, secretToken) || strings.Contains(a, secretHost) {
+					t.Errorf("argv carries a secret: %q", a)
+				}
+			}
+			s, _ := f.find("machine start")
+			if joined(s.args) != "machine start --name bottle-alice" {
+				t.Errorf("start argv = %q", s.args)
+			}
+			if r.Name != "bottle-alice" || r.State != reconciler.StateRunning || r.Bottle != "alice" ||
+				r.Hash != "3f2a" || r.Instance != "host-a" || !reflect.DeepEqual(r.Labels, w.Labels) {
+				t.Errorf("Create returned %+v", r)
+			}
+		})
+	}
+}
+
+func TestCreateDeterministic(t *testing.T) {
+	var argvs []string
+	for i := 0; i < 5; i++ {
+		f := &fakeRunner{}
+		d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": "x"})})
+		w := testWant()
+		w.Spec.Env = map[string]string{"A": "1", "B": "2", "C": "3", "D": "4", "E": "5"}
+		if _, err := d.Create(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := f.find("machine create")
+		argvs = append(argvs, joined(c.args)+"|"+strings.Join(c.env, ","))
+	}
+	for _, a := range argvs[1:] {
+		if a != argvs[0] {
+			t.Fatalf("argv differs between runs:\n%s\n%s", argvs[0], a)
+		}
+	}
+}
+
+func TestCreateRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*reconciler.Want)
+		host    map[string]string
+		ls      string
+		class   func(error) bool
+		wantMsg string
+		noValue string // must not appear in the error
+	}{
+		{
+			name:    "missing host variable",
+			host:    map[string]string{},
+			class:   cerrdefs.IsFailedPrecondition,
+			wantMsg: `host variable "GH_TOKEN" named in envFromHost is not set`,
+			noValue: secretToken,
+		},
+		{
+			name:    "name taken by an unmanaged machine",
+			ls:      `[{"name":"bottle-alice","state":"running","labels":{},"ephemeral":false,"image":"alpine"}]`,
+			class:   cerrdefs.IsConflict,
+			wantMsg: `a machine named "bottle-alice" that bottle-reconcile does not manage already exists`,
+		},
+		{
+			name:    "name taken by an ephemeral machine with our labels",
+			ls:      `[{"name":"bottle-alice","state":"running","labels":{"dev.bottle-reconcile.managed-by":"bottle-reconcile"},"ephemeral":true}]`,
+			class:   cerrdefs.IsConflict,
+			wantMsg: `"bottle-alice" that bottle-reconcile does not manage`,
+		},
+		{
+			name:    "name taken by our own machine",
+			ls:      `[{"name":"bottle-alice","state":"stopped","labels":{"dev.bottle-reconcile.managed-by":"bottle-reconcile","dev.bottle-reconcile.instance":"host-b"}}]`,
+			class:   cerrdefs.IsConflict,
+			wantMsg: `machine "bottle-alice" already exists (instance "host-b", state stopped)`,
+		},
+		{
+			name:    "no managed-by label",
+			edit:    func(w *reconciler.Want) { delete(w.Labels, reconciler.LabelManagedBy) },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: "managed-by",
+		},
+		{
+			name:    "no bundle address",
+			edit:    func(w *reconciler.Want) { w.BundleAddr = netip.Addr{} },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: "no bundle address",
+		},
+		{
+			name:    "reserved env",
+			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"https_proxy": "http://evil:1"} },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: `env "https_proxy" is reserved`,
+			noValue: "evil",
+		},
+		{
+			name:    "env set twice",
+			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"GH_TOKEN": secretToken} },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: `env "GH_TOKEN" is set by both env and envFromHost`,
+			noValue: secretToken,
+		},
+		{
+			name:    "bad env name",
+			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"A=B": secretToken} },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: `env name "A=B" is not valid`,
+			noValue: secretToken,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := testWant()
+			if tt.edit != nil {
+				tt.edit(&w)
+			}
+			host := tt.host
+			if host == nil {
+				host = map[string]string{"GH_TOKEN": secretHost}
+			}
+			f := &fakeRunner{answers: map[string]fakeAnswer{}}
+			if tt.ls != "" {
+				f.answers["machine ls"] = fakeAnswer{stdout: tt.ls}
+			}
+			d := newFakeDriver(t, f, Options{Getenv: hostEnv(host)})
+			_, err := d.Create(context.Background(), w)
+			if err == nil {
+				t.Fatal("Create succeeded")
+			}
+			if !tt.class(err) {
+				t.Errorf("Create error %v: wrong class", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Create error %q does not contain %q", err, tt.wantMsg)
+			}
+			if !strings.HasPrefix(err.Error(), `smolvm: create machine "bottle-alice": `) {
+				t.Errorf("Create error %q lacks the operation prefix", err)
+			}
+			if tt.noValue != "" && strings.Contains(err.Error(), tt.noValue) {
+				t.Errorf("Create error leaks a value: %v", err)
+			}
+			if _, ok := f.find("machine create"); ok {
+				t.Error("machine create was called")
+			}
+		})
+	}
+}
+
+func TestCreateStartFails(t *testing.T) {
+	f := &fakeRunner{answers: map[string]fakeAnswer{
+		"machine start": {exitCode: 1, stderr: "Error: kvm not available: KVM not available.\n"},
+	}}
+	d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+	_, err := d.Create(context.Background(), testWant())
+	if err == nil {
+		t.Fatal("Create succeeded although start failed")
+	}
+	for _, s := range []string{`smolvm: create machine "bottle-alice": created, but not started`, "kvm not available"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not contain %q", err, s)
+		}
+	}
+	if _, ok := f.find("machine delete"); ok {
+		t.Error("the created machine was deleted; it must stay for the next pass to start")
+	}
+}
+
+func TestCreateFailureRedacted(t *testing.T) {
+	f := &fakeRunner{answers: map[string]fakeAnswer{
+		"machine create": {exitCode: 1, stderr: "Error: config operation failed: create machine: machine 'bottle-alice' already exists or is being created\n"},
+	}}
+	d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+	w := testWant()
+	w.Spec.Env["PATH"] = "/opt/" + secretToken // goes on the command line: must be redacted
+	_, err := d.Create(context.Background(), w)
+	if !cerrdefs.IsConflict(err) {
+		t.Fatalf("Create error %v, want a conflict", err)
+	}
+	if strings.Contains(err.Error(), secretToken) || strings.Contains(err.Error(), secretHost) {
+		t.Errorf("error leaks a secret: %v", err)
+	}
+	if !strings.Contains(err.Error(), "-e PATH=<redacted>") {
+		t.Errorf("error %q does not quote the redacted argv", err)
+	}
+}
+
+func TestStartStopDelete(t *testing.T) {
+	r := reconciler.Resource{Name: "bottle-alice"}
+	notFound := fakeAnswer{exitCode: 1, stderr: "Error: vm not found: bottle-alice\n"}
+	tests := []struct {
+		name     string
+		op       func(*Driver) error
+		sub      string
+		answer   fakeAnswer
+		wantArgv string
+		timeout  time.Duration
+		wantErr  func(error) bool // nil: success
+	}{
+		{
+			name: "start", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
+			op: func(d *Driver) error { return d.Start(context.Background(), r) },
+		},
+		{
+			name: "start already running", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
+			answer: fakeAnswer{stdout: "Machine 'bottle-alice' already running (PID: 123)\n"},
+			op:     func(d *Driver) error { return d.Start(context.Background(), r) },
+		},
+		{
+			name: "start missing", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
+			answer: notFound, wantErr: cerrdefs.IsNotFound,
+			op: func(d *Driver) error { return d.Start(context.Background(), r) },
+		},
+		{
+			name: "stop", sub: "machine stop", wantArgv: "machine stop --name bottle-alice", timeout: DefaultTimeout,
+			answer: fakeAnswer{stdout: "Machine 'bottle-alice' is not running (state: stopped)\n"},
+			op:     func(d *Driver) error { return d.Stop(context.Background(), r) },
+		},
+		{
+			name: "stop missing", sub: "machine stop", wantArgv: "machine stop --name bottle-alice", timeout: DefaultTimeout,
+			answer: notFound, wantErr: cerrdefs.IsNotFound,
+			op: func(d *Driver) error { return d.Stop(context.Background(), r) },
+		},
+		{
+			name: "delete", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
+			op: func(d *Driver) error { return d.Delete(context.Background(), r) },
+		},
+		{
+			name: "delete missing is success", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
+			answer: notFound,
+			op:     func(d *Driver) error { return d.Delete(context.Background(), r) },
+		},
+		{
+			name: "delete fails", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
+			answer: fakeAnswer{exitCode: 1, stderr: "Error: fork base has clones\n"},
+			wantErr: func(err error) bool {
+				return strings.HasPrefix(err.Error(), `smolvm: delete machine "bottle-alice": `) && strings.Contains(err.Error(), "fork base")
+			},
+			op: func(d *Driver) error { return d.Delete(context.Background(), r) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeRunner{answers: map[string]fakeAnswer{tt.sub: tt.answer}}
+			d := newFakeDriver(t, f, Options{})
+			err := tt.op(d)
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("error %v, want success", err)
+			case tt.wantErr != nil && (err == nil || !tt.wantErr(err)):
+				t.Fatalf("error %v: not the expected one", err)
+			}
+			if len(f.calls) != 1 || joined(f.calls[0].args) != tt.wantArgv {
+				t.Fatalf("calls = %v, want one %q", f.subcommands(), tt.wantArgv)
+			}
+			if f.calls[0].timeout != tt.timeout {
+				t.Errorf("timeout = %v, want %v", f.calls[0].timeout, tt.timeout)
+			}
+		})
+	}
+}
+
+func TestKindRole(t *testing.T) {
+	d := newFakeDriver(t, &fakeRunner{}, Options{})
+	if d.Kind() != "smolvm" || d.Role() != reconciler.RoleGuest {
+		t.Errorf("Kind, Role = %q, %q", d.Kind(), d.Role())
+	}
+}

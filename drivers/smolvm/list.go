@@ -1,0 +1,95 @@
+package smolvm
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// machine is the part of one `machine ls --json` row the driver reads
+// (smolvm-cli.md §2, machine_status_json). Unknown keys are ignored, so new
+// smolvm fields do not break the listing.
+type machine struct {
+	Name      string            `json:"name"`
+	State     string            `json:"state"`
+	Image     *string           `json:"image"`
+	Labels    map[string]string `json:"labels"`
+	Ephemeral bool              `json:"ephemeral"`
+	PID       *int              `json:"pid"`
+	CPUs      int               `json:"cpus"`
+	MemoryMiB int               `json:"memory_mib"`
+}
+
+// parseList decodes `machine ls --json` and returns its rows keyed by name,
+// since the array order is arbitrary (built from a HashMap).
+func parseList(out []byte) (map[string]machine, error) {
+	var rows []machine
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, fmt.Errorf("decode machine ls --json: %w", err)
+	}
+	byName := make(map[string]machine, len(rows))
+	for _, m := range rows {
+		if m.Name == "" {
+			return nil, fmt.Errorf("decode machine ls --json: a row has no name")
+		}
+		byName[m.Name] = m
+	}
+	return byName, nil
+}
+
+// ours reports whether m is a machine bottle-reconcile manages. `machine run`
+// VMs are ephemeral and never ours, whatever their labels say.
+func (m machine) ours() bool {
+	return !m.Ephemeral && m.Labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue
+}
+
+// mapState normalises a smolvm RecordState (src/config.rs). Anything that is
+// not running but could be started again is stopped: `start` boots a fresh
+// VMM for stopped, failed and unreachable machines.
+func mapState(s string) reconciler.State {
+	switch s {
+	case "running":
+		return reconciler.StateRunning
+	case "created":
+		return reconciler.StateCreated
+	case "stopped", "failed", "unreachable", "frozen":
+		return reconciler.StateStopped
+	default:
+		return reconciler.StateUnknown
+	}
+}
+
+// resource converts one of our rows to the reconciler's view.
+func (m machine) resource() reconciler.Resource {
+	labels := make(map[string]string, len(m.Labels))
+	for k, v := range m.Labels {
+		labels[k] = v
+	}
+	return reconciler.Resource{
+		Kind:        Kind,
+		Role:        reconciler.RoleGuest,
+		Bottle:      labels[reconciler.LabelBottle],
+		Instance:    labels[reconciler.LabelInstance],
+		Name:        m.Name,
+		Hash:        labels[reconciler.LabelHash],
+		HashVersion: labels[reconciler.LabelHashVersion],
+		Labels:      labels,
+		State:       mapState(m.State),
+		Detail:      m.State,
+	}
+}
+
+// resources returns our machines, sorted by name so callers see a stable
+// order regardless of smolvm's.
+func resources(byName map[string]machine) []reconciler.Resource {
+	var out []reconciler.Resource
+	for _, m := range byName {
+		if m.ours() {
+			out = append(out, m.resource())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

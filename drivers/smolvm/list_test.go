@@ -1,0 +1,112 @@
+package smolvm
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+func ourLabels(bottle, instance, hash string) map[string]string {
+	return map[string]string{
+		reconciler.LabelManagedBy:   reconciler.ManagedByValue,
+		reconciler.LabelInstance:    instance,
+		reconciler.LabelBottle:      bottle,
+		reconciler.LabelRole:        string(reconciler.RoleGuest),
+		reconciler.LabelHash:        hash,
+		reconciler.LabelHashVersion: "1",
+	}
+}
+
+func TestObserveTestdata(t *testing.T) {
+	list, err := os.ReadFile("testdata/list.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRunner{answers: map[string]fakeAnswer{"machine ls": {stdout: string(list)}}}
+	d := newFakeDriver(t, f, Options{})
+	got, err := d.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	minimal := func(bottle string) map[string]string {
+		return map[string]string{reconciler.LabelManagedBy: reconciler.ManagedByValue, reconciler.LabelBottle: bottle}
+	}
+	guest := func(name, bottle, instance, hash string, labels map[string]string, st reconciler.State, detail string) reconciler.Resource {
+		hv := labels[reconciler.LabelHashVersion]
+		return reconciler.Resource{Kind: "smolvm", Role: reconciler.RoleGuest, Bottle: bottle, Instance: instance,
+			Name: name, Hash: hash, HashVersion: hv, Labels: labels, State: st, Detail: detail}
+	}
+	// Sorted by name; the unlabelled, foreign-labelled and ephemeral rows
+	// (agent-7, bottle-unlabelled, bottle-gina, vm-3a9c1d) are not ours.
+	want := []reconciler.Resource{
+		guest("bottle-alice", "alice", "host-a", "3f2a", ourLabels("alice", "host-a", "3f2a"), reconciler.StateRunning, "running"),
+		guest("bottle-bob", "bob", "host-a", "77aa", ourLabels("bob", "host-a", "77aa"), reconciler.StateCreated, "created"),
+		guest("bottle-carol", "carol", "host-b", "c0ff", ourLabels("carol", "host-b", "c0ff"), reconciler.StateStopped, "failed"),
+		guest("bottle-dave", "dave", "", "", minimal("dave"), reconciler.StateStopped, "unreachable"),
+		guest("bottle-erin", "erin", "", "", minimal("erin"), reconciler.StateStopped, "frozen"),
+		guest("bottle-frank", "frank", "", "", minimal("frank"), reconciler.StateStopped, "stopped"),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Observe =\n%+v\nwant\n%+v", got, want)
+	}
+	if s := f.subcommands(); len(s) != 1 || s[0] != "machine ls" {
+		t.Errorf("Observe made calls %q, want exactly one machine ls", s)
+	}
+	if c, _ := f.find("machine ls"); joined(c.args) != "machine ls --json" {
+		t.Errorf("listing argv = %q", c.args)
+	}
+}
+
+func TestObserveErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		ans  fakeAnswer
+	}{
+		{name: "not json", ans: fakeAnswer{stdout: "Created machine: x\n"}},
+		{name: "object not array", ans: fakeAnswer{stdout: `{"name":"x"}`}},
+		{name: "row without name", ans: fakeAnswer{stdout: `[{"state":"running"}]`}},
+		{name: "smolvm fails", ans: fakeAnswer{exitCode: 1, stderr: "Error: database is locked\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeRunner{answers: map[string]fakeAnswer{"machine ls": tt.ans}}
+			d := newFakeDriver(t, f, Options{})
+			got, err := d.Observe(context.Background())
+			if err == nil {
+				t.Fatalf("Observe = %v, want an error (never a partial list)", got)
+			}
+			if got != nil {
+				t.Errorf("Observe returned %v with its error", got)
+			}
+		})
+	}
+}
+
+func TestObserveEmpty(t *testing.T) {
+	d := newFakeDriver(t, &fakeRunner{}, Options{})
+	got, err := d.Observe(context.Background())
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Observe = %v, %v; want nothing", got, err)
+	}
+}
+
+func TestMapState(t *testing.T) {
+	tests := map[string]reconciler.State{
+		"running":     reconciler.StateRunning,
+		"created":     reconciler.StateCreated,
+		"stopped":     reconciler.StateStopped,
+		"failed":      reconciler.StateStopped,
+		"unreachable": reconciler.StateStopped,
+		"frozen":      reconciler.StateStopped,
+		"booting":     reconciler.StateUnknown,
+		"":            reconciler.StateUnknown,
+	}
+	for in, want := range tests {
+		if got := mapState(in); got != want {
+			t.Errorf("mapState(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

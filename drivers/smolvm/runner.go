@@ -1,0 +1,95 @@
+package smolvm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// call is one smolvm invocation.
+type call struct {
+	args    []string // without the binary
+	env     []string // KEY=VALUE added to smolvm's own environment (forwarded -e values)
+	stdin   io.Reader
+	timeout time.Duration
+}
+
+// result is what a finished smolvm process left behind.
+type result struct {
+	stdout, stderr []byte
+	exitCode       int
+}
+
+// runner runs smolvm. It returns an error only when the process could not be
+// run to its own exit (not found, timed out, cancelled); a non-zero exit is a
+// result, for classify to read.
+type runner interface {
+	run(ctx context.Context, c call) (result, error)
+}
+
+// waitDelay bounds how long Wait keeps reading the pipes after smolvm exited
+// or was killed, in case something it started still holds them open.
+const waitDelay = 5 * time.Second
+
+// execRunner runs the smolvm binary as a child process.
+type execRunner struct {
+	binary string
+	// baseEnv is the environment smolvm starts from; nil means ours. Tests
+	// set it to point each test at its own SMOLVM_DATA_DIR.
+	baseEnv []string
+}
+
+func (r execRunner) run(ctx context.Context, c call) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, r.binary, c.args...)
+	env := r.baseEnv
+	if env == nil {
+		env = os.Environ()
+	}
+	// Later entries win in exec's dedup, so forwarded values override any
+	// inherited variable of the same name.
+	cmd.Env = append(append([]string{}, env...), c.env...)
+	cmd.Stdin = c.stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// smolvm's installed entry point is a bash wrapper; killing only the
+	// direct child could leave its descendants running, so it gets its own
+	// process group and the whole group is killed on timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = waitDelay
+
+	err := cmd.Run()
+	res := result{stdout: stdout.Bytes(), stderr: stderr.Bytes(), exitCode: -1}
+	if cmd.ProcessState != nil {
+		res.exitCode = cmd.ProcessState.ExitCode()
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// Killed on timeout or cancellation: whatever exit status the kill
+		// produced is not smolvm's answer.
+		res.exitCode = -1
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return res, fmt.Errorf("no answer within %s: %w", c.timeout, ctxErr)
+		}
+		return res, ctxErr
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return res, err
+	}
+	return res, nil
+}
