@@ -341,7 +341,7 @@ func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error 
 	if err != nil {
 		return wrap(op, err)
 	}
-	if c.Config == nil || c.Config.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[reconciler.LabelRole] != string(reconciler.RoleBundle) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	err = d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})

@@ -38,15 +38,24 @@ const (
 	ownedByNoneOfUs                  // not managed by bottle-reconcile
 )
 
+// owner decides by labels who owns a resource. Both the managed-by and the
+// instance label are needed: the bundle image carries managed-by, and Docker
+// copies image labels onto every container made from it, so managed-by alone
+// would claim anyone's container run from our image.
 func owner(labels map[string]string, instance string) ownership {
 	switch {
-	case labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue:
+	case !managed(labels):
 		return ownedByNoneOfUs
 	case labels[reconciler.LabelInstance] != instance:
 		return ownedByOther
 	default:
 		return ownedByUs
 	}
+}
+
+// managed reports whether labels mark something bottle-reconcile made.
+func managed(labels map[string]string) bool {
+	return labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue && labels[reconciler.LabelInstance] != ""
 }
 
 // nameTaken returns the conflict error for a name already used by something

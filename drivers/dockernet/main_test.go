@@ -5,16 +5,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -259,4 +262,15 @@ func (c *countingAPI) ContainerList(ctx context.Context, o container.ListOptions
 func (c *countingAPI) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
 	c.count("ContainerInspect")
 	return c.dockerAPI.ContainerInspect(ctx, id)
+}
+
+// buildCounter counts image builds.
+type buildCounter struct {
+	dockerAPI
+	builds atomic.Int32
+}
+
+func (b *buildCounter) ImageBuild(ctx context.Context, r io.Reader, o build.ImageBuildOptions) (build.ImageBuildResponse, error) {
+	b.builds.Add(1)
+	return b.dockerAPI.ImageBuild(ctx, r, o)
 }

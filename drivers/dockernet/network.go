@@ -228,7 +228,7 @@ func removeNetwork(ctx context.Context, api dockerAPI, op, id string, ignoreInUs
 	if err != nil {
 		return wrap(op, err)
 	}
-	if n.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+	if !managed(n.Labels) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if len(n.Containers) > 0 {

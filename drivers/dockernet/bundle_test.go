@@ -1,0 +1,311 @@
+package dockernet
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// bottleUp creates a bottle's network and bundle.
+func bottleUp(ctx context.Context, t *testing.T, nd *NetworkDriver, bd *BundleDriver, inst, bottle string, s spec.Spec) (reconciler.Resource, reconciler.Resource, error) {
+	t.Helper()
+	n, err := nd.Create(ctx, networkWant(inst, bottle))
+	if err != nil {
+		return n, reconciler.Resource{}, err
+	}
+	b, err := bd.Create(ctx, bundleWant(inst, bottle, n.Subnet, s))
+	return n, b, err
+}
+
+func TestBundleCreateHealthyHardened(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	inst := newInstance(t, cli)
+	opts := testOptions("10.215.5.0/24")
+	nd, bd := newDrivers(t, cli, opts)
+	s := spec.Spec{Daemons: []string{}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.Foo.org:8443"}}}
+
+	// Three at once: one image build, one egress network.
+	type bottle struct{ net, bun reconciler.Resource }
+	bottles := make([]bottle, 3)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range bottles {
+		wg.Go(func() {
+			n, b, err := bottleUp(ctx, t, nd, bd, inst, fmt.Sprintf("%s-%d", inst, i), s)
+			if err != nil {
+				t.Error(err)
+			}
+			bottles[i] = bottle{n, b}
+		})
+	}
+	wg.Wait()
+	t.Logf("3 bottles up in %s", time.Since(start))
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	got, err := bd.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := mine(got, inst)
+	for _, b := range bottles {
+		want := reconciler.Resource{
+			Kind: BundleKind, Role: reconciler.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
+			Name: reconciler.Names(b.bun.Bottle, reconciler.RoleBundle), ID: b.bun.ID,
+			Hash: "h-" + b.bun.Bottle, HashVersion: "1",
+			State: reconciler.StateRunning, Health: reconciler.HealthHealthy, Addr: BundleAddr(b.net.Subnet),
+		}
+		if !sameResource(b.bun, want) {
+			t.Errorf("Create() = %+v\nwant %+v", b.bun, want)
+		}
+		if !sameResource(obs[want.Name], b.bun) {
+			t.Errorf("Observe() = %+v\nwant %+v", obs[want.Name], b.bun)
+		}
+	}
+
+	b := bottles[0]
+	c, err := cli.ContainerInspect(ctx, b.bun.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertHardened(t, c)
+	cfg, err := bundle.DecodeConfig(envValue(c.Config.Env, bundle.ConfigEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCfg := bundle.Config{
+		Bottle: b.bun.Bottle, Daemons: []string{},
+		Allow:  []string{"api.example.com", "*.foo.org:8443"},
+		Listen: BundleAddr(b.net.Subnet), Refuse: []netip.Prefix{opts.Pool},
+	}
+	if !reflect.DeepEqual(cfg, wantCfg) {
+		t.Errorf("bundle config = %+v, want %+v", cfg, wantCfg)
+	}
+	if ep := c.NetworkSettings.Networks[b.net.Name]; ep == nil || ep.IPAddress != BundleAddr(b.net.Subnet).String() {
+		t.Errorf("bundle endpoint on %s = %+v, want address %s", b.net.Name, ep, BundleAddr(b.net.Subnet))
+	}
+	if _, ok := c.NetworkSettings.Networks[EgressNetworkName(inst)]; !ok || len(c.NetworkSettings.Networks) != 2 {
+		t.Errorf("bundle networks = %v, want its bottle network and %s", slices.Collect(mapKeys(c.NetworkSettings.Networks)), EgressNetworkName(inst))
+	}
+	eg, err := cli.NetworkInspect(ctx, EgressNetworkName(inst), network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eg.Internal || eg.EnableIPv6 || eg.Options["com.docker.network.bridge.enable_icc"] != "false" ||
+		eg.Labels[reconciler.LabelRole] != RoleEgress || eg.Labels[reconciler.LabelInstance] != inst {
+		t.Errorf("egress network = internal %v ipv6 %v options %v labels %v", eg.Internal, eg.EnableIPv6, eg.Options, eg.Labels)
+	}
+
+	// Create is for a missing bundle only.
+	if _, err := bd.Create(ctx, bundleWant(inst, b.bun.Bottle, b.net.Subnet, s)); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("Create() of an existing bundle = %v, want a conflict", err)
+	}
+	// A network in use is not removed, and the error names what uses it.
+	if err := nd.Delete(ctx, b.net); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf("%q", b.bun.Name)) {
+		t.Errorf("Delete() of a network in use = %v, want a conflict naming %s", err, b.bun.Name)
+	}
+	// The egress network is in use: left alone, without error.
+	if err := bd.RemoveEgressNetwork(ctx, inst); err != nil {
+		t.Errorf("RemoveEgressNetwork() in use = %v", err)
+	}
+	if _, err := cli.NetworkInspect(ctx, EgressNetworkName(inst), network.InspectOptions{}); err != nil {
+		t.Errorf("egress network removed while in use: %v", err)
+	}
+
+	for _, b := range bottles {
+		if err := bd.Delete(ctx, b.bun); err != nil {
+			t.Error(err)
+		}
+		if err := bd.Delete(ctx, b.bun); err != nil {
+			t.Errorf("Delete() of a removed bundle = %v", err)
+		}
+		if err := nd.Delete(ctx, b.net); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := bd.RemoveEgressNetwork(ctx, inst); err != nil {
+		t.Error(err)
+	}
+	assertNoneLeft(t, cli, inst)
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func envValue(env []string, key string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// assertHardened checks every hardening default on an inspected bundle.
+func assertHardened(t *testing.T, c container.InspectResponse) {
+	t.Helper()
+	h := c.HostConfig
+	checks := []struct {
+		name string
+		ok   bool
+		got  any
+	}{
+		{"not privileged", !h.Privileged, h.Privileged},
+		{"all capabilities dropped", slices.Equal(h.CapDrop, []string{"ALL"}), h.CapDrop},
+		{"no capability added", len(h.CapAdd) == 0, h.CapAdd},
+		{"no-new-privileges", slices.Contains(h.SecurityOpt, "no-new-privileges"), h.SecurityOpt},
+		{"read-only rootfs", h.ReadonlyRootfs, h.ReadonlyRootfs},
+		{"no mounts", len(c.Mounts) == 0 && len(h.Binds) == 0 && len(h.Mounts) == 0 && len(h.Tmpfs) == 0, c.Mounts},
+		{"no published ports", len(h.PortBindings) == 0 && !h.PublishAllPorts, h.PortBindings},
+		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == bundlePidsLimit, h.PidsLimit},
+		{"memory limit", h.Memory == bundleMemory, h.Memory},
+		{"restart policy no", h.RestartPolicy.Name == container.RestartPolicyDisabled, h.RestartPolicy},
+		{"port 53 without caps", h.Sysctls["net.ipv4.ip_unprivileged_port_start"] == "0", h.Sysctls},
+		{"runs as nobody", c.Config.User == "65534:65534", c.Config.User},
+		{"health check", c.Config.Healthcheck != nil && slices.Equal(c.Config.Healthcheck.Test, []string{"CMD", "/bottle-reconcile", "bundle", "health"}), c.Config.Healthcheck},
+		{"not on the host network", !h.NetworkMode.IsHost(), h.NetworkMode},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("bundle not hardened: want %s, got %v", c.name, c.got)
+		}
+	}
+}
+
+func TestBundleNotHealthyInTime(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	inst := newInstance(t, cli)
+	opts := testOptions("10.215.6.0/24")
+	// The first health check runs a second after start.
+	opts.HealthTimeout = 300 * time.Millisecond
+	nd, bd := newDrivers(t, cli, opts)
+	n, _, err := bottleUp(ctx, t, nd, bd, inst, inst+"-slow", spec.Spec{Daemons: []string{}})
+	name := reconciler.Names(inst+"-slow", reconciler.RoleBundle)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("create bundle %q: not healthy after 300ms", name)) {
+		t.Fatalf("Create() = %v, want a not-healthy error naming %s", err, name)
+	}
+	// Nothing half made is left.
+	got, err := bd.Observe(ctx)
+	if err != nil || len(mine(got, inst)) != 0 {
+		t.Errorf("Observe() after a failed create = %v, %v; want none", mine(got, inst), err)
+	}
+	if err := nd.Delete(ctx, n); err != nil {
+		t.Error(err)
+	}
+	if err := bd.RemoveEgressNetwork(ctx, inst); err != nil {
+		t.Error(err)
+	}
+	assertNoneLeft(t, cli, inst)
+}
+
+func TestBundleNameCollision(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	inst := newInstance(t, cli)
+	nd, bd := newDrivers(t, cli, testOptions("10.215.7.0/24"))
+	image, err := bd.ensureImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bottle := inst + "-taken"
+	name := reconciler.Names(bottle, reconciler.RoleBundle)
+	// Someone else's container with the bundle's name, never started.
+	if _, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Labels: map[string]string{testLabel: inst}},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, name); err != nil {
+		t.Fatal(err)
+	}
+	n, err := nd.Create(ctx, networkWant(inst, bottle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bd.Create(ctx, bundleWant(inst, bottle, n.Subnet, spec.Spec{Daemons: []string{}}))
+	wantMsg := fmt.Sprintf(`dockernet: create bundle %q: a container of that name exists and is not managed by bottle-reconcile; remove or rename it`, name)
+	if !cerrdefs.IsConflict(err) || !strings.HasPrefix(err.Error(), wantMsg) {
+		t.Errorf("Create() over a foreign container = %v\nwant a conflict starting %q", err, wantMsg)
+	}
+	if err := bd.Delete(ctx, reconciler.Resource{Name: name}); err == nil {
+		t.Error("Delete() of a foreign container = nil, want a refusal")
+	}
+	if _, err := cli.ContainerInspect(ctx, name); err != nil {
+		t.Errorf("the foreign container is gone: %v", err)
+	}
+	if err := nd.Delete(ctx, n); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBundleImageBuiltOnce(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	// A binary of its own, so its image cannot be cached from another run.
+	bin, err := os.ReadFile(testBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	opts := testOptions("")
+	opts.BundleBinary = filepath.Join(t.TempDir(), "bottle-reconcile")
+	if err := os.WriteFile(opts.BundleBinary, append(bin, nonce...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), imageTag(append(bin, nonce...)), image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	api := &buildCounter{dockerAPI: cli}
+	_, bd := newDrivers(t, api, opts)
+	tags := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range tags {
+		wg.Go(func() {
+			tag, err := bd.ensureImage(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			tags[i] = tag
+		})
+	}
+	wg.Wait()
+	if tags[0] == "" || slices.ContainsFunc(tags, func(s string) bool { return s != tags[0] }) {
+		t.Errorf("tags = %v, want one tag", tags)
+	}
+	if n := api.builds.Load(); n != 1 {
+		t.Errorf("built %d times, want once", n)
+	}
+	img, err := cli.ImageInspect(ctx, tags[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Config == nil || img.Config.User != "65534:65534" || !slices.Equal(img.Config.Entrypoint, []string{"/bottle-reconcile"}) ||
+		img.Config.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+		t.Errorf("image config = %+v", img.Config)
+	}
+}
