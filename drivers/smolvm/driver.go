@@ -6,6 +6,13 @@
 // CLI's `machine ls --json` is the one listing call per Observe. Every call
 // has a timeout and runs in its own process group, so a hung smolvm never
 // hangs the reconciler.
+//
+// Env values are treated as secrets: they are passed as `-e KEY` with the
+// value in smolvm's own environment, so they never show in the process
+// table, and every error redacts -e values. Images found in the local Docker
+// daemon are exported once to a cache of `docker save` archives named by
+// image ID; archives no machine uses are pruned after each create once they
+// have gone unused for Options.CacheMaxAge.
 package smolvm
 
 import (
