@@ -26,3 +26,26 @@ func Names(bottle string, role Role) string {
 		return "bottle-" + bottle
 	}
 }
+
+// Labels that record facts rather than identity.
+const (
+	// LabelProtect is set on every resource of a protected bottle, so the
+	// protection outlives the spec file.
+	LabelProtect = labelPrefix + "protect"
+	// LabelBundleAddr is set on guests: the bundle address their egress is
+	// locked to. A guest whose lock points elsewhere is recreated.
+	LabelBundleAddr = labelPrefix + "bundle-addr"
+)
+
+// OwnerLabels returns the labels that mark a resource of bottle b as owned by
+// this instance, with the hash of its role.
+func OwnerLabels(instance, bottle string, role Role, hash string) map[string]string {
+	return map[string]string{
+		LabelManagedBy:   ManagedByValue,
+		LabelInstance:    instance,
+		LabelBottle:      bottle,
+		LabelRole:        string(role),
+		LabelHash:        hash,
+		LabelHashVersion: HashVersion,
+	}
+}

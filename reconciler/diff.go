@@ -1,0 +1,397 @@
+package reconciler
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// DiffOptions are the knobs of Diff. They come from flags, never from specs.
+type DiffOptions struct {
+	Instance string
+	// MaxDeletes caps how many bottles one pass may tear down because their
+	// spec is gone; a larger teardown is held whole until a flag lifts the
+	// cap. Negative means no cap.
+	MaxDeletes int
+}
+
+// Diff compares what the specs ask for with what exists and returns the
+// operations that converge one to the other, each with its cause. It is pure
+// and deterministic: no I/O, no clock, and the same input always gives the
+// same plan.
+func Diff(d Desired, o Observed, opts DiffOptions) Plan {
+	p := &planner{opts: opts, others: map[string]Resource{}, step: map[string]int{}}
+	for _, r := range o.Others {
+		p.others[string(r.Role)+"/"+r.Name] = r
+	}
+	names := map[string]bool{}
+	for n := range d.Bottles {
+		names[n] = true
+	}
+	for n := range d.Held {
+		names[n] = true
+	}
+	for n := range o.Bottles {
+		names[n] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+
+	var gone []*ObservedBottle
+	for _, n := range sorted {
+		db, ob := d.Bottles[n], o.Bottles[n]
+		switch {
+		case d.Held[n] != "":
+			p.note(n, "held", d.Held[n]+"; the bottle is left as it is until that is fixed")
+		case db != nil && db.Spec.Suspend:
+			p.note(n, "suspended", "spec.suspend is true; the bottle is left as it is")
+		case db != nil:
+			p.converge(db, ob)
+		case ob != nil && len(ob.Resources) > 0:
+			gone = append(gone, ob)
+		}
+	}
+	p.teardown(gone, d.PruneBlocked, o.Protected)
+	return Plan{Ops: p.ops, Notes: p.notes}
+}
+
+type planner struct {
+	opts   DiffOptions
+	others map[string]Resource // other instances' resources by role/name
+	ops    []Op
+	notes  []Note
+	step   map[string]int
+}
+
+func (p *planner) note(bottle, kind, msg string) {
+	p.notes = append(p.notes, Note{Bottle: bottle, Kind: kind, Message: msg})
+}
+
+func (p *planner) add(op Op) {
+	p.step[op.Bottle]++
+	op.Step = p.step[op.Bottle]
+	p.ops = append(p.ops, op)
+}
+
+func (p *planner) act(a Action, r Resource, cause string) {
+	rr := r
+	p.add(Op{Bottle: r.Bottle, Action: a, Role: r.Role, Kind: r.Kind, Name: r.Name, Cause: cause, Target: &rr})
+}
+
+// teardown removes bottles whose spec is gone, guest first, unless pruning
+// is blocked, the bottle is protected, or the pass would remove too many.
+func (p *planner) teardown(gone []*ObservedBottle, blocked string, protected map[string]bool) {
+	var doomed []*ObservedBottle
+	for _, ob := range gone {
+		switch {
+		case blocked != "":
+			p.note(ob.Name, "blocked", "spec file removed, but "+blocked+"; nothing is torn down until that is fixed")
+		case protected[ob.Name]:
+			p.note(ob.Name, "protected", "spec file removed, but the bottle is protected; tear it down with `bottle-reconcile down --force "+ob.Name+"`")
+		default:
+			doomed = append(doomed, ob)
+		}
+	}
+	if p.opts.MaxDeletes >= 0 && len(doomed) > p.opts.MaxDeletes {
+		for _, ob := range doomed {
+			p.note(ob.Name, "capped", fmt.Sprintf("spec file removed, but %d bottles would be torn down and the cap is %d per pass; rerun with --allow-mass-delete if that is intended", len(doomed), p.opts.MaxDeletes))
+		}
+		return
+	}
+	for _, ob := range doomed {
+		p.removeAll(ob, "spec file removed")
+	}
+}
+
+// removeAll deletes every resource of a bottle in reverse creation order.
+func (p *planner) removeAll(ob *ObservedBottle, cause string) {
+	for i := len(Roles) - 1; i >= 0; i-- {
+		for _, r := range ob.Of(Roles[i]) {
+			p.act(ActionDelete, r, cause)
+		}
+	}
+}
+
+// converge plans one desired bottle: the chain network → bundle → guest is
+// walked in order, and the first link that is wrong decides what follows.
+func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
+	if ob == nil {
+		ob = &ObservedBottle{Name: db.Name}
+	}
+	if c := p.conflict(db); c != "" {
+		p.note(db.Name, "conflict", c)
+		return
+	}
+	netName := Names(db.Name, RoleNetwork)
+	net, strayNets := pick(ob.Of(RoleNetwork), func(r Resource) bool { return r.Name == netName })
+	bun, strayBuns := pick(ob.Of(RoleBundle), func(r Resource) bool { return r.Name == Names(db.Name, RoleBundle) })
+	guest, strayGuests := pick(ob.Of(RoleGuest), func(r Resource) bool { return r.Kind == db.GuestKind && r.Name == db.guestName() })
+
+	// Strays are ours but not what this spec describes (e.g. the guest of a
+	// kind the spec no longer asks for): removed first, guest side first.
+	for _, r := range strayGuests {
+		p.act(ActionDelete, r, "spec.guest is now "+db.Spec.Guest)
+	}
+
+	if why := networkDrift(db, net); why != "" {
+		// The whole chain hangs off the network: rebuild it in order.
+		if guest != nil {
+			p.act(ActionDelete, *guest, "network "+why)
+		}
+		for _, r := range append(strayBuns, list(bun)...) {
+			p.act(ActionDelete, r, "network "+why)
+		}
+		for _, r := range append(strayNets, list(net)...) {
+			p.act(ActionDelete, r, "network "+why)
+		}
+		p.create(db, RoleNetwork, "network "+why, netip.Prefix{})
+		p.create(db, RoleBundle, ifNil(bun, "bundle missing", "network "+why), netip.Prefix{})
+		p.create(db, RoleGuest, ifNil(guest, "guest missing", "network "+why), netip.Prefix{})
+		return
+	}
+	for _, r := range strayNets {
+		p.act(ActionDelete, r, "unexpected network for this bottle")
+	}
+	subnet := net.Subnet
+	addr := BundleAddr(subnet)
+
+	guestWhy := guestDrift(db, guest, addr)
+	bunWhy, waiting := bundleDrift(db, bun, addr)
+	if bunWhy == "" && len(strayBuns) > 0 {
+		bunWhy = "has an unexpected twin"
+	}
+	if bunWhy != "" {
+		// Free the pinned address before the new bundle starts, and keep the
+		// guest stopped while its bundle is away, so it never runs without one.
+		if guest != nil && guestWhy == "" && guest.State == StateRunning {
+			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle")
+		}
+		for _, r := range append(strayBuns, list(bun)...) {
+			p.act(ActionDelete, r, "bundle "+bunWhy)
+		}
+		if guest != nil && guestWhy != "" {
+			p.act(ActionDelete, *guest, guestWhy)
+		}
+		p.create(db, RoleBundle, "bundle "+bunWhy, subnet)
+		switch {
+		case guest == nil || guestWhy != "":
+			p.create(db, RoleGuest, orElse(guestWhy, "guest missing"), subnet)
+		default:
+			p.act(ActionStart, *guest, "bundle replaced")
+		}
+		return
+	}
+	if waiting {
+		p.note(db.Name, "waiting", "bundle "+bun.Name+" is starting; the guest follows once it is healthy")
+		return
+	}
+	switch {
+	case guest == nil:
+		p.create(db, RoleGuest, "guest missing", subnet)
+	case guestWhy != "":
+		p.act(ActionDelete, *guest, guestWhy)
+		p.create(db, RoleGuest, guestWhy, subnet)
+	case guest.State != StateRunning:
+		p.act(ActionStart, *guest, "guest "+stateCause(*guest))
+	}
+}
+
+// conflict reports a resource this bottle needs whose name another instance
+// already uses: creating it would fail, and it is not ours to remove.
+func (p *planner) conflict(db *DesiredBottle) string {
+	for _, k := range []string{
+		string(RoleNetwork) + "/" + Names(db.Name, RoleNetwork),
+		string(RoleBundle) + "/" + Names(db.Name, RoleBundle),
+		string(RoleGuest) + "/" + db.guestName(),
+	} {
+		if r, ok := p.others[k]; ok {
+			return fmt.Sprintf("%s %q belongs to reconciler instance %q; rename the bottle or stop managing it there", r.Role, r.Name, r.Instance)
+		}
+	}
+	return ""
+}
+
+func (p *planner) create(db *DesiredBottle, role Role, cause string, subnet netip.Prefix) {
+	w := &Want{
+		Bottle:  db.Name,
+		Role:    role,
+		Spec:    db.Spec,
+		Network: Names(db.Name, RoleNetwork),
+		Labels:  OwnerLabels(p.opts.Instance, db.Name, role, Hash(role, db.Spec)),
+	}
+	if db.Spec.Protect {
+		w.Labels[LabelProtect] = "true"
+	}
+	kind := ""
+	d := map[string]string{}
+	switch role {
+	case RoleNetwork:
+		w.Name = Names(db.Name, RoleNetwork)
+		w.Subnet = db.Subnet
+		kind = db.NetworkKind
+		d["subnet"] = "(allocated)"
+		if db.Subnet.IsValid() {
+			d["subnet"] = db.Subnet.String()
+		}
+	case RoleBundle:
+		w.Name = Names(db.Name, RoleBundle)
+		kind = db.BundleKind
+		d["daemons"] = strings.Join(db.Spec.Daemons, ",")
+		if len(db.Spec.Daemons) == 0 {
+			d["daemons"] = "none"
+		}
+		d["allow"] = strconv.Itoa(len(db.Spec.Egress.Allow)) + " rule(s)"
+	case RoleGuest:
+		w.Name = db.guestName()
+		kind = db.GuestKind
+		d["image"] = db.Spec.Image
+		d["guest"] = db.Spec.Guest
+		d["resources"] = fmt.Sprintf("%dcpu/%dMiB", db.Spec.Resources.CPUs, db.Spec.Resources.MemoryMiB)
+		if n := len(db.Spec.Env) + len(db.Spec.EnvFromHost); n > 0 {
+			d["env"] = strconv.Itoa(n) + " var(s)" // names and values stay out of plans
+		}
+		if len(db.Spec.AllowCIDRs) > 0 {
+			d["allowCIDRs"] = strings.Join(db.Spec.AllowCIDRs, ",")
+		}
+	}
+	if subnet.IsValid() {
+		w.Fill(subnet)
+	}
+	if role != RoleNetwork {
+		d["addr"] = "(from the network)"
+		if w.BundleAddr.IsValid() {
+			d["addr"] = w.BundleAddr.String()
+		}
+	}
+	p.add(Op{Bottle: db.Name, Action: ActionCreate, Role: role, Kind: kind, Name: w.Name, Cause: cause, Details: d, Want: w})
+}
+
+// Fill sets the addresses that follow from the bottle's subnet, once known.
+func (w *Want) Fill(subnet netip.Prefix) {
+	if w.Role == RoleNetwork {
+		return
+	}
+	w.Subnet = subnet
+	w.BundleAddr = BundleAddr(subnet)
+	w.GuestAddr = GuestAddr(subnet)
+	if w.Role == RoleGuest {
+		w.Labels[LabelBundleAddr] = w.BundleAddr.String()
+	}
+}
+
+// networkDrift says why the bottle's network must be (re)created, or "".
+func networkDrift(db *DesiredBottle, net *Resource) string {
+	switch {
+	case net == nil:
+		return "missing"
+	case hashDrift(*net, Hash(RoleNetwork, db.Spec)):
+		return "spec hash changed"
+	case db.Subnet.IsValid() && net.Subnet != db.Subnet:
+		return fmt.Sprintf("subnet is %s, spec pins %s", net.Subnet, db.Subnet)
+	case !net.Subnet.IsValid():
+		return "has no IPv4 subnet"
+	}
+	return ""
+}
+
+// bundleDrift says why the bundle must be replaced, or "", and whether it is
+// still starting (neither healthy nor failed yet).
+func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr) (string, bool) {
+	switch {
+	case b == nil:
+		return "missing", false
+	case hashDrift(*b, Hash(RoleBundle, db.Spec)):
+		return "spec hash changed", false
+	case b.Addr != addr:
+		return fmt.Sprintf("address is %s, want %s", orNone(b.Addr), addr), false
+	case b.State != StateRunning:
+		return stateCause(*b), false
+	case b.Health == HealthUnhealthy:
+		return "unhealthy", false
+	case b.Health == HealthStarting:
+		return "", true
+	}
+	return "", false
+}
+
+// guestDrift says why the guest must be recreated, or "".
+func guestDrift(db *DesiredBottle, g *Resource, addr netip.Addr) string {
+	switch {
+	case g == nil:
+		return ""
+	case hashDrift(*g, Hash(RoleGuest, db.Spec)):
+		return "spec hash changed"
+	case g.Labels[LabelBundleAddr] != addr.String():
+		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[LabelBundleAddr]), addr)
+	}
+	return ""
+}
+
+func hashDrift(r Resource, want string) bool {
+	// A resource hashed by another version of the hash function is adopted
+	// as it is: upgrading the tool must not recreate every bottle.
+	return r.HashVersion == HashVersion && r.Hash != want
+}
+
+func stateCause(r Resource) string {
+	switch r.State {
+	case StateCreated:
+		return "never started"
+	case StateStopped:
+		if r.Detail != "" {
+			return r.Detail
+		}
+		return "stopped"
+	}
+	return "state " + orNone(string(r.State))
+}
+
+// pick returns the first resource matching ok, and the rest.
+func pick(rs []Resource, ok func(Resource) bool) (*Resource, []Resource) {
+	var found *Resource
+	var rest []Resource
+	for i := range rs {
+		if found == nil && ok(rs[i]) {
+			found = &rs[i]
+			continue
+		}
+		rest = append(rest, rs[i])
+	}
+	return found, rest
+}
+
+func list(r *Resource) []Resource {
+	if r == nil {
+		return nil
+	}
+	return []Resource{*r}
+}
+
+func ifNil(r *Resource, missing, present string) string {
+	if r == nil {
+		return missing
+	}
+	return present
+}
+
+func orElse(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orNone(v any) string {
+	if a, ok := v.(netip.Addr); ok && !a.IsValid() {
+		return "none"
+	}
+	if s := fmt.Sprint(v); s != "" {
+		return s
+	}
+	return "none"
+}

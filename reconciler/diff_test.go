@@ -1,0 +1,292 @@
+package reconciler
+
+import (
+	"maps"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+const inst = "test"
+
+func desiredBottle(name string, edit ...func(*spec.Spec)) *DesiredBottle {
+	s := spec.Spec{Guest: "smolvm", Image: "agent:1", Daemons: []string{"egress", "dns"}, Resources: spec.Resources{CPUs: 2, MemoryMiB: 2048}}
+	for _, e := range edit {
+		e(&s)
+	}
+	db := &DesiredBottle{Name: name, Spec: s, NetworkKind: "net", BundleKind: "bundle", GuestKind: "smolvm"}
+	if s.Network.Subnet != "" {
+		db.Subnet = netip.MustParsePrefix(s.Network.Subnet)
+	}
+	return db
+}
+
+// chain returns the resources of a converged bottle db on subnet.
+func chain(db *DesiredBottle, subnet string) []Resource {
+	p := netip.MustParsePrefix(subnet)
+	mk := func(role Role, kind, name string) Resource {
+		l := OwnerLabels(inst, db.Name, role, Hash(role, db.Spec))
+		return Resource{Kind: kind, Role: role, Bottle: db.Name, Instance: inst, Name: name, Hash: l[LabelHash], HashVersion: HashVersion, Labels: l, State: StateRunning}
+	}
+	n := mk(RoleNetwork, "net", Names(db.Name, RoleNetwork))
+	n.Subnet = p
+	b := mk(RoleBundle, "bundle", Names(db.Name, RoleBundle))
+	b.Addr, b.Health = BundleAddr(p), HealthHealthy
+	g := mk(RoleGuest, db.GuestKind, db.guestName())
+	g.Labels[LabelBundleAddr] = BundleAddr(p).String()
+	return []Resource{n, b, g}
+}
+
+func want(ds ...*DesiredBottle) Desired {
+	d := Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{}}
+	for _, b := range ds {
+		d.Bottles[b.Name] = b
+	}
+	return d
+}
+
+func edit(rs []Resource, role Role, fn func(*Resource)) []Resource {
+	out := make([]Resource, len(rs))
+	copy(out, rs)
+	for i := range out {
+		out[i].Labels = maps.Clone(out[i].Labels)
+		if out[i].Role == role {
+			fn(&out[i])
+		}
+	}
+	return out
+}
+
+func without(rs []Resource, role Role) []Resource {
+	var out []Resource
+	for _, r := range rs {
+		if r.Role != role {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestDiff(t *testing.T) {
+	alice := desiredBottle("alice")
+	aliceRes := chain(alice, "10.213.0.8/29")
+	tests := []struct {
+		name     string
+		desired  Desired
+		observed []Resource
+		protect  map[string]bool
+		max      int
+		want     string
+	}{
+		{
+			name:    "empty host creates the chain in order",
+			desired: want(desiredBottle("alice", func(s *spec.Spec) { s.Network.Subnet = "10.213.4.0/29" })),
+			want: `bottle alice
+  + create  network  bottle-alice (network missing) subnet=10.213.4.0/29
+  + create  bundle   bottle-alice-bundle (bundle missing) addr=(from the network) allow=0 rule(s) daemons=egress,dns
+  + create  guest    bottle-alice (guest missing) addr=(from the network) guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 3 to create, 0 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "converged plans nothing",
+			desired:  want(alice),
+			observed: aliceRes,
+			want:     "Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:     "env change recreates only the guest",
+			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Env = map[string]string{"A": "secret-value"} })),
+			observed: aliceRes,
+			want: `bottle alice
+  - delete  guest    bottle-alice (spec hash changed)
+  + create  guest    bottle-alice (spec hash changed) addr=10.213.0.10 env=1 var(s) guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "pinned subnet change recreates the chain, teardown in reverse",
+			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Network.Subnet = "10.213.9.0/29" })),
+			observed: aliceRes,
+			want: `bottle alice
+  - delete  guest    bottle-alice (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29)
+  - delete  bundle   bottle-alice-bundle (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29)
+  - delete  network  bottle-alice (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29)
+  + create  network  bottle-alice (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29) subnet=10.213.9.0/29
+  + create  bundle   bottle-alice-bundle (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29) addr=(from the network) allow=0 rule(s) daemons=egress,dns
+  + create  guest    bottle-alice (network subnet is 10.213.0.8/29, spec pins 10.213.9.0/29) addr=(from the network) guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 3 to create, 3 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "removed spec tears down in reverse",
+			desired:  want(),
+			observed: aliceRes,
+			want: `bottle alice
+  - delete  guest    bottle-alice (spec file removed)
+  - delete  bundle   bottle-alice-bundle (spec file removed)
+  - delete  network  bottle-alice (spec file removed)
+Plan: 0 to create, 3 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "protected bottle is kept",
+			desired:  want(),
+			observed: aliceRes,
+			protect:  map[string]bool{"alice": true},
+			want:     "bottle alice: protected: spec file removed, but the bottle is protected; tear it down with `bottle-reconcile down --force alice`\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:     "deletion cap holds the whole teardown",
+			desired:  want(),
+			observed: append(append(chain(desiredBottle("a"), "10.213.0.0/29"), chain(desiredBottle("b"), "10.213.0.8/29")...), chain(desiredBottle("c"), "10.213.0.16/29")...),
+			max:      2,
+			want: `bottle a: capped: spec file removed, but 3 bottles would be torn down and the cap is 2 per pass; rerun with --allow-mass-delete if that is intended
+bottle b: capped: spec file removed, but 3 bottles would be torn down and the cap is 2 per pass; rerun with --allow-mass-delete if that is intended
+bottle c: capped: spec file removed, but 3 bottles would be torn down and the cap is 2 per pass; rerun with --allow-mass-delete if that is intended
+Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "bundle exited: guest stopped while the bundle is replaced, then started",
+			desired:  want(alice),
+			observed: edit(aliceRes, RoleBundle, func(r *Resource) { r.State, r.Detail, r.Health = StateStopped, "exited (137)", "" }),
+			want: `bottle alice
+  . stop    guest    bottle-alice (bundle exited (137); the guest waits for its new bundle)
+  - delete  bundle   bottle-alice-bundle (bundle exited (137))
+  + create  bundle   bottle-alice-bundle (bundle exited (137)) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
+  > start   guest    bottle-alice (bundle replaced)
+Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
+`,
+		},
+		{
+			name:     "bundle removed out of band",
+			desired:  want(alice),
+			observed: without(aliceRes, RoleBundle),
+			want: `bottle alice
+  . stop    guest    bottle-alice (bundle missing; the guest waits for its new bundle)
+  + create  bundle   bottle-alice-bundle (bundle missing) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
+  > start   guest    bottle-alice (bundle replaced)
+Plan: 1 to create, 0 to delete, 1 to start, 1 to stop.
+`,
+		},
+		{
+			name:     "bundle unhealthy",
+			desired:  want(alice),
+			observed: edit(without(aliceRes, RoleGuest), RoleBundle, func(r *Resource) { r.Health = HealthUnhealthy }),
+			want: `bottle alice
+  - delete  bundle   bottle-alice-bundle (bundle unhealthy)
+  + create  bundle   bottle-alice-bundle (bundle unhealthy) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
+  + create  guest    bottle-alice (guest missing) addr=10.213.0.10 guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 2 to create, 1 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "bundle at the wrong address",
+			desired:  want(alice),
+			observed: edit(aliceRes, RoleBundle, func(r *Resource) { r.Addr = netip.MustParseAddr("10.213.0.12") }),
+			want: `bottle alice
+  . stop    guest    bottle-alice (bundle address is 10.213.0.12, want 10.213.0.10; the guest waits for its new bundle)
+  - delete  bundle   bottle-alice-bundle (bundle address is 10.213.0.12, want 10.213.0.10)
+  + create  bundle   bottle-alice-bundle (bundle address is 10.213.0.12, want 10.213.0.10) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
+  > start   guest    bottle-alice (bundle replaced)
+Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
+`,
+		},
+		{
+			name:     "starting bundle: wait, don't replace",
+			desired:  want(alice),
+			observed: edit(without(aliceRes, RoleGuest), RoleBundle, func(r *Resource) { r.Health = HealthStarting }),
+			want:     "bottle alice: waiting: bundle bottle-alice-bundle is starting; the guest follows once it is healthy\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:     "dead guest is started, not recreated",
+			desired:  want(alice),
+			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.State, r.Detail = StateStopped, "stopped" }),
+			want: `bottle alice
+  > start   guest    bottle-alice (guest stopped)
+Plan: 0 to create, 0 to delete, 1 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "guest egress locked elsewhere is recreated",
+			desired:  want(alice),
+			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.Labels[LabelBundleAddr] = "10.213.0.99" }),
+			want: `bottle alice
+  - delete  guest    bottle-alice (egress is locked to 10.213.0.99, the bundle is at 10.213.0.10)
+  + create  guest    bottle-alice (egress is locked to 10.213.0.99, the bundle is at 10.213.0.10) addr=10.213.0.10 guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "older hash version is adopted, not recreated",
+			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Image = "agent:2" })),
+			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.HashVersion = "0" }),
+			want:     "Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name: "guest kind changed",
+			desired: want(func() *DesiredBottle {
+				d := desiredBottle("alice", func(s *spec.Spec) { s.Guest = "docker" })
+				d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
+				return d
+			}()),
+			observed: edit(aliceRes, RoleBundle, func(r *Resource) {}),
+			want: `bottle alice
+  - delete  guest    bottle-alice (spec.guest is now docker)
+  + create  guest    bottle-alice-guest (guest missing) addr=10.213.0.10 guest=docker image=agent:1 resources=2cpu/2048MiB
+Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
+			name:     "held bottle is left alone",
+			desired:  Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{"alice": "specs/alice.yaml is invalid"}},
+			observed: aliceRes,
+			want:     "bottle alice: held: specs/alice.yaml is invalid; the bottle is left as it is until that is fixed\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:     "suspended bottle is left alone, even broken",
+			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Suspend = true })),
+			observed: without(aliceRes, RoleBundle),
+			want:     "bottle alice: suspended: spec.suspend is true; the bottle is left as it is\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:     "unreadable invalid file blocks every teardown",
+			desired:  Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{}, PruneBlocked: "x.yaml is invalid"},
+			observed: aliceRes,
+			want:     "bottle alice: blocked: spec file removed, but x.yaml is invalid; nothing is torn down until that is fixed\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+		{
+			name:    "another instance's bottle of the same name is a conflict",
+			desired: want(alice),
+			observed: edit(aliceRes, RoleNetwork, func(r *Resource) {
+				r.Instance = "other"
+			})[:1],
+			want: "bottle alice: conflict: network \"bottle-alice\" belongs to reconciler instance \"other\"; rename the bottle or stop managing it there\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewObserved(inst, tt.observed, nil)
+			if tt.protect != nil {
+				o.Protected = tt.protect
+			}
+			max := tt.max
+			if max == 0 {
+				max = 10
+			}
+			got := Diff(tt.desired, o, DiffOptions{Instance: inst, MaxDeletes: max}).String()
+			if got != tt.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if again := Diff(tt.desired, NewObserved(inst, tt.observed, o.Protected), DiffOptions{Instance: inst, MaxDeletes: max}).String(); again != got {
+				t.Errorf("not deterministic:\n%s\nthen:\n%s", got, again)
+			}
+			if strings.Contains(got, "secret-value") {
+				t.Error("an env value leaked into the plan")
+			}
+		})
+	}
+}

@@ -1,0 +1,146 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"sort"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+// fakeDriver is a stateful, hand-written stand-in for a driver: resources in
+// a map, every call counted, and failures injected per action and name.
+type fakeDriver struct {
+	kind string
+	role Role
+
+	mu        sync.Mutex
+	items     map[string]Resource
+	calls     []string // "create bottle-a", "observe", ...
+	failOn    map[string]error
+	observeFn func() error
+	next      netip.Prefix // next subnet handed out by a network fake
+}
+
+func newFake(kind string, role Role) *fakeDriver {
+	return &fakeDriver{kind: kind, role: role, items: map[string]Resource{}, failOn: map[string]error{}, next: netip.MustParsePrefix("10.213.0.0/29")}
+}
+
+func (f *fakeDriver) Kind() string { return f.kind }
+func (f *fakeDriver) Role() Role   { return f.role }
+
+func (f *fakeDriver) record(call string) error {
+	f.calls = append(f.calls, call)
+	if err, ok := f.failOn[call]; ok {
+		return err
+	}
+	return nil
+}
+
+func (f *fakeDriver) Observe(ctx context.Context) ([]Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("observe"); err != nil {
+		return nil, err
+	}
+	out := make([]Resource, 0, len(f.items))
+	for _, r := range f.items {
+		r.Labels = maps.Clone(r.Labels)
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *fakeDriver) Create(ctx context.Context, w Want) (Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("create " + w.Name); err != nil {
+		return Resource{}, err
+	}
+	if _, ok := f.items[w.Name]; ok {
+		return Resource{}, fmt.Errorf("create %s: %w", w.Name, cerrdefs.ErrConflict)
+	}
+	r := Resource{
+		Kind: f.kind, Role: f.role, Name: w.Name, ID: "id-" + w.Name,
+		Bottle: w.Labels[LabelBottle], Instance: w.Labels[LabelInstance],
+		Hash: w.Labels[LabelHash], HashVersion: w.Labels[LabelHashVersion],
+		Labels: maps.Clone(w.Labels), State: StateRunning,
+	}
+	switch f.role {
+	case RoleNetwork:
+		r.Subnet = w.Subnet
+		if !r.Subnet.IsValid() {
+			r.Subnet = f.next
+			f.next = netip.PrefixFrom(nth(f.next, 8), 29)
+		}
+	case RoleBundle:
+		r.Addr, r.Health = w.BundleAddr, HealthHealthy
+	}
+	f.items[w.Name] = r
+	return r, nil
+}
+
+func (f *fakeDriver) Delete(ctx context.Context, r Resource) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("delete " + r.Name); err != nil {
+		return err
+	}
+	delete(f.items, r.Name)
+	return nil
+}
+
+func (f *fakeDriver) Start(ctx context.Context, r Resource) error {
+	return f.setState(r, "start", StateRunning)
+}
+
+func (f *fakeDriver) Stop(ctx context.Context, r Resource) error {
+	return f.setState(r, "stop", StateStopped)
+}
+
+func (f *fakeDriver) setState(r Resource, verb string, s State) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record(verb + " " + r.Name); err != nil {
+		return err
+	}
+	x, ok := f.items[r.Name]
+	if !ok {
+		return fmt.Errorf("%s %s: %w", verb, r.Name, cerrdefs.ErrNotFound)
+	}
+	x.State = s
+	f.items[r.Name] = x
+	return nil
+}
+
+// mutate changes a stored resource, as out-of-band drift would.
+func (f *fakeDriver) mutate(name string, fn func(*Resource)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.items[name]
+	fn(&r)
+	f.items[name] = r
+}
+
+// writes returns the calls that changed something, and forgets all calls.
+func (f *fakeDriver) writes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if c != "observe" {
+			out = append(out, c)
+		}
+	}
+	f.calls = nil
+	return out
+}
+
+var (
+	_ Driver  = (*fakeDriver)(nil)
+	_ Starter = (*fakeDriver)(nil)
+)

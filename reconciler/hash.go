@@ -1,0 +1,64 @@
+package reconciler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// HashVersion is the version of the hash functions below. A resource whose
+// hash-version label differs is never recreated for its hash alone, so a
+// change of hashing in a new release does not recreate every bottle.
+const HashVersion = "1"
+
+// Hash returns the hash of the spec fields that define the resource of the
+// given role. Only fields whose change needs a new resource are included:
+// suspend and protect are not, and neither are observed facts such as the
+// allocated subnet, which the diff compares directly.
+func Hash(role Role, s spec.Spec) string {
+	var v any
+	switch role {
+	case RoleNetwork:
+		// The network's shape is fixed by the driver; its subnet is checked as
+		// an observed fact. The constant keeps room for future fields.
+		v = struct {
+			Shape string `json:"shape"`
+		}{"internal-bridge"}
+	case RoleBundle:
+		v = struct {
+			Daemons []string `json:"daemons"`
+			Allow   []string `json:"allow"`
+		}{sorted(s.Daemons), sorted(s.Egress.Allow)}
+	case RoleGuest:
+		// envFromHost contributes names only: its values are secrets and must
+		// not be derivable from a label.
+		v = struct {
+			Guest       string            `json:"guest"`
+			Image       string            `json:"image"`
+			Env         map[string]string `json:"env"`
+			EnvFromHost []string          `json:"envFromHost"`
+			Daemons     []string          `json:"daemons"`
+			AllowCIDRs  []string          `json:"allowCIDRs"`
+			CPUs        int               `json:"cpus"`
+			MemoryMiB   int               `json:"memoryMiB"`
+		}{s.Guest, s.Image, s.Env, sorted(s.EnvFromHost), sorted(s.Daemons), sorted(s.AllowCIDRs), s.Resources.CPUs, s.Resources.MemoryMiB}
+	}
+	b, err := json.Marshal(v) // maps marshal with sorted keys
+	if err != nil {
+		panic("reconciler: hash: " + err.Error()) // plain structs of strings cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	if out == nil {
+		out = []string{}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,119 @@
+package reconciler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Action is what an operation does to a resource.
+type Action string
+
+// Actions, each one call to a driver.
+const (
+	ActionCreate Action = "create"
+	ActionDelete Action = "delete"
+	ActionStart  Action = "start"
+	ActionStop   Action = "stop"
+)
+
+// Op is one operation of a plan. Ops of one bottle run in Step order, one at
+// a time; bottles run independently.
+type Op struct {
+	Bottle string `json:"bottle"`
+	Step   int    `json:"step"`
+	Action Action `json:"action"`
+	Role   Role   `json:"role"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Cause  string `json:"cause"`
+	// Details are shown in plans: subnet, address, image, daemons. Never an
+	// env value.
+	Details map[string]string `json:"details,omitempty"`
+
+	Target *Resource `json:"-"` // what delete, start and stop act on
+	Want   *Want     `json:"-"` // what create makes
+}
+
+// Note is something about a bottle that is not an operation: why it is left
+// alone, or why it cannot converge.
+type Note struct {
+	Bottle  string `json:"bottle"`
+	Kind    string `json:"kind"` // held, suspended, protected, capped, blocked, conflict, waiting
+	Message string `json:"message"`
+}
+
+// Plan is the outcome of Diff: what to do, and what was left alone and why.
+type Plan struct {
+	Ops   []Op   `json:"ops"`
+	Notes []Note `json:"notes"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p Plan) Empty() bool { return len(p.Ops) == 0 }
+
+// Bottles returns the names of bottles with operations, sorted.
+func (p Plan) Bottles() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range p.Ops {
+		if !seen[op.Bottle] {
+			seen[op.Bottle] = true
+			out = append(out, op.Bottle)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Count returns how many operations of each action the plan holds.
+func (p Plan) Count() map[Action]int {
+	c := map[Action]int{}
+	for _, op := range p.Ops {
+		c[op.Action]++
+	}
+	return c
+}
+
+var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStart: ">", ActionStop: "."}
+
+// String renders the plan for people, one line per operation, in the order
+// it will run:
+//
+//	bottle alice
+//	  + network  bottle-alice         network missing   subnet=10.213.0.0/29
+//
+// It is stable for equal plans, so tests compare it as text.
+func (p Plan) String() string {
+	var b strings.Builder
+	last := ""
+	for _, op := range p.Ops {
+		if op.Bottle != last {
+			fmt.Fprintf(&b, "bottle %s\n", op.Bottle)
+			last = op.Bottle
+		}
+		fmt.Fprintf(&b, "  %s %-7s %-8s %s (%s)%s\n", symbols[op.Action], op.Action, op.Role, op.Name, op.Cause, details(op.Details))
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "bottle %s: %s: %s\n", n.Bottle, n.Kind, n.Message)
+	}
+	c := p.Count()
+	fmt.Fprintf(&b, "Plan: %d to create, %d to delete, %d to start, %d to stop.\n", c[ActionCreate], c[ActionDelete], c[ActionStart], c[ActionStop])
+	return b.String()
+}
+
+func details(d map[string]string) string {
+	if len(d) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, d[k])
+	}
+	return b.String()
+}

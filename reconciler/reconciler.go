@@ -1,0 +1,279 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// Observer is the read-only half of a Driver: all that planning needs.
+// Planning takes Observers, so a plan cannot change anything by construction.
+type Observer interface {
+	Kind() string
+	Role() Role
+	Observe(ctx context.Context) ([]Resource, error)
+}
+
+// Namer is implemented by guest drivers whose resources are not named
+// Names(bottle, RoleGuest).
+type Namer interface {
+	NameFor(bottle string) string
+}
+
+// Config is how one reconciler instance runs.
+type Config struct {
+	Dir      string       // the spec directory
+	Instance string       // the ownership label value of this instance
+	StateDir string       // lock and status files, outside Dir
+	Pool     netip.Prefix // the range bottle subnets come from
+	// MaxDeletes caps the bottles one pass may tear down; negative lifts it.
+	MaxDeletes int
+	// Concurrency bounds how many bottles are worked on at once.
+	Concurrency int
+}
+
+// Reconciler runs passes for one instance.
+type Reconciler struct {
+	cfg     Config
+	network Driver
+	bundle  Driver
+	guests  map[string]Driver // by spec.guest
+	log     logr.Logger
+	status  StatusStore
+	now     func() time.Time
+}
+
+// New returns a reconciler. guests maps each spec.guest value to its driver.
+func New(cfg Config, network, bundle Driver, guests map[string]Driver, log logr.Logger) *Reconciler {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 4
+	}
+	return &Reconciler{cfg: cfg, network: network, bundle: bundle, guests: guests, log: log, status: StatusStore{Dir: cfg.StateDir}, now: time.Now}
+}
+
+// Status returns the reconciler's status store.
+func (r *Reconciler) Status() StatusStore { return r.status }
+
+// Pass is one pass's inputs and outcome.
+type Pass struct {
+	Time     time.Time
+	Specs    *spec.Result
+	Desired  Desired
+	Observed Observed
+	Plan     Plan
+	// Results is nil for a plan that was not applied.
+	Results  map[string]*BottleResult
+	Statuses []Status
+}
+
+// drivers lists every distinct driver, network first.
+func (r *Reconciler) drivers() []Driver {
+	out := []Driver{r.network, r.bundle}
+	seen := map[string]bool{r.network.Kind(): true, r.bundle.Kind(): true}
+	keys := make([]string, 0, len(r.guests))
+	for k := range r.guests {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if d := r.guests[k]; !seen[d.Kind()] {
+			seen[d.Kind()] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Plan loads the specs, observes every driver once and diffs. It changes
+// nothing: it only holds Observers.
+func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
+	var obs []Observer
+	for _, d := range r.drivers() {
+		obs = append(obs, d)
+	}
+	return plan(ctx, r.cfg, obs, r.guests, r.status, r.now())
+}
+
+func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time) (*Pass, error) {
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool})
+	if err != nil {
+		// Never "zero bottles": nothing is planned, so nothing is pruned.
+		return nil, err
+	}
+	resources, err := observeAll(ctx, obs)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := st.All()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pass{Time: now, Specs: specs}
+	p.Desired = desired(specs, obs, guests)
+	p.Observed = NewObserved(cfg.Instance, resources, nil)
+	p.Observed.Protected = protected(prev, p.Observed)
+	p.Plan = Diff(p.Desired, p.Observed, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes})
+	return p, nil
+}
+
+// observeAll calls every observer once, concurrently. Any failure fails the
+// whole observation: a partial picture would look like missing resources.
+func observeAll(ctx context.Context, obs []Observer) ([]Resource, error) {
+	out := make([][]Resource, len(obs))
+	errs := make([]error, len(obs))
+	var wg sync.WaitGroup
+	for i, o := range obs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs, err := o.Observe(ctx)
+			if err != nil {
+				errs[i] = fmt.Errorf("observe %s: %w", o.Kind(), err)
+			}
+			for j := range rs {
+				if rs[j].Kind == "" {
+					rs[j].Kind = o.Kind()
+				}
+			}
+			out[i] = rs
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var all []Resource
+	for _, rs := range out {
+		all = append(all, rs...)
+	}
+	return all, nil
+}
+
+func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desired {
+	d := Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{}}
+	for n, why := range specs.Held {
+		d.Held[n] = why
+	}
+	if len(specs.Unattributed) > 0 {
+		d.PruneBlocked = fmt.Sprintf("%s is invalid and its bottle name cannot be read", strings.Join(specs.Unattributed, ", "))
+	}
+	kindOf := map[Role]string{}
+	for _, o := range obs {
+		if _, set := kindOf[o.Role()]; !set {
+			kindOf[o.Role()] = o.Kind()
+		}
+	}
+	for _, b := range specs.Bottles {
+		g, ok := guests[b.Spec.Guest]
+		if !ok {
+			d.Held[b.Metadata.Name] = fmt.Sprintf("no driver for guest %q on this host", b.Spec.Guest)
+			continue
+		}
+		db := &DesiredBottle{
+			Name: b.Metadata.Name, Source: b.Source, Spec: b.Spec,
+			NetworkKind: kindOf[RoleNetwork], BundleKind: kindOf[RoleBundle], GuestKind: g.Kind(),
+		}
+		if n, ok := g.(Namer); ok {
+			db.GuestName = n.NameFor(db.Name)
+		}
+		if b.Spec.Network.Subnet != "" {
+			db.Subnet, _ = netip.ParsePrefix(b.Spec.Network.Subnet) // validated by the loader
+		}
+		d.Bottles[db.Name] = db
+	}
+	return d
+}
+
+// protected decides which bottles are protected: the last recorded spec says
+// so, or, for a bottle with no record, the label on its resources does.
+func protected(prev []Status, o Observed) map[string]bool {
+	out := map[string]bool{}
+	recorded := map[string]bool{}
+	for _, s := range prev {
+		recorded[s.Bottle] = true
+		if s.Protect {
+			out[s.Bottle] = true
+		}
+	}
+	for name, b := range o.Bottles {
+		if recorded[name] {
+			continue
+		}
+		for _, r := range b.Resources {
+			if r.Labels[LabelProtect] == "true" {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
+// Reconcile runs one pass: plan, apply, record status.
+func (r *Reconciler) Reconcile(ctx context.Context) (*Pass, error) {
+	p, err := r.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Apply(ctx, p)
+}
+
+// Apply carries out a pass's plan and records every bottle's status.
+func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
+	byKind := map[string]Driver{}
+	for _, d := range r.drivers() {
+		byKind[d.Kind()] = d
+	}
+	ex := &Executor{Drivers: byKind, Concurrency: r.cfg.Concurrency, Log: r.log}
+	p.Results = ex.Apply(ctx, p.Plan)
+	prev, err := r.status.All()
+	if err != nil {
+		return p, err
+	}
+	p.Statuses = statuses(p, prev, r.now())
+	var errs []error
+	for _, st := range p.Statuses {
+		errs = append(errs, r.status.Write(st))
+	}
+	for _, name := range gone(p, prev) {
+		errs = append(errs, r.status.Remove(name))
+	}
+	return p, errors.Join(errs...)
+}
+
+// Converged reports whether every bottle reached its desired state.
+func (p *Pass) Converged() bool { return len(p.Failures()) == 0 }
+
+// Failures lists, one line each, every bottle that did not converge and why.
+func (p *Pass) Failures() []string {
+	var out []string
+	for _, pr := range p.Specs.Problems {
+		out = append(out, pr.String())
+	}
+	for _, n := range p.Plan.Notes {
+		switch n.Kind {
+		case "suspended", "protected":
+			continue
+		}
+		out = append(out, fmt.Sprintf("bottle %s: %s: %s", n.Bottle, n.Kind, n.Message))
+	}
+	names := make([]string, 0, len(p.Results))
+	for n := range p.Results {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if res := p.Results[n]; res.Err != nil {
+			out = append(out, fmt.Sprintf("bottle %s: %s %s %s (%s): %v", n, res.Failed.Action, res.Failed.Role, res.Failed.Name, res.Failed.Cause, res.Err))
+		}
+	}
+	return out
+}

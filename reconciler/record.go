@@ -1,0 +1,143 @@
+package reconciler
+
+import (
+	"sort"
+	"time"
+)
+
+// statuses computes every bottle's status after a pass from what was
+// observed and what the executor did. It is pure, like Diff.
+func statuses(p *Pass, prev []Status, now time.Time) []Status {
+	before := map[string]Status{}
+	for _, s := range prev {
+		before[s.Bottle] = s
+	}
+	notes := map[string]Note{}
+	for _, n := range p.Plan.Notes {
+		notes[n.Bottle] = n
+	}
+	names := map[string]bool{}
+	for n := range p.Desired.Bottles {
+		names[n] = true
+	}
+	for n := range p.Desired.Held {
+		names[n] = true
+	}
+	for n := range p.Observed.Bottles {
+		names[n] = true
+	}
+	var out []Status
+	for n := range names {
+		old := before[n]
+		st := Status{Bottle: n, LastReconciled: now.UTC(), Protect: old.Protect, Source: old.Source}
+		db := p.Desired.Bottles[n]
+		if db != nil {
+			st.Source, st.Protect = db.Source, db.Spec.Protect
+		}
+		res := p.Results[n]
+		st.Resources = resourcesAfter(p.Observed.Bottles[n], res)
+		note, noted := notes[n]
+		switch {
+		case res != nil && res.Err != nil:
+			st.State, st.Reason = StatusFailed, res.Failed.Cause
+			st.LastError = res.Err.Error()
+			st.Failures = old.Failures + 1
+		case noted && note.Kind == "held":
+			st.State, st.Reason = StatusInvalid, note.Message
+			st.LastError, st.Failures = old.LastError, old.Failures
+		case noted && note.Kind == "suspended":
+			st.State, st.Reason = StatusSuspended, note.Message
+		case noted && note.Kind == "waiting":
+			st.State, st.Reason = StatusProgressing, note.Message
+		case noted && note.Kind == "conflict":
+			st.State, st.Reason, st.LastError = StatusFailed, "name conflict", note.Message
+			st.Failures = old.Failures + 1
+		case noted: // protected, capped, blocked: the spec is gone, the bottle stays
+			st.State, st.Reason = StatusOrphaned, note.Message
+		case db == nil:
+			if len(st.Resources) == 0 {
+				continue // torn down: forgotten by gone()
+			}
+			st.State, st.Reason = StatusProgressing, "being torn down"
+		default:
+			st.State = StatusReady
+			if res != nil {
+				st.Reason = "converged this pass"
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Bottle < out[j].Bottle })
+	return out
+}
+
+// gone lists recorded bottles that no longer exist in any form.
+func gone(p *Pass, prev []Status) []string {
+	keep := map[string]bool{}
+	for _, s := range p.Statuses {
+		keep[s.Bottle] = true
+	}
+	var out []string
+	for _, s := range prev {
+		if !keep[s.Bottle] {
+			out = append(out, s.Bottle)
+		}
+	}
+	return out
+}
+
+// resourcesAfter is the observed resources with the pass's operations
+// applied: deleted ones dropped, created ones added, starts and stops noted.
+func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
+	type key struct{ kind, name string }
+	cur := map[key]Resource{}
+	if ob != nil {
+		for _, r := range ob.Resources {
+			cur[key{r.Kind, r.Name}] = r
+		}
+	}
+	if res != nil {
+		created := 0
+		for _, op := range res.Done {
+			k := key{op.Kind, op.Name}
+			switch op.Action {
+			case ActionDelete:
+				delete(cur, k)
+			case ActionCreate:
+				r := res.Created[created]
+				created++
+				if r.Name == "" {
+					r.Name, r.Kind, r.Role, r.State = op.Name, op.Kind, op.Role, StateRunning
+				}
+				cur[key{r.Kind, r.Name}] = r
+			case ActionStart, ActionStop:
+				r := cur[k]
+				r.State = StateRunning
+				if op.Action == ActionStop {
+					r.State = StateStopped
+				}
+				r.Detail = ""
+				cur[k] = r
+			}
+		}
+	}
+	var out []StatusResource
+	for _, r := range cur {
+		sr := StatusResource{Role: r.Role, Kind: r.Kind, Name: r.Name, State: r.State, Health: r.Health, Detail: r.Detail}
+		if r.Subnet.IsValid() {
+			sr.Subnet = r.Subnet.String()
+		}
+		if r.Addr.IsValid() {
+			sr.Addr = r.Addr.String()
+		}
+		out = append(out, sr)
+	}
+	order := map[Role]int{RoleNetwork: 0, RoleBundle: 1, RoleGuest: 2}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Role != out[j].Role {
+			return order[out[i].Role] < order[out[j].Role]
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
