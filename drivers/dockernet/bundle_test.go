@@ -132,6 +132,26 @@ func TestBundleCreateHealthyHardened(t *testing.T) {
 		t.Errorf("egress network removed while in use: %v", err)
 	}
 
+	// A dead bundle is observed as stopped, still at its address: the
+	// reconciler, not Docker, decides what to do about it.
+	if err := cli.ContainerKill(ctx, b.bun.ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitc, errc := cli.ContainerWait(ctx, b.bun.ID, container.WaitConditionNotRunning)
+	select {
+	case <-waitc:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	if got, err = bd.Observe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dead := mine(got, inst)[b.bun.Name]
+	if dead.State != reconciler.StateStopped || dead.Detail != "exited (137)" || dead.Health != reconciler.HealthNone || dead.Addr != b.bun.Addr {
+		t.Errorf("killed bundle observed as state %q detail %q health %q addr %s; want stopped, exited (137), no health, %s",
+			dead.State, dead.Detail, dead.Health, dead.Addr, b.bun.Addr)
+	}
+
 	for _, b := range bottles {
 		if err := bd.Delete(ctx, b.bun); err != nil {
 			t.Error(err)
