@@ -1,0 +1,280 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/testr"
+)
+
+type rig struct {
+	dir, state   string
+	net, bun, vm *fakeDriver
+	r            *Reconciler
+	t            *testing.T
+}
+
+func newRig(t *testing.T, instance string) *rig {
+	t.Helper()
+	g := &rig{t: t, dir: t.TempDir(), state: t.TempDir(), net: newFake("net", RoleNetwork), bun: newFake("bundle", RoleBundle), vm: newFake("smolvm", RoleGuest)}
+	g.r = g.reconciler(instance)
+	return g
+}
+
+func (g *rig) reconciler(instance string) *Reconciler {
+	return New(Config{Dir: g.dir, Instance: instance, StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
+		g.net, g.bun, map[string]Driver{"smolvm": g.vm}, testr.New(g.t))
+}
+
+func (g *rig) write(name, body string) {
+	g.t.Helper()
+	if err := os.WriteFile(filepath.Join(g.dir, name), []byte(body), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func specFor(name string, extra ...string) string {
+	s := "apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: " + name + "}\nspec:\n  image: agent:1\n"
+	for _, e := range extra {
+		s += "  " + e + "\n"
+	}
+	return s
+}
+
+func (g *rig) pass() *Pass {
+	g.t.Helper()
+	p, err := g.r.Reconcile(context.Background())
+	if err != nil {
+		g.t.Fatalf("pass: %v", err)
+	}
+	return p
+}
+
+// writes returns every driver's write calls since the last call, in
+// network, bundle, guest order.
+func (g *rig) writes() []string {
+	var out []string
+	for _, f := range []*fakeDriver{g.net, g.bun, g.vm} {
+		out = append(out, f.writes()...)
+	}
+	return out
+}
+
+func TestPassConvergesThenIsQuiet(t *testing.T) {
+	g := newRig(t, "i1")
+	for _, n := range []string{"a", "b", "c"} {
+		g.write(n+".yaml", specFor(n))
+	}
+	p := g.pass()
+	if !p.Converged() {
+		t.Fatalf("not converged: %v", p.Failures())
+	}
+	if got := len(g.writes()); got != 9 {
+		t.Fatalf("%d write calls, want 9", got)
+	}
+	p = g.pass()
+	if !p.Plan.Empty() || len(g.writes()) != 0 || !p.Converged() {
+		t.Fatalf("second pass is not a no-op:\n%s", p.Plan)
+	}
+	sts, _ := g.r.Status().All()
+	if len(sts) != 3 || sts[0].State != StatusReady || len(sts[0].Resources) != 3 {
+		t.Fatalf("statuses = %+v", sts)
+	}
+}
+
+func TestPassEnvChangeRecreatesOnlyGuest(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.pass()
+	g.writes()
+	g.write("a.yaml", specFor("a", "env: {MODE: fast}"))
+	g.pass()
+	if got := strings.Join(g.writes(), ","); got != "delete bottle-a,create bottle-a" {
+		t.Fatalf("writes = %s", got)
+	}
+}
+
+func TestPassRemovedFileTearsDownInReverse(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.pass()
+	g.writes()
+	os.Remove(filepath.Join(g.dir, "a.yaml"))
+	g.pass()
+	var order []string
+	for _, f := range []*fakeDriver{g.vm, g.bun, g.net} {
+		order = append(order, f.writes()...)
+	}
+	if got := strings.Join(order, ","); got != "delete bottle-a,delete bottle-a-bundle,delete bottle-a" {
+		t.Fatalf("writes = %s", got)
+	}
+	if sts, _ := g.r.Status().All(); len(sts) != 1 || sts[0].Bottle != "b" {
+		t.Fatalf("status of a torn-down bottle not forgotten: %+v", sts)
+	}
+}
+
+func TestPassInvalidEditKeepsBottle(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	g.writes()
+	g.write("a.yaml", specFor("a", "allowCIDRs: [127.0.0.1]"))
+	p := g.pass()
+	if len(g.writes()) != 0 || p.Converged() {
+		t.Fatalf("invalid edit: converged=%v plan:\n%s", p.Converged(), p.Plan)
+	}
+	if f := strings.Join(p.Failures(), "\n"); !strings.Contains(f, "a.yaml:6:16: spec.allowCIDRs[0]") {
+		t.Fatalf("failures do not locate the problem:\n%s", f)
+	}
+	sts, _ := g.r.Status().All()
+	if sts[0].State != StatusInvalid {
+		t.Fatalf("status = %+v", sts[0])
+	}
+	// A broken file whose name cannot be read blocks all pruning.
+	g.write("a.yaml", "{{{")
+	p = g.pass()
+	if len(g.writes()) != 0 || !strings.Contains(p.Plan.String(), "blocked") {
+		t.Fatalf("unreadable file destroyed something:\n%s", p.Plan)
+	}
+}
+
+func TestPassMissingDirDestroysNothing(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	g.writes()
+	os.RemoveAll(g.dir)
+	if _, err := g.r.Reconcile(context.Background()); err == nil {
+		t.Fatal("a missing spec directory must be an error")
+	}
+	if w := g.writes(); len(w) != 0 {
+		t.Fatalf("writes = %v", w)
+	}
+}
+
+func TestPassObserveErrorDestroysNothing(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	os.Remove(filepath.Join(g.dir, "a.yaml"))
+	g.writes()
+	g.vm.failOn["observe"] = errors.New("daemon down")
+	if _, err := g.r.Reconcile(context.Background()); err == nil || !strings.Contains(err.Error(), "daemon down") {
+		t.Fatalf("err = %v", err)
+	}
+	if w := g.writes(); len(w) != 0 {
+		t.Fatalf("writes = %v", w)
+	}
+}
+
+func TestPassFailingBottleIsIsolatedAndRetried(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.bun.failOn["create bottle-a-bundle"] = errors.New("boom")
+	p := g.pass()
+	if p.Converged() || !strings.Contains(strings.Join(p.Failures(), "\n"), "bottle a: create bundle bottle-a-bundle (bundle missing): boom") {
+		t.Fatalf("failures = %v", p.Failures())
+	}
+	if _, ok := g.vm.items["bottle-b"]; !ok {
+		t.Fatal("bottle b did not converge because a failed")
+	}
+	if _, ok := g.vm.items["bottle-a"]; ok {
+		t.Fatal("a guest was created without its bundle")
+	}
+	sts, _ := g.r.Status().All()
+	if sts[0].State != StatusFailed || sts[0].Failures != 1 || !strings.Contains(sts[0].LastError, "boom") {
+		t.Fatalf("status = %+v", sts[0])
+	}
+	delete(g.bun.failOn, "create bottle-a-bundle")
+	if p := g.pass(); !p.Converged() {
+		t.Fatalf("not healed: %v", p.Failures())
+	}
+	// A failed delete is retried on the next pass, not forgotten.
+	os.Remove(filepath.Join(g.dir, "b.yaml"))
+	g.net.failOn["delete bottle-b"] = errors.New("in use")
+	g.pass()
+	if _, ok := g.net.items["bottle-b"]; !ok {
+		t.Fatal("delete should have failed")
+	}
+	delete(g.net.failOn, "delete bottle-b")
+	g.pass()
+	if _, ok := g.net.items["bottle-b"]; ok {
+		t.Fatal("failed delete was not retried")
+	}
+}
+
+func TestInstancesLeaveEachOtherAlone(t *testing.T) {
+	g := newRig(t, "one")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	other := New(Config{Dir: t.TempDir(), Instance: "two", StateDir: t.TempDir(), MaxDeletes: 5},
+		g.net, g.bun, map[string]Driver{"smolvm": g.vm}, testr.New(t))
+	g.writes()
+	p, err := other.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := g.writes(); len(w) != 0 || !p.Plan.Empty() {
+		t.Fatalf("instance two touched instance one: %v\n%s", w, p.Plan)
+	}
+}
+
+func TestDeadBundleHealsAndGuestOrder(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	g.writes()
+	g.bun.mutate("bottle-a-bundle", func(r *Resource) { r.State, r.Detail = StateStopped, "exited (137)" })
+	g.pass()
+	all := append(append(g.vm.calls, g.bun.calls...), g.net.calls...)
+	_ = all
+	want := []string{"stop bottle-a", "start bottle-a"}
+	if got := slices.DeleteFunc(g.vm.writes(), func(s string) bool { return false }); !slices.Equal(got, want) {
+		t.Fatalf("guest writes = %v, want %v", got, want)
+	}
+	if got := g.bun.writes(); !slices.Equal(got, []string{"delete bottle-a-bundle", "create bottle-a-bundle"}) {
+		t.Fatalf("bundle writes = %v", got)
+	}
+}
+
+func TestLockNamesHolder(t *testing.T) {
+	dir := t.TempDir()
+	l, err := AcquireLock(context.Background(), dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = AcquireLock(context.Background(), dir, 0)
+	var held *LockHeldError
+	if !errors.As(err, &held) || held.Holder.PID != os.Getpid() || held.Holder.Command == "" {
+		t.Fatalf("err = %v", err)
+	}
+	l.Release()
+	l2, err := AcquireLock(context.Background(), dir, 0)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	l2.Release()
+}
+
+func TestPlanIsDry(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	p, err := g.r.Plan(context.Background())
+	if err != nil || p.Plan.Empty() {
+		t.Fatalf("plan: %v %v", err, p)
+	}
+	if w := g.writes(); len(w) != 0 {
+		t.Fatalf("plan wrote: %v", w)
+	}
+	if sts, _ := g.r.Status().All(); len(sts) != 0 {
+		t.Fatal("plan wrote status")
+	}
+}
