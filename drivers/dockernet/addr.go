@@ -1,23 +1,19 @@
 package dockernet
 
-import "net/netip"
+import (
+	"net/netip"
 
-// The address layout of a bottle subnet: .0 is the network, .1 the gateway
-// (the host's address on the bridge), .2 the bundle and .3 the guest.
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// The address layout of a bottle subnet is the reconciler's (.0 network, .1
+// gateway, .2 bundle, .3 guest); these forward to it so there is one layout.
 
 // Gateway returns the gateway address of subnet p: its first host address.
-func Gateway(p netip.Prefix) netip.Addr { return nth(p, 1) }
+func Gateway(p netip.Prefix) netip.Addr { return reconciler.Gateway(p) }
 
 // BundleAddr returns the bundle's pinned address in subnet p.
-func BundleAddr(p netip.Prefix) netip.Addr { return nth(p, 2) }
+func BundleAddr(p netip.Prefix) netip.Addr { return reconciler.BundleAddr(p) }
 
 // GuestAddr returns the guest's pinned address in subnet p.
-func GuestAddr(p netip.Prefix) netip.Addr { return nth(p, 3) }
-
-func nth(p netip.Prefix, n int) netip.Addr {
-	a := p.Masked().Addr()
-	for range n {
-		a = a.Next()
-	}
-	return a
-}
+func GuestAddr(p netip.Prefix) netip.Addr { return reconciler.GuestAddr(p) }
