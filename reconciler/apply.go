@@ -130,6 +130,12 @@ func (e *Executor) run(ctx context.Context, op Op) (Resource, error) {
 		return d.Create(ctx, *op.Want)
 	case ActionDelete:
 		return Resource{}, d.Delete(ctx, *op.Target)
+	case ActionRepair:
+		rp, ok := d.(Repairer)
+		if !ok {
+			return Resource{}, fmt.Errorf("repair %s %q: driver %s cannot repair", op.Role, op.Name, op.Kind)
+		}
+		return Resource{}, rp.Repair(ctx, *op.Target)
 	case ActionStart, ActionStop:
 		s, ok := d.(Starter)
 		if !ok {

@@ -199,6 +199,9 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	case guest.State != StateRunning:
 		p.act(ActionStart, *guest, "guest "+stateCause(*guest))
 	}
+	if guest != nil && guestWhy == "" && guest.Drift != "" {
+		p.act(ActionRepair, *guest, guest.Drift)
+	}
 }
 
 // conflict reports a resource this bottle needs whose name another instance

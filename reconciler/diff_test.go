@@ -290,3 +290,16 @@ Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
 		})
 	}
 }
+
+func TestDiffRepairsDrift(t *testing.T) {
+	alice := desiredBottle("alice")
+	obs := edit(chain(alice, "10.213.0.8/29"), RoleGuest, func(r *Resource) { r.Drift = "host firewall rules missing" })
+	got := Diff(want(alice), NewObserved(inst, obs, nil), DiffOptions{Instance: inst, MaxDeletes: 5}).String()
+	wantPlan := `bottle alice
+  ~ repair  guest    bottle-alice (host firewall rules missing)
+Plan: 0 to create, 0 to delete, 0 to start, 0 to stop, 1 to repair.
+`
+	if got != wantPlan {
+		t.Fatalf("plan:\n%s\nwant:\n%s", got, wantPlan)
+	}
+}

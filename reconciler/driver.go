@@ -28,3 +28,10 @@ type Starter interface {
 	Start(ctx context.Context, r Resource) error
 	Stop(ctx context.Context, r Resource) error
 }
+
+// Repairer is implemented by drivers that set Resource.Drift: Repair puts
+// back what the resource depends on (e.g. host firewall rules someone
+// flushed) without recreating it. It is idempotent.
+type Repairer interface {
+	Repair(ctx context.Context, r Resource) error
+}

@@ -15,6 +15,7 @@ const (
 	ActionDelete Action = "delete"
 	ActionStart  Action = "start"
 	ActionStop   Action = "stop"
+	ActionRepair Action = "repair"
 )
 
 // Op is one operation of a plan. Ops of one bottle run in Step order, one at
@@ -75,7 +76,7 @@ func (p Plan) Count() map[Action]int {
 	return c
 }
 
-var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStart: ">", ActionStop: "."}
+var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStart: ">", ActionStop: ".", ActionRepair: "~"}
 
 // String renders the plan for people, one line per operation, in the order
 // it will run:
@@ -98,7 +99,11 @@ func (p Plan) String() string {
 		fmt.Fprintf(&b, "bottle %s: %s: %s\n", n.Bottle, n.Kind, n.Message)
 	}
 	c := p.Count()
-	fmt.Fprintf(&b, "Plan: %d to create, %d to delete, %d to start, %d to stop.\n", c[ActionCreate], c[ActionDelete], c[ActionStart], c[ActionStop])
+	fmt.Fprintf(&b, "Plan: %d to create, %d to delete, %d to start, %d to stop", c[ActionCreate], c[ActionDelete], c[ActionStart], c[ActionStop])
+	if c[ActionRepair] > 0 {
+		fmt.Fprintf(&b, ", %d to repair", c[ActionRepair])
+	}
+	b.WriteString(".\n")
 	return b.String()
 }
 

@@ -62,6 +62,11 @@ type Resource struct {
 
 	Subnet netip.Prefix // networks: the subnet it really has
 	Addr   netip.Addr   // bundles and docker guests: their address on the bottle network
+
+	// Drift, when set, says how the resource's surroundings no longer match
+	// what its driver set up (e.g. "host firewall rules missing"); the diff
+	// plans a repair by a driver that implements Repairer, else a recreate.
+	Drift string
 }
 
 // Want is everything a driver needs to create one resource. The reconciler
