@@ -52,7 +52,8 @@ type Options struct {
 	// 2 min.
 	CreateTimeout time.Duration
 	// Images exports images found in the local Docker daemon so smolvm can
-	// use them. Nil means every image reference goes to smolvm as written.
+	// use them, usually a DockerImages over a Docker client. Nil means every
+	// image reference goes to smolvm as written.
 	Images ImageExporter
 	// CacheDir holds exported image archives, named by image ID. Default
 	// <user cache dir>/bottle-reconcile/smolvm-images.

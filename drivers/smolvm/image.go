@@ -15,9 +15,8 @@ import (
 
 // ImageExporter is what the driver needs from the local Docker daemon to
 // hand locally built images to smolvm, which cannot read the daemon's store
-// itself. It uses no Docker client types so that any client fits behind it:
-// EngineImages talks to the Engine API directly, and a *client.Client needs
-// a three-line adapter (ImageInspect(...).ID and ImageSave(ctx, []string{id})).
+// itself. It uses no Docker client types, so the driver and its tests need
+// no daemon: DockerImages adapts a *client.Client to it.
 type ImageExporter interface {
 	// ImageID returns the content-addressed ID ("sha256:<hex>") of the image
 	// ref names, or an error for which cerrdefs.IsNotFound holds when the

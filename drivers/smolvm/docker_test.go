@@ -1,0 +1,249 @@
+package smolvm
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+)
+
+// dockerClient returns a Docker client for the local daemon, configured from
+// the environment as the docker CLI is (DOCKER_HOST, ...). It skips when no
+// daemon answers, unless BOTTLE_REQUIRE_DOCKER=1, where that is a failure.
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		t.Cleanup(func() { cli.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err = cli.Ping(ctx); err == nil {
+			return cli
+		}
+	}
+	if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
+		t.Fatalf("docker is required (BOTTLE_REQUIRE_DOCKER=1) but does not answer: %v", err)
+	}
+	t.Skipf("docker does not answer, skipping (set BOTTLE_REQUIRE_DOCKER=1 to fail instead): %v", err)
+	return nil
+}
+
+// buildTestImage builds a tiny FROM scratch image tagged tag and removes it
+// when the test ends.
+func buildTestImage(t *testing.T, cli *client.Client, tag string) {
+	t.Helper()
+	var buildCtx bytes.Buffer
+	tw := tar.NewWriter(&buildCtx)
+	for name, body := range map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\nCMD [\"/hello\"]\n",
+		"hello.txt":  "hello from " + tag + "\n",
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Not t.Context(): it is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			t.Errorf("remove test image %s: %v", tag, err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := cli.ImageBuild(ctx, &buildCtx, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Remove:      true,
+		ForceRemove: true,
+	})
+	if err != nil {
+		t.Fatalf("docker build %s: %v", tag, err)
+	}
+	defer resp.Body.Close()
+	// The build reports failure inside its 200 stream. The client's decoder
+	// for it (pkg/jsonmessage) needs modules this go.mod does not list, so
+	// only the error fields are read here.
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("docker build %s: read output: %v", tag, err)
+		}
+		if msg.Error != "" || msg.ErrorDetail.Message != "" {
+			t.Fatalf("docker build %s: %s %s", tag, msg.Error, msg.ErrorDetail.Message)
+		}
+	}
+}
+
+// fakeImageAPI records DockerImages' calls to the Docker client.
+type fakeImageAPI struct {
+	inspected []string
+	saved     [][]string
+	err       error
+}
+
+func (f *fakeImageAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	f.inspected = append(f.inspected, ref)
+	if f.err != nil {
+		return image.InspectResponse{}, f.err
+	}
+	return image.InspectResponse{ID: "sha256:" + testImageHex}, nil
+}
+
+func (f *fakeImageAPI) ImageSave(_ context.Context, ids []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
+	f.saved = append(f.saved, ids)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return io.NopCloser(strings.NewReader("archive")), nil
+}
+
+// DockerImages asks the client for the one image it is given and keeps the
+// client's error classes.
+func TestDockerImagesAdapter(t *testing.T) {
+	ctx := context.Background()
+	api := &fakeImageAPI{}
+	d := NewDockerImages(api)
+	id, err := d.ImageID(ctx, "bottle-dev:latest")
+	if err != nil || id != "sha256:"+testImageHex {
+		t.Fatalf("ImageID = %q, %v", id, err)
+	}
+	rc, err := d.SaveImage(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "archive" {
+		t.Errorf("SaveImage body = %q", b)
+	}
+	rc.Close()
+	if !slices.Equal(api.inspected, []string{"bottle-dev:latest"}) {
+		t.Errorf("inspected %q", api.inspected)
+	}
+	if len(api.saved) != 1 || !slices.Equal(api.saved[0], []string{id}) {
+		t.Errorf("saved %q, want [[%s]]", api.saved, id)
+	}
+
+	api.err = fmt.Errorf("No such image: x: %w", cerrdefs.ErrNotFound)
+	if _, err := d.ImageID(ctx, "x"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("ImageID error = %v, want not found", err)
+	}
+	if _, err := d.SaveImage(ctx, "x"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("SaveImage error = %v, want not found", err)
+	}
+}
+
+func TestDockerImagesNotFound(t *testing.T) {
+	d := NewDockerImages(dockerClient(t))
+	_, err := d.ImageID(context.Background(), "bottle-test-smolvm-missing:"+randHex(t, 4))
+	if !cerrdefs.IsNotFound(err) {
+		t.Fatalf("ImageID of a missing image = %v, want not found", err)
+	}
+}
+
+func TestImageExport(t *testing.T) { eachBackend(t, testImageExport) }
+
+// A locally built image reaches smolvm as a `docker save` archive in the
+// content-addressed cache, and a second create reuses the archive.
+func testImageExport(t *testing.T, b *backend) {
+	ctx := context.Background()
+	cli := dockerClient(t)
+	tag := "bottle-test-smolvm-export:" + randHex(t, 6)
+	buildTestImage(t, cli, tag)
+	images := NewDockerImages(cli)
+	id, err := images.ImageID(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	archive := filepath.Join(cache, strings.TrimPrefix(id, "sha256:")+".tar")
+	d := b.driver(t, Options{Images: images, CacheDir: cache})
+
+	var first os.FileInfo
+	for i := 0; i < 2; i++ {
+		w := b.want(t)
+		w.Spec.Image = tag
+		r, err := d.Create(ctx, w)
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		info, err := os.Stat(archive)
+		if err != nil {
+			t.Fatalf("create %d: archive: %v", i, err)
+		}
+		if i == 0 {
+			first = info
+			assertDockerArchive(t, archive, tag)
+		} else if !os.SameFile(first, info) {
+			t.Errorf("create %d exported the image again instead of reusing %s", i, archive)
+		}
+		if err := d.Delete(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.emulated {
+		n := 0
+		for _, args := range b.calls(t) {
+			if line := strings.Join(args, " "); strings.HasPrefix(line, "machine create ") && strings.Contains(line, " --image "+archive+" ") {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d creates with --image %s, want 2", n, archive)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(cache, ".export-*")); len(left) != 0 {
+		t.Errorf("temp files left in the cache: %q", left)
+	}
+}
+
+// assertDockerArchive checks that path is a `docker save` archive.
+func assertDockerArchive(t *testing.T, path, tag string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			t.Fatalf("%s has no manifest.json: not a docker save archive of %s", path, tag)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if h.Name == "manifest.json" {
+			return
+		}
+	}
+}
