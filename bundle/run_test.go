@@ -1,0 +1,211 @@
+package bundle
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/miekg/dns"
+)
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+type noResolver struct{}
+
+func (noResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// fakeUpstream answers every A query with 93.184.216.34 on 127.0.0.1 UDP.
+func fakeUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		rr, _ := dns.NewRR(r.Question[0].Name + " 60 IN A 93.184.216.34")
+		m.Answer = []dns.RR{rr}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// startRun runs the bundle on loopback with free ports until the test ends.
+func startRun(t *testing.T, cfg Config) (map[string]string, *lockedWriter) {
+	t.Helper()
+	out := &lockedWriter{}
+	ready := make(chan map[string]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, testr.New(t), cfg, runOptions{
+			controlAddr: "127.0.0.1:0", ephemeral: true, audit: out, proxyResolver: noResolver{},
+			ready: func(m map[string]string) { ready <- m },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+	select {
+	case m := <-ready:
+		return m, out
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("run never became ready")
+	}
+	return nil, nil
+}
+
+func waitHealthy(t *testing.T, control string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		err := Health(context.Background(), control)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRunServesDaemons(t *testing.T) {
+	cfg := Config{
+		Bottle:   "b1",
+		Daemons:  []string{DaemonEgress, DaemonDNS},
+		Allow:    []string{"allowed.test"},
+		Listen:   netip.MustParseAddr("127.0.0.1"),
+		Upstream: fakeUpstream(t),
+	}
+	addrs, out := startRun(t, cfg)
+	waitHealthy(t, addrs["control"])
+
+	// The egress gate answers, and denies what is not listed.
+	c, err := net.DialTimeout("tcp", addrs[DaemonEgress], 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("CONNECT example.test:443: %v %v, want 403", resp, err)
+	}
+
+	// The resolver answers allowed names over UDP and TCP, nothing else.
+	for _, network := range []string{"udp", "tcp"} {
+		client := &dns.Client{Net: network, Timeout: 2 * time.Second}
+		for name, want := range map[string]int{"allowed.test.": dns.RcodeSuccess, "evil.test.": dns.RcodeNameError} {
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			r, _, err := client.Exchange(m, addrs[DaemonDNS])
+			if err != nil || r.Rcode != want {
+				t.Fatalf("%s %s: %v %v, want %s", network, name, r, err, dns.RcodeToString[want])
+			}
+		}
+	}
+	log := out.String()
+	for _, want := range []string{`"daemon":"egress"`, `"target":"example.test:443"`, `"daemon":"dns"`, `"target":"evil.test."`, `"bottle":"b1"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("decision log lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+func TestRunNoDaemons(t *testing.T) {
+	addrs, _ := startRun(t, Config{Bottle: "idle", Daemons: []string{}})
+	waitHealthy(t, addrs["control"])
+	if _, ok := addrs[DaemonEgress]; ok {
+		t.Error("egress bound with no daemons selected")
+	}
+}
+
+func TestRunRejectsConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown daemon", Config{Daemons: []string{"socks"}, Listen: netip.MustParseAddr("127.0.0.1")}, "unknown daemon"},
+		{"unspecified listen", Config{Daemons: []string{DaemonEgress}, Listen: netip.MustParseAddr("0.0.0.0")}, "listen address"},
+		{"no listen", Config{Daemons: []string{DaemonDNS}}, "listen address"},
+		{"bad rule", Config{Daemons: []string{DaemonEgress}, Listen: netip.MustParseAddr("127.0.0.1"), Allow: []string{"http://x/"}}, "policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), testr.New(t), tt.cfg, runOptions{controlAddr: "127.0.0.1:0", ephemeral: true, audit: io.Discard})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run = %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	up := func() bool { return true }
+	down := func() bool { return false }
+	tests := []struct {
+		name    string
+		daemons []daemon
+		code    int
+		body    string
+	}{
+		{"none", nil, 200, "ok b"},
+		{"all serving", []daemon{{name: "egress", serving: up}, {name: "dns", serving: up}}, 200, "ok b"},
+		{"dns down", []daemon{{name: "egress", serving: up}, {name: "dns", serving: down}}, 503, "not serving: dns"},
+		{"both down", []daemon{{name: "egress", serving: down}, {name: "dns", serving: down}}, 503, "not serving: egress, dns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			controlMux(Config{Bottle: "b"}, tt.daemons).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.body) {
+				t.Errorf("got %d %q, want %d containing %q", rec.Code, rec.Body.String(), tt.code, tt.body)
+			}
+		})
+	}
+}
