@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/go-logr/logr"
 
@@ -30,6 +32,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "bundle":
 		log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, nil))
 		return bundle.Main(ctx, log, args[1:], stderr)
+	case "plan":
+		return cmdPlan(ctx, args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "down":
+		return cmdDown(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "schema":
@@ -38,6 +46,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprint(stderr, usage)
-	return exitUsage
+	if cmd != "" && !strings.HasPrefix(cmd, "-") && !isDir(cmd) {
+		fmt.Fprintf(stderr, "bottle-reconcile: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+	return cmdReconcile(ctx, args, stdout, stderr)
+}
+
+// cmdReconcile is the default command: watch DIR, or one pass with --once.
+func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("", stderr, "[--once [--dry-run]] [flags] [DIR]")
+	c.register(fs)
+	onceFlag := fs.Bool("once", false, "run one pass and exit: 0 when every bottle converged, 1 when any did not, 3 when another reconciler holds the lock")
+	dryRun := fs.Bool("dry-run", false, "with --once: print the plan and change nothing (same as plan)")
+	w := watchFlags(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "bottle-reconcile: one spec directory, got %d arguments\n%s", len(pos), usage)
+		return exitUsage
+	}
+	if *dryRun {
+		if !*onceFlag {
+			fmt.Fprintln(stderr, "bottle-reconcile: --dry-run goes with --once (or use: bottle-reconcile plan)")
+			return exitUsage
+		}
+		return plan(ctx, &c, first(pos), false, "text", stdout, stderr)
+	}
+	if err := c.resolve(first(pos)); err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return exitUsage
+	}
+	if *onceFlag {
+		return once(ctx, &c, stdout, stderr)
+	}
+	return watch(ctx, &c, w, stdout, stderr)
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }

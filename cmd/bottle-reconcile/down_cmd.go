@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// cmdDown tears bottles down in reverse order, whatever the specs say.
+func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("down", stderr, "down [--dir DIR] [--force] NAME... | --all")
+	c.register(fs)
+	all := fs.Bool("all", false, "tear down every bottle of this instance")
+	force := fs.Bool("force", false, "tear down protected bottles too")
+	dir := fs.String("dir", "specs", "the spec directory whose instance to act on")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if *all == (len(names) > 0) {
+		fmt.Fprintln(stderr, "bottle-reconcile down: name the bottles to tear down, or pass --all (not both)")
+		return exitUsage
+	}
+	if err := c.resolve(*dir); err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return exitUsage
+	}
+	e, err := c.build(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return exitFail
+	}
+	defer e.Close()
+	lock, code := lockInstance(ctx, &c, stderr)
+	if lock == nil {
+		return code
+	}
+	defer lock.Release()
+	p, err := e.rec.Down(ctx, names, *all, *force)
+	if err != nil && p == nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: down failed, nothing was changed: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprint(stdout, p.Plan.String())
+	failures := p.DownFailures()
+	if *all && len(failures) == 0 {
+		if err := e.bundle.RemoveEgressNetwork(ctx, c.instance); err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
+	if err != nil {
+		failures = append(failures, err.Error())
+	}
+	for _, f := range failures {
+		fmt.Fprintln(stderr, f)
+	}
+	if len(failures) > 0 {
+		return exitFail
+	}
+	return exitOK
+}

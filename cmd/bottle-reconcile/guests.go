@@ -1,0 +1,17 @@
+package main
+
+import (
+	"github.com/docker/docker/client"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// smolvmImages lets the smolvm driver export images from the local daemon.
+func smolvmImages(cli *client.Client) smolvm.ImageExporter { return smolvm.NewDockerImages(cli) }
+
+// addDockerGuest registers the docker guest driver.
+func addDockerGuest(guests map[string]reconciler.Driver, cli *client.Client, log logr.Logger) error {
+	return nil
+}

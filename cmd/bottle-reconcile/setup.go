@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// common holds the flags every command that touches bottles shares.
+type common struct {
+	dir             string
+	stateDir        string
+	instance        string
+	pool            netip.Prefix
+	smolvmBin       string
+	bundleBin       string
+	concurrency     int
+	maxDeletes      int
+	allowMassDelete bool
+	lockTimeout     time.Duration
+	logFormat       string
+	verbose         int
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	c.pool = spec.DefaultPool
+	fs.StringVar(&c.stateDir, "state-dir", "", "directory for the lock and status files (default /var/lib/bottle-reconcile/INSTANCE as root, else ~/.local/state/bottle-reconcile/INSTANCE)")
+	fs.StringVar(&c.instance, "instance", "", "name of this reconciler instance, carried by every resource it owns (default: derived from the spec directory's path)")
+	fs.Var(prefixFlag{&c.pool}, "subnet-pool", "IPv4 range bottle subnets are allocated from, in /29s")
+	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
+	fs.StringVar(&c.bundleBin, "bundle-binary", "", "static bottle-reconcile binary to put in the bundle image (default: this binary)")
+	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
+	fs.IntVar(&c.maxDeletes, "max-deletes", 3, "most bottles one pass may tear down because their spec is gone")
+	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift --max-deletes")
+	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait this long for another reconciler of this instance to finish (0: exit 3 at once)")
+	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	fs.IntVar(&c.verbose, "v", 0, "log verbosity (1 shows per-driver detail)")
+}
+
+// resolve settles the spec directory, instance and state directory.
+func (c *common) resolve(dirArg string) error {
+	if dirArg == "" {
+		dirArg = "specs"
+	}
+	abs, err := filepath.Abs(dirArg)
+	if err != nil {
+		return fmt.Errorf("spec directory %s: %w", dirArg, err)
+	}
+	c.dir = abs
+	if c.instance == "" {
+		c.instance = defaultInstance(abs)
+	} else if !validInstance(c.instance) {
+		return fmt.Errorf("--instance %q: use 1-63 characters of a-z, 0-9 and '-'", c.instance)
+	}
+	if c.stateDir == "" {
+		c.stateDir = defaultStateDir(c.instance)
+	}
+	if c.maxDeletes < 0 {
+		return errors.New("--max-deletes must be 0 or more; use --allow-mass-delete to lift it")
+	}
+	if c.concurrency < 1 {
+		return errors.New("--concurrency must be 1 or more")
+	}
+	return nil
+}
+
+// defaultInstance names an instance after its spec directory, so two
+// reconcilers on two directories never claim each other's bottles.
+func defaultInstance(absDir string) string {
+	sum := sha256.Sum256([]byte(absDir))
+	base := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, filepath.Base(absDir))
+	base = strings.Trim(base, "-")
+	if len(base) > 20 {
+		base = base[:20]
+	}
+	if base == "" {
+		base = "specs"
+	}
+	return base + "-" + hex.EncodeToString(sum[:4])
+}
+
+func validInstance(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func defaultStateDir(instance string) string {
+	if os.Geteuid() == 0 {
+		return filepath.Join("/var/lib/bottle-reconcile", instance)
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "bottle-reconcile", instance)
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "bottle-reconcile", instance)
+}
+
+// logger builds the injected logger: text for a terminal, JSON otherwise.
+func (c *common) logger(stderr io.Writer) logr.Logger {
+	format := c.logFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	opts := &slog.HandlerOptions{Level: slog.Level(-c.verbose)}
+	if format == "text" {
+		return logr.FromSlogHandler(slog.NewTextHandler(stderr, opts))
+	}
+	return logr.FromSlogHandler(slog.NewJSONHandler(stderr, opts))
+}
+
+// env is everything a command needs to act on bottles.
+type env struct {
+	rec    *reconciler.Reconciler
+	docker *client.Client
+	bundle *dockernet.BundleDriver
+	log    logr.Logger
+}
+
+func (e *env) Close() {
+	if e.docker != nil {
+		e.docker.Close()
+	}
+}
+
+// build wires the drivers and the reconciler.
+func (c *common) build(stderr io.Writer) (*env, error) {
+	log := c.logger(stderr)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	opts := dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin}
+	netd, err := dockernet.NewNetworkDriver(cli, opts, log)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	bund, err := dockernet.NewBundleDriver(cli, opts, log)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	guests := map[string]reconciler.Driver{}
+	guests[spec.GuestSmolvm], err = c.smolvmDriver(cli, log)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	if err := addDockerGuest(guests, cli, log); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	maxDeletes := c.maxDeletes
+	if c.allowMassDelete {
+		maxDeletes = -1
+	}
+	rec := reconciler.New(reconciler.Config{
+		Dir: c.dir, Instance: c.instance, StateDir: c.stateDir, Pool: c.pool,
+		MaxDeletes: maxDeletes, Concurrency: c.concurrency,
+	}, netd, bund, guests, log)
+	return &env{rec: rec, docker: cli, bundle: bund, log: log}, nil
+}
+
+// smolvmDriver returns the smolvm driver, or a stand-in that reports why it
+// cannot create when the binary is not installed. Without the binary no
+// smolvm machine can exist, so observing nothing is the truth.
+func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.Driver, error) {
+	if _, err := exec.LookPath(c.smolvmBin); err != nil {
+		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
+			err: fmt.Errorf("smolvm %q is not installed (%v): install smolvm 1.8+, pass --smolvm PATH, or use spec.guest: docker", c.smolvmBin, err)}, nil
+	}
+	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli)})
+}
+
+// unavailable stands in for a driver whose runtime is not installed.
+type unavailable struct {
+	kind string
+	role reconciler.Role
+	err  error
+}
+
+func (u *unavailable) Kind() string          { return u.kind }
+func (u *unavailable) Role() reconciler.Role { return u.role }
+func (u *unavailable) Observe(context.Context) ([]reconciler.Resource, error) {
+	return nil, nil
+}
+func (u *unavailable) Create(context.Context, reconciler.Want) (reconciler.Resource, error) {
+	return reconciler.Resource{}, u.err
+}
+func (u *unavailable) Delete(context.Context, reconciler.Resource) error { return u.err }

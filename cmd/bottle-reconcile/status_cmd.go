@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// cmdStatus prints each bottle's last recorded state. It reads the state
+// directory only: no Docker, no smolvm.
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("status", stderr, "status [-o text|json] [DIR]")
+	c.register(fs)
+	output := fs.String("o", "text", "output: text or json")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) > 1 || (*output != "text" && *output != "json") {
+		fs.Usage()
+		return exitUsage
+	}
+	if err := c.resolve(first(pos)); err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return exitUsage
+	}
+	sts, err := reconciler.StatusStore{Dir: c.stateDir}.All()
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return exitFail
+	}
+	if *output == "json" {
+		if sts == nil {
+			sts = []reconciler.Status{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(sts)
+		return exitOK
+	}
+	if len(sts) == 0 {
+		fmt.Fprintf(stdout, "no bottles recorded for instance %s (state directory %s)\n", c.instance, c.stateDir)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BOTTLE\tSTATE\tSUBNET\tBUNDLE\tGUEST\tLAST RECONCILED\tNEXT RETRY\tREASON")
+	for _, s := range sts {
+		var subnet, bundle, guest string
+		for _, r := range s.Resources {
+			switch r.Role {
+			case reconciler.RoleNetwork:
+				subnet = r.Subnet
+			case reconciler.RoleBundle:
+				bundle = strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Addr, r.State, r.Health))
+			case reconciler.RoleGuest:
+				guest = strings.TrimSpace(fmt.Sprintf("%s %s", r.Kind, r.State))
+			}
+		}
+		next := "-"
+		if s.NextRetry != nil {
+			next = s.NextRetry.Local().Format(time.TimeOnly)
+		}
+		reason := s.Reason
+		if s.LastError != "" {
+			reason = s.LastError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Bottle, s.State, dash(subnet), dash(bundle), dash(guest),
+			s.LastReconciled.Local().Format(time.DateTime), next, dash(reason))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
