@@ -247,14 +247,16 @@ func TestLoadDirFollowsSymlinks(t *testing.T) {
 }
 
 func TestExampleSpecs(t *testing.T) {
-	r, err := LoadDir("../specs", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range r.Problems {
-		t.Error(p)
-	}
-	if len(r.Files) == 0 || len(r.Bottles) != len(r.Files) {
-		t.Fatalf("loaded %d bottles from %d files", len(r.Bottles), len(r.Files))
+	for _, dir := range []string{"../specs", "../demo/specs"} {
+		r, err := LoadDir(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range r.Problems {
+			t.Error(p)
+		}
+		if len(r.Files) == 0 || len(r.Bottles) != len(r.Files) {
+			t.Fatalf("%s: loaded %d bottles from %d files", dir, len(r.Bottles), len(r.Files))
+		}
 	}
 }
