@@ -33,6 +33,7 @@ type common struct {
 	pool            netip.Prefix
 	smolvmBin       string
 	bundleBin       string
+	dnsUpstream     string
 	concurrency     int
 	maxDeletes      int
 	allowMassDelete bool
@@ -48,6 +49,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.Var(prefixFlag{&c.pool}, "subnet-pool", "IPv4 range bottle subnets are allocated from, in /29s")
 	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
 	fs.StringVar(&c.bundleBin, "bundle-binary", "", "static bottle-reconcile binary to put in the bundle image (default: this binary)")
+	fs.StringVar(&c.dnsUpstream, "dns-upstream", "", "host:port of the resolver bundles forward allowlisted names to (default: the bundle's /etc/resolv.conf); must be reachable from the egress network")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
 	fs.IntVar(&c.maxDeletes, "max-deletes", 3, "most bottles one pass may tear down because their spec is gone")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift --max-deletes")
@@ -168,7 +170,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	opts := dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin}
+	opts := dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream}
 	netd, err := dockernet.NewNetworkDriver(cli, opts, log)
 	if err != nil {
 		cli.Close()

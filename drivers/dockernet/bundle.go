@@ -207,11 +207,12 @@ func (d *BundleDriver) bundleConfig(w reconciler.Want) (string, error) {
 		allow = append(allow, r.String())
 	}
 	return bundle.Config{
-		Bottle:  w.Bottle,
-		Daemons: w.Spec.Daemons,
-		Allow:   allow,
-		Listen:  w.BundleAddr,
-		Refuse:  []netip.Prefix{d.opts.Pool},
+		Bottle:   w.Bottle,
+		Daemons:  w.Spec.Daemons,
+		Allow:    allow,
+		Listen:   w.BundleAddr,
+		Refuse:   []netip.Prefix{d.opts.Pool},
+		Upstream: d.opts.DNSUpstream,
 	}.Encode()
 }
 

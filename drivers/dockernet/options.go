@@ -43,6 +43,10 @@ type Options struct {
 	// HealthTimeout bounds how long Create waits for a new bundle to become
 	// healthy; default DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// DNSUpstream is the resolver bundles forward allowlisted names to, as
+	// host:port; empty means the bundle's own /etc/resolv.conf (Docker's
+	// embedded DNS). It must be reachable from the egress network.
+	DNSUpstream string
 }
 
 // withDefaults fills in what o leaves out and checks the rest.
