@@ -1,0 +1,505 @@
+package dockerguest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// Kind is the driver's Kind, also the value of LabelDriver on its guests.
+const Kind = "docker-guest"
+
+// Labels the driver adds to w.Labels.
+const (
+	// LabelDriver marks guests made by this driver, so a guest of another
+	// kind is never listed here.
+	LabelDriver = "dev.bottle-reconcile.driver"
+	// LabelNetwork records the bottle network, to find the guest's address
+	// on it (the same key the bundle driver uses).
+	LabelNetwork = "dev.bottle-reconcile.network"
+	// LabelReach lists the bundle daemons the host firewall lets the guest
+	// reach ("egress", "dns"), so Observe knows which rules should exist.
+	LabelReach = "dev.bottle-reconcile.reach"
+)
+
+// Driver manages docker guests and their host firewall rules.
+type Driver struct {
+	api  dockerAPI
+	fw   firewall
+	opts Options
+	log  logr.Logger
+}
+
+var (
+	_ reconciler.Driver   = (*Driver)(nil)
+	_ reconciler.Starter  = (*Driver)(nil)
+	_ reconciler.Repairer = (*Driver)(nil)
+	_ reconciler.Namer    = (*Driver)(nil)
+)
+
+// New returns the driver. api is usually a *client.Client made with
+// client.FromEnv and API version negotiation. The host firewall is changed
+// with iptables, so the process needs CAP_NET_ADMIN.
+func New(api dockerAPI, opts Options, log logr.Logger) (*Driver, error) {
+	return newDriver(api, opts, log, execRunner{})
+}
+
+func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Driver, error) {
+	if api == nil {
+		return nil, errors.New("dockerguest: no Docker client")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{api: api, fw: firewall{run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
+}
+
+// Kind implements reconciler.Driver.
+func (d *Driver) Kind() string { return Kind }
+
+// Role implements reconciler.Driver.
+func (d *Driver) Role() reconciler.Role { return reconciler.RoleGuest }
+
+// NameFor implements reconciler.Namer: the guest is named apart from the
+// bottle network, which is called bottle-<bottle>.
+func (d *Driver) NameFor(bottle string) string { return "bottle-" + bottle + "-guest" }
+
+// guestFilter selects the guests this driver made, of every instance.
+func guestFilter() filters.Args {
+	return filters.NewArgs(
+		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
+		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)),
+		filters.Arg("label", LabelDriver+"="+Kind),
+	)
+}
+
+// Observe implements reconciler.Driver with one ContainerList and, when
+// there is a guest, one read of the host firewall. A guest whose rules are
+// not all in place carries Drift.
+func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: guestFilter()})
+	if err != nil {
+		return nil, wrap("list guest containers", err)
+	}
+	out := make([]reconciler.Resource, 0, len(cs))
+	for _, c := range cs {
+		if managed(c.Labels) {
+			out = append(out, guestResource(c))
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	rs, err := d.fw.read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dockerguest: observe guests: %w", err)
+	}
+	for i := range out {
+		g, err := rulesFor(out[i])
+		if err != nil {
+			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
+			continue
+		}
+		out[i].Drift = rs.drift(g)
+	}
+	// Sorted so repeated passes see the same order whatever the daemon's.
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func guestResource(c container.Summary) reconciler.Resource {
+	r := reconciler.Resource{
+		Kind:        Kind,
+		Role:        reconciler.RoleGuest,
+		Bottle:      c.Labels[reconciler.LabelBottle],
+		Instance:    c.Labels[reconciler.LabelInstance],
+		ID:          c.ID,
+		Hash:        c.Labels[reconciler.LabelHash],
+		HashVersion: c.Labels[reconciler.LabelHashVersion],
+		Labels:      c.Labels,
+	}
+	if len(c.Names) > 0 {
+		r.Name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	r.State, r.Detail = stateOf(c)
+	if c.NetworkSettings != nil {
+		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
+			r.Addr = endpointAddr(ep)
+		}
+	}
+	return r
+}
+
+// endpointAddr is the endpoint's IPv4 address; a stopped container has only
+// the one it was pinned to.
+func endpointAddr(ep *network.EndpointSettings) netip.Addr {
+	if a, err := netip.ParseAddr(ep.IPAddress); err == nil {
+		return a
+	}
+	if ep.IPAMConfig != nil {
+		if a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address); err == nil {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// exitedRE matches the exit code in "Exited (137) 5 seconds ago".
+var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
+
+// stateOf normalises a listed container's state, with the detail a human
+// wants next to it, e.g. "exited (137)".
+func stateOf(c container.Summary) (reconciler.State, string) {
+	switch c.State {
+	case container.StateRunning:
+		return reconciler.StateRunning, ""
+	case container.StateCreated:
+		return reconciler.StateCreated, "created"
+	case container.StateExited, container.StateDead:
+		if m := exitedRE.FindStringSubmatch(c.Status); m != nil {
+			return reconciler.StateStopped, "exited (" + m[1] + ")"
+		}
+		return reconciler.StateStopped, string(c.State)
+	case container.StatePaused, container.StateRestarting, container.StateRemoving:
+		return reconciler.StateStopped, string(c.State)
+	}
+	return reconciler.StateUnknown, string(c.State)
+}
+
+// safeWord is what may go into a rule comment: it is split on spaces when
+// read back.
+var safeWord = regexp.MustCompile(`^[A-Za-z0-9._:@+-]{1,100}$`)
+
+// rulesFor works out a guest's firewall rules from what it carries.
+func rulesFor(r reconciler.Resource) (guestRules, error) {
+	reach := strings.Split(r.Labels[LabelReach], ",")
+	g := guestRules{
+		Instance: r.Instance,
+		Bottle:   r.Bottle,
+		Guest:    r.Addr,
+		Egress:   slices.Contains(reach, spec.DaemonEgress),
+		DNS:      slices.Contains(reach, spec.DaemonDNS),
+	}
+	g.Bundle, _ = netip.ParseAddr(r.Labels[reconciler.LabelBundleAddr])
+	return g, g.check()
+}
+
+func (g guestRules) check() error {
+	switch {
+	case !safeWord.MatchString(g.Instance) || !safeWord.MatchString(g.Bottle):
+		return fmt.Errorf("instance %q or bottle %q is empty or has characters a rule comment cannot carry", g.Instance, g.Bottle)
+	case !g.Guest.Is4():
+		return errNoAddr
+	case !g.Bundle.Is4():
+		return fmt.Errorf("guest has no IPv4 %s label", reconciler.LabelBundleAddr)
+	}
+	return nil
+}
+
+// ref is how the runtime is asked for r: by ID when known.
+func ref(r reconciler.Resource) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return r.Name
+}
+
+// Create implements reconciler.Driver. Fail-closed: the container is created
+// stopped, its host firewall rules go in, and only then is it started; if a
+// step fails, what was done is undone. A container of that name, ours or
+// not, is a conflict (the reconciler deletes first).
+func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+	op := fmt.Sprintf("create guest %q", w.Name)
+	g, err := checkWant(w)
+	if err != nil {
+		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	instance := w.Labels[reconciler.LabelInstance]
+	if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+		return reconciler.Resource{}, err
+	}
+	if _, err := d.api.ImageInspect(ctx, w.Spec.Image); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: image %q is not on this host; build or pull it first (the driver never pulls): %w",
+				op, w.Spec.Image, err)
+		}
+		return reconciler.Resource{}, wrap(fmt.Sprintf("%s: inspect image %q", op, w.Spec.Image), err)
+	}
+	env, err := guestEnv(w, d.opts.Getenv)
+	if err != nil {
+		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+
+	reach := []string{}
+	if g.Egress {
+		reach = append(reach, spec.DaemonEgress)
+	}
+	if g.DNS {
+		reach = append(reach, spec.DaemonDNS)
+	}
+	labels := copyLabels(w.Labels,
+		reconciler.LabelRole, string(reconciler.RoleGuest),
+		LabelDriver, Kind,
+		LabelNetwork, w.Network,
+		LabelReach, strings.Join(reach, ","),
+		reconciler.LabelBundleAddr, w.BundleAddr.String())
+	resp, err := d.api.ContainerCreate(ctx,
+		&container.Config{Image: w.Spec.Image, Env: env, Labels: labels},
+		d.hostConfig(w),
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.GuestAddr.String()}},
+		}}, nil, w.Name)
+	if cerrdefs.IsConflict(err) {
+		// Made meanwhile by someone else: say by whom.
+		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+			return reconciler.Resource{}, err
+		}
+	}
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+
+	// From here on a failure undoes everything: nothing half made stays.
+	undo := func(err error, rules bool) error {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rmErr := d.api.ContainerRemove(uctx, resp.ID, container.RemoveOptions{Force: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			err = errors.Join(err, wrap(fmt.Sprintf("remove failed guest %q", w.Name), rmErr))
+		}
+		if rules {
+			if fwErr := d.fw.remove(uctx, g.Comment()); fwErr != nil {
+				err = errors.Join(err, fmt.Errorf("dockerguest: remove rules of failed guest %q: %w", w.Name, fwErr))
+			}
+		}
+		return err
+	}
+	if err := d.fw.install(ctx, g); err != nil {
+		// A failed transaction leaves nothing, but one cut off by ctx may
+		// have applied: remove the rules too.
+		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
+	}
+	if err := d.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		return reconciler.Resource{}, undo(wrap(op+": start", err), true)
+	}
+	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("id", resp.ID))})
+	if err != nil {
+		return reconciler.Resource{}, wrap(op, err)
+	}
+	if len(cs) != 1 {
+		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: container %s vanished after it started: %w", op, resp.ID, cerrdefs.ErrNotFound)
+	}
+	d.log.V(1).Info("guest created", "guest", w.Name, "addr", w.GuestAddr.String(), "bundle", w.BundleAddr.String())
+	return guestResource(cs[0]), nil
+}
+
+// checkWant makes sure w describes a guest that will be observed and whose
+// rules can be written, and returns those rules.
+func checkWant(w reconciler.Want) (guestRules, error) {
+	if w.Name == "" {
+		return guestRules{}, fmt.Errorf("no name: %w", cerrdefs.ErrInvalidArgument)
+	}
+	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || w.Labels[reconciler.LabelInstance] == "" {
+		return guestRules{}, fmt.Errorf("labels must set %s=%s and %s: %w",
+			reconciler.LabelManagedBy, reconciler.ManagedByValue, reconciler.LabelInstance, cerrdefs.ErrInvalidArgument)
+	}
+	if w.Spec.Image == "" {
+		return guestRules{}, fmt.Errorf("spec.image is empty: %w", cerrdefs.ErrInvalidArgument)
+	}
+	if w.Network == "" || !w.GuestAddr.Is4() || !w.BundleAddr.Is4() || w.GuestAddr == w.BundleAddr ||
+		(w.Subnet.IsValid() && (!w.Subnet.Contains(w.GuestAddr) || !w.Subnet.Contains(w.BundleAddr))) {
+		return guestRules{}, fmt.Errorf("need a network and IPv4 guest and bundle addresses in its subnet (network %q, guest %s, bundle %s, subnet %s): %w",
+			w.Network, w.GuestAddr, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
+	}
+	g := guestRules{
+		Instance: w.Labels[reconciler.LabelInstance],
+		Bottle:   w.Bottle,
+		Guest:    w.GuestAddr,
+		Bundle:   w.BundleAddr,
+		Egress:   w.Spec.Runs(spec.DaemonEgress),
+		DNS:      w.Spec.Runs(spec.DaemonDNS),
+	}
+	if b := w.Labels[reconciler.LabelBottle]; b != "" && b != w.Bottle {
+		return guestRules{}, fmt.Errorf("bottle label %q is not the bottle %q: %w", b, w.Bottle, cerrdefs.ErrInvalidArgument)
+	}
+	if err := g.check(); err != nil {
+		return guestRules{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
+	}
+	return g, nil
+}
+
+// guestEnv is the guest's environment, sorted: spec.env, then the host
+// variables spec.envFromHost names, then the bundle's proxy settings. A
+// missing host variable is an error naming it; values are never logged.
+func guestEnv(w reconciler.Want, getenv func(string) (string, bool)) ([]string, error) {
+	env := map[string]string{}
+	for k, v := range w.Spec.Env {
+		env[k] = v
+	}
+	for _, k := range w.Spec.EnvFromHost {
+		v, ok := getenv(k)
+		if !ok {
+			return nil, fmt.Errorf("host environment variable %q named in spec.envFromHost is not set: %w", k, cerrdefs.ErrFailedPrecondition)
+		}
+		env[k] = v
+	}
+	for k, v := range bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr) {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// hostConfig is the hardened runtime setup of a guest: no capabilities, no
+// mounts, no published ports, no extra hosts, and only the bottle network.
+func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
+	pids := d.opts.PidsLimit
+	mem := int64(w.Spec.Resources.MemoryMiB) << 20
+	var sysctls map[string]string
+	// The network has no IPv6; also drop link-local IPv6, where the kernel
+	// has it (writing the sysctl fails otherwise).
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
+		sysctls = map[string]string{
+			"net.ipv6.conf.all.disable_ipv6":     "1",
+			"net.ipv6.conf.default.disable_ipv6": "1",
+		}
+	}
+	return &container.HostConfig{
+		NetworkMode: container.NetworkMode(w.Network),
+		Privileged:  false,
+		CapDrop:     []string{"ALL"},
+		SecurityOpt: []string{"no-new-privileges"},
+		Sysctls:     sysctls,
+		// Always the bundle, even when it runs no resolver: otherwise
+		// Docker's embedded DNS forwards the guest's queries to the host's
+		// resolvers, from the host's network namespace where the guest's
+		// firewall rules do not apply.
+		DNS:     []string{w.BundleAddr.String()},
+		IpcMode: container.IPCModePrivate,
+		// "no": the reconciler heals a dead guest, after checking its rules.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Resources: container.Resources{
+			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
+			Memory:     mem,
+			MemorySwap: mem, // no swap on top
+			PidsLimit:  &pids,
+		},
+	}
+}
+
+// copyLabels returns w's labels plus the driver's own.
+func copyLabels(w map[string]string, extra ...string) map[string]string {
+	m := make(map[string]string, len(w)+len(extra)/2)
+	for k, v := range w {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
+
+// notExisting returns a conflict error naming who holds name, if anyone.
+func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
+	c, err := d.api.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	if strings.TrimPrefix(c.Name, "/") != name { // inspect also matches ID prefixes
+		return nil
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	return nameTaken(op, labels, instance)
+}
+
+// Start implements reconciler.Starter. It puts the guest's firewall rules
+// back first, if they are not all there: a guest never runs without them.
+func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
+	op := fmt.Sprintf("start guest %q", r.Name)
+	if err := d.Repair(ctx, r); err != nil {
+		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	if err := d.api.ContainerStart(ctx, ref(r), container.StartOptions{}); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// Stop implements reconciler.Starter. Stopping a missing guest is success.
+// The firewall rules stay, ready for the next start.
+func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
+	secs := int(d.opts.StopTimeout.Round(time.Second) / time.Second)
+	err := d.api.ContainerStop(ctx, ref(r), container.StopOptions{Timeout: &secs})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return wrap(fmt.Sprintf("stop guest %q", r.Name), err)
+	}
+	return nil
+}
+
+// Repair implements reconciler.Repairer: it installs the guest's firewall
+// rules, and the chain and jumps they need, where they are not all in
+// place. Rules in place are left alone.
+func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
+	g, err := rulesFor(r)
+	if err != nil {
+		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+	}
+	if err := d.fw.install(ctx, g); err != nil {
+		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Delete implements reconciler.Driver: a forced remove of the guest, then
+// its firewall rules. A missing guest is success, and its rules still go.
+func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
+	op := fmt.Sprintf("remove guest %q", r.Name)
+	instance, bottle := r.Instance, r.Bottle
+	c, err := d.api.ContainerInspect(ctx, ref(r))
+	switch {
+	case cerrdefs.IsNotFound(err):
+	case err != nil:
+		return wrap(op, err)
+	case c.Config == nil || !managed(c.Config.Labels):
+		return fmt.Errorf("dockerguest: %s: not a guest made by bottle-reconcile; leaving it alone: %w", op, cerrdefs.ErrConflict)
+	default:
+		instance, bottle = c.Config.Labels[reconciler.LabelInstance], c.Config.Labels[reconciler.LabelBottle]
+		if err := d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return wrap(op, err)
+		}
+	}
+	if instance == "" || bottle == "" {
+		return nil
+	}
+	if err := d.fw.remove(ctx, ruleComment(instance, bottle)); err != nil {
+		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package dockerguest
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/go-logr/logr/testr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+const secretValue = "s3cr3t-value-never-shown"
+
+func testWant(inst, bottle string, subnet netip.Prefix) reconciler.Want {
+	w := reconciler.Want{
+		Bottle: bottle,
+		Role:   reconciler.RoleGuest,
+		Name:   "bottle-" + bottle + "-guest",
+		Labels: reconciler.OwnerLabels(inst, bottle, reconciler.RoleGuest, "h-"+bottle),
+		Spec: spec.Spec{
+			Guest: spec.GuestDocker, Image: "guest:test",
+			Env:         map[string]string{"FOO": "bar"},
+			EnvFromHost: []string{"TOKEN"},
+			Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
+			Resources:   spec.Resources{CPUs: 2, MemoryMiB: 256},
+		},
+		Network: "bottle-" + bottle,
+	}
+	w.Fill(subnet)
+	return w
+}
+
+func hostEnv(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func newFakeDriver(t *testing.T, api *fakeDocker, ipt *fakeIPTables) *Driver {
+	t.Helper()
+	d, err := newDriver(api, Options{Getenv: hostEnv(map[string]string{"TOKEN": secretValue})}, testr.New(t), ipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var subnet = netip.MustParsePrefix("10.215.0.0/29")
+
+func TestNameFor(t *testing.T) {
+	d := newFakeDriver(t, newFakeDocker(), newFakeIPTables())
+	if got := d.NameFor("alice"); got != "bottle-alice-guest" {
+		t.Errorf("NameFor = %q", got)
+	}
+	if d.Kind() != "docker-guest" || d.Role() != reconciler.RoleGuest {
+		t.Errorf("kind %q role %q", d.Kind(), d.Role())
+	}
+}
+
+// TestLifecycleFake walks create, observe, drift, repair, stop, start and
+// delete against fakes, counting the calls that must stay few.
+func TestLifecycleFake(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	var log []string
+	api.log, ipt.log = &log, &log
+	d := newFakeDriver(t, api, ipt)
+	w := testWant("inst", "alice", subnet)
+
+	r, err := d.Create(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fail-closed order: rules go in between create and start.
+	order := slices.DeleteFunc(slices.Clone(log), func(s string) bool {
+		return s != "ContainerCreate" && s != "iptables-restore" && s != "ContainerStart"
+	})
+	if !slices.Equal(order, []string{"ContainerCreate", "iptables-restore", "ContainerStart"}) {
+		t.Errorf("create order %q", order)
+	}
+	if r.State != reconciler.StateRunning || r.Addr != w.GuestAddr || r.Name != "bottle-alice-guest" {
+		t.Errorf("created %+v", r)
+	}
+
+	observe := func() reconciler.Resource {
+		t.Helper()
+		saves, lists := ipt.count("iptables-save"), len(api.calls)
+		rs, err := d.Observe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := ipt.count("iptables-save") - saves; n != 1 {
+			t.Errorf("observe read the firewall %d times, want 1", n)
+		}
+		if n := len(api.calls) - lists; n != 1 {
+			t.Errorf("observe made %d Docker calls, want 1", n)
+		}
+		if len(rs) != 1 {
+			t.Fatalf("observed %d guests, want 1: %+v", len(rs), rs)
+		}
+		return rs[0]
+	}
+	got := observe()
+	if got.Drift != "" || got.Bottle != "alice" || got.Instance != "inst" || got.Hash != "h-alice" || got.Kind != Kind {
+		t.Errorf("observed %+v", got)
+	}
+
+	ipt.deleteTagged(ruleComment("inst", "alice"), func(i int) bool { return i != 5 })
+	if got = observe(); got.Drift != "host firewall rules incomplete" {
+		t.Errorf("drift %q after one rule went", got.Drift)
+	}
+	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	if got = observe(); got.Drift != "host firewall rules missing" {
+		t.Errorf("drift %q after the rules went", got.Drift)
+	}
+	if err := d.Repair(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got = observe(); got.Drift != "" {
+		t.Errorf("drift %q after repair", got.Drift)
+	}
+	restores := ipt.count("iptables-restore")
+	if err := d.Repair(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if ipt.count("iptables-restore") != restores {
+		t.Error("repair of rules in place changed the firewall")
+	}
+
+	if err := d.Stop(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got = observe(); got.State != reconciler.StateStopped || got.Addr != w.GuestAddr || got.Drift != "" {
+		t.Errorf("stopped guest observed as %+v", got)
+	}
+	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	log = nil
+	if err := d.Start(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if i, j := slices.Index(log, "iptables-restore"), slices.Index(log, "ContainerStart"); i < 0 || j < i {
+		t.Errorf("start did not put the rules back before starting: %q", log)
+	}
+	if got = observe(); got.State != reconciler.StateRunning || got.Drift != "" {
+		t.Errorf("started guest observed as %+v", got)
+	}
+
+	if err := d.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("left behind: %d containers, rules %q", len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	}
+	for _, call := range []func() error{
+		func() error { return d.Delete(ctx, got) },
+		func() error { return d.Stop(ctx, got) },
+	} {
+		if err := call(); err != nil {
+			t.Errorf("on a missing guest: %v", err)
+		}
+	}
+	if err := d.Start(ctx, got); !cerrdefs.IsNotFound(err) {
+		t.Errorf("start of a missing guest: %v, want not found", err)
+	}
+}
+
+func TestCreateUndo(t *testing.T) {
+	tests := []struct {
+		name   string
+		docker map[string]error
+		ipt    map[string]error
+		rules  bool // whether rules were installed and must be gone again
+	}{
+		{"start fails", map[string]error{"ContainerStart": errBoom}, nil, true},
+		{"firewall fails", nil, map[string]error{"iptables-restore": errBoom}, false},
+		{"firewall unreadable", nil, map[string]error{"iptables-save": errBoom}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+			d := newFakeDriver(t, api, ipt)
+			api.failOn = tt.docker
+			ipt.failOn = tt.ipt
+			_, err := d.Create(context.Background(), testWant("inst", "alice", subnet))
+			if err == nil {
+				t.Fatal("create succeeded")
+			}
+			if !strings.Contains(err.Error(), `create guest "bottle-alice-guest"`) {
+				t.Errorf("error does not name the guest: %v", err)
+			}
+			if len(api.containers) != 0 {
+				t.Error("container left behind")
+			}
+			if !slices.Contains(api.calls, "ContainerRemove") {
+				t.Error("container never removed")
+			}
+			ipt.failOn = nil
+			if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != 0 {
+				t.Errorf("%d rules left behind", n)
+			}
+			if tt.rules && !slices.Contains(ipt.calls[1:], "iptables-restore") {
+				t.Error("rules never installed")
+			}
+		})
+	}
+}
+
+func TestCreateRefuses(t *testing.T) {
+	foreign := func(api *fakeDocker) {
+		api.containers["bottle-alice-guest"] = &fakeContainer{id: "x", name: "bottle-alice-guest", labels: map[string]string{"some": "thing"}}
+	}
+	other := func(api *fakeDocker) {
+		api.containers["bottle-alice-guest"] = &fakeContainer{id: "x", name: "bottle-alice-guest",
+			labels: reconciler.OwnerLabels("other", "alice", reconciler.RoleGuest, "h")}
+	}
+	tests := []struct {
+		name  string
+		setup func(*fakeDocker)
+		edit  func(*reconciler.Want)
+		class func(error) bool
+		say   string
+	}{
+		{"foreign container", foreign, nil, cerrdefs.IsConflict, "not managed by bottle-reconcile"},
+		{"other instance's container", other, nil, cerrdefs.IsConflict, `instance "other"`},
+		{"image missing", nil, func(w *reconciler.Want) { w.Spec.Image = "nope:1" }, cerrdefs.IsNotFound, `image "nope:1" is not on this host; build or pull it`},
+		{"host variable missing", nil, func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"TOKEN", "MISSING_VAR"} }, cerrdefs.IsFailedPrecondition, `"MISSING_VAR"`},
+		{"no labels", nil, func(w *reconciler.Want) { w.Labels = map[string]string{} }, cerrdefs.IsInvalidArgument, "labels must set"},
+		{"no address", nil, func(w *reconciler.Want) { w.GuestAddr = netip.Addr{} }, cerrdefs.IsInvalidArgument, "need a network"},
+		{"unsafe instance", nil, func(w *reconciler.Want) { w.Labels[reconciler.LabelInstance] = "a b" }, cerrdefs.IsInvalidArgument, "rule comment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+			if tt.setup != nil {
+				tt.setup(api)
+			}
+			d := newFakeDriver(t, api, ipt)
+			w := testWant("inst", "alice", subnet)
+			if tt.edit != nil {
+				tt.edit(&w)
+			}
+			_, err := d.Create(context.Background(), w)
+			if err == nil || !tt.class(err) || !strings.Contains(err.Error(), tt.say) {
+				t.Fatalf("error %v, want one saying %q of the right class", err, tt.say)
+			}
+			if strings.Contains(err.Error(), secretValue) {
+				t.Error("error carries a host variable's value")
+			}
+			if slices.Contains(api.calls, "ContainerCreate") || len(ipt.inputs) != 0 {
+				t.Errorf("refused create still acted: %q %q", api.calls, ipt.inputs)
+			}
+		})
+	}
+}
+
+func TestContainerSetup(t *testing.T) {
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	w := testWant("inst", "alice", subnet)
+	if _, err := d.Create(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := []string{
+		"FOO=bar",
+		"HTTPS_PROXY=http://10.215.0.2:3128", "HTTP_PROXY=http://10.215.0.2:3128",
+		"NO_PROXY=localhost,127.0.0.1,::1",
+		"TOKEN=" + secretValue,
+		"http_proxy=http://10.215.0.2:3128", "https_proxy=http://10.215.0.2:3128",
+		"no_proxy=localhost,127.0.0.1,::1",
+	}
+	if !slices.Equal(api.lastConfig.Env, wantEnv) {
+		t.Errorf("env %q\nwant %q", api.lastConfig.Env, wantEnv)
+	}
+	for k, v := range api.lastConfig.Labels {
+		if strings.Contains(k+v, secretValue) {
+			t.Errorf("label %s carries a host variable's value", k)
+		}
+	}
+	for k, v := range map[string]string{
+		LabelDriver: Kind, LabelNetwork: "bottle-alice", LabelReach: "egress,dns",
+		reconciler.LabelBundleAddr: "10.215.0.2", reconciler.LabelInstance: "inst", reconciler.LabelRole: "guest",
+	} {
+		if api.lastConfig.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, api.lastConfig.Labels[k], v)
+		}
+	}
+	hc := api.lastHost
+	if hc.Privileged || !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Equal(hc.SecurityOpt, []string{"no-new-privileges"}) ||
+		len(hc.Binds) != 0 || len(hc.Mounts) != 0 || len(hc.PortBindings) != 0 || len(hc.ExtraHosts) != 0 || hc.PublishAllPorts ||
+		hc.RestartPolicy.Name != container.RestartPolicyDisabled || string(hc.NetworkMode) != "bottle-alice" ||
+		!slices.Equal(hc.DNS, []string{"10.215.0.2"}) {
+		t.Errorf("host config not hardened: %+v", hc)
+	}
+	if hc.NanoCPUs != 2e9 || hc.Memory != 256<<20 || hc.MemorySwap != hc.Memory || hc.PidsLimit == nil || *hc.PidsLimit != DefaultPidsLimit {
+		t.Errorf("resources %+v", hc.Resources)
+	}
+	eps := api.lastNet.EndpointsConfig
+	if len(eps) != 1 || eps["bottle-alice"] == nil || eps["bottle-alice"].IPAMConfig.IPv4Address != "10.215.0.3" {
+		t.Errorf("endpoints %+v", eps)
+	}
+}
+
+func TestObserveIgnores(t *testing.T) {
+	api, ipt := newFakeDocker(), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	// Labels copied from an image: managed-by without an instance.
+	api.containers["img"] = &fakeContainer{id: "a", name: "img", labels: map[string]string{
+		reconciler.LabelManagedBy: reconciler.ManagedByValue, reconciler.LabelRole: "guest", LabelDriver: Kind,
+	}}
+	// A guest of another kind.
+	api.containers["vm"] = &fakeContainer{id: "b", name: "vm", labels: reconciler.OwnerLabels("inst", "bob", reconciler.RoleGuest, "h")}
+	rs, err := d.Observe(context.Background())
+	if err != nil || len(rs) != 0 {
+		t.Errorf("observed %+v, %v; want nothing", rs, err)
+	}
+	if ipt.count("iptables-save") != 0 {
+		t.Error("read the firewall with no guest to check")
+	}
+}
+
+func TestObserveFailsWhole(t *testing.T) {
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	if _, err := d.Create(context.Background(), testWant("inst", "alice", subnet)); err != nil {
+		t.Fatal(err)
+	}
+	ipt.failOn = map[string]error{"iptables-save": errBoom}
+	if rs, err := d.Observe(context.Background()); err == nil || rs != nil {
+		t.Errorf("observe with an unreadable firewall: %v, %v", rs, err)
+	}
+}
