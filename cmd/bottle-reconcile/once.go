@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
@@ -38,6 +39,32 @@ func once(ctx context.Context, c *common, stdout, stderr io.Writer) int {
 	}
 	defer lock.Release()
 	p, err := e.rec.Reconcile(ctx)
+	// A bundle that another run left starting (a pass killed mid-create, a
+	// bundle Docker restarted) holds its guest back with a "waiting" note.
+	// One pass would report that as not converged although nothing is
+	// wrong, so --once passes again until such bundles settle.
+	var earlier []reconciler.Op
+	for deadline := time.Now().Add(startingWait); err == nil && waitingOnly(p) && time.Now().Before(deadline); {
+		e.log.Info("bundles are starting; passing again once they settle", "bottles", waitingBottles(p))
+		select {
+		case <-ctx.Done():
+		case <-time.After(startingPoll):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		earlier = append(earlier, p.Plan.Ops...)
+		next, nerr := e.rec.Reconcile(ctx)
+		if next == nil {
+			fmt.Fprintf(stderr, "bottle-reconcile: pass failed: %v\n", nerr)
+			return exitFail
+		}
+		p, err = next, nerr
+	}
+	if p != nil && len(earlier) > 0 {
+		// The summary counts the operations of every pass of this run.
+		p.Plan.Ops = append(earlier, p.Plan.Ops...)
+	}
 	if err != nil && p == nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: pass failed, nothing was changed: %v\n", err)
 		return exitFail
@@ -46,6 +73,48 @@ func once(ctx context.Context, c *common, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 	}
 	return report(p, stdout, stderr)
+}
+
+// How long and how often --once passes again while bundles are starting. A
+// bundle settles (healthy, or unhealthy and replaced) well within the bundle
+// driver's health timeout.
+const (
+	startingWait = 30 * time.Second
+	startingPoll = 500 * time.Millisecond
+)
+
+// waitingOnly reports whether the pass converged but for bottles waiting for
+// a starting bundle.
+func waitingOnly(p *reconciler.Pass) bool {
+	if p == nil || len(p.Specs.Problems) > 0 {
+		return false
+	}
+	for _, r := range p.Results {
+		if r.Err != nil {
+			return false
+		}
+	}
+	waiting := false
+	for _, n := range p.Plan.Notes {
+		switch n.Kind {
+		case "waiting":
+			waiting = true
+		case "suspended", "protected":
+		default:
+			return false
+		}
+	}
+	return waiting
+}
+
+func waitingBottles(p *reconciler.Pass) []string {
+	var out []string
+	for _, n := range p.Plan.Notes {
+		if n.Kind == "waiting" {
+			out = append(out, n.Bottle)
+		}
+	}
+	return out
 }
 
 // report prints a pass's outcome: the failures, one per line, or a summary.
