@@ -291,7 +291,7 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		}
 		return err
 	}
-	if err := d.fw.install(ctx, g); err != nil {
+	if _, err := d.fw.install(ctx, g); err != nil {
 		// A failed transaction leaves nothing, but one cut off by ctx may
 		// have applied: remove the rules too.
 		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
@@ -443,6 +443,10 @@ func (d *Driver) notExisting(ctx context.Context, op, name, instance string) err
 // back first, if they are not all there: a guest never runs without them.
 func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 	op := fmt.Sprintf("start guest %q", r.Name)
+	// A guest that is gone gets no rules: they would outlive it.
+	if _, err := d.api.ContainerInspect(ctx, ref(r)); err != nil {
+		return wrap(op, err)
+	}
 	if err := d.Repair(ctx, r); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
@@ -471,8 +475,12 @@ func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
 	if err != nil {
 		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
 	}
-	if err := d.fw.install(ctx, g); err != nil {
+	changed, err := d.fw.install(ctx, g)
+	if err != nil {
 		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+	}
+	if changed {
+		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
 	return nil
 }
@@ -496,6 +504,20 @@ func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
 		}
 	}
 	if instance == "" || bottle == "" {
+		return nil
+	}
+	// The rules are tagged by instance and bottle, not by container: while
+	// another guest of the bottle exists (a stray, or a newer one than r),
+	// they are its rules too and stay; its Repair trims them to its own.
+	f := guestFilter()
+	f.Add("label", reconciler.LabelInstance+"="+instance)
+	f.Add("label", reconciler.LabelBottle+"="+bottle)
+	others, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return wrap(op+": list the bottle's other guests", err)
+	}
+	if len(others) > 0 {
+		d.log.V(1).Info("firewall rules kept for another guest of the bottle", "guest", r.Name, "bottle", bottle)
 		return nil
 	}
 	if err := d.fw.remove(ctx, ruleComment(instance, bottle)); err != nil {

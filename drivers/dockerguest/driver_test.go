@@ -163,8 +163,39 @@ func TestLifecycleFake(t *testing.T) {
 			t.Errorf("on a missing guest: %v", err)
 		}
 	}
+	restores = ipt.count("iptables-restore")
 	if err := d.Start(ctx, got); !cerrdefs.IsNotFound(err) {
 		t.Errorf("start of a missing guest: %v, want not found", err)
+	}
+	if ipt.count("iptables-restore") != restores {
+		t.Error("start of a missing guest installed rules")
+	}
+}
+
+// TestDeleteKeepsSharedRules: rules are tagged by bottle, so deleting one of
+// two guests of a bottle must not strip the other's.
+func TestDeleteKeepsSharedRules(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := *api.containers[r.Name]
+	stray.id, stray.name = "stray", "alice-stray"
+	api.containers[stray.name] = &stray
+	if err := d.Delete(ctx, reconciler.Resource{Name: stray.name, ID: stray.id, Instance: "inst", Bottle: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != len(testGuest().Rules()) {
+		t.Errorf("%d rules left for the remaining guest", n)
+	}
+	if err := d.Delete(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != 0 {
+		t.Errorf("%d rules left after the last guest went", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package dockerguest
 
 import (
+	"errors"
 	"fmt"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -43,3 +44,5 @@ func nameTaken(op string, labels map[string]string, instance string) error {
 	}
 	return fmt.Errorf("dockerguest: %s: the guest already exists; delete it first: %w", op, cerrdefs.ErrConflict)
 }
+
+var errNoAddr = errors.New("guest has no address on its bottle network")

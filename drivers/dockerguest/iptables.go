@@ -3,7 +3,6 @@ package dockerguest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -84,16 +83,18 @@ func (f firewall) apply(ctx context.Context, tx []string) error {
 }
 
 // install makes g's rules, and the chain and jumps they hang off, exactly
-// what they should be. It reads before it writes, under the lock, so it is
-// idempotent: rules in place cost one iptables-save and nothing else.
-func (f firewall) install(ctx context.Context, g guestRules) error {
+// what they should be, and says whether it changed anything. It reads
+// before it writes, under the lock, so it is idempotent: rules in place
+// cost one iptables-save and nothing else.
+func (f firewall) install(ctx context.Context, g guestRules) (bool, error) {
 	hostFirewallMu.Lock()
 	defer hostFirewallMu.Unlock()
 	rs, err := f.read(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return f.apply(ctx, rs.installTx(g))
+	tx := rs.installTx(g)
+	return len(tx) > 0, f.apply(ctx, tx)
 }
 
 // remove deletes every rule tagged with comment c. The shared chain and
@@ -105,10 +106,5 @@ func (f firewall) remove(ctx context.Context, c string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.apply(ctx, rs.removeTx(c)); err != nil {
-		return err
-	}
-	return nil
+	return f.apply(ctx, rs.removeTx(c))
 }
-
-var errNoAddr = errors.New("guest has no address on its bottle network")

@@ -1,0 +1,365 @@
+package dockerguest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/go-logr/logr/testr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// testPool is where the tests' bottle subnets come from: apart from the
+// reconciler's and dockernet's 10.213.0.0/16.
+var testPool = netip.MustParsePrefix("10.215.0.0/16")
+
+// hostToken is what the host listener answers; seeing it in a guest means
+// the guest reached the host.
+const hostToken = "HOST-CANARY-7d1f"
+
+func TestGuestOnDocker(t *testing.T) {
+	cli := requireDocker(t)
+	inst := newInstance(t, cli)
+	img := buildTestImage(t, cli, inst)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	bottle := "b" + inst[len(inst)-6:]
+	netName, subnet := testNetwork(ctx, t, cli, inst, bottle)
+	bundleAddr, guestAddr := reconciler.BundleAddr(subnet), reconciler.GuestAddr(subnet)
+	neighbour := guestAddr.Next()
+	// The stand-in bundle answers on the proxy port and on one the guest
+	// must not reach; a neighbour on the same bridge answers on the proxy
+	// port at another address.
+	standIn(ctx, t, cli, inst, img, netName, "bundle-"+bottle, bundleAddr)
+	standIn(ctx, t, cli, inst, img, netName, "neighbour-"+bottle, neighbour)
+	hostPort := hostListener(t)
+
+	d, err := New(cli, Options{
+		Getenv:      hostEnv(map[string]string{"TOKEN": secretValue}),
+		StopTimeout: time.Second,
+	}, testr.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWant(inst, bottle, subnet)
+	w.Spec.Image, w.Network, w.Name = img, netName, d.NameFor(bottle)
+	w.Spec.Daemons = []string{"egress"} // the stand-in runs no resolver
+
+	r, err := d.Create(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != reconciler.StateRunning || r.Addr != guestAddr {
+		t.Errorf("created %+v", r)
+	}
+	got := observeOne(ctx, t, d, inst, w.Name)
+	if got.State != reconciler.StateRunning || got.Drift != "" || got.Bottle != bottle || got.Hash != "h-"+bottle ||
+		got.Labels[reconciler.LabelBundleAddr] != bundleAddr.String() || got.Addr != guestAddr {
+		t.Errorf("observed %+v", got)
+	}
+
+	// Blocked: the host through the bridge gateway, the host's other
+	// addresses, the bundle's other port, and a neighbour.
+	blocked := []netip.AddrPort{
+		netip.AddrPortFrom(reconciler.Gateway(subnet), hostPort),
+		netip.AddrPortFrom(bundleAddr, 8080),
+		netip.AddrPortFrom(neighbour, 3128),
+	}
+	for _, a := range hostAddrs(t) {
+		blocked = append(blocked, netip.AddrPortFrom(a, hostPort))
+	}
+	probes := func(stage string) {
+		t.Helper()
+		out, ok, _ := probe(ctx, t, cli, got.ID, netip.AddrPortFrom(bundleAddr, 3128))
+		if !ok || !strings.Contains(out, "ok") {
+			t.Errorf("%s: guest cannot reach its bundle's proxy: %q", stage, out)
+		}
+		for _, a := range blocked {
+			out, ok, took := probe(ctx, t, cli, got.ID, a)
+			if ok || out != "" {
+				t.Errorf("%s: guest reached %s: %q", stage, a, out)
+			}
+			if took > time.Second {
+				t.Errorf("%s: probe of %s took %s: a block must be a fast refusal", stage, a, took)
+			}
+		}
+	}
+	probes("after create")
+
+	// Rules gone behind the driver's back (only this test's: the chain is
+	// shared with anyone else on the host).
+	for _, rule := range testRules(t, inst) {
+		args, _ := splitArgs(rule)
+		if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("delete rule: %v: %s", err, out)
+		}
+	}
+	got = observeOne(ctx, t, d, inst, w.Name)
+	if got.Drift != "host firewall rules missing" {
+		t.Errorf("drift %q with the rules gone", got.Drift)
+	}
+	// Without its rules the guest does reach the host: the layer is what
+	// blocks it, so the probes above can fail.
+	if out, _, _ := probe(ctx, t, cli, got.ID, blocked[0]); !strings.Contains(out, hostToken) {
+		t.Errorf("with the rules gone the guest still did not reach the host (%q): the probe proves nothing", out)
+	}
+	for i, a := range blocked[1:] {
+		out, _, _ := probe(ctx, t, cli, got.ID, a)
+		switch {
+		case out != "":
+			t.Logf("with the rules gone the guest reaches %s", a)
+		case i < 2:
+			// Same bridge: only the host's rules (with br_netfilter) stop it.
+			t.Errorf("with the rules gone the guest still did not reach %s: the probe proves nothing", a)
+		}
+	}
+	if err := d.Repair(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	got = observeOne(ctx, t, d, inst, w.Name)
+	if got.Drift != "" {
+		t.Errorf("drift %q after repair", got.Drift)
+	}
+	probes("after repair")
+
+	if err := d.Stop(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped || got.Addr != guestAddr {
+		t.Errorf("after stop: %+v", got)
+	}
+	if err := d.Start(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateRunning || got.Drift != "" {
+		t.Errorf("after start: %+v", got)
+	}
+	probes("after restart")
+
+	checkHardened(ctx, t, cli, got.ID, netName, bundleAddr)
+
+	t.Run("foreign container of the same name", func(t *testing.T) {
+		other := "f" + bottle
+		name := d.NameFor(other)
+		_, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: map[string]string{testLabel: inst}},
+			&container.HostConfig{NetworkMode: "none"}, nil, nil, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w2 := testWant(inst, other, subnet)
+		w2.Spec.Image, w2.Network, w2.Name = img, netName, name
+		_, err = d.Create(ctx, w2)
+		if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
+			t.Errorf("create over a foreign container: %v", err)
+		}
+		if rs := testRules(t, inst); slices.ContainsFunc(rs, func(r string) bool { return strings.Contains(r, " "+other+`"`) }) {
+			t.Errorf("refused create installed rules: %q", rs)
+		}
+		if err := d.Delete(ctx, reconciler.Resource{Name: name}); !cerrdefs.IsConflict(err) {
+			t.Errorf("delete of a foreign container: %v", err)
+		}
+	})
+
+	if err := d.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ContainerInspect(ctx, got.ID); !cerrdefs.IsNotFound(err) {
+		t.Errorf("guest still there after delete: %v", err)
+	}
+	if rs := testRules(t, inst); len(rs) != 0 {
+		t.Errorf("rules left after delete: %q", rs)
+	}
+	if err := d.Delete(ctx, got); err != nil {
+		t.Errorf("delete of a deleted guest: %v", err)
+	}
+}
+
+// observeOne observes and returns the guest called name of instance inst.
+func observeOne(ctx context.Context, t *testing.T, d *Driver, inst, name string) reconciler.Resource {
+	t.Helper()
+	rs, err := d.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Instance == inst && r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("guest %s not observed", name)
+	return reconciler.Resource{}
+}
+
+// testNetwork makes an internal /29 network from testPool, retrying on a
+// subnet someone else has.
+func testNetwork(ctx context.Context, t *testing.T, cli *client.Client, inst, bottle string) (string, netip.Prefix) {
+	t.Helper()
+	name := "bottle-" + bottle
+	no := false
+	for range 20 {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<13))
+		base := testPool.Addr().As4()
+		base[2], base[3] = byte(n.Int64()>>5), byte(n.Int64()&31)<<3
+		subnet := netip.PrefixFrom(netip.AddrFrom4(base), 29)
+		_, err := cli.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "bridge", Internal: true, EnableIPv6: &no,
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
+				Subnet: subnet.String(), Gateway: reconciler.Gateway(subnet).String(),
+			}}},
+			Labels: map[string]string{testLabel: inst},
+		})
+		if err == nil {
+			return name, subnet
+		}
+		if !strings.Contains(err.Error(), "overlaps") {
+			t.Fatalf("create test network: %v", err)
+		}
+	}
+	t.Fatal("no free test subnet")
+	return "", netip.Prefix{}
+}
+
+// standIn runs a container at addr answering "ok" on 3128 and "no" on 8080.
+func standIn(ctx context.Context, t *testing.T, cli *client.Client, inst, img, net, name string, addr netip.Addr) {
+	t.Helper()
+	resp, err := cli.ContainerCreate(ctx,
+		&container.Config{Image: img, Labels: map[string]string{testLabel: inst},
+			Cmd: []string{"sh", "-c", "nc -ll -p 3128 -e echo ok & nc -ll -p 8080 -e echo no & wait"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(net)},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			net: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: addr.String()}},
+		}}, nil, name+"-"+inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostListener listens on every host address and answers hostToken.
+func hostListener(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, hostToken)
+			c.Close()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// hostAddrs lists the host's own IPv4 addresses but loopback and the test
+// networks' gateways: docker0, the LAN address.
+func hostAddrs(t *testing.T) []netip.Addr {
+	t.Helper()
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() || testPool.Contains(p.Addr()) {
+			continue
+		}
+		out = append(out, p.Addr())
+	}
+	return out
+}
+
+// probe connects from inside container id to a and returns what came back,
+// whether nc succeeded, and how long the exec took.
+func probe(ctx context.Context, t *testing.T, cli *client.Client, id string, a netip.AddrPort) (string, bool, time.Duration) {
+	t.Helper()
+	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{
+		Cmd: []string{"nc", "-w", "3", a.Addr().String(), strconv.Itoa(int(a.Port()))}, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		t.Fatalf("probe %s: %v", a, err)
+	}
+	start := time.Now()
+	att, err := cli.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		t.Fatalf("probe %s: %v", a, err)
+	}
+	defer att.Close()
+	var out, errOut bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errOut, att.Reader); err != nil {
+		t.Fatalf("probe %s: %v", a, err)
+	}
+	took := time.Since(start)
+	insp, err := cli.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		t.Fatalf("probe %s: %v", a, err)
+	}
+	t.Logf("probe %s: exit %d in %s: %q %q", a, insp.ExitCode, took.Round(time.Millisecond), out.String(), strings.TrimSpace(errOut.String()))
+	return out.String(), insp.ExitCode == 0, took
+}
+
+// checkHardened inspects the guest's runtime setup.
+func checkHardened(ctx context.Context, t *testing.T, cli *client.Client, id, net string, bundleAddr netip.Addr) {
+	t.Helper()
+	c, err := cli.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := c.HostConfig
+	switch {
+	case hc.Privileged:
+		t.Error("privileged")
+	case !slices.Equal(hc.CapDrop, []string{"ALL"}) || len(hc.CapAdd) != 0:
+		t.Errorf("capabilities: drop %q add %q", hc.CapDrop, hc.CapAdd)
+	case !slices.Contains(hc.SecurityOpt, "no-new-privileges"):
+		t.Errorf("security options %q", hc.SecurityOpt)
+	case len(c.Mounts) != 0 || len(hc.Binds) != 0:
+		t.Errorf("mounts %+v binds %q", c.Mounts, hc.Binds)
+	case len(hc.PortBindings) != 0 || hc.PublishAllPorts:
+		t.Errorf("ports %+v", hc.PortBindings)
+	case len(hc.ExtraHosts) != 0:
+		t.Errorf("extra hosts %q", hc.ExtraHosts)
+	case hc.RestartPolicy.Name != container.RestartPolicyDisabled:
+		t.Errorf("restart policy %q", hc.RestartPolicy.Name)
+	case !slices.Equal(hc.DNS, []string{bundleAddr.String()}):
+		t.Errorf("dns %q", hc.DNS)
+	case hc.NanoCPUs != 2e9 || hc.Memory != 256<<20 || hc.PidsLimit == nil || *hc.PidsLimit != DefaultPidsLimit:
+		t.Errorf("resources: cpus %d memory %d pids %v", hc.NanoCPUs, hc.Memory, hc.PidsLimit)
+	}
+	if len(c.NetworkSettings.Networks) != 1 || c.NetworkSettings.Networks[net] == nil {
+		t.Errorf("networks %v, want only %s", c.NetworkSettings.Networks, net)
+	}
+	if hc.Sysctls["net.ipv6.conf.all.disable_ipv6"] != "1" {
+		t.Errorf("sysctls %v", hc.Sysctls)
+	}
+	for _, e := range c.Config.Env {
+		if strings.HasPrefix(e, "TOKEN=") && e != "TOKEN="+secretValue {
+			t.Error("host variable not passed")
+		}
+	}
+}
