@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/probe"
 )
 
 const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default ./specs) and keep its bottles running
@@ -19,6 +20,7 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile validate [DIR|FILE]...   check spec files (no Docker, no smolvm)
        bottle-reconcile status [-o json]         show each bottle's state
        bottle-reconcile down NAME... | --all     tear bottles down
+       bottle-reconcile probe NAME [-o json]     run the escape probes in a live bottle
        bottle-reconcile schema                   print the spec's JSON Schema
 `
 
@@ -34,6 +36,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return bundle.Main(ctx, log, args[1:], stderr)
 	case "plan":
 		return cmdPlan(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(ctx, args[1:], stdout, stderr)
+	case "probe-run": // hidden: the probe runner inside a guest
+		return probe.RunMain(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
 	case "down":

@@ -1,0 +1,17 @@
+// Package probe tries to escape a live bottle from inside its guest and
+// reports, probe by probe, whether the bottle held.
+//
+// The work is split in two. The runner (Execute, RunMain) runs inside the
+// guest as the hidden `bottle-reconcile probe-run` subcommand of the static
+// binary: it carries out a Plan of checks and prints one Observation per
+// check as JSON, saying only what it saw. The host side (Run) observes the
+// bottle, starts canaries (servers answering a random token) for the
+// duration of the run, builds the Plan from the bottle's layout and spec
+// (BuildPlan), copies the binary into the guest, runs it there and judges
+// each observation against what the spec expects (Judge).
+//
+// A check judges by whether data came back (a canary token, a DNS answer,
+// an HTTP status from the proxy), not by whether connect() succeeded, and
+// reports how long it took, so a block by refusal can be told from a block
+// by timeout.
+package probe

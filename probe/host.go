@@ -1,0 +1,213 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// Options configure one probe run against a live bottle.
+type Options struct {
+	Docker   DockerAPI
+	Instance string
+	Bottle   string
+	Spec     spec.Spec // the bottle's spec, defaults applied: it decides the expectations
+	// Binary is the static bottle-reconcile binary copied into the guest.
+	Binary string
+	// Smolvm is the smolvm CLI, for smolvm guests.
+	Smolvm string
+	// Timeout bounds the runner inside the guest; default 3 minutes.
+	Timeout time.Duration
+
+	// Test hooks: a metadata stand-in's token, DNS names the canary
+	// upstream answers, and a way to ask it whether it saw the nonce.
+	MetadataToken string
+	DNSControl    string
+	Rebind        []Rebind
+	DNSSeen       func(label string) bool
+}
+
+// Report is the outcome of one probe run.
+type Report struct {
+	Bottle  string   `json:"bottle"`
+	Guest   string   `json:"guest"`
+	Passed  bool     `json:"passed"`
+	Millis  int64    `json:"millis"`
+	Results []Result `json:"results"`
+}
+
+// Run probes a live bottle: it observes it, starts the host canaries, runs
+// the plan in the guest and judges the results. An error means the probe
+// could not run at all; failed probes are in the Report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	t, g, err := observe(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	can, err := StartCanaries()
+	if err != nil {
+		return nil, err
+	}
+	defer can.Close()
+	t.Canary = can.Canaries
+	t.MetadataToken = o.MetadataToken
+	t.DNSControl = o.DNSControl
+	t.Rebind = o.Rebind
+	t.Nonce = "x" + NewToken()[:16]
+	plan := BuildPlan(t)
+	plan.RemoveSelf = true
+
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout+30*time.Second)
+	defer cancel()
+	bin, err := g.install(ctx, o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return nil, err
+	}
+	out, err := g.run(ctx, []string{bin, "probe-run", string(raw)})
+	if err != nil {
+		return nil, err
+	}
+	var res Output
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("probe: runner output in %s is not JSON: %w: %.200q", g, err, out)
+	}
+	results := Judge(plan, res.Observations)
+	if o.DNSSeen != nil {
+		results = append(results, nonceResult(t.Nonce, o.DNSSeen))
+	}
+	return &Report{Bottle: o.Bottle, Guest: g.String(), Passed: Passed(results),
+		Millis: time.Since(start).Milliseconds(), Results: results}, nil
+}
+
+// nonceResult is the host-side half of the DNS exfiltration probe: the
+// canary upstream resolver must never have been asked the nonce.
+func nonceResult(nonce string, seen func(string) bool) Result {
+	r := Result{ID: "7.99", Name: "exfil nonce never reached the upstream resolver", Expected: Blocked,
+		Observed: "never seen upstream", Verdict: Pass}
+	if seen(nonce) {
+		r.fail("NONCE SEEN UPSTREAM", "the canary resolver was asked a name carrying "+nonce)
+	}
+	return r
+}
+
+// observe finds the bottle's network, bundle address, guest and the other
+// bottles of the instance, from labels.
+func observe(ctx context.Context, o Options) (Target, guest, error) {
+	t := Target{Bottle: o.Bottle, GuestKind: o.Spec.Guest, Daemons: o.Spec.Daemons}
+	for _, a := range o.Spec.Egress.Allow {
+		if r, err := spec.ParseHostRule(a); err == nil {
+			t.Allow = append(t.Allow, r)
+		}
+	}
+	inst := filters.Arg("label", reconciler.LabelInstance+"="+o.Instance)
+	managed := filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue)
+	nets, err := o.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(managed, inst,
+		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleNetwork)))})
+	if err != nil {
+		return t, nil, fmt.Errorf("probe: list networks of instance %s: %w", o.Instance, err)
+	}
+	sort.Slice(nets, func(i, j int) bool { return nets[i].Name < nets[j].Name })
+	for _, n := range nets {
+		p := subnet(n)
+		if !p.IsValid() {
+			continue
+		}
+		b := n.Labels[reconciler.LabelBottle]
+		if b == o.Bottle {
+			t.Subnet = p
+			continue
+		}
+		t.Peers = append(t.Peers, Peer{Bottle: b, Bundle: reconciler.BundleAddr(p), Guest: reconciler.GuestAddr(p)})
+	}
+	if !t.Subnet.IsValid() {
+		return t, nil, fmt.Errorf("probe: bottle %q of instance %s has no network: is it up? %w", o.Bottle, o.Instance, cerrdefs.ErrNotFound)
+	}
+	t.Gateway, t.Bundle = reconciler.Gateway(t.Subnet), reconciler.BundleAddr(t.Subnet)
+	t.HostAddrs = hostAddrs()
+
+	var g guest
+	switch o.Spec.Guest {
+	case spec.GuestDocker:
+		cs, err := o.Docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(managed, inst,
+			filters.Arg("label", reconciler.LabelBottle+"="+o.Bottle),
+			filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)))})
+		if err != nil {
+			return t, nil, fmt.Errorf("probe: list guest of bottle %q: %w", o.Bottle, err)
+		}
+		if len(cs) != 1 || cs[0].State != "running" {
+			return t, nil, fmt.Errorf("probe: bottle %q has %d guest container(s), want one running: %w", o.Bottle, len(cs), cerrdefs.ErrNotFound)
+		}
+		name := cs[0].ID[:12]
+		if len(cs[0].Names) > 0 {
+			name = strings.TrimPrefix(cs[0].Names[0], "/")
+		}
+		g = dockerGuest{api: o.Docker, id: cs[0].ID, name: name}
+	case spec.GuestSmolvm:
+		if o.Smolvm == "" {
+			o.Smolvm = "smolvm"
+		}
+		g = smolvmGuest{binary: o.Smolvm, machine: reconciler.Names(o.Bottle, reconciler.RoleGuest), timeout: o.Timeout}
+	default:
+		return t, nil, fmt.Errorf("probe: bottle %q: unknown guest kind %q", o.Bottle, o.Spec.Guest)
+	}
+	return t, g, nil
+}
+
+func subnet(n network.Summary) netip.Prefix {
+	for _, c := range n.IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p.Masked()
+		}
+	}
+	return netip.Prefix{}
+}
+
+// hostAddrs lists the host's own IPv4 addresses other than loopback:
+// LAN, docker0 and every bridge's gateway, at most 24.
+func hostAddrs() []netip.Addr {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+			out = append(out, ip)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	if len(out) > 24 {
+		out = out[:24]
+	}
+	return out
+}

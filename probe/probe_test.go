@@ -1,0 +1,236 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+func testTarget() Target {
+	rule, _ := spec.ParseHostRule("api.example.com")
+	return Target{
+		Bottle: "a", GuestKind: spec.GuestDocker,
+		Subnet:  netip.MustParsePrefix("10.218.0.0/29"),
+		Gateway: netip.MustParseAddr("10.218.0.1"), Bundle: netip.MustParseAddr("10.218.0.2"),
+		Daemons:   []string{spec.DaemonEgress, spec.DaemonDNS},
+		Allow:     []spec.HostRule{rule},
+		HostAddrs: []netip.Addr{netip.MustParseAddr("10.218.0.1"), netip.MustParseAddr("172.17.0.1"), netip.MustParseAddr("192.0.2.2")},
+		Peers:     []Peer{{Bottle: "b", Bundle: netip.MustParseAddr("10.218.0.10"), Guest: netip.MustParseAddr("10.218.0.11")}},
+		Canary:    Canaries{Token: "tok", Loopback: 1001, Any: 1002, UDP: 1003},
+		Rebind:    []Rebind{{Name: "rebind.example.com", BadIPs: []string{"127.0.0.1"}}},
+	}
+}
+
+func TestBuildPlan(t *testing.T) {
+	p := BuildPlan(testTarget())
+	ids := map[string]bool{}
+	groups := map[string]bool{}
+	for _, c := range p.Checks {
+		if ids[c.ID] {
+			t.Fatalf("duplicate id %s", c.ID)
+		}
+		ids[c.ID] = true
+		g, _, _ := strings.Cut(c.ID, ".")
+		groups[g] = true
+		if _, ok := kinds[c.Kind]; !ok {
+			t.Errorf("%s: unknown kind %q", c.ID, c.Kind)
+		}
+		if c.Kind == KindProxy && (c.Status != http.StatusForbidden || c.Addr != "10.218.0.2:3128") {
+			t.Errorf("%s: proxy check %+v", c.ID, c)
+		}
+	}
+	for g := range 14 {
+		if !groups[strconv.Itoa(g)] {
+			t.Errorf("no probe in group %d", g)
+		}
+	}
+	find := func(name string) Check {
+		for _, c := range p.Checks {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no check %q in plan", name)
+		return Check{}
+	}
+	if c := find("bundle TCP scan 1-65535 (only 3128,53 may be open)"); !slices.Equal(c.Ports, []int{3128, 53}) {
+		t.Errorf("scan ports %v", c.Ports)
+	}
+	if c := find("host 10.218.0.1 canary direct"); c.Addr != "10.218.0.1:1002" || c.Token != "tok" {
+		t.Errorf("%+v", c)
+	}
+	find("allowlisted api.example.com on port 22")
+	find("bottle b's proxy via proxy")
+	find("rebinding name rebind.example.com via the bundle's resolver")
+	if c := find("control: the bundle's proxy answers"); c.Expect != Allowed {
+		t.Errorf("%+v", c)
+	}
+
+	// Without the egress daemon there is no proxy to probe, and 3128 must
+	// be closed.
+	tg := testTarget()
+	tg.Daemons = []string{spec.DaemonDNS}
+	for _, c := range BuildPlan(tg).Checks {
+		if c.Kind == KindProxy {
+			t.Errorf("proxy check without the egress daemon: %+v", c)
+		}
+		if c.Kind == KindScan && !slices.Equal(c.Ports, []int{53}) {
+			t.Errorf("scan ports %v", c.Ports)
+		}
+	}
+}
+
+func TestJudge(t *testing.T) {
+	p := Plan{Checks: []Check{
+		{ID: "1.1", Expect: Blocked}, {ID: "1.2", Expect: Blocked}, {ID: "0.1", Expect: Allowed},
+		{ID: "1.10", Expect: Allowed}, {ID: "2.1", Expect: Blocked},
+	}}
+	rs := Judge(p, []Observation{{ID: "1.1"}, {ID: "1.2", Reached: true}, {ID: "0.1", Reached: true}, {ID: "1.10"}})
+	got := map[string]string{}
+	var order []string
+	for _, r := range rs {
+		got[r.ID] = r.Verdict
+		order = append(order, r.ID)
+	}
+	want := map[string]string{"1.1": Pass, "1.2": Fail, "0.1": Pass, "1.10": Fail, "2.1": Fail}
+	for id, v := range want {
+		if got[id] != v {
+			t.Errorf("%s: verdict %s, want %s", id, got[id], v)
+		}
+	}
+	if !slices.Equal(order, []string{"0.1", "1.1", "1.2", "1.10", "2.1"}) {
+		t.Errorf("order %v", order)
+	}
+	if Passed(rs) || Passed(nil) {
+		t.Error("Passed")
+	}
+}
+
+func TestSmolvmArgs(t *testing.T) {
+	g := smolvmGuest{binary: "smolvm", machine: "bottle-a", timeout: 3 * time.Minute}
+	if got := g.cpArgs("/usr/bin/br", "/tmp/bottle-probe-1"); !slices.Equal(got, []string{"machine", "cp", "--mode", "755", "/usr/bin/br", "bottle-a:/tmp/bottle-probe-1"}) {
+		t.Errorf("cp %q", got)
+	}
+	got := g.execArgs([]string{"/tmp/p", "probe-run", `{"checks":[]}`})
+	want := []string{"machine", "exec", "--name", "bottle-a", "--timeout", "3m0s", "--", "/tmp/p", "probe-run", `{"checks":[]}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("exec %q", got)
+	}
+	if _, err := g.install(context.Background(), "/a:b"); err == nil {
+		t.Error("a path with ':' must be refused")
+	}
+}
+
+// TestChecksSeeCanaries runs the runner's checks on the host against the
+// canaries, where the paths are open: every check must see what it looks
+// for, so a blocked result in a guest means something.
+func TestChecksSeeCanaries(t *testing.T) {
+	can, err := StartCanaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer can.Close()
+	dnsc, err := StartDNSCanary("127.0.0.1:0", map[string][]netip.Addr{"rebind.test": {netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsc.Close()
+	proxy := fakeProxy(t, can.Token)
+	lo := netip.MustParseAddr("127.0.0.1")
+	closed := freePort(t)
+	p := Plan{Checks: []Check{
+		{ID: "1", Kind: KindHTTP, Addr: ap(lo, can.Loopback), Token: can.Token},
+		{ID: "2", Kind: KindHTTP, Addr: ap(lo, can.Any), Token: can.Token},
+		{ID: "3", Kind: KindUDP, Addr: ap(lo, can.UDP), Token: can.Token},
+		{ID: "4", Kind: KindTCP, Addr: ap(lo, can.Any)},
+		{ID: "5", Kind: KindDNS, Addr: dnsc.Addr, Query: "rebind.test", BadIPs: []string{"127.0.0.1"}},
+		{ID: "6", Kind: KindDNS, Addr: dnsc.Addr, Net: "tcp", Query: "nonce1.exfil.test", DNSWant: DNSReply},
+		{ID: "7", Kind: KindProxy, Addr: proxy, Method: http.MethodConnect, Target: "x:1", Token: can.Token, Status: 403},
+		{ID: "8", Kind: KindProxy, Addr: proxy, Method: http.MethodGet, Target: "http://x/", Token: can.Token, Status: 403},
+		{ID: "9", Kind: KindRoute, Addr: ap(lo, 9)},
+		{ID: "10", Kind: KindFiles, Paths: []string{"/proc/self"}},
+		// And the other way: paths that are closed.
+		{ID: "20", Kind: KindHTTP, Addr: ap(lo, closed), Token: can.Token},
+		{ID: "21", Kind: KindDNS, Addr: dnsc.Addr, Query: "nonce2.exfil.test"},
+		{ID: "22", Kind: KindFiles, Paths: []string{"/nonexistent/docker.sock"}},
+		{ID: "23", Kind: KindScan, Addr: "127.0.0.1", Ports: []int{int(can.Loopback), int(can.Any)}, TimeoutMillis: 200},
+	}}
+	start := time.Now()
+	obs := Execute(context.Background(), p)
+	for _, o := range obs {
+		want := len(o.ID) == 1 || o.ID == "10"
+		if o.ID == "23" {
+			// The host has other listeners; the scan must at least see
+			// the canaries and not call them unexpected.
+			if strings.Contains(o.Observed, itoa(can.Any)) {
+				t.Errorf("scan: %s", o.Observed)
+			}
+			continue
+		}
+		if o.Reached != want {
+			t.Errorf("check %s: reached %v, want %v: %s (%s)", o.ID, o.Reached, want, o.Observed, o.Detail)
+		}
+	}
+	if obs[10].Observed != "refused" {
+		t.Errorf("closed port observed %q", obs[10].Observed)
+	}
+	if !dnsc.Seen("nonce1") || !dnsc.Seen("NONCE2") || dnsc.Seen("nonce3") {
+		t.Errorf("dns canary asked %v", dnsc.Asked())
+	}
+	t.Logf("%d checks in %s", len(obs), time.Since(start))
+}
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+func freePort(t *testing.T) uint16 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// fakeProxy is an open proxy that answers every request with the token: a
+// broken gate the proxy checks must catch.
+func fakeProxy(t *testing.T, token string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				if req.Method == http.MethodConnect {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+					_, _ = http.ReadRequest(br)
+					_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n"+token)
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(uint16(len(token)))+"\r\n\r\n"+token)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
