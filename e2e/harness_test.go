@@ -23,6 +23,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 )
@@ -87,11 +88,39 @@ func testMain(m *testing.M) int {
 		_, dockerErr = docker.Ping(ctx)
 		cancel()
 	}
+	preexisting := bundleImages()
 	code := m.Run()
 	if docker != nil {
+		// The bundle image built from this run's binary is this run's
+		// leftover; one that existed before, or is still in use, stays.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for id := range bundleImages() {
+			if !preexisting[id] {
+				_, _ = docker.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true})
+			}
+		}
+		cancel()
 		docker.Close()
 	}
 	return code
+}
+
+// bundleImages returns the IDs of the bundle images present, a set.
+func bundleImages() map[string]bool {
+	out := map[string]bool{}
+	if dockerErr != nil {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	imgs, err := docker.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "bottle-reconcile-bundle"))})
+	if err != nil {
+		return out
+	}
+	for _, im := range imgs {
+		out[im.ID] = true
+	}
+	return out
 }
 
 // requireDocker skips the test when Docker does not answer, or fails it
