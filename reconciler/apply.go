@@ -19,6 +19,13 @@ type Executor struct {
 	// Concurrency bounds how many bottles are worked on at once.
 	Concurrency int
 	Log         logr.Logger
+	// Order, when set, names bottles to start first, in that order; the
+	// others follow by name. A watcher puts new and changed specs here so
+	// they do not wait behind a resync backlog.
+	Order []string
+	// Stop, when closed, starts no further operation; the ones running go
+	// on under ctx. A graceful shutdown closes it before it cancels ctx.
+	Stop <-chan struct{}
 }
 
 // BottleResult is what happened to one bottle's operations.
@@ -45,36 +52,80 @@ func (e *Executor) Apply(ctx context.Context, plan Plan) map[string]*BottleResul
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	names = prioritise(names, e.Order)
 
 	n := e.Concurrency
 	if n < 1 {
 		n = 1
 	}
-	sem := make(chan struct{}, n)
+	// Workers take bottles from one ordered list, so Order is the order
+	// bottles start in (goroutines racing for a semaphore would not be).
+	work := make(chan string, len(names))
+	for _, name := range names {
+		work <- name
+	}
+	close(work)
 	var mu sync.Mutex
 	results := map[string]*BottleResult{}
 	var wg sync.WaitGroup
-	for _, name := range names {
+	for range min(n, len(names)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			for name := range work {
+				var res *BottleResult
+				if err := e.stopped(ctx); err != nil {
+					res = &BottleResult{Bottle: name, Failed: &byBottle[name][0], Err: fmt.Errorf("not started: %w", err)}
+				} else {
+					res = e.bottle(ctx, name, byBottle[name])
+				}
 				mu.Lock()
-				results[name] = &BottleResult{Bottle: name, Failed: &byBottle[name][0], Err: fmt.Errorf("not started: %w", context.Cause(ctx))}
+				results[name] = res
 				mu.Unlock()
-				return
 			}
-			defer func() { <-sem }()
-			res := e.bottle(ctx, name, byBottle[name])
-			mu.Lock()
-			results[name] = res
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	return results
+}
+
+var errStopping = errors.New("shutting down")
+
+// stopped says why no further operation may start, or nil.
+func (e *Executor) stopped(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case <-e.Stop:
+		return errStopping
+	default:
+		return nil
+	}
+}
+
+// prioritise moves the names listed in first to the front, in that order.
+func prioritise(names, first []string) []string {
+	if len(first) == 0 {
+		return names
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range first {
+		if have[n] {
+			out = append(out, n)
+			delete(have, n)
+		}
+	}
+	for _, n := range names {
+		if have[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // bottle runs one bottle's operations in step order.
@@ -83,7 +134,7 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 	res := &BottleResult{Bottle: name}
 	for i := range ops {
 		op := ops[i]
-		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
+		if err := e.stopped(ctx); err != nil {
 			res.Failed, res.Err = &op, fmt.Errorf("not started: %w", err)
 			return res
 		}

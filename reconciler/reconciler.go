@@ -73,6 +73,10 @@ type Pass struct {
 	// Results is nil for a plan that was not applied.
 	Results  map[string]*BottleResult
 	Statuses []Status
+
+	// sched is set by a Watcher before Apply (order, stop, backoff); nil
+	// for a --once pass.
+	sched *passSchedule
 }
 
 // drivers lists every distinct driver, network first.
@@ -233,6 +237,9 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 		byKind[d.Kind()] = d
 	}
 	ex := &Executor{Drivers: byKind, Concurrency: r.cfg.Concurrency, Log: r.log}
+	if p.sched != nil {
+		ex.Order, ex.Stop = p.sched.order, p.sched.stop
+	}
 	p.Results = ex.Apply(ctx, p.Plan)
 	prev, err := r.status.All()
 	if err != nil {

@@ -29,6 +29,9 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 	var out []Status
 	for n := range names {
 		old := before[n]
+		if p.sched.reset(n) {
+			old.Failures, old.NextRetry = 0, nil // the spec changed: backoff starts over
+		}
 		st := Status{Bottle: n, LastReconciled: now.UTC(), Protect: old.Protect, Source: old.Source}
 		db := p.Desired.Bottles[n]
 		if db != nil {
@@ -42,6 +45,10 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 			st.State, st.Reason = StatusFailed, res.Failed.Cause
 			st.LastError = res.Err.Error()
 			st.Failures = old.Failures + 1
+			st.NextRetry = p.sched.retryAt(st.Failures, now)
+		case noted && note.Kind == "backoff":
+			st.State, st.Reason = StatusFailed, note.Message
+			st.LastError, st.Failures, st.NextRetry = old.LastError, old.Failures, old.NextRetry
 		case noted && note.Kind == "held":
 			st.State, st.Reason = StatusInvalid, note.Message
 			st.LastError, st.Failures = old.LastError, old.Failures
@@ -52,6 +59,7 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		case noted && note.Kind == "conflict":
 			st.State, st.Reason, st.LastError = StatusFailed, "name conflict", note.Message
 			st.Failures = old.Failures + 1
+			st.NextRetry = p.sched.retryAt(st.Failures, now)
 		case noted: // protected, capped, blocked: the spec is gone, the bottle stays
 			st.State, st.Reason = StatusOrphaned, note.Message
 		case db == nil:

@@ -1,0 +1,142 @@
+package reconciler
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// queue collects what asks for a pass. Passes are level-based and re-read
+// everything, so a trigger only decides when the next pass runs and which
+// bottles it starts first; any number of triggers collapse into one pass.
+//
+// There are two kinds of trigger. Hints (file and runtime events) come in
+// bursts, so they wait for a quiet period: a pass runs once no hint has come
+// for the debounce, or maxWait after the burst began, whichever is first.
+// Scheduled triggers (start, resync, retry, a relist after a watch error)
+// are due at a time, but never run inside a burst, where a file may be half
+// written.
+type queue struct {
+	debounce, maxWait time.Duration
+
+	wake chan struct{} // capacity 1: a send never blocks, wakes the loop
+
+	mu      sync.Mutex
+	hinted  bool
+	quiet   time.Time            // last hint + debounce
+	first   time.Time            // when the current burst began
+	at      map[string]time.Time // scheduled triggers by reason
+	reasons map[string]bool      // hint reasons of the current burst
+	bottles map[string]bool      // bottles named by pending triggers
+}
+
+func newQueue(debounce time.Duration) *queue {
+	return &queue{
+		debounce: debounce, maxWait: 10 * debounce,
+		wake: make(chan struct{}, 1),
+		at:   map[string]time.Time{}, reasons: map[string]bool{}, bottles: map[string]bool{},
+	}
+}
+
+// trigger is what one pass was asked for by.
+type trigger struct {
+	Reasons []string // sorted
+	Bottles []string // sorted; bottles named by the triggers
+}
+
+func (q *queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Hint records a debounced trigger; bottle "" names no bottle.
+func (q *queue) Hint(bottle, reason string, now time.Time) {
+	q.mu.Lock()
+	if !q.hinted {
+		q.hinted, q.first = true, now
+	}
+	q.quiet = now.Add(q.debounce)
+	q.reasons[reason] = true
+	if bottle != "" {
+		q.bottles[bottle] = true
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// At schedules a pass at t for reason, replacing any earlier schedule of
+// that reason; the zero t cancels it.
+func (q *queue) At(reason string, t time.Time) {
+	q.mu.Lock()
+	if t.IsZero() {
+		delete(q.at, reason)
+	} else {
+		q.at[reason] = t
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// Next returns the trigger of a pass due at now, consuming it, or else how
+// long until one is due (negative: nothing is pending).
+func (q *queue) Next(now time.Time) (trigger, bool, time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var due time.Time
+	switch {
+	case q.hinted:
+		due = q.quiet
+		if limit := q.first.Add(q.maxWait); limit.Before(due) {
+			due = limit
+		}
+	case len(q.at) > 0:
+		for _, t := range q.at {
+			if due.IsZero() || t.Before(due) {
+				due = t
+			}
+		}
+	default:
+		return trigger{}, false, -1
+	}
+	if now.Before(due) {
+		return trigger{}, false, due.Sub(now)
+	}
+	var t trigger
+	if q.hinted {
+		for r := range q.reasons {
+			t.Reasons = append(t.Reasons, r)
+		}
+		q.hinted, q.reasons = false, map[string]bool{}
+	}
+	for r, at := range q.at {
+		if !at.After(now) {
+			t.Reasons = append(t.Reasons, r)
+			delete(q.at, r)
+		}
+	}
+	for b := range q.bottles {
+		t.Bottles = append(t.Bottles, b)
+	}
+	q.bottles = map[string]bool{}
+	sort.Strings(t.Reasons)
+	sort.Strings(t.Bottles)
+	return t, true, 0
+}
+
+// Depth is how many distinct triggers wait: each bottle named, plus one
+// for a pending pass over everything.
+func (q *queue) Depth(now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.bottles)
+	pending := q.hinted
+	for _, t := range q.at {
+		pending = pending || !t.After(now)
+	}
+	if pending {
+		n++
+	}
+	return n
+}
