@@ -321,6 +321,27 @@ func TestRemovedBundleHeals(t *testing.T) {
 			t.Errorf("%s changed: %q → %q", k, before[k], after[k])
 		}
 	}
+
+	// A guest whose VMM died is started again, not recreated.
+	if _, err := e.smolvm("__emu", "kill", guestName(b)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the killed machine to show stopped", func() bool {
+		return e.machines()[guestName(b)].State == "stopped"
+	})
+	before, nCalls = e.ids(), len(e.calls())
+	e.mustOnce()
+	var got []string
+	for _, c := range mutations(e.calls()[nCalls:]) {
+		got = append(got, c.op()+" "+c.target())
+	}
+	if want := []string{"start " + guestName(b)}; !slices.Equal(got, want) {
+		t.Errorf("calls after the guest died: %v, want %v", got, want)
+	}
+	if after := e.ids(); !maps.Equal(before, after) {
+		t.Errorf("Docker objects changed when only a guest died")
+	}
+	e.assertBottle(b)
 }
 
 // background is a reconciler run in the background.
@@ -454,8 +475,17 @@ func TestTwoInstancesLeaveEachOtherAlone(t *testing.T) {
 	x.write("one", bottleSpec{})
 	x.write("two", bottleSpec{})
 	y.write("one", bottleSpec{})
+	y.write("two", bottleSpec{})
+	// Both allocate from the same pool at the same time.
+	done := make(chan result)
+	go func() { done <- y.runNoFatal("", "--once", y.specs) }()
 	x.mustOnce()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("concurrent pass of %s: want exit 0\n%s", y.instance, r)
+	}
+	y.remove("two")
 	y.mustOnce()
+	y.assertGone(y.name("two"))
 	for _, b := range []string{x1, x2} {
 		x.assertBottle(b)
 	}

@@ -280,6 +280,24 @@ func (e *env) runEnv(extra []string, sub string, args ...string) result {
 	return r
 }
 
+// runNoFatal is run for other goroutines: it never calls t.Fatal.
+func (e *env) runNoFatal(sub string, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, sub, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{code: -1, stdout: out.String(), stderr: errb.String()}
+	if cmd.ProcessState != nil {
+		r.code = cmd.ProcessState.ExitCode()
+	}
+	if err != nil && r.code == -1 {
+		r.stderr += "\n(run: " + err.Error() + ")"
+	}
+	return r
+}
+
 // once runs one pass over the spec directory.
 func (e *env) once(args ...string) result {
 	e.t.Helper()
@@ -392,6 +410,10 @@ func (e *env) networks() map[string]network.Summary {
 	}
 	out := map[string]network.Summary{}
 	for _, n := range ns {
+		if _, dup := out[n.Name]; dup {
+			// Docker allows two networks of one name: a doubled create.
+			e.t.Errorf("two networks named %s (%s and %s)", n.Name, out[n.Name].ID, n.ID)
+		}
 		out[n.Name] = n
 	}
 	return out
