@@ -463,6 +463,41 @@ func TestCrashedCreateIsAdopted(t *testing.T) {
 	}
 	e.assertBottle(a)
 	e.assertCounts(1)
+
+	// A reconciler killed while smolvm starts a machine it just created:
+	// the next pass starts the machine, and creates nothing twice.
+	b := e.name("b")
+	e.write("b", bottleSpec{})
+	bg := e.start([]string{"SMOLVM_EMU_HANG=start"}, "", "--once", e.specs)
+	var hung *call
+	waitFor(t, time.Minute, "the hanging machine start", func() bool {
+		for _, c := range e.calls() {
+			if c.op() == "start" && c.target() == guestName(b) {
+				hung = &c
+				return true
+			}
+		}
+		return false
+	})
+	// The hung call sleeps until killed, in its own process group.
+	t.Cleanup(func() { _ = syscall.Kill(-hung.PID, syscall.SIGKILL) })
+	_ = bg.cmd.Process.Signal(syscall.SIGKILL)
+	if !bg.exited(10 * time.Second) {
+		t.Fatal("the killed reconciler did not exit")
+	}
+	_ = syscall.Kill(-hung.PID, syscall.SIGKILL)
+	nCalls = len(e.calls())
+	e.mustOnce()
+	got = nil
+	for _, c := range mutations(e.calls()[nCalls:]) {
+		got = append(got, c.op()+" "+c.target())
+	}
+	if want := []string{"start " + guestName(b)}; !slices.Equal(got, want) {
+		t.Errorf("calls after the kill: %v, want %v", got, want)
+	}
+	e.assertBottle(a)
+	e.assertBottle(b)
+	e.assertCounts(2)
 }
 
 // Case 10: two instances leave each other alone, sharing a pool and a
