@@ -183,29 +183,43 @@ func subnet(n network.Summary) netip.Prefix {
 	return netip.Prefix{}
 }
 
-// hostAddrs lists the host's own IPv4 addresses other than loopback:
-// LAN, docker0 and every bridge's gateway, at most 24.
+// hostAddrs lists the host's own IPv4 addresses other than loopback and
+// link-local, at most 24: the LAN's and docker0's first, then the bridges'
+// gateways (there may be many, one per bottle).
 func hostAddrs() []netip.Addr {
-	as, err := net.InterfaceAddrs()
+	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil
 	}
-	var out []netip.Addr
-	for _, a := range as {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
+	var first, bridges []netip.Addr
+	for _, ifc := range ifs {
+		as, err := ifc.Addrs()
+		if err != nil {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
-			out = append(out, ip)
+		for _, a := range as {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			if !ip.Is4() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+				continue
+			}
+			if strings.HasPrefix(ifc.Name, "br-") {
+				bridges = append(bridges, ip)
+			} else {
+				first = append(first, ip)
+			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	sort.Slice(first, func(i, j int) bool { return first[i].Less(first[j]) })
+	sort.Slice(bridges, func(i, j int) bool { return bridges[i].Less(bridges[j]) })
+	out := append(first, bridges...)
 	if len(out) > 24 {
 		out = out[:24]
 	}

@@ -27,7 +27,7 @@ func testTarget() Target {
 		HostAddrs: []netip.Addr{netip.MustParseAddr("10.218.0.1"), netip.MustParseAddr("172.17.0.1"), netip.MustParseAddr("192.0.2.2")},
 		Peers:     []Peer{{Bottle: "b", Bundle: netip.MustParseAddr("10.218.0.10"), Guest: netip.MustParseAddr("10.218.0.11")}},
 		Canary:    Canaries{Token: "tok", Loopback: 1001, Any: 1002, UDP: 1003},
-		Rebind:    []Rebind{{Name: "rebind.example.com", BadIPs: []string{"127.0.0.1"}}},
+		Rebind:    []Rebind{{Name: "rebind.example.com", BadIPs: []string{"127.0.0.1"}}, {Name: "peer", Proxy: true}},
 	}
 }
 
@@ -72,6 +72,7 @@ func TestBuildPlan(t *testing.T) {
 	find("allowlisted api.example.com on port 22")
 	find("bottle b's proxy via proxy")
 	find("rebinding name rebind.example.com via the bundle's resolver")
+	find("rebinding name peer via proxy (CONNECT)")
 	if c := find("control: the bundle's proxy answers"); c.Expect != Allowed {
 		t.Errorf("%+v", c)
 	}

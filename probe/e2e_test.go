@@ -1,0 +1,513 @@
+package probe
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// dockerOrSkip returns a client for the real daemon, skipping the test when
+// none answers unless BOTTLE_REQUIRE_DOCKER=1.
+func dockerOrSkip(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("Docker does not answer and BOTTLE_REQUIRE_DOCKER=1: %v", err)
+		}
+		t.Skipf("Docker does not answer (set BOTTLE_REQUIRE_DOCKER=1 to make this a failure): %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func moduleRoot(t *testing.T) string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// buildBinary builds the static bottle-reconcile binary.
+func buildBinary(t *testing.T, dir string) string {
+	bin := filepath.Join(dir, "bottle-reconcile")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bottle-reconcile")
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// buildGuestImage builds a FROM scratch image holding Debian's static
+// busybox, so the guest has a shell, labelled for cleanup.
+func buildGuestImage(t *testing.T, cli *client.Client, tag, instance string) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("no static /bin/busybox (apt-get install busybox-static): %v", err)
+	}
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	df := "FROM scratch\nCOPY . /\nUSER 1000:1000\nCMD [\"/bin/sleep\", \"2147483647\"]\n"
+	files := []struct {
+		name, link string
+		mode       int64
+		data       []byte
+	}{
+		{name: "Dockerfile", mode: 0o644, data: []byte(df)},
+		{name: "bin/", mode: 0o755},
+		{name: "tmp/", mode: 0o1777},
+		{name: "bin/busybox", mode: 0o755, data: bb},
+		{name: "bin/sh", link: "busybox"},
+		{name: "bin/sleep", link: "busybox"},
+	}
+	for _, f := range files {
+		h := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Now(), Typeflag: tar.TypeReg}
+		switch {
+		case f.link != "":
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.link, 0o777
+		case strings.HasSuffix(f.name, "/"):
+			h.Typeflag = tar.TypeDir
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write(f.data)
+	}
+	tw.Close()
+	resp, err := cli.ImageBuild(context.Background(), &ctxTar, build.ImageBuildOptions{
+		Tags: []string{tag}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{reconciler.LabelInstance: instance},
+	})
+	if err != nil {
+		t.Fatalf("build guest image: %v", err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if bytes.Contains(out, []byte(`"error"`)) {
+		t.Fatalf("build guest image: %s", out)
+	}
+}
+
+// instanceRules lists the host firewall rules whose comment names instance,
+// as iptables -S prints them.
+func instanceRules(t *testing.T, instance, bottle string) []string {
+	out, err := exec.Command("iptables", "-w", "-S").Output()
+	if err != nil {
+		t.Fatalf("iptables -S: %v", err)
+	}
+	var rs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") && strings.Contains(l, "bottle-reconcile "+instance+" "+bottle) {
+			rs = append(rs, l)
+		}
+	}
+	return rs
+}
+
+// deleteRules deletes rules printed by iptables -S.
+func deleteRules(t *testing.T, rules []string) {
+	for _, r := range rules {
+		args, err := splitArgs(strings.TrimPrefix(r, "-A "))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("iptables -D %s: %v: %s", r, err, out)
+		}
+	}
+}
+
+// splitArgs splits an iptables -S line, which quotes words with spaces.
+func splitArgs(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	in, word := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			in, word = !in, true
+		case c == ' ' && !in:
+			if word {
+				out = append(out, cur.String())
+				cur.Reset()
+				word = false
+			}
+		default:
+			cur.WriteByte(c)
+			word = true
+		}
+	}
+	if in {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if word {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+// cleanupInstance removes everything carrying the instance label, the test
+// image and the instance's firewall rules, and fails if anything remains.
+func cleanupInstance(t *testing.T, cli *client.Client, instance, imageTag string) {
+	ctx := context.Background()
+	f := filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+instance))
+	cs, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	for _, c := range cs {
+		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	}
+	ns, _ := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	for _, n := range ns {
+		_ = cli.NetworkRemove(ctx, n.ID)
+	}
+	imgs, _ := cli.ImageList(ctx, image.ListOptions{Filters: f})
+	for _, im := range imgs {
+		_, _ = cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+	}
+	_, _ = cli.ImageRemove(ctx, imageTag, image.RemoveOptions{Force: true, PruneChildren: true})
+	deleteRules(t, instanceRules(t, instance, ""))
+
+	cs, _ = cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	ns, _ = cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	imgs, _ = cli.ImageList(ctx, image.ListOptions{Filters: f})
+	if len(cs)+len(ns)+len(imgs) > 0 {
+		t.Errorf("left behind: %d container(s), %d network(s), %d image(s) of instance %s", len(cs), len(ns), len(imgs), instance)
+	}
+	if rs := instanceRules(t, instance, ""); len(rs) > 0 {
+		t.Errorf("left behind firewall rules: %q", rs)
+	}
+}
+
+// metadataStandIn serves token on 169.254.169.254:80 from a dummy link, if
+// iproute2 is present. It returns "" when it cannot.
+func metadataStandIn(t *testing.T, token string) string {
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Logf("metadata stand-in skipped: no ip command (iproute2): %v", err)
+		return ""
+	}
+	link := "bmd" + token[:8]
+	run := func(args ...string) error {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	dev := link
+	if err := run("link", "add", link, "type", "dummy"); err != nil {
+		// No dummy links in this kernel: hold the address on loopback
+		// instead; the guest's packets to it still reach the host.
+		t.Logf("metadata stand-in on loopback (%v)", err)
+		dev = "lo"
+	} else {
+		t.Cleanup(func() {
+			if err := run("link", "del", link); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := run("link", "set", link, "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run("addr", "add", metadataAddr+"/32", "dev", dev); err != nil {
+		t.Logf("metadata stand-in skipped (the host already holds the address?): %v", err)
+		return ""
+	}
+	t.Cleanup(func() {
+		if dev == "lo" {
+			if err := run("addr", "del", metadataAddr+"/32", "dev", "lo"); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	ln, err := net.Listen("tcp", metadataAddr+":80")
+	if err != nil {
+		t.Logf("metadata stand-in skipped: %v", err)
+		return ""
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "metadata "+token+"\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	// The stand-in must answer on the host, or a pass would mean nothing.
+	resp, err := http.Get("http://" + metadataAddr + "/")
+	if err != nil {
+		t.Fatalf("metadata stand-in does not answer on the host: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), token) {
+		t.Fatalf("metadata stand-in answered %q", b)
+	}
+	return token
+}
+
+// hostAddrForBundles is a host address the bundles can reach from their
+// egress network: the host's own, not the bottles'.
+func hostAddrForBundles(t *testing.T) netip.Addr {
+	for _, a := range hostAddrs() {
+		if !netip.MustParsePrefix("10.0.0.0/8").Contains(a) {
+			return a
+		}
+	}
+	t.Skip("no host IPv4 address outside 10/8 for the canary resolver")
+	return netip.Addr{}
+}
+
+type cmdResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func runBin(t *testing.T, bin string, args ...string) cmdResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", bin, args, err)
+	}
+	return cmdResult{code, so.String(), se.String()}
+}
+
+const guestSpec = `apiVersion: bottle-reconcile/v1alpha1
+kind: Bottle
+metadata:
+  name: %s
+spec:
+  guest: docker
+  image: %s
+  egress:
+    allow: [%s]
+  resources: {cpus: 1, memoryMiB: 256}
+`
+
+// TestEndToEnd brings up two docker-guest bottles with the real reconciler,
+// probes one (every probe must hold), then drops the host firewall layer
+// from the test and shows the probes catch it.
+func TestEndToEnd(t *testing.T) {
+	cli := dockerOrSkip(t)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skipf("no iptables: the docker guest driver needs it: %v", err)
+	}
+	start := time.Now()
+	tmp := t.TempDir()
+	id := NewToken()[:6]
+	instance := "probe-" + id
+	tag := "bottle-probe-guest:" + id
+	a, b := "pa"+id, "pb"+id
+	// A /24 of 10.218.0.0/16 of its own, so parallel runs do not collide.
+	pool := fmt.Sprintf("10.218.%d.0/24", int(NewToken()[0])%250+1)
+
+	cleanupInstance(t, cli, instance, tag)
+	t.Cleanup(func() { cleanupInstance(t, cli, instance, tag) })
+	bin := buildBinary(t, tmp)
+	buildGuestImage(t, cli, tag, instance)
+
+	host := hostAddrForBundles(t)
+	zone := map[string][]netip.Addr{
+		"canary.bottle-probe.test": {netip.MustParseAddr("203.0.113.7")},
+		"rebind.bottle-probe.test": {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr(metadataAddr)},
+	}
+	dnsc, err := StartDNSCanary(net.JoinHostPort(host.String(), "0"), zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsc.Close()
+	mdToken := metadataStandIn(t, NewToken())
+
+	specs := filepath.Join(tmp, "specs")
+	if err := os.Mkdir(specs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{a, b}, {b, a}} {
+		// The peer's bundle name is allowlisted: Docker's DNS resolves it,
+		// for the proxy, to a private address, which must be refused.
+		allow := "canary.bottle-probe.test, rebind.bottle-probe.test, bottle-" + p[1] + "-bundle"
+		if err := os.WriteFile(filepath.Join(specs, p[0]+".yaml"), fmt.Appendf(nil, guestSpec, p[0], tag, allow), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	common := []string{"--instance", instance, "--subnet-pool", pool, "--state-dir", filepath.Join(tmp, "state")}
+	var r cmdResult
+	for range 3 {
+		r = runBin(t, bin, append(append([]string{"--once"}, common...), "--dns-upstream", dnsc.Addr, "--bundle-binary", bin, "--log-format", "text", specs)...)
+		if r.code == 0 {
+			break
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("reconciler --once did not converge: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("reconciled in %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(r.stdout))
+
+	// The CLI, as a user runs it.
+	probeArgs := append(append([]string{"probe", a, "--dir", specs}, common...), "--probe-binary", bin)
+	r = runBin(t, bin, probeArgs...)
+	t.Logf("bottle-reconcile probe %s: exit %d\n%s%s", a, r.code, r.stdout, r.stderr)
+	if r.code != 0 {
+		t.Fatalf("probe of a sound bottle exited %d", r.code)
+	}
+
+	// In process, with the test's canaries: the metadata stand-in, the
+	// canary resolver and rebinding names.
+	sp := loadSpec(t, specs, a)
+	opts := Options{Docker: cli, Instance: instance, Bottle: a, Spec: sp, Binary: bin,
+		MetadataToken: mdToken, DNSControl: "canary.bottle-probe.test",
+		Rebind: []Rebind{
+			{Name: "rebind.bottle-probe.test", BadIPs: []string{"127.0.0.1", metadataAddr}},
+			// Docker's DNS answers the peer bundle's name, with its
+			// private egress address, to the proxy.
+			{Name: "bottle-" + b + "-bundle", Proxy: true},
+		},
+		DNSSeen: dnsc.Seen}
+	rep, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tbl bytes.Buffer
+	Render(&tbl, rep)
+	t.Logf("with test canaries:\n%s", tbl.String())
+	if !rep.Passed {
+		t.Fatalf("probe with test canaries failed")
+	}
+	if !dnsc.Seen("canary.bottle-probe.test") {
+		t.Fatalf("the canary resolver never saw the control name: asked %v", dnsc.Asked())
+	}
+
+	// Weaken one layer: drop bottle a's host firewall rules and run no
+	// reconcile pass. The direct dial to the host canary at the bridge
+	// gateway must now fail its probe.
+	rules := instanceRules(t, instance, a)
+	if len(rules) == 0 {
+		t.Fatalf("no firewall rules tagged for %s", a)
+	}
+	deleteRules(t, rules)
+	r = runBin(t, bin, append(probeArgs, "-o", "json")...)
+	var weak Report
+	if err := json.Unmarshal([]byte(r.stdout), &weak); err != nil {
+		t.Fatalf("probe -o json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	var failed []string
+	for _, x := range weak.Results {
+		if x.Verdict != Pass {
+			failed = append(failed, x.ID+" "+x.Name+": "+x.Observed)
+		}
+	}
+	t.Logf("with bottle %s's host rules deleted: exit %d, failed:\n%s", a, r.code, strings.Join(failed, "\n"))
+	if r.code != 1 || weak.Passed {
+		t.Fatalf("probe exit %d with the host firewall layer gone, want 1", r.code)
+	}
+	gw := reconciler.Gateway(subnetOf(t, cli, instance, a))
+	if !strings.Contains(strings.Join(failed, "\n"), "host "+gw.String()+" canary direct: TOKEN RETURNED") {
+		t.Errorf("the direct dial to the host canary at %s did not fail", gw)
+	}
+	// The same weakening, probed in process with the metadata stand-in:
+	// the direct metadata probe must now fail too.
+	if mdToken != "" {
+		rep, err := Run(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var md Result
+		for _, x := range rep.Results {
+			if x.ID == "1.1" {
+				md = x
+			}
+		}
+		t.Logf("metadata probe with the host rules gone: %s %s", md.Verdict, md.Observed)
+		if md.Verdict != Fail || md.Observed != "TOKEN RETURNED" {
+			t.Errorf("metadata probe %+v, want a failure with the token", md)
+		}
+	}
+	t.Logf("end to end in %s", time.Since(start).Round(time.Millisecond))
+}
+
+func loadSpec(t *testing.T, dir, name string) spec.Spec {
+	res, err := spec.LoadDir(dir, spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range res.Bottles {
+		if b.Metadata.Name == name {
+			return b.Spec
+		}
+	}
+	t.Fatalf("no spec for %s", name)
+	return spec.Spec{}
+}
+
+func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.Prefix {
+	ns, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle))})
+	if err != nil || len(ns) != 1 {
+		t.Fatalf("network of %s: %v (%d)", bottle, err, len(ns))
+	}
+	return subnet(ns[0])
+}
+
+// TestSmolvmGuest runs the probe through `smolvm machine cp/exec` against a
+// real smolvm machine. It needs real smolvm (BOTTLE_SMOLVM=real, smolvm on
+// PATH, /dev/kvm) and a bottle brought up by BOTTLE_SMOLVM_DIR's specs with
+// instance BOTTLE_SMOLVM_INSTANCE, named by BOTTLE_SMOLVM_BOTTLE.
+func TestSmolvmGuest(t *testing.T) {
+	if os.Getenv("BOTTLE_SMOLVM") != "real" {
+		t.Skip("needs real smolvm: set BOTTLE_SMOLVM=real (the emulator cannot run a static binary in a VM)")
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Skipf("no /dev/kvm: %v", err)
+	}
+	dir, inst, name := os.Getenv("BOTTLE_SMOLVM_DIR"), os.Getenv("BOTTLE_SMOLVM_INSTANCE"), os.Getenv("BOTTLE_SMOLVM_BOTTLE")
+	if dir == "" || inst == "" || name == "" {
+		t.Skip("set BOTTLE_SMOLVM_DIR, BOTTLE_SMOLVM_INSTANCE and BOTTLE_SMOLVM_BOTTLE to a live smolvm bottle")
+	}
+	cli := dockerOrSkip(t)
+	bin := buildBinary(t, t.TempDir())
+	rep, err := Run(context.Background(), Options{Docker: cli, Instance: inst, Bottle: name, Spec: loadSpec(t, dir, name), Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tbl bytes.Buffer
+	Render(&tbl, rep)
+	t.Log(tbl.String())
+	if !rep.Passed {
+		t.Fatal("a probe failed in the smolvm guest")
+	}
+}
