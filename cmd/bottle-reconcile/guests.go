@@ -4,14 +4,21 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // smolvmImages lets the smolvm driver export images from the local daemon.
 func smolvmImages(cli *client.Client) smolvm.ImageExporter { return smolvm.NewDockerImages(cli) }
 
-// addDockerGuest registers the docker guest driver.
+// addDockerGuest registers the docker guest driver, for hosts without smolvm.
 func addDockerGuest(guests map[string]reconciler.Driver, cli *client.Client, log logr.Logger) error {
+	d, err := dockerguest.New(cli, dockerguest.Options{}, log)
+	if err != nil {
+		return err
+	}
+	guests[spec.GuestDocker] = d
 	return nil
 }
