@@ -4,14 +4,40 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
+// exitInterrupted is the exit code after a second SIGTERM or SIGINT, as a
+// shell reports a process killed by SIGINT.
+const exitInterrupted = 130
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		// The first signal ends ctx: operations in flight finish, nothing new
+		// starts. A second one means "now".
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "bottle-reconcile: %v: finishing operations in flight; send it again to exit at once\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "bottle-reconcile: %v again: exiting now\n", s)
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	close(done)
+	cancel()
 	os.Exit(code)
 }

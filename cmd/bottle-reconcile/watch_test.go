@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string // holds bottle-reconcile (static) and smolvm (the emulator)
+	buildErr  error
+)
+
+// buildBinaries builds the CLI, statically so it also serves as the bundle
+// binary, and the smolvm emulator.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "watch-test-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, b := range [][2]string{{"bottle-reconcile", "."}, {"smolvm", "../smolvm-emulator"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b[0]), b[1])
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", b[0], err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// requireDocker skips without a daemon, unless BOTTLE_REQUIRE_DOCKER=1.
+func requireDocker(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("BOTTLE_REQUIRE_DOCKER=1 but no Docker daemon answers: %v", err)
+		}
+		t.Skipf("no Docker daemon answers (%v); set BOTTLE_REQUIRE_DOCKER=1 to fail instead", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// e2e is one instance's environment for running the real binary.
+type e2e struct {
+	t                       *testing.T
+	cli                     *client.Client
+	bin, specs, state, data string
+	inst, metrics           string
+}
+
+func newE2E(t *testing.T) *e2e {
+	cli := requireDocker(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	x := &e2e{t: t, cli: cli, bin: buildBinaries(t), specs: t.TempDir(), state: t.TempDir(), data: t.TempDir(), inst: "wt-" + hex.EncodeToString(b)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.metrics = ln.Addr().String()
+	ln.Close()
+	t.Cleanup(x.cleanup)
+	return x
+}
+
+func (x *e2e) command(args ...string) *exec.Cmd {
+	base := []string{"--instance", x.inst, "--state-dir", x.state, "--subnet-pool", "10.217.0.0/24",
+		"--bundle-binary", filepath.Join(x.bin, "bottle-reconcile"), "--log-format", "json"}
+	cmd := exec.Command(filepath.Join(x.bin, "bottle-reconcile"), append(append(args, base...), x.specs)...)
+	cmd.Env = append(os.Environ(), "PATH="+x.bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SMOLVM_DATA_DIR="+x.data)
+	return cmd
+}
+
+func (x *e2e) writeSpec(name string) {
+	x.t.Helper()
+	body := fmt.Sprintf("apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: %s}\nspec:\n  image: ghcr.io/acme/agent:1.4\n", name)
+	if err := os.WriteFile(filepath.Join(x.specs, name+".yaml"), []byte(body), 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// poll calls ok every 50 ms until it holds or d passes.
+func poll(d time.Duration, ok func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return ok()
+}
+
+func (x *e2e) containers() []container.Summary {
+	cs, err := x.cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+x.inst))})
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return cs
+}
+
+func (x *e2e) networks() []network.Summary {
+	ns, err := x.cli.NetworkList(context.Background(), network.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+x.inst))})
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	// The egress network is found by name too, should its labels ever change.
+	if eg, err := x.cli.NetworkInspect(context.Background(), dockernet.EgressNetworkName(x.inst), network.InspectOptions{}); err == nil &&
+		!slices.ContainsFunc(ns, func(n network.Summary) bool { return n.ID == eg.ID }) {
+		ns = append(ns, network.Summary{ID: eg.ID, Name: eg.Name})
+	}
+	return ns
+}
+
+// healthyBundle returns the ID of bottle's bundle once Docker says healthy.
+func (x *e2e) healthyBundle(bottle string) string {
+	for _, c := range x.containers() {
+		if c.Labels[reconciler.LabelBottle] == bottle && c.Labels[reconciler.LabelRole] == "bundle" && strings.Contains(c.Status, "(healthy)") {
+			return c.ID
+		}
+	}
+	return ""
+}
+
+func (x *e2e) machines() []string {
+	cmd := exec.Command(filepath.Join(x.bin, "smolvm"), "machine", "ls", "--json")
+	cmd.Env = append(os.Environ(), "SMOLVM_DATA_DIR="+x.data)
+	b, err := cmd.Output()
+	if err != nil {
+		x.t.Errorf("smolvm machine ls: %v", err)
+		return nil
+	}
+	var ms []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b, &ms); err != nil {
+		x.t.Errorf("smolvm machine ls: %v", err)
+	}
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
+// cleanup removes everything of the instance, then checks nothing is left.
+func (x *e2e) cleanup() {
+	ctx := context.Background()
+	for _, m := range x.machines() {
+		cmd := exec.Command(filepath.Join(x.bin, "smolvm"), "machine", "delete", "-f", "--name", m)
+		cmd.Env = append(os.Environ(), "SMOLVM_DATA_DIR="+x.data)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			x.t.Errorf("delete machine %s: %v %s", m, err, out)
+		}
+	}
+	for _, c := range x.containers() {
+		if err := x.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			x.t.Errorf("remove container %s: %v", c.Names, err)
+		}
+	}
+	for _, n := range x.networks() {
+		if err := x.cli.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			x.t.Errorf("remove network %s: %v", n.Name, err)
+		}
+	}
+	if cs, ns, ms := x.containers(), x.networks(), x.machines(); len(cs)+len(ns)+len(ms) > 0 {
+		x.t.Errorf("left behind: %d containers, %d networks, machines %v", len(cs), len(ns), ms)
+	}
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestWatchHealsAndStopsGracefully(t *testing.T) {
+	x := newE2E(t)
+	x.writeSpec("heal")
+	var logs strings.Builder
+	cmd := x.command("--metrics-addr", x.metrics)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("watch log:\n%s", logs.String())
+		}
+	}()
+
+	var bundle string
+	if !poll(60*time.Second, func() bool {
+		code, _ := get("http://" + x.metrics + "/readyz")
+		bundle = x.healthyBundle("heal")
+		return code == http.StatusOK && bundle != ""
+	}) {
+		t.Fatal("not ready with a healthy bundle within 60s")
+	}
+	if _, body := get("http://" + x.metrics + "/metrics"); !strings.Contains(body, `bottle_bottles{state="Ready"} 1`) {
+		t.Fatalf("/metrics does not show the ready bottle:\n%s", body)
+	}
+
+	// Out-of-band removal: healed from the Docker event, not the resync.
+	start := time.Now()
+	if err := x.cli.ContainerRemove(context.Background(), bundle, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	healed := poll(10*time.Second, func() bool {
+		id := x.healthyBundle("heal")
+		return id != "" && id != bundle
+	})
+	took := time.Since(start)
+	t.Logf("docker rm -f of the bundle healed in %v", took.Round(time.Millisecond))
+	if !healed || took > 5*time.Second {
+		t.Fatalf("bundle healed: %v after %v; want healthy again within 5s", healed, took)
+	}
+
+	// SIGTERM in the middle of a pass: a new bottle is being created.
+	x.writeSpec("term")
+	if !poll(10*time.Second, func() bool {
+		for _, n := range x.networks() {
+			if n.Name == reconciler.Names("term", reconciler.RoleNetwork) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the pass for the new bottle did not start")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("watch after SIGTERM: %v, want exit 0", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("watch did not exit within the shutdown timeout")
+	}
+
+	// The next start converges, with exactly one of everything.
+	once := x.command("--once")
+	if out, err := once.CombinedOutput(); err != nil {
+		t.Fatalf("--once after SIGTERM: %v\n%s", err, out)
+	}
+	if cs, ns, ms := x.containers(), x.networks(), x.machines(); len(cs) != 2 || len(ns) != 3 || len(ms) != 2 {
+		t.Fatalf("after convergence: %d containers (want 2 bundles), %d networks (want 2 + egress), machines %v (want 2)", len(cs), len(ns), ms)
+	}
+}

@@ -1,0 +1,123 @@
+package dockernet
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// eventsAPI is the part of the Docker client the event watcher uses.
+type eventsAPI interface {
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+}
+
+// Events reports out-of-band changes to an instance's containers and
+// networks from the Docker event stream, so the reconciler heals a removed,
+// dead or unhealthy bundle at once rather than at the next resync.
+type Events struct {
+	api eventsAPI
+	log logr.Logger
+	// retryBase and retryMax bound the reconnect backoff.
+	retryBase, retryMax time.Duration
+}
+
+var _ reconciler.EventSource = (*Events)(nil)
+
+// NewEvents returns an event source; api is usually a *client.Client.
+func NewEvents(api eventsAPI, log logr.Logger) *Events {
+	return &Events{api: api, log: log.WithName("dockernet-events"), retryBase: time.Second, retryMax: 20 * time.Second}
+}
+
+// containerActions are the container events that can mean drift.
+var containerActions = []string{"die", "destroy", "stop", "kill", "oom", "pause", "health_status"}
+
+// WatchEvents implements reconciler.EventSource. When the stream breaks
+// (e.g. the daemon restarts) it reconnects with backoff and reports bottle
+// "", since events may have been missed meanwhile.
+func (e *Events) WatchEvents(ctx context.Context, instance string, notify func(bottle, reason string)) {
+	delay := e.retryBase
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		err := e.stream(ctx, instance, notify, attempt > 0)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > e.retryMax {
+			delay = e.retryBase // it was up for a while: a new failure starts over
+		}
+		e.log.Error(err, "docker event stream broke; reconnecting", "retryIn", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, e.retryMax)
+	}
+}
+
+// stream follows two subscriptions until one fails: our containers, by
+// label, and bottle networks, by type, since network events carry no labels
+// to filter on (a disconnected bundle loses its pinned address).
+func (e *Events) stream(ctx context.Context, instance string, notify func(bottle, reason string), reconnected bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cf := filters.NewArgs(
+		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
+		filters.Arg("label", reconciler.LabelInstance+"="+instance),
+		filters.Arg("type", string(events.ContainerEventType)),
+	)
+	for _, a := range containerActions {
+		cf.Add("event", a)
+	}
+	nf := filters.NewArgs(
+		filters.Arg("type", string(events.NetworkEventType)),
+		filters.Arg("event", string(events.ActionDisconnect)),
+		filters.Arg("event", string(events.ActionDestroy)),
+	)
+	cmsgs, cerrs := e.api.Events(ctx, events.ListOptions{Filters: cf})
+	nmsgs, nerrs := e.api.Events(ctx, events.ListOptions{Filters: nf})
+	if reconnected {
+		notify("", "docker events reconnected")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-cerrs:
+			return err
+		case err := <-nerrs:
+			return err
+		case m := <-cmsgs:
+			bottle := m.Actor.Attributes[reconciler.LabelBottle]
+			action, _, _ := strings.Cut(string(m.Action), ":") // "health_status: unhealthy"
+			e.log.V(1).Info("container event", "bottle", bottle, "action", string(m.Action))
+			notify(bottle, "docker "+action)
+		case m := <-nmsgs:
+			if bottle, ok := bottleOfNetwork(m.Actor.Attributes["name"], instance); ok {
+				e.log.V(1).Info("network event", "bottle", bottle, "action", string(m.Action))
+				notify(bottle, "docker network "+string(m.Action))
+			}
+		}
+	}
+}
+
+// bottleOfNetwork maps a network name to the bottle it may belong to: a
+// hint only, as the pass decides by labels. The egress network concerns
+// every bottle of its instance.
+func bottleOfNetwork(name, instance string) (string, bool) {
+	switch {
+	case name == EgressNetworkName(instance):
+		return "", true
+	case strings.HasPrefix(name, "bottle-egress-"):
+		return "", false // another instance's
+	case strings.HasPrefix(name, reconciler.Names("", reconciler.RoleNetwork)):
+		return strings.TrimPrefix(name, reconciler.Names("", reconciler.RoleNetwork)), true
+	}
+	return "", false
+}
