@@ -184,8 +184,16 @@ func cleanupInstance(t *testing.T, cli *client.Client, instance, imageTag string
 	ctx := context.Background()
 	f := filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+instance))
 	cs, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	var built []string // the bundle image this run's binary made
 	for _, c := range cs {
+		if c.Labels[reconciler.LabelRole] == string(reconciler.RoleBundle) {
+			built = append(built, c.ImageID)
+		}
 		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	}
+	for _, id := range built {
+		// Not forced: an image another run's bundle still uses stays.
+		_, _ = cli.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true})
 	}
 	ns, _ := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 	for _, n := range ns {
