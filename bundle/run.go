@@ -131,8 +131,14 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 				self = append(self, ap)
 			}
 		}
+		res := o.proxyResolver
+		if res == nil && cfg.Upstream != "" {
+			// The proxy resolves through the same upstream as the resolver
+			// daemon, so both judge a name by the same answers.
+			res = upstreamResolver(cfg.Upstream)
+		}
 		p, err := egress.New(egress.Options{Policy: pol, Audit: al, Log: log.WithName("egress"),
-			Resolver: o.proxyResolver, Self: self, LocalAddrs: local})
+			Resolver: res, Self: self, LocalAddrs: local})
 		if err != nil {
 			return fmt.Errorf("bundle: egress: %w", err)
 		}
@@ -283,4 +289,15 @@ func controlMux(cfg Config, daemons []daemon) http.Handler {
 		fmt.Fprintf(w, "ok %s daemons=%v\n", cfg.Bottle, cfg.Daemons)
 	})
 	return mux
+}
+
+// upstreamResolver is a pure-Go resolver that asks only upstream (host:port).
+func upstreamResolver(upstream string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, upstream)
+		},
+	}
 }

@@ -209,3 +209,18 @@ func TestHealthz(t *testing.T) {
 		})
 	}
 }
+
+// The proxy must resolve through the configured upstream, the same one the
+// resolver daemon forwards to, not through the container's resolv.conf.
+func TestUpstreamResolver(t *testing.T) {
+	up := fakeUpstream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := upstreamResolver(up).LookupNetIP(ctx, "ip4", "only-the-fake-knows.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ips) != 1 || ips[0] != netip.MustParseAddr("93.184.216.34") {
+		t.Fatalf("ips = %v", ips)
+	}
+}
