@@ -51,11 +51,9 @@ type Peer struct {
 type Rebind struct {
 	Name   string
 	BadIPs []string // what the upstream answers; the guest must never get these
-	// Proxy says the proxy resolves the name too. The proxy resolves with
-	// the bundle's /etc/resolv.conf (Docker's embedded DNS), not with the
-	// resolver's upstream, so a name only a canary upstream answers fails
-	// to resolve there (502) and tests nothing; Docker's own names
-	// (containers on the egress network) do resolve there.
+	// Proxy says to also ask the proxy for the name. The proxy resolves
+	// through the same upstream as the bundle's resolver, and must refuse
+	// the addresses it gets (403), not merely fail to resolve them.
 	Proxy bool
 }
 

@@ -394,16 +394,89 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("probe of a sound bottle exited %d", r.code)
 	}
 
+	// 14: fail-closed churn. Probes loop while the bottle's host rules are
+	// deleted and its bundle is killed; no probe that must be blocked may
+	// ever succeed (controls that need the bundle may fail while it is
+	// away: that is the guest losing its network, not escaping). Then a
+	// reconcile pass must restore both.
+	churnDone := make(chan struct{})
+	type churnRun struct {
+		leaks []string
+		err   error
+	}
+	runs := make(chan churnRun, 64)
+	go func() {
+		defer close(runs)
+		for {
+			select {
+			case <-churnDone:
+				return
+			default:
+			}
+			out, err := exec.Command(bin, append(probeArgs, "-o", "json")...).Output()
+			var rep Report
+			if jerr := json.Unmarshal(out, &rep); jerr != nil {
+				// The guest is stopped while its bundle is replaced: the
+				// probe cannot run, which is the guest being cut off.
+				runs <- churnRun{err: fmt.Errorf("probe -o json: %v (%v)", jerr, err)}
+				time.Sleep(300 * time.Millisecond)
+				continue
+			}
+			var leaks []string
+			for _, x := range rep.Results {
+				if x.Verdict != Pass && x.Expected == "blocked" {
+					leaks = append(leaks, x.ID+" "+x.Name+": "+x.Observed)
+				}
+			}
+			runs <- churnRun{leaks: leaks}
+		}
+	}()
+	time.Sleep(time.Second)
+	deleteRules(t, instanceRules(t, instance, a))
+	if out, err := exec.Command("docker", "kill", "bottle-"+a+"-bundle").CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v: %s", err, out)
+	}
+	time.Sleep(12 * time.Second) // let probes run against the broken bottle
+	r = runBin(t, bin, append(append([]string{"--once"}, common...), "--dns-upstream", dnsc.Addr, "--bundle-binary", bin, specs)...)
+	if r.code != 0 {
+		t.Errorf("the pass after churn exited %d:\n%s", r.code, r.stderr)
+	}
+	// The guest is stopped while its bundle is replaced and its rules are
+	// put back before it starts again (fail closed).
+	if len(instanceRules(t, instance, a)) == 0 {
+		t.Errorf("host rules not restored by the pass: %s", r.stdout)
+	}
+	time.Sleep(8 * time.Second) // and against the healed one
+	close(churnDone)
+	n, cutOff := 0, 0
+	for run := range runs {
+		if run.err != nil {
+			cutOff++
+			continue
+		}
+		n++
+		if len(run.leaks) > 0 {
+			t.Errorf("a probe succeeded during churn:\n%s", strings.Join(run.leaks, "\n"))
+		}
+	}
+	t.Logf("churn: %d complete probe runs (and %d attempts while the guest was stopped) while the rules were gone and the bundle was killed; none leaked", n, cutOff)
+	if n < 2 {
+		t.Errorf("only %d probe runs during churn", n)
+	}
+	if r := runBin(t, bin, probeArgs...); r.code != 0 {
+		t.Fatalf("probe after the churn was healed exited %d:\n%s", r.code, r.stdout)
+	}
+
 	// In process, with the test's canaries: the metadata stand-in, the
 	// canary resolver and rebinding names.
 	sp := loadSpec(t, specs, a)
 	opts := Options{Docker: cli, Instance: instance, Bottle: a, Spec: sp, Binary: bin,
 		MetadataToken: mdToken, DNSControl: "canary.bottle-probe.test",
 		Rebind: []Rebind{
-			{Name: "rebind.bottle-probe.test", BadIPs: []string{"127.0.0.1", metadataAddr}},
-			// Docker's DNS answers the peer bundle's name, with its
-			// private egress address, to the proxy.
-			{Name: "bottle-" + b + "-bundle", Proxy: true},
+			// The canary upstream answers this allowlisted name with
+			// loopback and metadata addresses; the resolver and the proxy
+			// both resolve through it and must refuse them.
+			{Name: "rebind.bottle-probe.test", BadIPs: []string{"127.0.0.1", metadataAddr}, Proxy: true},
 		},
 		DNSSeen: dnsc.Seen}
 	rep, err := Run(context.Background(), opts)
@@ -420,30 +493,53 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("the canary resolver never saw the control name: asked %v", dnsc.Asked())
 	}
 
-	// Weaken one layer: drop bottle a's host firewall rules and run no
-	// reconcile pass. The direct dial to the host canary at the bridge
-	// gateway must now fail its probe.
+	// The host is kept out of reach by two layers: a docker guest's bridge
+	// has no host address (no layer-3 path to the host at all) and host
+	// firewall rules reject everything from the guest but its bundle ports.
+	// Each layer alone must hold, and with both gone the probes must fail:
+	// that proves they can. No reconcile pass runs in between, so nothing
+	// is repaired behind the test's back.
+	gw := reconciler.Gateway(subnetOf(t, cli, instance, a))
+	probeFailures := func(step string) (int, []string) {
+		t.Helper()
+		r := runBin(t, bin, append(probeArgs, "-o", "json")...)
+		var rep Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("%s: probe -o json: %v\n%s\n%s", step, err, r.stdout, r.stderr)
+		}
+		var failed []string
+		for _, x := range rep.Results {
+			if x.Verdict != Pass {
+				failed = append(failed, x.ID+" "+x.Name+": "+x.Observed)
+			}
+		}
+		t.Logf("%s: exit %d, failed:\n%s", step, r.code, strings.Join(failed, "\n"))
+		return r.code, failed
+	}
+
+	// Layer 1 alone: the gateway address comes back, the rules stay.
+	bridge := bridgeOf(t, cli, instance, a)
+	addGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
+	if code, failed := probeFailures("firewall only"); code != 0 {
+		t.Fatalf("the host firewall alone did not hold: %v", failed)
+	}
+	// Layer 2 alone: no gateway address, no rules.
+	delGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
 	rules := instanceRules(t, instance, a)
 	if len(rules) == 0 {
 		t.Fatalf("no firewall rules tagged for %s", a)
 	}
 	deleteRules(t, rules)
-	r = runBin(t, bin, append(probeArgs, "-o", "json")...)
-	var weak Report
-	if err := json.Unmarshal([]byte(r.stdout), &weak); err != nil {
-		t.Fatalf("probe -o json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	if code, failed := probeFailures("hostless bridge only"); code != 0 {
+		t.Fatalf("the hostless bridge alone did not hold: %v", failed)
 	}
-	var failed []string
-	for _, x := range weak.Results {
-		if x.Verdict != Pass {
-			failed = append(failed, x.ID+" "+x.Name+": "+x.Observed)
-		}
+	// Both layers gone: the direct dial to the host canary at the gateway
+	// must return its token, and the probe must exit 1.
+	addGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
+	code, failed := probeFailures("both layers gone")
+	if code != 1 {
+		t.Fatalf("probe exit %d with both host layers gone, want 1", code)
 	}
-	t.Logf("with bottle %s's host rules deleted: exit %d, failed:\n%s", a, r.code, strings.Join(failed, "\n"))
-	if r.code != 1 || weak.Passed {
-		t.Fatalf("probe exit %d with the host firewall layer gone, want 1", r.code)
-	}
-	gw := reconciler.Gateway(subnetOf(t, cli, instance, a))
 	if !strings.Contains(strings.Join(failed, "\n"), "host "+gw.String()+" canary direct: TOKEN RETURNED") {
 		t.Errorf("the direct dial to the host canary at %s did not fail", gw)
 	}
@@ -480,6 +576,35 @@ func loadSpec(t *testing.T, dir, name string) spec.Spec {
 	}
 	t.Fatalf("no spec for %s", name)
 	return spec.Spec{}
+}
+
+// bridgeOf returns the Linux bridge behind a bottle's network.
+func bridgeOf(t *testing.T, cli *client.Client, instance, bottle string) string {
+	ns, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle))})
+	if err != nil || len(ns) != 1 {
+		t.Fatalf("network of %s: %v (%d)", bottle, err, len(ns))
+	}
+	return "br-" + ns[0].ID[:12]
+}
+
+// addGateway gives the host an address on a bottle bridge, undoing the
+// hostless layer; delGateway takes it away again.
+func addGateway(t *testing.T, bridge string, gw netip.Addr, p netip.Prefix) {
+	t.Helper()
+	addr := netip.PrefixFrom(gw, p.Bits()).String()
+	if out, err := exec.Command("ip", "addr", "add", addr, "dev", bridge).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add %s dev %s: %v: %s", addr, bridge, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "addr", "del", addr, "dev", bridge).Run() })
+}
+
+func delGateway(t *testing.T, bridge string, gw netip.Addr, p netip.Prefix) {
+	t.Helper()
+	addr := netip.PrefixFrom(gw, p.Bits()).String()
+	if out, err := exec.Command("ip", "addr", "del", addr, "dev", bridge).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr del %s dev %s: %v: %s", addr, bridge, err, out)
+	}
 }
 
 func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.Prefix {

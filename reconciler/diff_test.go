@@ -234,10 +234,16 @@ Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
 				return d
 			}()),
 			observed: edit(aliceRes, RoleBundle, func(r *Resource) {}),
+			// A docker guest's network has no host address, so the whole
+			// chain is rebuilt.
 			want: `bottle alice
   - delete  guest    bottle-alice (spec.guest is now docker)
-  + create  guest    bottle-alice-guest (guest missing) addr=10.213.0.10 guest=docker image=agent:1 resources=2cpu/2048MiB
-Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
+  - delete  bundle   bottle-alice-bundle (network spec hash changed)
+  - delete  network  bottle-alice (network spec hash changed)
+  + create  network  bottle-alice (network spec hash changed) subnet=(allocated)
+  + create  bundle   bottle-alice-bundle (network spec hash changed) addr=(from the network) allow=0 rule(s) daemons=egress,dns
+  + create  guest    bottle-alice-guest (guest missing) addr=(from the network) guest=docker image=agent:1 resources=2cpu/2048MiB
+Plan: 3 to create, 3 to delete, 0 to start, 0 to stop.
 `,
 		},
 		{

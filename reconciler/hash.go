@@ -22,11 +22,16 @@ func Hash(role Role, s spec.Spec) string {
 	var v any
 	switch role {
 	case RoleNetwork:
-		// The network's shape is fixed by the driver; its subnet is checked as
-		// an observed fact. The constant keeps room for future fields.
+		// The subnet is checked as an observed fact, not hashed. A docker
+		// guest's network has no host address on its bridge (see dockernet),
+		// so the guest kind decides the network's shape.
+		shape := "internal-bridge"
+		if s.Guest == spec.GuestDocker {
+			shape = "internal-bridge-hostless"
+		}
 		v = struct {
 			Shape string `json:"shape"`
-		}{"internal-bridge"}
+		}{shape}
 	case RoleBundle:
 		v = struct {
 			Daemons []string `json:"daemons"`

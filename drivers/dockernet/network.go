@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // Kinds of the two drivers.
@@ -162,8 +163,19 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 	}
 
 	no := false
+	var opts map[string]string
+	if w.Spec.Guest == spec.GuestDocker {
+		// A docker guest lives on this bridge. With no host address on it,
+		// the guest has no layer-3 path to the host at all (not even the
+		// gateway answers ARP), so the host stays out of reach even if
+		// someone flushes the firewall rules that are the other layer. A
+		// smolvm guest needs the gateway: its VMM reaches the bundle from
+		// the host side.
+		opts = map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"}
+	}
 	resp, err := d.api.NetworkCreate(ctx, w.Name, network.CreateOptions{
-		Driver: "bridge",
+		Driver:  "bridge",
+		Options: opts,
 		// Internal: the bottle network has no route out; the bundle reaches
 		// the world through the instance's egress network instead.
 		Internal:   true,
