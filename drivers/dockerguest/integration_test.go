@@ -99,6 +99,9 @@ func TestGuestOnDocker(t *testing.T) {
 			if took > time.Second {
 				t.Errorf("%s: probe of %s took %s: a block must be a fast refusal", stage, a, took)
 			}
+			if t.Failed() {
+				t.Logf("%s: the test's rules now: %q", stage, testRules(t, inst))
+			}
 		}
 	}
 	probes("after create")
@@ -275,21 +278,29 @@ func hostListener(t *testing.T) uint16 {
 	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// hostAddrs lists the host's own IPv4 addresses but loopback and the test
-// networks' gateways: docker0, the LAN address.
+// hostAddrs lists the host's own stable IPv4 addresses: docker0 and the
+// LAN address. Other bridges are left out: other tests make and remove
+// them while this one runs.
 func hostAddrs(t *testing.T) []netip.Addr {
 	t.Helper()
-	as, err := net.InterfaceAddrs()
+	ifs, err := net.Interfaces()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []netip.Addr
-	for _, a := range as {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() || testPool.Contains(p.Addr()) {
+	for _, ifc := range ifs {
+		if strings.HasPrefix(ifc.Name, "br-") || strings.HasPrefix(ifc.Name, "veth") || ifc.Flags&net.FlagLoopback != 0 {
 			continue
 		}
-		out = append(out, p.Addr())
+		as, err := ifc.Addrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+				out = append(out, p.Addr())
+			}
+		}
 	}
 	return out
 }
@@ -299,7 +310,9 @@ func hostAddrs(t *testing.T) []netip.Addr {
 func probe(ctx context.Context, t *testing.T, cli *client.Client, id string, a netip.AddrPort) (string, bool, time.Duration) {
 	t.Helper()
 	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{
-		Cmd: []string{"nc", "-w", "3", a.Addr().String(), strconv.Itoa(int(a.Port()))}, AttachStdout: true, AttachStderr: true,
+		// timeout: nc -w bounds only the connect, and a probe must never hang.
+		Cmd:          []string{"timeout", "5", "nc", "-w", "3", a.Addr().String(), strconv.Itoa(int(a.Port()))},
+		AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		t.Fatalf("probe %s: %v", a, err)

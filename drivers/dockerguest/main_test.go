@@ -203,7 +203,7 @@ func buildTestImage(t *testing.T, cli *client.Client, inst string) string {
 	df := "FROM scratch\nCOPY bin/ /bin/\nENV PATH=/bin\nCMD [\"sleep\", \"86400\"]\n"
 	add(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))}, []byte(df))
 	add(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))}, bb)
-	for _, l := range []string{"sh", "nc", "echo", "sleep", "ip", "cat", "ls"} {
+	for _, l := range []string{"sh", "nc", "echo", "sleep", "timeout", "ip", "cat", "ls"} {
 		add(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
 	}
 	if err := tw.Close(); err != nil {
