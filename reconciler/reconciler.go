@@ -39,6 +39,10 @@ type Config struct {
 	MaxDeletes int
 	// Concurrency bounds how many bottles are worked on at once.
 	Concurrency int
+	// AllowEmpty lets a spec directory with no spec files tear down every
+	// bottle. Without it an empty directory (a failed checkout, a mount
+	// that is not there yet) prunes nothing.
+	AllowEmpty bool
 }
 
 // Reconciler runs passes for one instance.
@@ -124,6 +128,9 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	p := &Pass{Time: now, Specs: specs}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
+	if len(specs.Files) == 0 && len(p.Observed.Bottles) > 0 && !cfg.AllowEmpty && p.Desired.PruneBlocked == "" {
+		p.Desired.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
+	}
 	p.Observed.Protected = protected(prev, p.Observed)
 	p.Plan = Diff(p.Desired, p.Observed, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes})
 	return p, nil

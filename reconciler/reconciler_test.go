@@ -278,3 +278,20 @@ func TestPlanIsDry(t *testing.T) {
 		t.Fatal("plan wrote status")
 	}
 }
+
+func TestEmptyDirPrunesNothingUnlessAllowed(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	g.writes()
+	os.Remove(filepath.Join(g.dir, "a.yaml"))
+	p := g.pass()
+	if w := g.writes(); len(w) != 0 || !strings.Contains(p.Plan.String(), "holds no spec files") {
+		t.Fatalf("an emptied directory pruned: %v\n%s", w, p.Plan)
+	}
+	g.r.cfg.AllowEmpty = true
+	g.pass()
+	if w := g.writes(); len(w) != 3 {
+		t.Fatalf("with AllowEmpty: writes = %v", w)
+	}
+}

@@ -181,6 +181,7 @@ func TestWatchSavePatterns(t *testing.T) {
 func TestWatchTeardownWaitsAQuietPeriod(t *testing.T) {
 	g := newRig(t, "i1")
 	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b")) // an emptied directory prunes nothing
 	x := startWatch(t, g, WatchOptions{})
 	x.waitPass(anyPass, "at start")
 	g.writes()

@@ -37,6 +37,7 @@ type common struct {
 	concurrency     int
 	maxDeletes      int
 	allowMassDelete bool
+	allowEmpty      bool
 	lockTimeout     time.Duration
 	logFormat       string
 	verbose         int
@@ -53,6 +54,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
 	fs.IntVar(&c.maxDeletes, "max-deletes", 3, "most bottles one pass may tear down because their spec is gone")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift --max-deletes")
+	fs.BoolVar(&c.allowEmpty, "allow-empty", false, "let a spec directory with no spec files tear down every bottle (otherwise it prunes nothing)")
 	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait this long for another reconciler of this instance to finish (0: exit 3 at once)")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.IntVar(&c.verbose, "v", 0, "log verbosity (1 shows per-driver detail)")
@@ -197,7 +199,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 	}
 	rec := reconciler.New(reconciler.Config{
 		Dir: c.dir, Instance: c.instance, StateDir: c.stateDir, Pool: c.pool,
-		MaxDeletes: maxDeletes, Concurrency: c.concurrency,
+		MaxDeletes: maxDeletes, Concurrency: c.concurrency, AllowEmpty: c.allowEmpty,
 	}, netd, bund, guests, log)
 	return &env{rec: rec, docker: cli, bundle: bund, log: log}, nil
 }
