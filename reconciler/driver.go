@@ -35,3 +35,9 @@ type Starter interface {
 type Repairer interface {
 	Repair(ctx context.Context, r Resource) error
 }
+
+// Versioned is implemented by drivers whose runtime has a version worth
+// reporting in status (e.g. smolvm, whose features depend on it).
+type Versioned interface {
+	Version(ctx context.Context) (string, error)
+}

@@ -260,6 +260,7 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 	for _, name := range gone(p, prev) {
 		errs = append(errs, r.status.Remove(name))
 	}
+	errs = append(errs, r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
 	return p, errors.Join(errs...)
 }
 

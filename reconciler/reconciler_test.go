@@ -295,3 +295,22 @@ func TestEmptyDirPrunesNothingUnlessAllowed(t *testing.T) {
 		t.Fatalf("with AllowEmpty: writes = %v", w)
 	}
 }
+
+type versionedFake struct {
+	*fakeDriver
+	v string
+}
+
+func (v versionedFake) Version(context.Context) (string, error) { return v.v, nil }
+
+func TestPassRecordsRuntimeVersions(t *testing.T) {
+	g := newRig(t, "i1")
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5},
+		g.net, g.bun, map[string]Driver{"smolvm": versionedFake{g.vm, "1.9.2"}}, testr.New(t))
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	rts, err := g.r.Status().Runtimes()
+	if err != nil || len(rts) != 1 || rts[0] != (Runtime{Kind: "smolvm", Version: "1.9.2"}) {
+		t.Fatalf("runtimes = %+v, %v", rts, err)
+	}
+}

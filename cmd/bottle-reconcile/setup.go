@@ -78,6 +78,11 @@ func (c *common) resolve(dirArg string) error {
 	if c.stateDir == "" {
 		c.stateDir = defaultStateDir(c.instance)
 	}
+	if st, err := filepath.Abs(c.stateDir); err == nil {
+		if rel, err := filepath.Rel(c.dir, st); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Errorf("--state-dir %s is inside the spec directory %s; status writes there would look like spec changes: pick a directory outside it", c.stateDir, c.dir)
+		}
+	}
 	if c.maxDeletes < 0 {
 		return errors.New("--max-deletes must be 0 or more; use --allow-mass-delete to lift it")
 	}
@@ -231,3 +236,6 @@ func (u *unavailable) Create(context.Context, reconciler.Want) (reconciler.Resou
 	return reconciler.Resource{}, u.err
 }
 func (u *unavailable) Delete(context.Context, reconciler.Resource) error { return u.err }
+
+// Version reports, in status, why the runtime is missing.
+func (u *unavailable) Version(context.Context) (string, error) { return "", u.err }

@@ -44,6 +44,17 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		_ = enc.Encode(sts)
 		return exitOK
 	}
+	rts, err := reconciler.StatusStore{Dir: c.stateDir}.Runtimes()
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+	}
+	for _, rt := range rts {
+		if rt.Error != "" {
+			fmt.Fprintf(stdout, "%s: unavailable: %s\n", rt.Kind, rt.Error)
+		} else {
+			fmt.Fprintf(stdout, "%s: %s\n", rt.Kind, rt.Version)
+		}
+	}
 	if len(sts) == 0 {
 		fmt.Fprintf(stdout, "no bottles recorded for instance %s (state directory %s)\n", c.instance, c.stateDir)
 		return exitOK

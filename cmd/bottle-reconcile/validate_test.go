@@ -118,3 +118,11 @@ func TestGithubEscaping(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestStateDirInsideSpecDirIsRefused(t *testing.T) {
+	dir := specDir(t, map[string]string{"alice.yaml": goodSpec})
+	code, _, errs := runCmd(t, "plan", "--state-dir", filepath.Join(dir, "state"), dir)
+	if code != 2 || !strings.Contains(errs, "is inside the spec directory") {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+}
