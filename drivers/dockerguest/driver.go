@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -33,7 +34,7 @@ const (
 	LabelDriver = "dev.bottle-reconcile.driver"
 	// LabelNetwork records the bottle network, to find the guest's address
 	// on it (the same key the bundle driver uses).
-	LabelNetwork = "dev.bottle-reconcile.network"
+	LabelNetwork = dockernet.LabelNetwork
 	// LabelReach lists the bundle daemons the host firewall lets the guest
 	// reach ("egress", "dns"), so Observe knows which rules should exist.
 	LabelReach = "dev.bottle-reconcile.reach"
@@ -126,62 +127,7 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 }
 
 func guestResource(c container.Summary) reconciler.Resource {
-	r := reconciler.Resource{
-		Kind:        Kind,
-		Role:        reconciler.RoleGuest,
-		Bottle:      c.Labels[reconciler.LabelBottle],
-		Instance:    c.Labels[reconciler.LabelInstance],
-		ID:          c.ID,
-		Hash:        c.Labels[reconciler.LabelHash],
-		HashVersion: c.Labels[reconciler.LabelHashVersion],
-		Labels:      c.Labels,
-	}
-	if len(c.Names) > 0 {
-		r.Name = strings.TrimPrefix(c.Names[0], "/")
-	}
-	r.State, r.Detail = stateOf(c)
-	if c.NetworkSettings != nil {
-		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
-			r.Addr = endpointAddr(ep)
-		}
-	}
-	return r
-}
-
-// endpointAddr is the endpoint's IPv4 address; a stopped container has only
-// the one it was pinned to.
-func endpointAddr(ep *network.EndpointSettings) netip.Addr {
-	if a, err := netip.ParseAddr(ep.IPAddress); err == nil {
-		return a
-	}
-	if ep.IPAMConfig != nil {
-		if a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address); err == nil {
-			return a
-		}
-	}
-	return netip.Addr{}
-}
-
-// exitedRE matches the exit code in "Exited (137) 5 seconds ago".
-var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
-
-// stateOf normalises a listed container's state, with the detail a human
-// wants next to it, e.g. "exited (137)".
-func stateOf(c container.Summary) (reconciler.State, string) {
-	switch c.State {
-	case container.StateRunning:
-		return reconciler.StateRunning, ""
-	case container.StateCreated:
-		return reconciler.StateCreated, "created"
-	case container.StateExited, container.StateDead:
-		if m := exitedRE.FindStringSubmatch(c.Status); m != nil {
-			return reconciler.StateStopped, "exited (" + m[1] + ")"
-		}
-		return reconciler.StateStopped, string(c.State)
-	case container.StatePaused, container.StateRestarting, container.StateRemoving:
-		return reconciler.StateStopped, string(c.State)
-	}
-	return reconciler.StateUnknown, string(c.State)
+	return dockernet.ContainerResource(c, Kind, reconciler.RoleGuest)
 }
 
 // safeWord is what may go into a rule comment: it is split on spaces when
@@ -255,7 +201,7 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if g.DNS {
 		reach = append(reach, spec.DaemonDNS)
 	}
-	labels := copyLabels(w.Labels,
+	labels := dockernet.WithLabels(w.Labels,
 		reconciler.LabelRole, string(reconciler.RoleGuest),
 		LabelDriver, Kind,
 		LabelNetwork, w.Network,
@@ -406,18 +352,6 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 			PidsLimit:  &pids,
 		},
 	}
-}
-
-// copyLabels returns w's labels plus the driver's own.
-func copyLabels(w map[string]string, extra ...string) map[string]string {
-	m := make(map[string]string, len(w)+len(extra)/2)
-	for k, v := range w {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
-	}
-	return m
 }
 
 // notExisting returns a conflict error naming who holds name, if anyone.

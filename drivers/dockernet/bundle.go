@@ -21,10 +21,6 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
-// LabelNetwork records a bundle's bottle network, so its address can be
-// told apart from its egress address.
-const LabelNetwork = "dev.bottle-reconcile.network"
-
 // Bundle container limits.
 const (
 	bundlePidsLimit = 128
@@ -73,41 +69,7 @@ func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, erro
 }
 
 func bundleResource(c container.Summary) reconciler.Resource {
-	r := reconciler.Resource{
-		Kind:        BundleKind,
-		Role:        reconciler.RoleBundle,
-		Bottle:      c.Labels[reconciler.LabelBottle],
-		Instance:    c.Labels[reconciler.LabelInstance],
-		ID:          c.ID,
-		Hash:        c.Labels[reconciler.LabelHash],
-		HashVersion: c.Labels[reconciler.LabelHashVersion],
-		Labels:      c.Labels,
-		Health:      healthFromStatus(c.Status),
-	}
-	if len(c.Names) > 0 {
-		r.Name = strings.TrimPrefix(c.Names[0], "/")
-	}
-	r.State, r.Detail = stateOf(c)
-	if c.NetworkSettings != nil {
-		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
-			r.Addr = endpointAddr(ep)
-		}
-	}
-	return r
-}
-
-// endpointAddr is the endpoint's IPv4 address; a stopped container has only
-// the one it was pinned to.
-func endpointAddr(ep *network.EndpointSettings) netip.Addr {
-	if a, err := netip.ParseAddr(ep.IPAddress); err == nil {
-		return a
-	}
-	if ep.IPAMConfig != nil {
-		if a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address); err == nil {
-			return a
-		}
-	}
-	return netip.Addr{}
+	return ContainerResource(c, BundleKind, reconciler.RoleBundle)
 }
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
@@ -140,7 +102,7 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		return reconciler.Resource{}, err
 	}
 
-	labels := copyLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
+	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
 	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.BundleAddr.String()}},

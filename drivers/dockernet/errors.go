@@ -85,16 +85,4 @@ func checkWantLabels(op string, w reconciler.Want) error {
 	return nil
 }
 
-// copyLabels returns w's labels plus the driver's own.
-func copyLabels(w map[string]string, extra ...string) map[string]string {
-	m := make(map[string]string, len(w)+len(extra)/2)
-	for k, v := range w {
-		m[k] = v
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
-	}
-	return m
-}
-
 var errNotOurs = errors.New("not managed by bottle-reconcile; leaving it alone")

@@ -184,7 +184,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 			Subnet:  subnet.String(),
 			Gateway: Gateway(subnet).String(),
 		}}},
-		Labels: copyLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String()),
+		Labels: WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String()),
 	})
 	if err != nil {
 		return reconciler.Resource{}, wrap(op, err)

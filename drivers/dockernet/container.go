@@ -1,0 +1,70 @@
+package dockernet
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// LabelNetwork is set on containers: the bottle network they are attached
+// to, whose address is theirs.
+const LabelNetwork = "dev.bottle-reconcile.network"
+
+// ContainerResource turns a listed container into a Resource of the given
+// kind and role: identity from its labels, its run state and health, and its
+// address on the network its LabelNetwork label names. The docker guest
+// driver shares it, so both read containers the same way.
+func ContainerResource(c container.Summary, kind string, role reconciler.Role) reconciler.Resource {
+	r := reconciler.Resource{
+		Kind:        kind,
+		Role:        role,
+		Bottle:      c.Labels[reconciler.LabelBottle],
+		Instance:    c.Labels[reconciler.LabelInstance],
+		ID:          c.ID,
+		Hash:        c.Labels[reconciler.LabelHash],
+		HashVersion: c.Labels[reconciler.LabelHashVersion],
+		Labels:      c.Labels,
+		Health:      healthFromStatus(c.Status),
+	}
+	if len(c.Names) > 0 {
+		r.Name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	r.State, r.Detail = stateOf(c)
+	if c.NetworkSettings != nil {
+		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
+			r.Addr = endpointAddr(ep)
+		}
+	}
+	return r
+}
+
+// endpointAddr is the endpoint's IPv4 address; a stopped container has only
+// the one it was pinned to.
+func endpointAddr(ep *network.EndpointSettings) netip.Addr {
+	if a, err := netip.ParseAddr(ep.IPAddress); err == nil {
+		return a
+	}
+	if ep.IPAMConfig != nil {
+		if a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address); err == nil {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// WithLabels returns w's labels plus the driver's own, given as key, value
+// pairs. w is not changed.
+func WithLabels(w map[string]string, extra ...string) map[string]string {
+	m := make(map[string]string, len(w)+len(extra)/2)
+	for k, v := range w {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return m
+}
