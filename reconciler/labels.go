@@ -49,3 +49,20 @@ func OwnerLabels(instance, bottle string, role Role, hash string) map[string]str
 		LabelHashVersion: HashVersion,
 	}
 }
+
+// Labelled returns a Resource of the given kind, role and name whose
+// identity (bottle, instance, hash, hash version) is read from its labels,
+// the only place a driver may learn it from. labels is copied.
+func Labelled(kind string, role Role, name string, labels map[string]string) Resource {
+	l := make(map[string]string, len(labels))
+	for k, v := range labels {
+		l[k] = v
+	}
+	return Resource{
+		Kind: kind, Role: role, Name: name, Labels: l,
+		Bottle:      l[LabelBottle],
+		Instance:    l[LabelInstance],
+		Hash:        l[LabelHash],
+		HashVersion: l[LabelHashVersion],
+	}
+}

@@ -19,20 +19,12 @@ const LabelNetwork = "dev.bottle-reconcile.network"
 // address on the network its LabelNetwork label names. The docker guest
 // driver shares it, so both read containers the same way.
 func ContainerResource(c container.Summary, kind string, role reconciler.Role) reconciler.Resource {
-	r := reconciler.Resource{
-		Kind:        kind,
-		Role:        role,
-		Bottle:      c.Labels[reconciler.LabelBottle],
-		Instance:    c.Labels[reconciler.LabelInstance],
-		ID:          c.ID,
-		Hash:        c.Labels[reconciler.LabelHash],
-		HashVersion: c.Labels[reconciler.LabelHashVersion],
-		Labels:      c.Labels,
-		Health:      healthFromStatus(c.Status),
-	}
+	var name string
 	if len(c.Names) > 0 {
-		r.Name = strings.TrimPrefix(c.Names[0], "/")
+		name = strings.TrimPrefix(c.Names[0], "/")
 	}
+	r := reconciler.Labelled(kind, role, name, c.Labels)
+	r.ID, r.Health = c.ID, healthFromStatus(c.Status)
 	r.State, r.Detail = stateOf(c)
 	if c.NetworkSettings != nil {
 		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {

@@ -74,19 +74,8 @@ func (d *NetworkDriver) Observe(ctx context.Context) ([]reconciler.Resource, err
 }
 
 func networkResource(n network.Summary) reconciler.Resource {
-	r := reconciler.Resource{
-		Kind:        NetworkKind,
-		Role:        reconciler.RoleNetwork,
-		Bottle:      n.Labels[reconciler.LabelBottle],
-		Instance:    n.Labels[reconciler.LabelInstance],
-		Name:        n.Name,
-		ID:          n.ID,
-		Hash:        n.Labels[reconciler.LabelHash],
-		HashVersion: n.Labels[reconciler.LabelHashVersion],
-		Labels:      n.Labels,
-		State:       reconciler.StateRunning,
-		Subnet:      ipv4Subnet(n),
-	}
+	r := reconciler.Labelled(NetworkKind, reconciler.RoleNetwork, n.Name, n.Labels)
+	r.ID, r.State, r.Subnet = n.ID, reconciler.StateRunning, ipv4Subnet(n)
 	if !n.Internal {
 		r.Detail = "not internal"
 	}

@@ -206,22 +206,9 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if err := d.start(ctx, w.Name); err != nil {
 		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
 	}
-	labels := make(map[string]string, len(w.Labels))
-	for k, v := range w.Labels {
-		labels[k] = v
-	}
-	return reconciler.Resource{
-		Kind:        Kind,
-		Role:        reconciler.RoleGuest,
-		Bottle:      labels[reconciler.LabelBottle],
-		Instance:    labels[reconciler.LabelInstance],
-		Name:        w.Name,
-		Hash:        labels[reconciler.LabelHash],
-		HashVersion: labels[reconciler.LabelHashVersion],
-		Labels:      labels,
-		State:       reconciler.StateRunning,
-		Detail:      "running",
-	}, nil
+	r := reconciler.Labelled(Kind, reconciler.RoleGuest, w.Name, w.Labels)
+	r.State, r.Detail = reconciler.StateRunning, "running"
+	return r, nil
 }
 
 func (d *Driver) start(ctx context.Context, name string) error {

@@ -63,22 +63,9 @@ func mapState(s string) reconciler.State {
 
 // resource converts one of our rows to the reconciler's view.
 func (m machine) resource() reconciler.Resource {
-	labels := make(map[string]string, len(m.Labels))
-	for k, v := range m.Labels {
-		labels[k] = v
-	}
-	return reconciler.Resource{
-		Kind:        Kind,
-		Role:        reconciler.RoleGuest,
-		Bottle:      labels[reconciler.LabelBottle],
-		Instance:    labels[reconciler.LabelInstance],
-		Name:        m.Name,
-		Hash:        labels[reconciler.LabelHash],
-		HashVersion: labels[reconciler.LabelHashVersion],
-		Labels:      labels,
-		State:       mapState(m.State),
-		Detail:      m.State,
-	}
+	r := reconciler.Labelled(Kind, reconciler.RoleGuest, m.Name, m.Labels)
+	r.State, r.Detail = mapState(m.State), m.State
+	return r
 }
 
 // resources returns our machines, sorted by name so callers see a stable
