@@ -13,7 +13,6 @@ import (
 	"sort"
 
 	yamlv3 "go.yaml.in/yaml/v3"
-	"sigs.k8s.io/yaml"
 )
 
 // MaxFileBytes is the largest spec file the loader reads. A bottle spec is a
@@ -195,13 +194,11 @@ func unwrapPath(err error) error {
 // rules. file is only used to label problems. It never panics, whatever data
 // holds.
 func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
-	doc, problems = parseYAML(file, data)
+	// The document is parsed as YAML twice, once into nodes (positions) and
+	// once into JSON (schema and types); everything after works on those.
+	doc, j, problems := parseYAML(file, data)
 	if len(problems) > 0 {
 		return nil, "", nil, problems
-	}
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, "", nil, []Problem{yamlProblem(file, err)}
 	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(j))
@@ -214,7 +211,7 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 		// Report the semantic problems too when the document still decodes,
 		// so one run of validate shows everything to fix.
 		var loose Bottle
-		if yaml.Unmarshal(data, &loose) == nil {
+		if json.Unmarshal(j, &loose) == nil {
 			loose.Spec.applyDefaults()
 			ps = append(ps, check(file, doc, &loose, opts)...)
 			sortProblems(ps)
@@ -222,7 +219,9 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 		return nil, name, doc, ps
 	}
 	var bottle Bottle
-	if err := yaml.UnmarshalStrict(data, &bottle); err != nil {
+	strict := json.NewDecoder(bytes.NewReader(j))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&bottle); err != nil {
 		// The schema accepted it, so this is a mismatch between schema and
 		// types: report it rather than hide it.
 		return nil, name, doc, []Problem{{File: file, Message: fmt.Sprintf("cannot decode the spec: %v", err)}}

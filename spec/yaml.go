@@ -14,39 +14,40 @@ import (
 
 // parseYAML parses data into a node tree for locating problems, and rejects
 // what is not exactly one YAML mapping.
-func parseYAML(file string, data []byte) (*yamlv3.Node, []Problem) {
+func parseYAML(file string, data []byte) (*yamlv3.Node, []byte, []Problem) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, []Problem{{File: file, Line: 1, Column: 1, Message: "file is empty; a bottle spec needs apiVersion, kind, metadata and spec"}}
+		return nil, nil, []Problem{{File: file, Line: 1, Column: 1, Message: "file is empty; a bottle spec needs apiVersion, kind, metadata and spec"}}
 	}
 	// sigs.k8s.io/yaml reports the line of a syntax error more exactly than
 	// yaml.v3 (which is off by one for some errors), so it speaks first.
-	if _, err := yaml.YAMLToJSON(data); err != nil {
-		return nil, []Problem{yamlProblem(file, err)}
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, nil, []Problem{yamlProblem(file, err)}
 	}
 	dec := yamlv3.NewDecoder(bytes.NewReader(data))
 	var doc yamlv3.Node
-	if err := dec.Decode(&doc); err != nil {
-		return nil, []Problem{yamlProblem(file, err)}
+	if err = dec.Decode(&doc); err != nil {
+		return nil, nil, []Problem{yamlProblem(file, err)}
 	}
 	var extra yamlv3.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, []Problem{yamlProblem(file, err)}
+		return nil, nil, []Problem{yamlProblem(file, err)}
 	default:
-		return nil, []Problem{{File: file, Line: extra.Line, Column: extra.Column, Message: "a second YAML document; put one bottle in each file"}}
+		return nil, nil, []Problem{{File: file, Line: extra.Line, Column: extra.Column, Message: "a second YAML document; put one bottle in each file"}}
 	}
 	root := &doc
 	if root.Kind == yamlv3.DocumentNode && len(root.Content) > 0 {
 		root = root.Content[0]
 	}
 	if root.Kind != yamlv3.MappingNode {
-		return nil, []Problem{{File: file, Line: root.Line, Column: root.Column, Message: "a bottle spec must be a YAML mapping with apiVersion, kind, metadata and spec"}}
+		return nil, nil, []Problem{{File: file, Line: root.Line, Column: root.Column, Message: "a bottle spec must be a YAML mapping with apiVersion, kind, metadata and spec"}}
 	}
 	if p, ok := duplicateKey(file, root); ok {
-		return nil, []Problem{p}
+		return nil, nil, []Problem{p}
 	}
-	return &doc, nil
+	return &doc, j, nil
 }
 
 // duplicateKey finds a key given twice in one mapping: YAML parsers disagree
