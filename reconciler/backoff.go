@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -52,7 +54,9 @@ func (s *passSchedule) retryAt(failures int, now time.Time) *time.Time {
 
 // fingerprint identifies what a bottle's spec asks for: a new fingerprint
 // is a new attempt, so its backoff is reset and it goes ahead of a resync.
-// It covers the three role hashes and the facts the hashes leave out.
+// It covers the three role hashes and the facts the hashes leave out. It is
+// recorded in the bottle's status, so a spec changed while no watcher ran
+// still resets the backoff.
 func fingerprint(db *DesiredBottle) string {
 	var b strings.Builder
 	for _, r := range Roles {
@@ -64,5 +68,6 @@ func fingerprint(db *DesiredBottle) string {
 		subnet = db.Subnet.String()
 	}
 	b.WriteString(subnet + "/" + db.GuestKind + "/" + strconv.FormatBool(db.Spec.Suspend) + "/" + strconv.FormatBool(db.Spec.Protect))
-	return b.String()
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:12])
 }

@@ -314,3 +314,31 @@ func TestPassRecordsRuntimeVersions(t *testing.T) {
 		t.Fatalf("runtimes = %+v, %v", rts, err)
 	}
 }
+
+// TestFailuresStartOverWhenTheSpecChanges checks that the count of failed
+// passes, which sets a watcher's backoff, is per spec: --once passes record
+// the spec's fingerprint too, so an edit starts the count over.
+func TestFailuresStartOverWhenTheSpecChanges(t *testing.T) {
+	g := newRig(t, "i1")
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5},
+		g.net, g.bun, map[string]Driver{"smolvm": badImage{g.vm, "broken:"}}, testr.New(t))
+	failures := func() int {
+		t.Helper()
+		sts, err := g.r.Status().All()
+		if err != nil || len(sts) != 1 || sts[0].State != StatusFailed {
+			t.Fatalf("statuses = %+v, %v", sts, err)
+		}
+		return sts[0].Failures
+	}
+	g.write("a.yaml", strings.Replace(specFor("a"), "agent:1", "broken:1", 1))
+	g.pass()
+	g.pass()
+	if n := failures(); n != 2 {
+		t.Fatalf("failures = %d, want 2", n)
+	}
+	g.write("a.yaml", strings.Replace(specFor("a"), "agent:1", "broken:2", 1))
+	g.pass()
+	if n := failures(); n != 1 {
+		t.Fatalf("failures after an edit = %d, want 1", n)
+	}
+}

@@ -29,11 +29,15 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 	var out []Status
 	for n := range names {
 		old := before[n]
-		if p.sched.reset(n) {
+		db := p.Desired.Bottles[n]
+		fp := old.Fingerprint
+		if db != nil {
+			fp = fingerprint(db)
+		}
+		if p.sched.reset(n) || fp != old.Fingerprint {
 			old.Failures, old.NextRetry = 0, nil // the spec changed: backoff starts over
 		}
-		st := Status{Bottle: n, LastReconciled: now.UTC(), Protect: old.Protect, Source: old.Source}
-		db := p.Desired.Bottles[n]
+		st := Status{Bottle: n, LastReconciled: now.UTC(), Protect: old.Protect, Source: old.Source, Fingerprint: fp}
 		if db != nil {
 			st.Source, st.Protect = db.Source, db.Spec.Protect
 		}

@@ -35,6 +35,9 @@ type Status struct {
 	Failures       int              `json:"failures,omitempty"` // consecutive failed passes
 	LastReconciled time.Time        `json:"lastReconciled"`
 	NextRetry      *time.Time       `json:"nextRetry,omitempty"`
+	// Fingerprint identifies the last valid spec of the bottle: when the
+	// spec changes, its failures start over, even across restarts.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // StatusResource is one resource as last seen.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -140,8 +141,32 @@ func (r *Reconciler) Watcher(opts WatchOptions) *Watcher {
 // watched.
 func (w *Watcher) Ready() bool { return w.passed.Load() && w.watching.Load() }
 
-// Trigger asks for a full pass now (SIGHUP). It never blocks.
+// ReasonSignal is the trigger reason of a pass someone asked for (SIGHUP):
+// it runs at once, and works on bottles that are backing off too.
+const ReasonSignal = "signal"
+
+// Trigger asks for a full pass now. It never blocks. With ReasonSignal the
+// pass also retries the bottles that are backing off.
 func (w *Watcher) Trigger(reason string) { w.q.At(reason, w.now()) }
+
+// seed takes what the last run recorded: each bottle's spec fingerprint,
+// so a spec changed while nothing watched counts as changed, and the retry
+// times of failing bottles, so a restarted watcher keeps their backoff.
+func (w *Watcher) seed(log logr.Logger) {
+	sts, err := w.r.status.All()
+	if err != nil {
+		log.Error(err, "cannot read the recorded statuses; backoff starts over")
+		return
+	}
+	for _, st := range sts {
+		if st.Fingerprint != "" {
+			w.fps[st.Bottle] = st.Fingerprint
+		}
+		if st.State == StatusFailed && st.NextRetry != nil {
+			w.retry[st.Bottle] = retryInfo{at: *st.NextRetry, failures: st.Failures}
+		}
+	}
+}
 
 // Run watches and reconciles until ctx ends, then returns nil once the
 // operations in flight have finished (or ShutdownTimeout has passed).
@@ -170,6 +195,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			})
 		}()
 	}
+	w.seed(log)
 	log.Info("watching", "dir", w.r.cfg.Dir, "instance", w.r.cfg.Instance, "debounce", w.opts.Debounce.String(), "resync", w.opts.Resync.String())
 	w.q.At("start", w.now())
 	timer := time.NewTimer(time.Hour)
@@ -255,7 +281,8 @@ func (w *Watcher) scheduleResync() {
 
 // hold takes out of p's plan what must wait, sets the executor's order, and
 // returns how many bottles were held:
-//   - a bottle backing off waits for its retry time, unless its spec changed;
+//   - a bottle backing off waits for its retry time, unless its spec changed
+//     or someone asked for this pass (SIGHUP);
 //   - a bottle whose spec is gone is torn down only if it was already gone
 //     one quiet period ago: editors and `mv` remove a file and put it back,
 //     and that must never destroy and recreate the bottle.
@@ -281,6 +308,7 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 	// the resync backlog (by name, in the executor).
 	s.order = append(changed, t.Bottles...)
 
+	asked := slices.Contains(t.Reasons, ReasonSignal)
 	hold := map[string]bool{}
 	gone := map[string]bool{}
 	for _, b := range p.Plan.Bottles() {
@@ -295,7 +323,7 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 			}
 			continue
 		}
-		if ri, ok := w.retry[b]; ok && now.Before(ri.at) {
+		if ri, ok := w.retry[b]; ok && now.Before(ri.at) && !asked {
 			hold[b] = true
 			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: "backoff",
 				Message: fmt.Sprintf("failed %d time(s) in a row; next retry at %s", ri.failures, ri.at.Format(time.RFC3339))})

@@ -340,14 +340,15 @@ func TestWatchDirRemovedAndRecreated(t *testing.T) {
 	}
 }
 
-// badImage fails to create guests of one image, as a broken spec would.
+// badImage fails to create guests of images starting with bad, as a broken
+// spec would.
 type badImage struct {
 	*fakeDriver
 	bad string
 }
 
 func (b badImage) Create(ctx context.Context, w Want) (Resource, error) {
-	if w.Spec.Image == b.bad {
+	if strings.HasPrefix(w.Spec.Image, b.bad) {
 		b.mu.Lock()
 		b.calls = append(b.calls, "create "+w.Name)
 		b.mu.Unlock()
@@ -392,6 +393,69 @@ func TestWatchBackoffGrowsAndResetsOnFix(t *testing.T) {
 	}
 	if !time.Now().Before(*last.NextRetry) && time.Since(fixed) > 2*time.Second {
 		t.Fatalf("the fix waited for the backoff (%v)", time.Since(fixed))
+	}
+}
+
+// TestWatchBackoffSurvivesRestart checks that the backoff lives in the
+// state directory, not in one watcher's memory: a restarted watcher keeps a
+// failing bottle's retry time, a spec changed while no watcher ran starts
+// its failures over, and SIGHUP retries at once.
+func TestWatchBackoffSurvivesRestart(t *testing.T) {
+	g := newRig(t, "i1")
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
+		g.net, g.bun, map[string]Driver{"smolvm": badImage{g.vm, "broken:"}}, testr.New(t))
+	broken := func(img string) string { return strings.Replace(specFor("a"), "agent:1", img, 1) }
+	g.write("a.yaml", broken("broken:1"))
+	opts := WatchOptions{Backoff: Backoff{Base: time.Minute, Max: time.Hour}}
+	status := func() Status {
+		t.Helper()
+		sts, err := g.r.Status().All()
+		mustDo(t, err)
+		if len(sts) != 1 {
+			t.Fatalf("statuses = %+v", sts)
+		}
+		return sts[0]
+	}
+
+	x := startWatch(t, g, opts)
+	x.waitPass(func(r PassReport) bool { return r.Failed == 1 }, "failing")
+	x.stop()
+	<-x.done
+	x.done <- nil
+	if st := status(); st.Failures != 1 || st.NextRetry == nil || st.Fingerprint == "" {
+		t.Fatalf("after the first failure: %+v", st)
+	}
+	g.writes()
+
+	// Restarted, same spec: the retry is a minute away, so nothing is tried.
+	y := startWatch(t, g, opts)
+	if r := y.waitPass(anyPass, "at restart"); r.Held != 1 || r.Ops != 0 || r.Failed != 0 {
+		t.Fatalf("restarted watcher: held %d, ops %d, failed %d; want the bottle held", r.Held, r.Ops, r.Failed)
+	}
+	if w := g.writes(); slices.Contains(w, "create bottle-a") {
+		t.Fatalf("the restarted watcher retried before the retry time: %q", w)
+	}
+	// SIGHUP asks for a pass now: it retries the bottle at once.
+	y.w.Trigger(ReasonSignal)
+	if r := y.waitPass(triggeredBy(ReasonSignal), "asked for"); r.Held != 0 || r.Failed != 1 {
+		t.Fatalf("SIGHUP pass: held %d, failed %d; want the bottle retried", r.Held, r.Failed)
+	}
+	if st := status(); st.Failures != 2 {
+		t.Fatalf("after the SIGHUP retry: failures %d, want 2", st.Failures)
+	}
+	y.stop()
+	<-y.done
+	y.done <- nil
+
+	// The spec changes while no watcher runs (still broken): a new attempt
+	// at once, and its failures start over.
+	g.write("a.yaml", broken("broken:2"))
+	z := startWatch(t, g, opts)
+	if r := z.waitPass(anyPass, "after the edit"); r.Held != 0 || r.Failed != 1 {
+		t.Fatalf("changed spec after restart: held %d, failed %d; want it tried", r.Held, r.Failed)
+	}
+	if st := status(); st.Failures != 1 || st.NextRetry.Sub(st.LastReconciled) != time.Minute {
+		t.Fatalf("changed spec after restart: failures %d, next retry %v after %v; want 1 and a minute", st.Failures, st.NextRetry, st.LastReconciled)
 	}
 }
 

@@ -89,7 +89,7 @@ func watch(ctx context.Context, c *common, w *watchOptions, stdout, stderr io.Wr
 			case <-ctx.Done():
 				return
 			case <-hup:
-				wt.Trigger("signal")
+				wt.Trigger(reconciler.ReasonSignal)
 			}
 		}
 	}()
