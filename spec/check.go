@@ -39,18 +39,20 @@ func check(file string, doc *yamlv3.Node, b *Bottle, opts Options) []Problem {
 	s := &b.Spec
 	sp := path{"spec"}
 
-	if _, err := reference.ParseNormalizedNamed(s.Image); err != nil {
+	// A missing image is the schema's to report ("required"); saying it is
+	// also not a valid reference would only be noise.
+	if _, err := reference.ParseNormalizedNamed(s.Image); s.Image != "" && err != nil {
 		c.add(sp.with("image"), "%q is not a valid image reference (%v); use a name like ghcr.io/acme/agent:1.4 or a local image such as agent:dev", s.Image, err)
 	}
 
 	for _, k := range sortedKeys(s.Env) {
-		if slices.Contains(ReservedEnv, k) {
+		if IsReservedEnv(k) {
 			c.add(sp.with("env").with(k), "is set by bottle-reconcile itself (it points the guest at its bundle); remove it")
 		}
 	}
 	for i, k := range s.EnvFromHost {
 		switch {
-		case slices.Contains(ReservedEnv, k):
+		case IsReservedEnv(k):
 			c.add(sp.with("envFromHost").with(i), "%s is set by bottle-reconcile itself (it points the guest at its bundle); remove it", k)
 		case hasKey(s.Env, k):
 			c.add(sp.with("envFromHost").with(i), "%s is also set in spec.env; keep it in one place", k)
@@ -149,6 +151,10 @@ var refusedRanges = func() []refusal {
 	return out
 }()
 
+// mappedAny is the first address of ::ffff:0.0.0.0/96, all of IPv4 in
+// IPv4-mapped spelling.
+var mappedAny = netip.AddrFrom16(netip.IPv4Unspecified().As16())
+
 func mapped(p netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), p.Bits()+96)
 }
@@ -157,6 +163,9 @@ func mapped(p netip.Prefix) netip.Prefix {
 func refusedCIDR(p netip.Prefix, pool netip.Prefix) string {
 	if p.Bits() == 0 {
 		return "is a default route: it would open the guest to everything"
+	}
+	if p.Bits() <= 96 && p.Contains(mappedAny) {
+		return "contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of the default route 0.0.0.0/0: it would open the guest to everything"
 	}
 	for _, r := range refusedRanges {
 		if p.Overlaps(r.p) {

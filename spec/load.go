@@ -160,7 +160,9 @@ func joinOthers(all []string, self string) string {
 func loadFile(file string, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
 	data, err := readCapped(file)
 	if err != nil {
-		return nil, "", nil, []Problem{{File: file, Message: err.Error()}}
+		// The whole file is at fault: point at its start, so editors and
+		// annotations still have a place to show it.
+		return nil, "", nil, []Problem{{File: file, Line: 1, Column: 1, Message: err.Error()}}
 	}
 	b, name, doc, problems = Parse(file, data, opts)
 	return b, name, doc, problems
@@ -204,7 +206,7 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
-		return nil, "", nil, []Problem{{File: file, Message: fmt.Sprintf("cannot decode the document: %v", err)}}
+		return nil, "", nil, []Problem{{File: file, Line: 1, Column: 1, Message: fmt.Sprintf("cannot decode the document: %v", err)}}
 	}
 	name = nameOf(v)
 	if ps := schemaProblems(file, doc, v); len(ps) > 0 {
@@ -224,7 +226,7 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 	if err := strict.Decode(&bottle); err != nil {
 		// The schema accepted it, so this is a mismatch between schema and
 		// types: report it rather than hide it.
-		return nil, name, doc, []Problem{{File: file, Message: fmt.Sprintf("cannot decode the spec: %v", err)}}
+		return nil, name, doc, []Problem{{File: file, Line: 1, Column: 1, Message: fmt.Sprintf("cannot decode the spec: %v", err)}}
 	}
 	bottle.Source = file
 	bottle.Spec.applyDefaults()

@@ -32,7 +32,7 @@ func TestParseRejects(t *testing.T) {
 		{"empty file", "", "f.yaml:1:1: file is empty"},
 		{"two documents", valid + "---\n" + valid, "a second YAML document"},
 		{"not a mapping", "- a\n- b\n", "must be a YAML mapping"},
-		{"duplicate key", valid + "  image: other\n", "f.yaml:7:3: image: key appears twice"},
+		{"duplicate key", valid + "  image: other\n", "f.yaml:7:3: spec.image: key appears twice"},
 		{"wrong apiVersion", strings.Replace(valid, "v1alpha1", "v1", 1), "f.yaml:1:13: apiVersion: must be bottle-reconcile/v1alpha1"},
 		{"wrong kind", strings.Replace(valid, "kind: Bottle", "kind: Pod", 1), "f.yaml:2:7: kind: must be Bottle"},
 		{"missing spec", "apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: a}\n", `missing required field "spec"`},
@@ -41,6 +41,13 @@ func TestParseRejects(t *testing.T) {
 		{"unknown field case", withSpec("allowCidrs: [198.51.100.0/24]"), "did you mean allowCIDRs?"},
 		{"unknown field no suggestion", withSpec("zzzzzz: 1"), "spec.zzzzzz: unknown field; allowed fields are allowCIDRs, daemons"},
 		{"unknown top-level", valid + "status: {}\n", "f.yaml:7:1: status: unknown field"},
+		{"unknown top-level suggestion", strings.Replace(valid, "apiVersion:", "apiVerison:", 1), "f.yaml:1:1: apiVerison: unknown field; did you mean apiVersion?"},
+		{"unknown metadata field", strings.Replace(valid, "  name: alice", "  name: alice\n  nmae: bob", 1), "f.yaml:5:3: metadata.nmae: unknown field; did you mean name?"},
+		{"unknown egress field", withSpec("egress: {alow: [x.com]}"), "f.yaml:7:12: spec.egress.alow: unknown field; did you mean allow?"},
+		{"unknown resources field", withSpec("resources: {cpu: 2}"), "f.yaml:7:15: spec.resources.cpu: unknown field; did you mean cpus?"},
+		{"unknown network field", withSpec("network: {subent: 10.213.4.0/29}"), "f.yaml:7:13: spec.network.subent: unknown field; did you mean subnet?"},
+		{"unknown field case at depth", withSpec("resources: {memorymib: 128}"), "spec.resources.memorymib: unknown field; did you mean memoryMiB?"},
+		{"duplicate key nested", withSpec("resources: {cpus: 1, cpus: 2}"), "f.yaml:7:24: spec.resources.cpus: key appears twice"},
 		{"name uppercase", strings.Replace(valid, "name: alice", "name: Alice", 1), "f.yaml:4:9: metadata.name: must be a lowercase DNS label"},
 		{"name double dash", strings.Replace(valid, "name: alice", "name: a--b", 1), `metadata.name: must not contain "--"`},
 		{"name too long", strings.Replace(valid, "name: alice", "name: "+strings.Repeat("a", 41), 1), "metadata.name: is longer than 40 characters"},
@@ -55,6 +62,9 @@ func TestParseRejects(t *testing.T) {
 		{"env boolean value", withSpec("env: {DEBUG: yes}"), "spec.env.DEBUG: expected string, but got boolean; YAML reads yes/no"},
 		{"env number value", withSpec("env: {PORT: 8080}"), "spec.env.PORT: expected string, but got number; quote the value"},
 		{"env reserved", withSpec("env: {HTTPS_PROXY: http://x}"), "spec.env.HTTPS_PROXY: is set by bottle-reconcile itself"},
+		{"env reserved mixed case", withSpec("env: {Http_Proxy: http://x}"), "spec.env.Http_Proxy: is set by bottle-reconcile itself"},
+		{"env reserved all_proxy", withSpec("env: {ALL_PROXY: socks5://x}"), "spec.env.ALL_PROXY: is set by bottle-reconcile itself"},
+		{"envFromHost reserved mixed case", withSpec("envFromHost: [No_Proxy]"), "spec.envFromHost[0]: No_Proxy is set by bottle-reconcile itself"},
 		{"envFromHost reserved", withSpec("envFromHost: [no_proxy]"), "spec.envFromHost[0]: no_proxy is set by bottle-reconcile itself"},
 		{"envFromHost bad name", withSpec("envFromHost: [A-B]"), "spec.envFromHost[0]: is not a valid environment variable name"},
 		{"env in both", withSpec("env: {TOKEN: a}", "envFromHost: [TOKEN]"), "spec.envFromHost[0]: TOKEN is also set in spec.env"},
@@ -71,6 +81,11 @@ func TestParseRejects(t *testing.T) {
 		{"cidr unspecified v6", withSpec(`allowCIDRs: ["::/128"]`), "::/128 is the unspecified address"},
 		{"cidr default v4", withSpec("allowCIDRs: [0.0.0.0/0]"), "0.0.0.0/0 is a default route"},
 		{"cidr default v6", withSpec(`allowCIDRs: ["::/0"]`), "::/0 is a default route"},
+		{"cidr default mapped", withSpec(`allowCIDRs: ["::ffff:0.0.0.0/96"]`), "::ffff:0.0.0.0/96 contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of the default route"},
+		{"cidr default mapped wider", withSpec(`allowCIDRs: ["::/80"]`), "::/80 contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of the default route"},
+		{"cidr unspecified mapped", withSpec(`allowCIDRs: ["::ffff:0.0.0.0"]`), "::ffff:0.0.0.0/128 is the unspecified (\"this host\") range (IPv4-mapped)"},
+		{"cidr link-local mapped range", withSpec(`allowCIDRs: ["::ffff:169.254.0.0/112"]`), "is link-local, where cloud metadata (169.254.169.254) lives (IPv4-mapped)"},
+		{"cidr loopback v6 range", withSpec(`allowCIDRs: ["::/127"]`), "reaches the host's loopback"},
 		{"cidr wide includes loopback", withSpec("allowCIDRs: [96.0.0.0/3]"), "96.0.0.0/3 reaches the host's loopback"},
 		{"cidr pool", withSpec("allowCIDRs: [10.213.7.0/24]"), "overlaps 10.213.0.0/16, the range bottle subnets are allocated from"},
 		{"cidr covering pool", withSpec("allowCIDRs: [10.0.0.0/8]"), "overlaps 10.213.0.0/16"},
@@ -87,6 +102,16 @@ func TestParseRejects(t *testing.T) {
 		{"egress numeric", withSpec(`egress: {allow: ["2130706433"]}`), "is a numeric address"},
 		{"egress underscore", withSpec(`egress: {allow: ["a_b.com"]}`), "only letters, digits"},
 		{"egress duplicate normalised", withSpec(`egress: {allow: [x.com, "X.COM."]}`), "same rule as spec.egress.allow[0]"},
+		{"egress bare wildcard", withSpec(`egress: {allow: ["*"]}`), "a wildcard is only allowed as a leading"},
+		{"egress wildcard no dot", withSpec(`egress: {allow: ["*example.com"]}`), "a wildcard is only allowed as a leading"},
+		{"egress trailing wildcard", withSpec(`egress: {allow: ["example.*"]}`), "a wildcard is only allowed as a leading"},
+		{"egress empty port", withSpec(`egress: {allow: ["x.com:"]}`), "empty port"},
+		{"egress port too big", withSpec(`egress: {allow: ["x.com:65536"]}`), "must be a number from 1 to 65535"},
+		{"egress empty label", withSpec(`egress: {allow: ["a..com"]}`), "empty label"},
+		{"egress leading hyphen", withSpec(`egress: {allow: ["-a.com"]}`), "starts or ends with '-'"},
+		{"egress octal", withSpec(`egress: {allow: ["0177.0.0.1"]}`), "is a numeric address"},
+		{"egress whitespace", withSpec(`egress: {allow: [" x.com"]}`), "surrounding whitespace"},
+		{"egress zone", withSpec(`egress: {allow: ["[fe80::1%eth0]:443"]}`), "zone"},
 		{"egress without daemons", withSpec(`egress: {allow: [x.com]}`, "daemons: []"), "has no effect because spec.daemons runs neither"},
 	}
 	for _, tt := range tests {
@@ -183,6 +208,8 @@ func TestLoadDir(t *testing.T) {
 	write(t, dir, "e.yaml", strings.Replace(named("broken"), "image:", "imag:", 1))
 	write(t, dir, "f.yaml", "::: nope")
 	write(t, dir, "big.yaml", valid+"#"+strings.Repeat("x", MaxFileBytes))
+	// Exactly at the limit is still read.
+	write(t, dir, "c.yaml", named("c")+"#"+strings.Repeat("x", MaxFileBytes-len(named("c"))-2)+"\n")
 
 	r, err := LoadDir(dir, Options{})
 	if err != nil {
@@ -192,11 +219,15 @@ func TestLoadDir(t *testing.T) {
 	for _, b := range r.Bottles {
 		got = append(got, b.Metadata.Name+"@"+filepath.Base(b.Source))
 	}
-	if strings.Join(got, " ") != "a@a.yaml b@b.yml" {
+	if strings.Join(got, " ") != "a@a.yaml b@b.yml c@c.yaml" {
 		t.Errorf("bottles = %v", got)
 	}
-	if len(r.Files) != 7 {
-		t.Errorf("files = %v, want 7 spec files", r.Files)
+	var base []string
+	for _, f := range r.Files {
+		base = append(base, filepath.Base(f))
+	}
+	if strings.Join(base, " ") != "a.yaml b.yml big.yaml c.yaml d1.yaml d2.yaml e.yaml f.yaml" {
+		t.Errorf("files = %v, want the 8 spec files in sorted order", base)
 	}
 	if r.Held["dup"] == "" || r.Held["broken"] == "" {
 		t.Errorf("held = %v", r.Held)
@@ -208,10 +239,13 @@ func TestLoadDir(t *testing.T) {
 	for _, p := range r.Problems {
 		text += p.String() + "\n"
 	}
+	if strings.Contains(text, "image reference") {
+		t.Errorf("a missing image is also reported as an invalid reference:\n%s", text)
+	}
 	for _, want := range []string{
 		"d1.yaml:4:9: metadata.name: bottle \"dup\" is defined by more than one file (also " + filepath.Join(dir, "d2.yaml"),
 		"d2.yaml:4:9: metadata.name: bottle \"dup\" is defined by more than one file (also " + filepath.Join(dir, "d1.yaml"),
-		"big.yaml: file is larger than 1048576 bytes",
+		"big.yaml:1:1: file is larger than 1048576 bytes",
 		"e.yaml:6:3: spec.imag: unknown field; did you mean image?",
 	} {
 		if !strings.Contains(text, want) {

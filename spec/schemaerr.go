@@ -23,7 +23,7 @@ func schemaProblems(file string, doc *yamlv3.Node, v any) []Problem {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return []Problem{{File: file, Message: err.Error()}}
+		return []Problem{{File: file, Line: 1, Column: 1, Message: err.Error()}}
 	}
 	var out []Problem
 	seen := map[string]bool{}

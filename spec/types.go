@@ -1,6 +1,10 @@
 package spec
 
-import yamlv3 "go.yaml.in/yaml/v3"
+import (
+	"strings"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+)
 
 // APIVersion and Kind are the only values the loader accepts.
 const (
@@ -111,5 +115,16 @@ func (s *Spec) applyDefaults() {
 }
 
 // ReservedEnv lists the variables bottle-reconcile sets in guests itself
-// (see bundle.GuestEnv); a spec may not set them.
+// (see bundle.GuestEnv); a spec may not set them in any case: some tools
+// (Python's urllib among them) read proxy variables case-insensitively.
 var ReservedEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy"}
+
+// IsReservedEnv reports whether k is one of ReservedEnv, in any case.
+func IsReservedEnv(k string) bool {
+	for _, r := range ReservedEnv {
+		if strings.EqualFold(r, k) {
+			return true
+		}
+	}
+	return false
+}

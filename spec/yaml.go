@@ -44,7 +44,7 @@ func parseYAML(file string, data []byte) (*yamlv3.Node, []byte, []Problem) {
 	if root.Kind != yamlv3.MappingNode {
 		return nil, nil, []Problem{{File: file, Line: root.Line, Column: root.Column, Message: "a bottle spec must be a YAML mapping with apiVersion, kind, metadata and spec"}}
 	}
-	if p, ok := duplicateKey(file, root); ok {
+	if p, ok := duplicateKey(file, root, nil); ok {
 		return nil, nil, []Problem{p}
 	}
 	return &doc, j, nil
@@ -52,23 +52,23 @@ func parseYAML(file string, data []byte) (*yamlv3.Node, []byte, []Problem) {
 
 // duplicateKey finds a key given twice in one mapping: YAML parsers disagree
 // on which one wins, so a reviewer could approve one value and get the other.
-func duplicateKey(file string, n *yamlv3.Node) (Problem, bool) {
+func duplicateKey(file string, n *yamlv3.Node, at path) (Problem, bool) {
 	switch n.Kind {
 	case yamlv3.MappingNode:
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if seen[k.Value] {
-				return Problem{File: file, Line: k.Line, Column: k.Column, Field: k.Value, Message: "key appears twice in the same mapping; keep one"}, true
+				return Problem{File: file, Line: k.Line, Column: k.Column, Field: at.with(k.Value).String(), Message: "key appears twice in the same mapping; keep one"}, true
 			}
 			seen[k.Value] = true
-			if p, ok := duplicateKey(file, n.Content[i+1]); ok {
+			if p, ok := duplicateKey(file, n.Content[i+1], at.with(k.Value)); ok {
 				return p, true
 			}
 		}
 	case yamlv3.SequenceNode:
-		for _, c := range n.Content {
-			if p, ok := duplicateKey(file, c); ok {
+		for i, c := range n.Content {
+			if p, ok := duplicateKey(file, c, at.with(i)); ok {
 				return p, true
 			}
 		}
