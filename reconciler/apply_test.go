@@ -2,11 +2,16 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 )
 
@@ -83,5 +88,58 @@ func TestExecutorBoundsConcurrencyAndSerialisesEachBottle(t *testing.T) {
 func TestDefaultConcurrencyIsFour(t *testing.T) {
 	if r := New(Config{}, newFake("net", RoleNetwork), newFake("bundle", RoleBundle), nil, testr.New(t)); r.cfg.Concurrency != 4 {
 		t.Fatalf("default concurrency = %d, want 4", r.cfg.Concurrency)
+	}
+}
+
+// TestOneLogLinePerOperation checks the operation log: one line per
+// operation with bottle, resource, action and cause, and no env value at
+// any verbosity.
+func TestOneLogLinePerOperation(t *testing.T) {
+	g := newRig(t, "i1")
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.NewJSON(func(obj string) {
+		mu.Lock()
+		lines = append(lines, obj)
+		mu.Unlock()
+	}, funcr.Options{Verbosity: 10})
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5}, g.net, g.bun, map[string]Driver{"smolvm": g.vm}, log)
+	const secret = "s3cr3t-value-1234"
+	g.write("a.yaml", specFor("a", "env: {TOKEN: "+secret+"}"))
+	g.write("b.yaml", specFor("b"))
+	g.vm.failOn["create bottle-b"] = errors.New("boom")
+	p := g.pass()
+
+	type line struct {
+		Msg, Bottle, Resource, Action, Cause string
+	}
+	var got []line
+	for _, l := range lines {
+		if strings.Contains(l, secret) {
+			t.Errorf("a log line holds an env value: %s", l)
+		}
+		var x line
+		if err := json.Unmarshal([]byte(l), &x); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if x.Action != "" {
+			got = append(got, x)
+		}
+	}
+	var want []line
+	for _, op := range p.Plan.Ops {
+		msg := "operation done"
+		if op.Bottle == "b" && op.Role == RoleGuest {
+			msg = "operation failed"
+		}
+		want = append(want, line{msg, op.Bottle, op.Name, string(op.Action), op.Cause})
+	}
+	sortLines := func(ls []line) {
+		slices.SortFunc(ls, func(a, b line) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	}
+	sortLines(got)
+	sortLines(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("operation lines:\n%v\nwant one per operation:\n%v", got, want)
 	}
 }

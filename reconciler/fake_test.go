@@ -23,6 +23,22 @@ type fakeDriver struct {
 	failOn    map[string]error
 	observeFn func() error
 	next      netip.Prefix // next subnet handed out by a network fake
+	seq       *sequence    // when set, every write call is also logged here
+}
+
+// sequence is one log of write calls across drivers, so tests can check the
+// order operations of different roles ran in.
+type sequence struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *sequence) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.calls
+	s.calls = nil
+	return out
 }
 
 func newFake(kind string, role Role) *fakeDriver {
@@ -34,6 +50,11 @@ func (f *fakeDriver) Role() Role   { return f.role }
 
 func (f *fakeDriver) record(call string) error {
 	f.calls = append(f.calls, call)
+	if f.seq != nil && call != "observe" {
+		f.seq.mu.Lock()
+		f.seq.calls = append(f.seq.calls, f.kind+": "+call)
+		f.seq.mu.Unlock()
+	}
 	if err, ok := f.failOn[call]; ok {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr/testr"
 )
@@ -227,22 +228,126 @@ func TestInstancesLeaveEachOtherAlone(t *testing.T) {
 	}
 }
 
+// sequenced makes the rig's drivers log their writes to one sequence.
+func (g *rig) sequenced() *sequence {
+	s := &sequence{}
+	g.net.seq, g.bun.seq, g.vm.seq = s, s, s
+	return s
+}
+
+// TestDeadBundleHealsAndGuestOrder checks the replacement of a bundle: the
+// guest stops first, the old bundle goes (freeing its pinned address)
+// before the new one is created, and the guest starts again last.
 func TestDeadBundleHealsAndGuestOrder(t *testing.T) {
 	g := newRig(t, "i1")
 	g.write("a.yaml", specFor("a"))
 	g.pass()
-	g.writes()
+	seq := g.sequenced()
 	g.bun.mutate("bottle-a-bundle", func(r *Resource) { r.State, r.Detail = StateStopped, "exited (137)" })
 	g.pass()
-	all := append(append(g.vm.calls, g.bun.calls...), g.net.calls...)
-	_ = all
-	want := []string{"stop bottle-a", "start bottle-a"}
-	if got := slices.DeleteFunc(g.vm.writes(), func(s string) bool { return false }); !slices.Equal(got, want) {
-		t.Fatalf("guest writes = %v, want %v", got, want)
+	want := []string{"smolvm: stop bottle-a", "bundle: delete bottle-a-bundle", "bundle: create bottle-a-bundle", "smolvm: start bottle-a"}
+	if got := seq.take(); !slices.Equal(got, want) {
+		t.Fatalf("writes = %q, want %q", got, want)
 	}
-	if got := g.bun.writes(); !slices.Equal(got, []string{"delete bottle-a-bundle", "create bottle-a-bundle"}) {
-		t.Fatalf("bundle writes = %v", got)
+	if b := g.bun.items["bottle-a-bundle"]; b.Addr != BundleAddr(g.net.items["bottle-a"].Subnet) {
+		t.Fatalf("new bundle at %s, want the pinned address", b.Addr)
 	}
+}
+
+// TestTwoFilesClaimingOneName checks that when a second file claims a
+// running bottle's name neither file wins and nothing is destroyed.
+func TestTwoFilesClaimingOneName(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.pass()
+	g.writes()
+	g.write("copy-of-a.yaml", specFor("a", "env: {MODE: fast}"))
+	p := g.pass()
+	if w := g.writes(); len(w) != 0 {
+		t.Fatalf("a name claimed twice changed things: %q", w)
+	}
+	if p.Converged() || !strings.Contains(strings.Join(p.Failures(), "\n"), "more than one file") {
+		t.Fatalf("failures do not report the duplicate: %q", p.Failures())
+	}
+	sts, _ := g.r.Status().All()
+	if sts[0].Bottle != "a" || sts[0].State != StatusInvalid || len(sts[0].Resources) != 3 || sts[1].State != StatusReady {
+		t.Fatalf("statuses = %+v", sts)
+	}
+	// Removing the original leaves one claim, which then wins.
+	os.Remove(filepath.Join(g.dir, "a.yaml"))
+	g.pass()
+	if got := strings.Join(g.writes(), ","); got != "delete bottle-a,create bottle-a" {
+		t.Fatalf("after the duplicate is resolved: writes = %s", got)
+	}
+}
+
+// TestDownOrderAndScope checks down NAME... and --all: guest, bundle,
+// network, only the bottles asked for, protected ones only with force.
+func TestDownOrderAndScope(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.write("p.yaml", specFor("p", "protect: true"))
+	g.pass()
+	seq := g.sequenced()
+
+	p, err := g.r.Down(context.Background(), []string{"a", "nosuch"}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"smolvm: delete bottle-a", "bundle: delete bottle-a-bundle", "net: delete bottle-a"}
+	if got := seq.take(); !slices.Equal(got, want) {
+		t.Fatalf("down a: writes = %q, want %q", got, want)
+	}
+	if f := strings.Join(p.DownFailures(), "\n"); !strings.Contains(f, "bottle nosuch: missing") {
+		t.Fatalf("down of an unknown bottle is not reported: %q", f)
+	}
+	if sts, _ := g.r.Status().All(); len(sts) != 2 || sts[0].Bottle != "b" {
+		t.Fatalf("status after down a: %+v", sts)
+	}
+
+	p, err = g.r.Down(context.Background(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"smolvm: delete bottle-b", "bundle: delete bottle-b-bundle", "net: delete bottle-b"}
+	if got := seq.take(); !slices.Equal(got, want) {
+		t.Fatalf("down --all: writes = %q, want %q (p is protected)", got, want)
+	}
+	if f := strings.Join(p.DownFailures(), "\n"); !strings.Contains(f, "bottle p: protected") {
+		t.Fatalf("down --all does not say p was kept: %q", f)
+	}
+	if _, err := g.r.Down(context.Background(), nil, true, true); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"smolvm: delete bottle-p", "bundle: delete bottle-p-bundle", "net: delete bottle-p"}
+	if got := seq.take(); !slices.Equal(got, want) {
+		t.Fatalf("down --all --force: writes = %q, want %q", got, want)
+	}
+}
+
+// TestLockWaits checks --lock-timeout: the lock is taken once its holder
+// lets go within the wait, and a holder that does not is named.
+func TestLockWaits(t *testing.T) {
+	dir := t.TempDir()
+	l, err := AcquireLock(context.Background(), dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = AcquireLock(context.Background(), dir, 300*time.Millisecond)
+	var held *LockHeldError
+	if !errors.As(err, &held) || held.Holder.PID != os.Getpid() || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("after %v: err = %v; want the holder named after the 300ms wait", time.Since(start), err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { l.Release() })
+	start = time.Now()
+	l2, err := AcquireLock(context.Background(), dir, 10*time.Second)
+	if err != nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("waiting for a released lock: %v after %v", err, time.Since(start))
+	}
+	l2.Release()
 }
 
 func TestLockNamesHolder(t *testing.T) {
