@@ -55,3 +55,15 @@ func TestEveryObjectIsClosed(t *testing.T) {
 	}
 	walk("$", docTree().(map[string]any))
 }
+
+// TestCompiledOnce checks that every call shares one compiled schema.
+func TestCompiledOnce(t *testing.T) {
+	a, err := compiled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := compiled()
+	if a == nil || a != b {
+		t.Fatalf("compiled() = %p then %p, want one schema", a, b)
+	}
+}

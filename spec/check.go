@@ -29,7 +29,13 @@ type checker struct {
 }
 
 func (c *checker) add(p path, format string, args ...any) {
-	line, col := locate(c.doc, p, false)
+	c.addAt(p, false, format, args...)
+}
+
+// addAt points at the key of p's last segment instead of its value when
+// key is set: for a problem with a map key, such as a reserved env name.
+func (c *checker) addAt(p path, key bool, format string, args ...any) {
+	line, col := locate(c.doc, p, key)
 	c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)})
 }
 
@@ -47,7 +53,7 @@ func check(file string, doc *yamlv3.Node, b *Bottle, opts Options) []Problem {
 
 	for _, k := range sortedKeys(s.Env) {
 		if IsReservedEnv(k) {
-			c.add(sp.with("env").with(k), "is set by bottle-reconcile itself (it points the guest at its bundle); remove it")
+			c.addAt(sp.with("env").with(k), true, "is set by bottle-reconcile itself (it points the guest at its bundle); remove it")
 		}
 	}
 	for i, k := range s.EnvFromHost {

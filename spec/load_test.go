@@ -61,7 +61,7 @@ func TestParseRejects(t *testing.T) {
 		{"env bad key", withSpec(`env: {"1X": a}`), "spec.env.1X: is not a valid environment variable name"},
 		{"env boolean value", withSpec("env: {DEBUG: yes}"), "spec.env.DEBUG: expected string, but got boolean; YAML reads yes/no"},
 		{"env number value", withSpec("env: {PORT: 8080}"), "spec.env.PORT: expected string, but got number; quote the value"},
-		{"env reserved", withSpec("env: {HTTPS_PROXY: http://x}"), "spec.env.HTTPS_PROXY: is set by bottle-reconcile itself"},
+		{"env reserved", withSpec("env: {HTTPS_PROXY: http://x}"), "f.yaml:7:9: spec.env.HTTPS_PROXY: is set by bottle-reconcile itself"},
 		{"env reserved mixed case", withSpec("env: {Http_Proxy: http://x}"), "spec.env.Http_Proxy: is set by bottle-reconcile itself"},
 		{"env reserved all_proxy", withSpec("env: {ALL_PROXY: socks5://x}"), "spec.env.ALL_PROXY: is set by bottle-reconcile itself"},
 		{"envFromHost reserved mixed case", withSpec("envFromHost: [No_Proxy]"), "spec.envFromHost[0]: No_Proxy is set by bottle-reconcile itself"},

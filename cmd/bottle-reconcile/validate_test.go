@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/schema"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -111,6 +114,10 @@ func TestSchemaCommand(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
 		t.Fatalf("exit %d, output %.100s", code, out)
 	}
+	// Exactly the embedded schema the loader validates with, nothing else.
+	if strings.TrimSpace(out) != strings.TrimSpace(string(schema.JSON)) {
+		t.Fatalf("schema output differs from the embedded schema")
+	}
 }
 
 func TestGithubEscaping(t *testing.T) {
@@ -124,5 +131,104 @@ func TestStateDirInsideSpecDirIsRefused(t *testing.T) {
 	code, _, errs := runCmd(t, "plan", "--state-dir", filepath.Join(dir, "state"), dir)
 	if code != 2 || !strings.Contains(errs, "is inside the spec directory") {
 		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestValidateGithubExact checks the annotation format byte for byte: one
+// ::error line per problem, in problem order, then the summary.
+func TestValidateGithubExact(t *testing.T) {
+	twoBad := `apiVersion: bottle-reconcile/v1alpha1
+kind: Bottle
+metadata:
+  name: carol
+spec:
+  image: ghcr.io/acme/agent:1.4
+  alowCIDRs: [198.51.100.0/24]
+  env: {HTTP_PROXY: "100%"}
+`
+	dir := specDir(t, map[string]string{"alice.yaml": goodSpec, "bob.yaml": badSpec, "carol.yaml": twoBad})
+	code, out, errs := runCmd(t, "validate", "--format=github", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	f := func(name string) string { return escapeProperty(filepath.Join(dir, name)) }
+	want := strings.Join([]string{
+		"::error file=" + f("bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8 reaches the host's loopback; remove it",
+		"::error file=" + f("carol.yaml") + ",line=7,col=3::spec.alowCIDRs: unknown field; did you mean allowCIDRs?",
+		"::error file=" + f("carol.yaml") + ",line=8,col=9::spec.env.HTTP_PROXY: is set by bottle-reconcile itself (it points the guest at its bundle); remove it",
+		"2 of 3 spec file(s) invalid, 3 problem(s)",
+		"",
+	}, "\n")
+	if out != want {
+		t.Fatalf("github output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestGithubAnnotation(t *testing.T) {
+	tests := []struct {
+		p    spec.Problem
+		want string
+	}{
+		{spec.Problem{File: "specs/a,b:c.yaml", Line: 3, Column: 5, Field: "spec.env.X", Message: "100% wrong\nfix it"},
+			"::error file=specs/a%2Cb%3Ac.yaml,line=3,col=5::spec.env.X: 100%25 wrong%0Afix it"},
+		{spec.Problem{File: "specs/a.yaml", Line: 1, Message: "YAML syntax error"},
+			"::error file=specs/a.yaml,line=1::YAML syntax error"},
+		{spec.Problem{File: "specs/a.yaml", Message: "cannot read\r"},
+			"::error file=specs/a.yaml::cannot read%0D"},
+	}
+	for _, tt := range tests {
+		if got := githubAnnotation(tt.p); got != tt.want {
+			t.Errorf("githubAnnotation(%+v) =\n%s\nwant\n%s", tt.p, got, tt.want)
+		}
+	}
+}
+
+// TestValidateDefaultDir runs validate without arguments: it reads ./specs.
+func TestValidateDefaultDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "specs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "specs", "bob.yaml"), []byte(badSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	code, out, _ := runCmd(t, "validate")
+	if code != 1 || !strings.Contains(out, filepath.Join("specs", "bob.yaml")+":7:16: spec.allowCIDRs[0]") {
+		t.Fatalf("exit %d, stdout:\n%s", code, out)
+	}
+	// No ./specs at all is a usage error, not "nothing to check".
+	t.Chdir(t.TempDir())
+	if code, _, errs := runCmd(t, "validate"); code != 2 || !strings.Contains(errs, "specs") {
+		t.Fatalf("without ./specs: exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestValidateNeedsNoRuntime runs validate with no Docker daemon and no
+// smolvm to be found: it reads only the files.
+func TestValidateNeedsNoRuntime(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	t.Setenv("PATH", t.TempDir())
+	good := specDir(t, map[string]string{"alice.yaml": goodSpec})
+	if code, out, errs := runCmd(t, "validate", good); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	bad := specDir(t, map[string]string{"bob.yaml": badSpec})
+	if code, out, errs := runCmd(t, "validate", "--format", "json", bad); code != 1 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestValidateUsageErrors(t *testing.T) {
+	good := specDir(t, map[string]string{"alice.yaml": goodSpec})
+	for _, args := range [][]string{
+		{"validate", "--bogus", good},
+		{"validate", "--format"},
+		{"validate", "--format", "", good},
+		{"validate", "--subnet-pool", "banana", good},
+	} {
+		if code, out, errs := runCmd(t, args...); code != 2 || out != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and nothing on stdout", args, code, out, errs)
+		}
 	}
 }
