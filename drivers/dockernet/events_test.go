@@ -2,10 +2,13 @@ package dockernet
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/go-logr/logr/testr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -66,6 +69,53 @@ func TestBottleOfNetwork(t *testing.T) {
 		b, ok := bottleOfNetwork(tt.name, "i1")
 		if b != tt.bottle || ok != tt.ok {
 			t.Errorf("bottleOfNetwork(%q) = %q, %v; want %q, %v", tt.name, b, ok, tt.bottle, tt.ok)
+		}
+	}
+}
+
+// flakyEvents is an eventsAPI whose first subscription breaks at once, as
+// when the daemon restarts, and whose later ones deliver one event.
+type flakyEvents struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *flakyEvents) Events(ctx context.Context, opts events.ListOptions) (<-chan events.Message, <-chan error) {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	f.mu.Unlock()
+	msgs, errs := make(chan events.Message, 1), make(chan error, 1)
+	isContainers := opts.Filters.ExactMatch("type", string(events.ContainerEventType))
+	switch {
+	case n <= 2 && isContainers:
+		errs <- errors.New("unexpected EOF") // the daemon went away
+	case n > 2 && isContainers:
+		msgs <- events.Message{Action: events.ActionDie, Actor: events.Actor{Attributes: map[string]string{reconciler.LabelBottle: "a"}}}
+	}
+	return msgs, errs
+}
+
+func TestEventsReconnect(t *testing.T) {
+	api := &flakyEvents{}
+	e := NewEvents(api, testr.New(t))
+	e.retryBase = 10 * time.Millisecond
+	got := make(chan [2]string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.WatchEvents(ctx, "i1", func(b, reason string) { got <- [2]string{b, reason} })
+	}()
+	defer func() { cancel(); <-done }()
+	for _, want := range [][2]string{{"", "docker events reconnected"}, {"a", "docker die"}} {
+		select {
+		case ev := <-got:
+			if ev != want {
+				t.Fatalf("event = %q, want %q", ev, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q after the stream broke", want)
 		}
 	}
 }
