@@ -529,3 +529,127 @@ func TestHeaderEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxConns checks that connections past MaxConns, even ones that never
+// send a byte, are answered 503 and logged, and that a freed slot is
+// reused.
+func TestMaxConns(t *testing.T) {
+	ln := listen(t)
+	log := serve(t, ln, []string{"origin.test"}, func(o *Options) { o.MaxConns = 2 })
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		idle = append(idle, c)
+	}
+	// The proxy accepts in order; wait until both slots are taken.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, body, _, _ := exchange(t, ln.Addr().String(), "GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if !strings.Contains(body, "too many connections") {
+				t.Errorf("503 body %q", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("third connection got %d, want 503", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := lastDecision(t, log); d.Verdict != audit.Deny || d.Status != 503 || d.Reason != "too many connections" {
+		t.Errorf("logged %+v, want a 503 deny", d)
+	}
+	idle[0].Close()
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		resp, _, _, _ := exchange(t, ln.Addr().String(), "GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("slot not freed after a connection closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestIdleTunnel checks that a tunnel in which no byte moves is closed
+// after IdleTimeout and its slot freed.
+func TestIdleTunnel(t *testing.T) {
+	org := listen(t) // accepts, then never speaks
+	op := portOf(t, org.Addr().String())
+	go func() {
+		for {
+			c, err := org.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	t.Cleanup(func() { org.Close() })
+	ln := listen(t)
+	serve(t, ln, []string{"127.0.0.1:" + op}, func(o *Options) {
+		o.IdleTimeout = 300 * time.Millisecond
+		o.MaxTunnels = 1
+	})
+	connect := "CONNECT 127.0.0.1:" + op + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	resp, _, c, br := exchange(t, ln.Addr().String(), connect)
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err == nil || isTimeout(err) {
+		t.Fatalf("idle tunnel read = %v, want it closed by the proxy", err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 3*time.Second {
+		t.Errorf("idle tunnel closed after %v, want about 300ms", el)
+	}
+	// Its slot is free again.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, _, _, _ := exchange(t, ln.Addr().String(), connect)
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tunnel slot not freed: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDialsResolvedAddress checks that the gate never hands a name to the
+// dialler: it dials exactly an address it resolved and checked.
+func TestDialsResolvedAddress(t *testing.T) {
+	org := origin(t)
+	op := portOf(t, org.Listener.Addr().String())
+	var mu sync.Mutex
+	var dialled []string
+	ln := listen(t)
+	serve(t, ln, []string{"origin.test:" + op, "127.0.0.1:" + op}, func(o *Options) {
+		o.Resolver = fakeResolver{"origin.test": {netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("127.0.0.1")}}
+		o.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			dialled = append(dialled, addr)
+			mu.Unlock()
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	})
+	resp, body, _, _ := exchange(t, ln.Addr().String(), "GET http://origin.test:"+op+"/ HTTP/1.1\r\nHost: origin.test:"+op+"\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// 10.0.0.9 is private and not named by a rule: never dialled.
+	if len(dialled) != 1 || dialled[0] != "127.0.0.1:"+op {
+		t.Errorf("dialled %q, want only 127.0.0.1:%s", dialled, op)
+	}
+}
