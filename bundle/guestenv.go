@@ -9,7 +9,7 @@ import "net/netip"
 func GuestEnv(daemons []string, bundleAddr netip.Addr) map[string]string {
 	env := map[string]string{}
 	for _, d := range daemons {
-		if d != "egress" {
+		if d != DaemonEgress {
 			continue
 		}
 		proxy := "http://" + netip.AddrPortFrom(bundleAddr, ProxyPort).String()

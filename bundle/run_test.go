@@ -224,3 +224,147 @@ func TestUpstreamResolver(t *testing.T) {
 		t.Fatalf("ips = %v", ips)
 	}
 }
+
+// zoneUpstream answers A queries from zone on 127.0.0.1, UDP and TCP, as
+// the host's resolver would; other names get NXDOMAIN.
+func zoneUpstream(t *testing.T, zone map[string]string) string {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		if ip, ok := zone[strings.ToLower(q.Name)]; ok && q.Qtype == dns.TypeA {
+			rr, _ := dns.NewRR(q.Name + " 60 IN A " + ip)
+			m.Answer = []dns.RR{rr}
+		} else if !ok {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Skipf("upstream TCP port taken: %v", err)
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return pc.LocalAddr().String()
+}
+
+// TestRunResolvesThroughUpstream runs the whole bundle with the production
+// resolver path (no test resolver): the proxy and the DNS daemon both ask
+// the configured upstream, a name that resolves to 127.0.0.1 is refused
+// with 403 and a log line, the same name's DNS answer is dropped, and a
+// name whose rule and address literal are both listed reaches the origin.
+func TestRunResolvesThroughUpstream(t *testing.T) {
+	org := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "origin "+r.Host)
+	}))
+	t.Cleanup(org.Close)
+	_, op, _ := net.SplitHostPort(org.Listener.Addr().String())
+	up := zoneUpstream(t, map[string]string{"rebind.test.": "127.0.0.1", "local.test.": "127.0.0.1"})
+	cfg := Config{
+		Bottle:   "b2",
+		Daemons:  []string{DaemonEgress, DaemonDNS},
+		Allow:    []string{"rebind.test:" + op, "local.test:" + op, "127.0.0.1:" + op},
+		Listen:   netip.MustParseAddr("127.0.0.1"),
+		Upstream: up,
+	}
+	out := &lockedWriter{}
+	ready := make(chan map[string]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, testr.New(t), cfg, runOptions{controlAddr: "127.0.0.1:0", ephemeral: true, audit: out,
+			ready: func(m map[string]string) { ready <- m }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	var addrs map[string]string
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	waitHealthy(t, addrs["control"])
+
+	get := func(host string) (int, string) {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addrs[DaemonEgress], 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET http://"+host+":"+op+"/ HTTP/1.1\r\nHost: "+host+":"+op+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// local.test resolves to 127.0.0.1, which a rule names literally.
+	if code, body := get("local.test"); code != 200 || !strings.Contains(body, "origin local.test") {
+		t.Errorf("local.test (name and literal listed): %d %q, want 200 from the origin", code, body)
+	}
+	log := out.String()
+	if !strings.Contains(log, `"target":"local.test:`+op+`","verdict":"allow"`) {
+		t.Errorf("no allow line for local.test:\n%s", log)
+	}
+
+	// Without the literal rule a name resolving to 127.0.0.1 is refused.
+	cfg2 := cfg
+	cfg2.Allow = []string{"rebind.test:" + op}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	ctx, cancel2 := context.WithCancel(context.Background())
+	t.Cleanup(cancel2)
+	out = &lockedWriter{}
+	go func() {
+		done <- run(ctx, testr.New(t), cfg2, runOptions{controlAddr: "127.0.0.1:0", ephemeral: true, audit: out,
+			ready: func(m map[string]string) { ready <- m }})
+	}()
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	waitHealthy(t, addrs["control"])
+	if code, body := get("rebind.test"); code != http.StatusForbidden || !strings.Contains(body, "loopback") {
+		t.Errorf("rebind.test -> 127.0.0.1: %d %q, want 403 naming loopback", code, body)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		m.SetQuestion("rebind.test.", dns.TypeA)
+		r, _, err := (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(m, addrs[DaemonDNS])
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+			t.Errorf("%s rebind.test: %v %v, want an empty answer", network, r, err)
+		}
+	}
+	log = out.String()
+	for _, want := range []string{
+		`"daemon":"egress","client":"127.0.0.1:`,
+		`"target":"rebind.test:` + op + `","verdict":"deny","reason":"address 127.0.0.1 refused: loopback"`,
+		`"daemon":"dns"`, `"reason":"rebinding: address 127.0.0.1 refused: loopback"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("decision log lacks %s:\n%s", want, log)
+		}
+	}
+}
