@@ -33,7 +33,7 @@ const (
 type BundleDriver struct {
 	base
 	imageSem chan struct{} // serialises image builds
-	image    string        // the bundle image tag, once known; guarded by imageSem
+	image    string        // the bundle image tag last built or found; guarded by imageSem
 }
 
 var _ reconciler.Driver = (*BundleDriver)(nil)

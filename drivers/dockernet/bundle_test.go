@@ -328,4 +328,28 @@ func TestBundleImageBuiltOnce(t *testing.T) {
 		img.Config.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
 		t.Errorf("image config = %+v", img.Config)
 	}
+	if want := imageTag(append(bin, nonce...)); tags[0] != want || !strings.HasPrefix(want, ImageRepo+":") {
+		t.Errorf("tag = %s, want the content tag %s", tags[0], want)
+	}
+	if imageTag(bin) == tags[0] {
+		t.Errorf("another binary has the same tag %s", tags[0])
+	}
+
+	// A restarted reconciler (a new driver value) finds the image: no build.
+	restarted := &buildCounter{dockerAPI: cli}
+	_, bd2 := newDrivers(t, restarted, opts)
+	if tag, err := bd2.ensureImage(ctx); err != nil || tag != tags[0] || restarted.builds.Load() != 0 {
+		t.Errorf("after a restart ensureImage() = %s, %v with %d builds; want %s and no build", tag, err, restarted.builds.Load(), tags[0])
+	}
+
+	// Removed behind the driver's back (docker image prune): built again.
+	if _, err := cli.ImageRemove(ctx, tags[0], image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tag, err := bd.ensureImage(ctx); err != nil || tag != tags[0] || api.builds.Load() != 2 {
+		t.Errorf("after the image was removed ensureImage() = %s, %v with %d builds in all; want %s rebuilt once", tag, err, api.builds.Load(), tags[0])
+	}
+	if _, err := cli.ImageInspect(ctx, tags[0]); err != nil {
+		t.Errorf("image not rebuilt: %v", err)
+	}
 }

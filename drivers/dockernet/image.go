@@ -89,8 +89,9 @@ func buildContext(binary []byte) ([]byte, error) {
 }
 
 // ensureImage returns the tag of the bundle image for the configured
-// binary, building it only when the daemon lacks that tag. Builds are
-// serialised so concurrent creates do not build the same image twice.
+// binary, building it only when the daemon lacks that tag (first use, or
+// removed since). Builds are serialised so concurrent creates do not build
+// the same image twice.
 func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 	select {
 	case d.imageSem <- struct{}{}:
@@ -99,7 +100,18 @@ func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 		return "", wrap("build bundle image", ctx.Err())
 	}
 	if d.image != "" {
-		return d.image, nil
+		// Checked every time: someone may have removed the image (docker
+		// image prune) since, and a cached tag would then fail every
+		// bundle create until a restart.
+		_, err := d.api.ImageInspect(ctx, d.image)
+		if err == nil {
+			return d.image, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return "", wrap(fmt.Sprintf("inspect bundle image %q", d.image), err)
+		}
+		d.log.Info("bundle image gone, rebuilding", "image", d.image)
+		d.image = ""
 	}
 	path, err := d.opts.bundleBinary()
 	if err != nil {

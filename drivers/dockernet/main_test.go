@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr/testr"
@@ -53,9 +54,47 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	removeImage := testImageCleanup(testBinary)
 	code := m.Run()
+	if err := removeImage(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testImageCleanup returns what removes, after the tests, the bundle image
+// they build from binary, unless it was there before they ran (another
+// build of the same source may be using it). Without a daemon there is
+// nothing to clean.
+func testImageCleanup(binary string) func() error {
+	nothing := func() error { return nil }
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return nothing
+	}
+	tag := imageTag(bin)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nothing
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, tag); !cerrdefs.IsNotFound(err) {
+		cli.Close() // there already, or no daemon
+		return nothing
+	}
+	return func() error {
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove test bundle image %s: %w", tag, err)
+		}
+		return nil
+	}
 }
 
 func buildBinary(out string) error {
