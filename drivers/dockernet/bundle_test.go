@@ -40,7 +40,8 @@ func TestBundleCreateHealthyHardened(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
 	opts := testOptions("10.215.5.0/24")
-	nd, bd := newDrivers(t, cli, opts)
+	api := &countingAPI{dockerAPI: cli}
+	nd, bd := newDrivers(t, api, opts)
 	s := spec.Spec{Daemons: []string{}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.Foo.org:8443"}}}
 
 	// Three at once: one image build, one egress network.
@@ -63,9 +64,22 @@ func TestBundleCreateHealthyHardened(t *testing.T) {
 		t.FailNow()
 	}
 
+	// With three bottles up, each Observe is still one list call, not one
+	// per bottle.
+	api.snapshot()
+	nets, err := nd.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := api.snapshot(); len(calls) != 1 || calls["NetworkList"] != 1 || len(mine(nets, inst)) != 3 {
+		t.Errorf("network Observe() saw %d of ours with calls %v; want 3 with one NetworkList", len(mine(nets, inst)), calls)
+	}
 	got, err := bd.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 || len(mine(got, inst)) != 3 {
+		t.Errorf("bundle Observe() saw %d of ours with calls %v; want 3 with one ContainerList", len(mine(got, inst)), calls)
 	}
 	obs := mine(got, inst)
 	for _, b := range bottles {
