@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -353,17 +354,51 @@ func TestObserveCallCount(t *testing.T) {
 	}
 }
 
-func TestObserveDaemonDown(t *testing.T) {
-	cli, err := client.NewClientWithOpts(client.WithHost("unix:///nonexistent/docker.sock"), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	nd, bd := newDrivers(t, cli, testOptions(""))
-	for _, d := range []reconciler.Driver{nd, bd} {
-		rs, err := d.Observe(context.Background())
-		if rs != nil || !cerrdefs.IsUnavailable(err) {
-			t.Errorf("%s.Observe() with no daemon = %v, %v; want nil and an unavailable error", d.Kind(), rs, err)
-		}
+// A daemon that does not answer is an unavailable error from every
+// operation, Delete included: never nil, so the reconciler can neither take
+// it for "nothing exists" nor for "already gone".
+func TestDaemonDown(t *testing.T) {
+	for _, tt := range []struct{ name, host string }{
+		{"missing socket", "unix:///nonexistent/docker.sock"},
+		{"unreachable DOCKER_HOST", "tcp://127.0.0.1:1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tt.host)
+			cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			ctx := testContext(t)
+			nd, bd := newDrivers(t, cli, testOptions("10.215.9.0/24"))
+			for _, d := range []reconciler.Driver{nd, bd} {
+				rs, err := d.Observe(ctx)
+				if rs != nil || !cerrdefs.IsUnavailable(err) {
+					t.Errorf("%s.Observe() = %v, %v; want nil and an unavailable error", d.Kind(), rs, err)
+				}
+			}
+			w := networkWant("test-down", "test-down-a")
+			if _, err := nd.Create(ctx, w); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), w.Name) {
+				t.Errorf("NetworkDriver.Create() = %v, want an unavailable error naming %s", err, w.Name)
+			}
+			bw := bundleWant("test-down", "test-down-a", mustPrefix("10.215.9.0/29"), spec.Spec{Daemons: []string{}})
+			if _, err := bd.Create(ctx, bw); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), bw.Name) {
+				t.Errorf("BundleDriver.Create() = %v, want an unavailable error naming %s", err, bw.Name)
+			}
+			for _, tc := range []struct {
+				d reconciler.Driver
+				r reconciler.Resource
+			}{
+				{nd, reconciler.Resource{Name: w.Name, ID: strings.Repeat("ab", 32)}},
+				{bd, reconciler.Resource{Name: bw.Name, ID: strings.Repeat("cd", 32)}},
+			} {
+				if err := tc.d.Delete(ctx, tc.r); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), tc.r.Name) {
+					t.Errorf("%s.Delete() = %v, want an unavailable error naming %s, not success", tc.d.Kind(), err, tc.r.Name)
+				}
+			}
+			if err := bd.RemoveEgressNetwork(ctx, "test-down"); !cerrdefs.IsUnavailable(err) {
+				t.Errorf("RemoveEgressNetwork() = %v, want an unavailable error", err)
+			}
+		})
 	}
 }
