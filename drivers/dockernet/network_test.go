@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -153,6 +154,48 @@ func TestNetworkAllocationStepsAroundForeign(t *testing.T) {
 	w.Subnet = mustPrefix("10.215.2.16/29")
 	if _, err := nd.Create(ctx, w); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "overlaps 10.215.2.16/28") {
 		t.Errorf("Create(pinned over a foreign network) = %v, want a conflict naming 10.215.2.16/28", err)
+	}
+}
+
+// hostRoute adds a blackhole route for p to the host for the test's
+// duration; it skips when routes cannot be added (not root).
+func hostRoute(t *testing.T, p string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "route", "add", "blackhole", p).CombinedOutput(); err != nil {
+		t.Skipf("cannot add a host route (needs root and iproute2): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "route", "del", "blackhole", p).CombinedOutput(); err != nil {
+			t.Errorf("remove host route %s: %v: %s", p, err, out)
+		}
+	})
+}
+
+func TestNetworkAllocationStepsAroundHostRoutes(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	inst := newInstance(t, cli)
+	// Routes the host has (a VPN, a LAN) in the middle of our pool.
+	hostRoute(t, "10.215.10.0/29")
+	hostRoute(t, "10.215.10.16/28")
+	nd, _ := newDrivers(t, cli, testOptions("10.215.10.0/24"))
+
+	var got []string
+	for i := range 2 {
+		r, err := nd.Create(ctx, networkWant(inst, fmt.Sprintf("%s-%d", inst, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.Subnet.String())
+		t.Cleanup(func() { nd.Delete(context.Background(), r) })
+	}
+	if want := []string{"10.215.10.8/29", "10.215.10.32/29"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("subnets = %v, want %v", got, want)
+	}
+	w := networkWant(inst, inst+"-pinned")
+	w.Subnet = mustPrefix("10.215.10.24/29")
+	if _, err := nd.Create(ctx, w); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "overlaps 10.215.10.16/28") {
+		t.Errorf("Create(pinned over a host route) = %v, want a conflict naming 10.215.10.16/28", err)
 	}
 }
 
