@@ -43,6 +43,11 @@ const (
 	DefaultMaxHeaderBytes = 32 << 10
 
 	maxResponseHeaderBytes = 1 << 20
+
+	// maxRejecting bounds connections being answered "too many
+	// connections" at once, and rejectLinger how long each may take.
+	maxRejecting = 64
+	rejectLinger = time.Second
 )
 
 // Options configure a Proxy. Only Policy is required.
@@ -77,10 +82,11 @@ type Options struct {
 
 // Proxy is the egress gate. Create it with New and run it with Serve.
 type Proxy struct {
-	opts    Options
-	tunnels chan struct{}
-	conns   chan struct{}
-	serving atomic.Int32
+	opts      Options
+	tunnels   chan struct{}
+	conns     chan struct{}
+	rejecting chan struct{}
+	serving   atomic.Int32
 }
 
 // New checks opts and fills in defaults.
@@ -114,9 +120,10 @@ func New(opts Options) (*Proxy, error) {
 		opts.DialContext = d.DialContext
 	}
 	return &Proxy{
-		opts:    opts,
-		tunnels: make(chan struct{}, opts.MaxTunnels),
-		conns:   make(chan struct{}, opts.MaxConns),
+		opts:      opts,
+		tunnels:   make(chan struct{}, opts.MaxTunnels),
+		conns:     make(chan struct{}, opts.MaxConns),
+		rejecting: make(chan struct{}, maxRejecting),
 	}, nil
 }
 
@@ -165,7 +172,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		select {
 		case p.conns <- struct{}{}:
 		default:
-			p.reject(c, "too many connections")
+			p.reject(&wg, c, "too many connections")
 			continue
 		}
 		wg.Add(1)
@@ -177,13 +184,33 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// reject answers a connection over MaxConns without reading from it.
-func (p *Proxy) reject(c net.Conn, reason string) {
-	defer c.Close()
-	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	writeStatus(c, http.StatusServiceUnavailable, reason)
+// reject answers a connection over MaxConns with 503, logging first like
+// deny. Closing a socket whose request is unread makes the kernel send a
+// reset that can destroy the answer before the client reads it, so the
+// request is drained for a moment after a half-close. That runs in its own
+// goroutine, at most maxRejecting at once; past that the connection is
+// simply closed, so a flood costs neither the accept loop nor descriptors.
+func (p *Proxy) reject(wg *sync.WaitGroup, c net.Conn, reason string) {
 	p.opts.Audit.Record(audit.Decision{Daemon: "egress", Client: c.RemoteAddr().String(),
 		Verdict: audit.Deny, Reason: reason, Status: http.StatusServiceUnavailable})
+	select {
+	case p.rejecting <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-p.rejecting }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(rejectLinger))
+		writeStatus(c, http.StatusServiceUnavailable, reason)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
 }
 
 // request carries one request's decision through its handling.
