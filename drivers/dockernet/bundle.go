@@ -293,8 +293,9 @@ func lastHealthLog(c container.InspectResponse) string {
 	return fmt.Sprintf("; last health check exit %d: %q", l.ExitCode, strings.TrimSpace(l.Output))
 }
 
-// Delete implements reconciler.Driver: a forced remove of a container that
-// carries the managed-by label. A missing one is success.
+// Delete implements reconciler.Driver: a forced remove of a bundle container
+// that carries the managed-by label and, when r names one, r's instance. A
+// missing one is success.
 func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error {
 	op := fmt.Sprintf("remove bundle %q", r.Name)
 	c, err := d.api.ContainerInspect(ctx, ref(r))
@@ -306,6 +307,9 @@ func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error 
 	}
 	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[reconciler.LabelRole] != string(reconciler.RoleBundle) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
+	}
+	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {
+		return err
 	}
 	err = d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {

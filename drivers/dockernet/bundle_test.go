@@ -130,6 +130,14 @@ func TestBundleCreateHealthyHardened(t *testing.T) {
 		t.Errorf("egress network = internal %v ipv6 %v options %v labels %v", eg.Internal, eg.EnableIPv6, eg.Options, eg.Labels)
 	}
 
+	// A reconciler of another instance never removes it, even by name.
+	if err := bd.Delete(ctx, reconciler.Resource{Name: b.bun.Name, Instance: "someone-else"}); !cerrdefs.IsConflict(err) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("remove bundle %q", b.bun.Name)) || !strings.Contains(err.Error(), fmt.Sprintf("instance %q", inst)) {
+		t.Errorf("Delete() by another instance = %v, want a conflict naming the bundle and %s", err, inst)
+	}
+	if _, err := cli.ContainerInspect(ctx, b.bun.ID); err != nil {
+		t.Errorf("bundle removed by another instance: %v", err)
+	}
 	// Create is for a missing bundle only.
 	if _, err := bd.Create(ctx, bundleWant(inst, b.bun.Bottle, b.net.Subnet, s)); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("Create() of an existing bundle = %v, want a conflict", err)
@@ -285,8 +293,9 @@ func TestBundleNameCollision(t *testing.T) {
 	if !cerrdefs.IsConflict(err) || !strings.HasPrefix(err.Error(), wantMsg) {
 		t.Errorf("Create() over a foreign container = %v\nwant a conflict starting %q", err, wantMsg)
 	}
-	if err := bd.Delete(ctx, reconciler.Resource{Name: name}); err == nil {
-		t.Error("Delete() of a foreign container = nil, want a refusal")
+	if err := bd.Delete(ctx, reconciler.Resource{Name: name}); !cerrdefs.IsConflict(err) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("remove bundle %q", name)) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
+		t.Errorf("Delete() of a foreign container = %v, want a conflict naming %s", err, name)
 	}
 	if _, err := cli.ContainerInspect(ctx, name); err != nil {
 		t.Errorf("the foreign container is gone: %v", err)

@@ -99,5 +99,5 @@ func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string)
 	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
 		return err
 	}
-	return removeNetwork(ctx, d.api, op, n.ID, true)
+	return removeNetwork(ctx, d.api, op, n.ID, instance, true)
 }

@@ -72,6 +72,18 @@ func nameTaken(op, what string, labels map[string]string, instance string) error
 	return nil
 }
 
+// otherInstance refuses to touch what another reconciler instance owns:
+// Delete is given a resource by ID or name, and by name it may find what
+// someone else has made since it was observed. An empty instance accepts
+// any.
+func otherInstance(op, what string, labels map[string]string, instance string) error {
+	if instance == "" || labels[reconciler.LabelInstance] == instance {
+		return nil
+	}
+	return fmt.Errorf("dockernet: %s: the %s belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
+		op, what, labels[reconciler.LabelInstance], instance, cerrdefs.ErrConflict)
+}
+
 // checkWantLabels makes sure what Create is about to make will be observed:
 // without the managed-by and instance labels it would leak.
 func checkWantLabels(op string, w reconciler.Want) error {

@@ -207,7 +207,7 @@ func (d *NetworkDriver) existing(op string, n network.Summary, w reconciler.Want
 // the managed-by label and disconnects nothing: a network something is still
 // attached to is an error naming what.
 func (d *NetworkDriver) Delete(ctx context.Context, r reconciler.Resource) error {
-	return removeNetwork(ctx, d.api, fmt.Sprintf("remove network %q", r.Name), ref(r), false)
+	return removeNetwork(ctx, d.api, fmt.Sprintf("remove network %q", r.Name), ref(r), r.Instance, false)
 }
 
 // ref is how to find r again: its ID when known, which cannot have been
@@ -219,9 +219,10 @@ func ref(r reconciler.Resource) string {
 	return r.Name
 }
 
-// removeNetwork removes a managed network. With ignoreInUse, a network that
-// still has endpoints is left alone without error.
-func removeNetwork(ctx context.Context, api dockerAPI, op, id string, ignoreInUse bool) error {
+// removeNetwork removes a managed network of the given instance ("" for
+// any). With ignoreInUse, a network that still has endpoints is left alone
+// without error.
+func removeNetwork(ctx context.Context, api dockerAPI, op, id, instance string, ignoreInUse bool) error {
 	n, err := api.NetworkInspect(ctx, id, network.InspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		return nil
@@ -231,6 +232,9 @@ func removeNetwork(ctx context.Context, api dockerAPI, op, id string, ignoreInUs
 	}
 	if !managed(n.Labels) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
+	}
+	if err := otherInstance(op, "network", n.Labels, instance); err != nil {
+		return err
 	}
 	if len(n.Containers) > 0 {
 		if ignoreInUse {

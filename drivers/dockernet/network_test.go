@@ -332,8 +332,9 @@ func TestNetworkNameCollisions(t *testing.T) {
 		t.Errorf("Create() over a foreign network = %v\nwant a conflict starting %q", err, wantMsg)
 	}
 	// Delete never removes it, even when asked by name.
-	if err := nd.Delete(ctx, reconciler.Resource{Name: foreign.Name}); err == nil {
-		t.Error("Delete() of a foreign network = nil, want a refusal")
+	if err := nd.Delete(ctx, reconciler.Resource{Name: foreign.Name}); !cerrdefs.IsConflict(err) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("remove network %q", foreign.Name)) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
+		t.Errorf("Delete() of a foreign network = %v, want a conflict naming %s", err, foreign.Name)
 	}
 	if _, err := cli.NetworkInspect(ctx, foreign.Name, network.InspectOptions{}); err != nil {
 		t.Errorf("the foreign network is gone: %v", err)
@@ -348,6 +349,16 @@ func TestNetworkNameCollisions(t *testing.T) {
 	_, err = nd.Create(ctx, networkWant(inst, inst+"-shared"))
 	if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf("instance %q", other)) {
 		t.Errorf("Create() over another instance's network = %v, want a conflict naming %s", err, other)
+	}
+	// Asked by name to delete our network of that name, it finds theirs
+	// and leaves it alone.
+	mistaken := reconciler.Resource{Name: theirs.Name, Instance: inst}
+	if err := nd.Delete(ctx, mistaken); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf("instance %q", other)) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("remove network %q", theirs.Name)) {
+		t.Errorf("Delete() of another instance's network = %v, want a conflict naming it and %s", err, other)
+	}
+	if _, err := cli.NetworkInspect(ctx, r.ID, network.InspectOptions{}); err != nil {
+		t.Errorf("another instance's network is gone: %v", err)
 	}
 	if err := nd.Delete(ctx, r); err != nil {
 		t.Error(err)
