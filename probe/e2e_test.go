@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -489,17 +490,29 @@ func TestEndToEnd(t *testing.T) {
 	if !rep.Passed {
 		t.Fatalf("probe with test canaries failed")
 	}
+	// With its routes narrowed, every block of a docker guest is a refusal
+	// or a missing route, never a wait.
+	for _, x := range rep.Results {
+		if x.Slow {
+			t.Errorf("%s %s held only by a timeout (%s, %dms)", x.ID, x.Name, x.Observed, x.Millis)
+		}
+	}
 	if !dnsc.Seen("canary.bottle-probe.test") {
 		t.Fatalf("the canary resolver never saw the control name: asked %v", dnsc.Asked())
 	}
 
-	// The host is kept out of reach by two layers: a docker guest's bridge
-	// has no host address (no layer-3 path to the host at all) and host
-	// firewall rules reject everything from the guest but its bundle ports.
-	// Each layer alone must hold, and with both gone the probes must fail:
+	// The host is kept out of reach by three layers: a docker guest's
+	// bridge has no host address (no layer-3 path to the host at all), host
+	// firewall rules reject everything from the guest but its bundle ports,
+	// and the guest's own routing table holds only the route to its bundle.
+	// Each layer alone must hold, and with all gone the probes must fail:
 	// that proves they can. No reconcile pass runs in between, so nothing
 	// is repaired behind the test's back.
-	gw := reconciler.Gateway(subnetOf(t, cli, instance, a))
+	sub := subnetOf(t, cli, instance, a)
+	gw := reconciler.Gateway(sub)
+	pid := guestPid(t, cli, instance, a)
+	widen := []string{"route add " + sub.String() + " dev eth0", "route add default via " + gw.String() + " dev eth0"}
+	narrow := []string{"route del default dev eth0", "route del " + sub.String() + " dev eth0"}
 	probeFailures := func(step string) (int, []string) {
 		t.Helper()
 		r := runBin(t, bin, append(probeArgs, "-o", "json")...)
@@ -508,23 +521,29 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s: probe -o json: %v\n%s\n%s", step, err, r.stdout, r.stderr)
 		}
 		var failed []string
+		slow := 0
 		for _, x := range rep.Results {
 			if x.Verdict != Pass {
 				failed = append(failed, x.ID+" "+x.Name+": "+x.Observed)
 			}
+			if x.Slow {
+				slow++
+			}
 		}
-		t.Logf("%s: exit %d, failed:\n%s", step, r.code, strings.Join(failed, "\n"))
+		t.Logf("%s: exit %d in %s, %d slow block(s), failed:\n%s", step, r.code, ms(rep.Millis), slow, strings.Join(failed, "\n"))
 		return r.code, failed
 	}
 
-	// Layer 1 alone: the gateway address comes back, the rules stay.
+	// The firewall alone: the gateway address and Docker's routes come
+	// back, the rules stay.
 	bridge := bridgeOf(t, cli, instance, a)
-	addGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
+	addGateway(t, bridge, gw, sub)
+	setRoutes(t, pid, widen...)
 	if code, failed := probeFailures("firewall only"); code != 0 {
 		t.Fatalf("the host firewall alone did not hold: %v", failed)
 	}
-	// Layer 2 alone: no gateway address, no rules.
-	delGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
+	// The hostless bridge alone: no gateway address, no rules, wide routes.
+	delGateway(t, bridge, gw, sub)
 	rules := instanceRules(t, instance, a)
 	if len(rules) == 0 {
 		t.Fatalf("no firewall rules tagged for %s", a)
@@ -533,12 +552,18 @@ func TestEndToEnd(t *testing.T) {
 	if code, failed := probeFailures("hostless bridge only"); code != 0 {
 		t.Fatalf("the hostless bridge alone did not hold: %v", failed)
 	}
-	// Both layers gone: the direct dial to the host canary at the gateway
+	// The guest's routes alone: the gateway address back, no rules.
+	addGateway(t, bridge, gw, sub)
+	setRoutes(t, pid, narrow...)
+	if code, failed := probeFailures("guest routes only"); code != 0 {
+		t.Fatalf("the guest's narrowed routes alone did not hold: %v", failed)
+	}
+	// All three gone: the direct dial to the host canary at the gateway
 	// must return its token, and the probe must exit 1.
-	addGateway(t, bridge, gw, subnetOf(t, cli, instance, a))
-	code, failed := probeFailures("both layers gone")
+	setRoutes(t, pid, widen...)
+	code, failed := probeFailures("all layers gone")
 	if code != 1 {
-		t.Fatalf("probe exit %d with both host layers gone, want 1", code)
+		t.Fatalf("probe exit %d with every host layer gone, want 1", code)
 	}
 	if !strings.Contains(strings.Join(failed, "\n"), "host "+gw.String()+" canary direct: TOKEN RETURNED") {
 		t.Errorf("the direct dial to the host canary at %s did not fail", gw)
@@ -607,6 +632,32 @@ func delGateway(t *testing.T, bridge string, gw netip.Addr, p netip.Prefix) {
 	}
 }
 
+// guestPid returns the host pid of a bottle's running guest.
+func guestPid(t *testing.T, cli *client.Client, instance, bottle string) int {
+	ctx := context.Background()
+	cs, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle),
+		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)))})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("guest of %s: %v (%d)", bottle, err, len(cs))
+	}
+	c, err := cli.ContainerInspect(ctx, cs[0].ID)
+	if err != nil || c.State == nil || c.State.Pid == 0 {
+		t.Fatalf("inspect guest of %s: %v", bottle, err)
+	}
+	return c.State.Pid
+}
+
+// setRoutes changes the routes inside the network namespace of pid.
+func setRoutes(t *testing.T, pid int, batch ...string) {
+	t.Helper()
+	cmd := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "ip", "-4", "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(batch, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip %q in pid %d: %v: %s", batch, pid, err, out)
+	}
+}
+
 func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.Prefix {
 	ns, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle))})
@@ -616,31 +667,87 @@ func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.P
 	return subnet(ns[0])
 }
 
-// TestSmolvmGuest runs the probe through `smolvm machine cp/exec` against a
-// real smolvm machine. It needs real smolvm (BOTTLE_SMOLVM=real, smolvm on
-// PATH, /dev/kvm) and a bottle brought up by BOTTLE_SMOLVM_DIR's specs with
-// instance BOTTLE_SMOLVM_INSTANCE, named by BOTTLE_SMOLVM_BOTTLE.
+const smolvmSpec = `apiVersion: bottle-reconcile/v1alpha1
+kind: Bottle
+metadata:
+  name: %s
+spec:
+  guest: smolvm
+  image: %s
+  egress:
+    allow: [canary.bottle-probe.test]
+  resources: {cpus: 1, memoryMiB: 512}
+`
+
+// TestSmolvmGuest brings a smolvm bottle up with the real reconciler
+// (--once), runs the probe in it through `smolvm machine cp/exec`, and tears
+// it down. It needs real smolvm: BOTTLE_SMOLVM=real, smolvm on PATH (or
+// BOTTLE_SMOLVM_BIN) and a usable /dev/kvm. The smolvm argv checks run
+// always, in TestSmolvmArgs and in the smolvm driver's tests.
 func TestSmolvmGuest(t *testing.T) {
 	if os.Getenv("BOTTLE_SMOLVM") != "real" {
-		t.Skip("needs real smolvm: set BOTTLE_SMOLVM=real (the emulator cannot run a static binary in a VM)")
+		t.Skip("needs real smolvm: set BOTTLE_SMOLVM=real, with smolvm on PATH and /dev/kvm usable (the emulator runs exec on the host, so probing it would prove nothing)")
 	}
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skipf("no /dev/kvm: %v", err)
+	smolvm := os.Getenv("BOTTLE_SMOLVM_BIN")
+	if smolvm == "" {
+		smolvm = "smolvm"
 	}
-	dir, inst, name := os.Getenv("BOTTLE_SMOLVM_DIR"), os.Getenv("BOTTLE_SMOLVM_INSTANCE"), os.Getenv("BOTTLE_SMOLVM_BOTTLE")
-	if dir == "" || inst == "" || name == "" {
-		t.Skip("set BOTTLE_SMOLVM_DIR, BOTTLE_SMOLVM_INSTANCE and BOTTLE_SMOLVM_BOTTLE to a live smolvm bottle")
+	smolvm, err := exec.LookPath(smolvm)
+	if err != nil {
+		t.Skipf("BOTTLE_SMOLVM=real but no smolvm binary: %v", err)
+	}
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+		t.Skipf("BOTTLE_SMOLVM=real but /dev/kvm is not usable: %v", err)
+	} else {
+		f.Close()
 	}
 	cli := dockerOrSkip(t)
-	bin := buildBinary(t, t.TempDir())
-	rep, err := Run(context.Background(), Options{Docker: cli, Instance: inst, Bottle: name, Spec: loadSpec(t, dir, name), Binary: bin})
-	if err != nil {
+	tmp := t.TempDir()
+	id := NewToken()[:6]
+	instance, tag, name := "probe-vm-"+id, "bottle-probe-guest:vm"+id, "pv"+id
+	pool := fmt.Sprintf("10.218.%d.0/24", int(NewToken()[0])%250+1)
+	cleanupInstance(t, cli, instance, tag)
+	bin := buildBinary(t, tmp)
+	buildGuestImage(t, cli, tag, instance)
+
+	specs := filepath.Join(tmp, "specs")
+	if err := os.Mkdir(specs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var tbl bytes.Buffer
-	Render(&tbl, rep)
-	t.Log(tbl.String())
-	if !rep.Passed {
+	if err := os.WriteFile(filepath.Join(specs, name+".yaml"), fmt.Appendf(nil, smolvmSpec, name, tag), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--instance", instance, "--subnet-pool", pool, "--state-dir", filepath.Join(tmp, "state"), "--smolvm", smolvm}
+	t.Cleanup(func() {
+		r := runBin(t, bin, append([]string{"down", "--all", "--force", "--dir", specs}, common...)...)
+		if r.code != 0 {
+			t.Errorf("down exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		out, err := exec.Command(smolvm, "machine", "ls", "--json").Output()
+		if err != nil {
+			t.Errorf("smolvm machine ls: %v", err)
+		} else if strings.Contains(string(out), name) {
+			t.Errorf("machine of %s left behind: %s", name, out)
+		}
+		cleanupInstance(t, cli, instance, tag)
+	})
+
+	var r cmdResult
+	for range 3 {
+		r = runBin(t, bin, append(append([]string{"--once"}, common...), "--bundle-binary", bin, "--log-format", "text", specs)...)
+		if r.code == 0 {
+			break
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("reconciler --once did not converge: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runBin(t, bin, append(append([]string{"probe", name, "--dir", specs}, common...), "--probe-binary", bin)...)
+	t.Logf("bottle-reconcile probe %s: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+	if r.code != 0 {
 		t.Fatal("a probe failed in the smolvm guest")
+	}
+	if !strings.Contains(r.stdout, "(smolvm machine ") {
+		t.Errorf("the probe did not run through smolvm:\n%s", r.stdout)
 	}
 }

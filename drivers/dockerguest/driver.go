@@ -44,6 +44,7 @@ const (
 type Driver struct {
 	api  dockerAPI
 	fw   firewall
+	net  guestNet
 	opts Options
 	log  logr.Logger
 }
@@ -70,7 +71,7 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{api: api, fw: firewall{run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
+	return &Driver{api: api, fw: firewall{run: run}, net: procNet{run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
 }
 
 // Kind implements reconciler.Driver.
@@ -94,7 +95,10 @@ func guestFilter() filters.Args {
 
 // Observe implements reconciler.Driver with one ContainerList and, when
 // there is a guest, one read of the host firewall. A guest whose rules are
-// not all in place carries Drift.
+// not all in place carries Drift, and so does a running guest whose routing
+// table holds more than the route to its bundle: checking that takes one
+// ContainerInspect per running guest (for its pid; the list has none) and
+// a read of its /proc/<pid>/net/route.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: guestFilter()})
 	if err != nil {
@@ -120,6 +124,9 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 			continue
 		}
 		out[i].Drift = rs.drift(g)
+		if out[i].Drift == "" && out[i].State == reconciler.StateRunning {
+			out[i].Drift = d.routeDrift(ctx, out[i], g.Bundle)
+		}
 	}
 	// Sorted so repeated passes see the same order whatever the daemon's.
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -244,6 +251,9 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	}
 	if err := d.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		return reconciler.Resource{}, undo(wrap(op+": start", err), true)
+	}
+	if err := d.narrowGuest(ctx, resp.ID, g.Bundle); err != nil {
+		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
 	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("id", resp.ID))})
 	if err != nil {
@@ -387,6 +397,14 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 	if err := d.api.ContainerStart(ctx, ref(r), container.StartOptions{}); err != nil {
 		return wrap(op, err)
 	}
+	// A start makes a fresh network namespace, with Docker's routes.
+	g, err := rulesFor(r)
+	if err != nil {
+		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	if err := d.narrowGuest(ctx, ref(r), g.Bundle); err != nil {
+		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
 	return nil
 }
 
@@ -403,7 +421,8 @@ func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
 
 // Repair implements reconciler.Repairer: it installs the guest's firewall
 // rules, and the chain and jumps they need, where they are not all in
-// place. Rules in place are left alone.
+// place, and narrows a running guest's routes to its bundle again. What is
+// in place is left alone.
 func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
 	g, err := rulesFor(r)
 	if err != nil {
@@ -416,7 +435,50 @@ func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
+	c, err := d.api.ContainerInspect(ctx, ref(r))
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil // gone: nothing runs without its rules
+	case err != nil:
+		return wrap(fmt.Sprintf("repair routes of guest %q", r.Name), err)
+	case c.State == nil || !c.State.Running:
+		return nil // Start narrows the routes of the namespace it makes
+	}
+	if err := d.narrow(ctx, c.State.Pid, g.Bundle); err != nil {
+		return fmt.Errorf("dockerguest: repair routes of guest %q: %w", r.Name, err)
+	}
 	return nil
+}
+
+// narrowGuest narrows the routes of the running container id.
+func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Addr) error {
+	c, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return wrap("inspect started guest", err)
+	}
+	if c.State == nil || !c.State.Running {
+		return fmt.Errorf("guest stopped as it started: %w", cerrdefs.ErrFailedPrecondition)
+	}
+	return d.narrow(ctx, c.State.Pid, bundleAddr)
+}
+
+// routeDrift says how a running guest's routes differ from its bundle's
+// /32 alone, or "".
+func (d *Driver) routeDrift(ctx context.Context, r reconciler.Resource, bundleAddr netip.Addr) string {
+	c, err := d.api.ContainerInspect(ctx, ref(r))
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return "" // gone since the list: the next pass sees it missing
+	case err != nil:
+		return "guest routes cannot be checked: " + err.Error()
+	case c.State == nil || !c.State.Running:
+		return ""
+	}
+	rs, err := d.net.routes(ctx, c.State.Pid)
+	if err != nil {
+		return "guest routes cannot be checked: " + err.Error()
+	}
+	return routeDrift(rs, bundleAddr)
 }
 
 // Delete implements reconciler.Driver: a forced remove of the guest, then

@@ -46,6 +46,10 @@ func newFakeDriver(t *testing.T, api *fakeDocker, ipt *fakeIPTables) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if api.net == nil {
+		api.net = newFakeNet()
+	}
+	d.net = api.net
 	return d
 }
 
@@ -96,13 +100,31 @@ func TestLifecycleFake(t *testing.T) {
 		if n := ipt.count("iptables-save") - saves; n != 1 {
 			t.Errorf("observe read the firewall %d times, want 1", n)
 		}
-		if n := len(api.calls) - lists; n != 1 {
-			t.Errorf("observe made %d Docker calls, want 1", n)
-		}
 		if len(rs) != 1 {
 			t.Fatalf("observed %d guests, want 1: %+v", len(rs), rs)
 		}
+		// One list, and for a running guest one inspect (for its pid).
+		want := 1
+		if rs[0].State == reconciler.StateRunning && !strings.HasPrefix(rs[0].Drift, "host firewall") {
+			want = 2
+		}
+		if n := len(api.calls) - lists; n != want {
+			t.Errorf("observe made %d Docker calls, want %d", n, want)
+		}
 		return rs[0]
+	}
+	guestRoutes := func() []route {
+		t.Helper()
+		c := api.containers["bottle-alice-guest"]
+		rs, err := api.net.routes(ctx, c.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	narrowed := []route{{Dev: "eth0", Dst: netip.PrefixFrom(w.BundleAddr, 32)}}
+	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
+		t.Errorf("routes after create %v, want only %v", rs, narrowed)
 	}
 	got := observe()
 	if got.Drift != "" || got.Bottle != "alice" || got.Instance != "inst" || got.Hash != "h-alice" || got.Kind != Kind {
@@ -123,12 +145,28 @@ func TestLifecycleFake(t *testing.T) {
 	if got = observe(); got.Drift != "" {
 		t.Errorf("drift %q after repair", got.Drift)
 	}
+
+	// Docker's routes back (as after a restart behind the driver's back).
+	api.net.boot(api.containers["bottle-alice-guest"].pid, w.GuestAddr.String())
+	if got = observe(); !strings.HasPrefix(got.Drift, "guest routes beyond its bundle: 0.0.0.0/0 via 10.215.0.1 dev eth0") {
+		t.Errorf("drift %q with Docker's routes back", got.Drift)
+	}
+	if err := d.Repair(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
+		t.Errorf("routes after repair %v, want only %v", rs, narrowed)
+	}
+	if got = observe(); got.Drift != "" {
+		t.Errorf("drift %q after the routes were repaired", got.Drift)
+	}
+	batches := len(api.net.batches)
 	restores := ipt.count("iptables-restore")
 	if err := d.Repair(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if ipt.count("iptables-restore") != restores {
-		t.Error("repair of rules in place changed the firewall")
+	if ipt.count("iptables-restore") != restores || len(api.net.batches) != batches {
+		t.Error("repair of rules and routes in place changed them")
 	}
 
 	if err := d.Stop(ctx, got); err != nil {
@@ -147,6 +185,9 @@ func TestLifecycleFake(t *testing.T) {
 	}
 	if got = observe(); got.State != reconciler.StateRunning || got.Drift != "" {
 		t.Errorf("started guest observed as %+v", got)
+	}
+	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
+		t.Errorf("routes after start %v, want only %v", rs, narrowed)
 	}
 
 	if err := d.Delete(ctx, got); err != nil {
@@ -209,6 +250,7 @@ func TestCreateUndo(t *testing.T) {
 		{"start fails", map[string]error{"ContainerStart": errBoom}, nil, true},
 		{"firewall fails", nil, map[string]error{"iptables-restore": errBoom}, false},
 		{"firewall unreadable", nil, map[string]error{"iptables-save": errBoom}, false},
+		{"routes cannot be narrowed", nil, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +258,9 @@ func TestCreateUndo(t *testing.T) {
 			d := newFakeDriver(t, api, ipt)
 			api.failOn = tt.docker
 			ipt.failOn = tt.ipt
+			if tt.docker == nil && tt.ipt == nil {
+				api.net.failOn = map[string]error{"apply": errBoom}
+			}
 			_, err := d.Create(context.Background(), testWant("inst", "alice", subnet))
 			if err == nil {
 				t.Fatal("create succeeded")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -189,6 +190,7 @@ type fakeDocker struct {
 	lastConfig *container.Config
 	lastNet    *network.NetworkingConfig
 	nextID     int
+	net        *fakeNet // given each started container's fresh routes
 }
 
 type fakeContainer struct {
@@ -197,6 +199,7 @@ type fakeContainer struct {
 	state    container.ContainerState
 	network  string
 	addr     string
+	pid      int
 }
 
 var _ dockerAPI = (*fakeDocker)(nil)
@@ -271,8 +274,9 @@ func (f *fakeDocker) ContainerInspect(_ context.Context, ref string) (container.
 		return container.InspectResponse{}, notFound("container")
 	}
 	return container.InspectResponse{
-		ContainerJSONBase: &container.ContainerJSONBase{ID: c.id, Name: "/" + c.name},
-		Config:            &container.Config{Labels: c.labels},
+		ContainerJSONBase: &container.ContainerJSONBase{ID: c.id, Name: "/" + c.name,
+			State: &container.State{Running: c.state == container.StateRunning, Pid: c.pid}},
+		Config: &container.Config{Labels: c.labels},
 	}, nil
 }
 
@@ -306,6 +310,11 @@ func (f *fakeDocker) ContainerStart(_ context.Context, ref string, _ container.S
 		return notFound("container")
 	}
 	c.state = container.StateRunning
+	f.nextID++
+	c.pid = 1000 + f.nextID
+	if f.net != nil {
+		f.net.boot(c.pid, c.addr)
+	}
 	return nil
 }
 
@@ -320,6 +329,7 @@ func (f *fakeDocker) ContainerStop(_ context.Context, ref string, _ container.St
 		return notFound("container")
 	}
 	c.state = container.StateExited
+	c.pid = 0
 	return nil
 }
 
@@ -350,3 +360,83 @@ func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 }
 
 var errBoom = errors.New("boom")
+
+// fakeNet holds the routing table of each running fake container, by pid,
+// and applies the `ip -batch` lines the driver sends.
+type fakeNet struct {
+	mu      sync.Mutex
+	tables  map[int][]route
+	batches [][]string
+	failOn  map[string]error // "routes" or "apply"
+	log     *[]string
+}
+
+func newFakeNet() *fakeNet { return &fakeNet{tables: map[int][]route{}} }
+
+// boot gives pid the routes Docker gives a container at addr on a /29.
+func (f *fakeNet) boot(pid int, addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := netip.MustParseAddr(addr)
+	p := netip.PrefixFrom(a, 29).Masked()
+	f.tables[pid] = []route{
+		{Dev: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: p.Addr().Next()},
+		{Dev: "eth0", Dst: p},
+	}
+}
+
+func (f *fakeNet) routes(_ context.Context, pid int) ([]route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.log != nil {
+		*f.log = append(*f.log, "routes")
+	}
+	if err := f.failOn["routes"]; err != nil {
+		return nil, err
+	}
+	rs, ok := f.tables[pid]
+	if !ok {
+		return nil, fmt.Errorf("no process %d", pid)
+	}
+	return slices.Clone(rs), nil
+}
+
+func (f *fakeNet) apply(_ context.Context, pid int, batch []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.log != nil {
+		*f.log = append(*f.log, "apply")
+	}
+	f.batches = append(f.batches, batch)
+	if err := f.failOn["apply"]; err != nil {
+		return err
+	}
+	rs := f.tables[pid]
+	for _, line := range batch {
+		w := strings.Fields(line)
+		if len(w) < 5 || w[0] != "route" || w[3] != "dev" {
+			return fmt.Errorf("fake ip: cannot parse %q", line)
+		}
+		p, err := netip.ParsePrefix(w[2])
+		if err != nil {
+			return fmt.Errorf("fake ip: %q: %v", line, err)
+		}
+		i := slices.IndexFunc(rs, func(r route) bool { return r.Dst == p && r.Dev == w[4] })
+		switch w[1] {
+		case "replace":
+			if i >= 0 {
+				rs = slices.Delete(rs, i, i+1)
+			}
+			rs = append(rs, route{Dev: w[4], Dst: p})
+		case "del":
+			if i < 0 {
+				return fmt.Errorf("fake ip: %q: no such route", line)
+			}
+			rs = slices.Delete(rs, i, i+1)
+		default:
+			return fmt.Errorf("fake ip: %q: unknown verb", line)
+		}
+	}
+	f.tables[pid] = rs
+	return nil
+}
