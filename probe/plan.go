@@ -99,6 +99,17 @@ type Result struct {
 	Verdict  string `json:"verdict"`
 	Millis   int64  `json:"millis"`
 	Detail   string `json:"detail,omitempty"`
+	// Slow marks a block that held only by a timeout: nothing came back,
+	// but nothing refused either. It still passes; the table shows it, as
+	// a block should be a refusal where the mechanism allows.
+	Slow bool `json:"slow,omitempty"`
+}
+
+// slow says whether an observation of a blocked path is a wait that ran out
+// rather than a refusal. The words are the runner's own (describe, the
+// icmp and dns checks).
+func slow(o Observation) bool {
+	return !o.Reached && (strings.Contains(o.Observed, "timeout") || strings.HasSuffix(o.Observed, "no reply"))
 }
 
 // Judge pairs each check with its observation. A check the runner did not
@@ -120,6 +131,7 @@ func Judge(p Plan, obs []Observation) []Result {
 			r.Verdict = Fail
 			if o.Reached == (c.Expect == Allowed) {
 				r.Verdict = Pass
+				r.Slow = c.Expect == Blocked && slow(o)
 			}
 		}
 		out = append(out, r)

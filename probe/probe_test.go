@@ -117,6 +117,39 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+func TestSlowBlocks(t *testing.T) {
+	p := Plan{Checks: []Check{
+		{ID: "1.1", Name: "refused", Expect: Blocked}, {ID: "1.2", Name: "timed out", Expect: Blocked},
+		{ID: "1.3", Name: "no echo", Expect: Blocked}, {ID: "1.4", Name: "dns wait", Expect: Blocked},
+		{ID: "1.5", Name: "leak", Expect: Blocked}, {ID: "0.1", Name: "control", Expect: Allowed},
+	}}
+	rs := Judge(p, []Observation{
+		{ID: "1.1", Observed: "no route", Millis: 1}, {ID: "1.2", Observed: "timeout", Millis: 2000},
+		{ID: "1.3", Observed: "ping socket: no reply", Millis: 1500}, {ID: "1.4", Observed: "timeout (1.1.1.1:53/udp)", Millis: 1500},
+		{ID: "1.5", Reached: true, Observed: "TOKEN RETURNED"}, {ID: "0.1", Reached: true, Observed: "CONNECTED"},
+	})
+	var slowIDs []string
+	for _, r := range rs {
+		if r.Slow {
+			slowIDs = append(slowIDs, r.ID)
+		}
+	}
+	if !slices.Equal(slowIDs, []string{"1.2", "1.3", "1.4"}) {
+		t.Errorf("slow %v, want 1.2 1.3 1.4", slowIDs)
+	}
+	var b strings.Builder
+	Render(&b, &Report{Bottle: "b", Guest: "g", Results: rs})
+	out := b.String()
+	for _, want := range []string{"1.2  timed out  blocked   timeout                   pass (slow)  2000", "3 block(s) held only by a timeout", "LEAKS: 1 of 6"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "pass (slow)") != 3 {
+		t.Errorf("table marks %d slow, want 3:\n%s", strings.Count(out, "pass (slow)"), out)
+	}
+}
+
 func TestSmolvmArgs(t *testing.T) {
 	g := smolvmGuest{binary: "smolvm", machine: "bottle-a", timeout: 3 * time.Minute}
 	if got := g.cpArgs("/usr/bin/br", "/tmp/bottle-probe-1"); !slices.Equal(got, []string{"machine", "cp", "--mode", "755", "/usr/bin/br", "bottle-a:/tmp/bottle-probe-1"}) {

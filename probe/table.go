@@ -12,12 +12,16 @@ import (
 func Render(w io.Writer, r *Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPROBE\tEXPECTED\tOBSERVED\tVERDICT\tMS")
-	failed := 0
+	failed, slow := 0, 0
 	for _, x := range r.Results {
 		v := x.Verdict
-		if v != Pass {
+		switch {
+		case v != Pass:
 			failed++
 			v = "FAIL"
+		case x.Slow:
+			slow++
+			v = "pass (slow)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Name, x.Expected, clip(x.Observed, 60), v, strconv.FormatInt(x.Millis, 10))
 	}
@@ -26,6 +30,9 @@ func Render(w io.Writer, r *Report) {
 		if x.Verdict != Pass && x.Detail != "" {
 			fmt.Fprintf(w, "%s %s: %s\n", x.ID, x.Name, clip(x.Detail, 300))
 		}
+	}
+	if slow > 0 {
+		fmt.Fprintf(w, "%d block(s) held only by a timeout, not a refusal (marked slow)\n", slow)
 	}
 	if failed == 0 {
 		fmt.Fprintf(w, "bottle %s held: %d probe(s) passed in %s (%s)\n", r.Bottle, len(r.Results), ms(r.Millis), r.Guest)
