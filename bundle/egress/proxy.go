@@ -448,7 +448,10 @@ func (p *Proxy) addresses(ctx context.Context, t policy.Target, self []netip.Add
 		rctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)
 		defer cancel()
 		var err error
-		cands, err = p.opts.Resolver.LookupNetIP(rctx, "ip", t.Name)
+		// Rooted, so no resolv.conf search domain is ever appended: the
+		// gate must dial an address of the allowlisted name itself, and
+		// the resolver daemon asks its upstream for the same rooted name.
+		cands, err = p.opts.Resolver.LookupNetIP(rctx, "ip", t.Name+".")
 		if err != nil {
 			return nil, http.StatusBadGateway, fmt.Sprintf("resolve %s: %v", t.Name, err)
 		}

@@ -23,12 +23,16 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
 )
 
-// fakeResolver answers from a map; no test ever asks a real resolver.
+// fakeResolver answers from a map; no test ever asks a real resolver. It
+// answers only rooted names ("origin.test."): a name without the final dot
+// would let a real resolver append resolv.conf search domains.
 type fakeResolver map[string][]netip.Addr
 
 func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	if a, ok := f[host]; ok {
-		return a, nil
+	if name, rooted := strings.CutSuffix(host, "."); rooted {
+		if a, ok := f[name]; ok {
+			return a, nil
+		}
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
