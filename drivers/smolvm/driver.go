@@ -216,9 +216,35 @@ func (d *Driver) start(ctx context.Context, name string) error {
 	return err
 }
 
+// ownedOrGone checks, with one listing, that the machine called r.Name is
+// ours (and r's instance's, when r names one) before it is started, stopped
+// or deleted: a machine of that name that someone else made since the last
+// Observe is never touched, and the error names it. found is false when
+// there is no such machine.
+func (d *Driver) ownedOrGone(ctx context.Context, r reconciler.Resource) (found bool, err error) {
+	byName, err := d.list(ctx)
+	if err != nil {
+		return false, err
+	}
+	m, ok := byName[r.Name]
+	switch {
+	case !ok:
+		return false, nil
+	case !m.ours():
+		return true, fmt.Errorf("a machine named %q that bottle-reconcile does not manage exists; leaving it alone: %w", r.Name, cerrdefs.ErrConflict)
+	case r.Instance != "" && m.Labels[reconciler.LabelInstance] != r.Instance:
+		return true, fmt.Errorf("machine %q belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
+			r.Name, m.Labels[reconciler.LabelInstance], r.Instance, cerrdefs.ErrConflict)
+	}
+	return true, nil
+}
+
 // Start implements reconciler.Starter. Starting a running machine is a
 // no-op in smolvm (exit 0).
 func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
+	if _, err := d.ownedOrGone(ctx, r); err != nil {
+		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
+	}
 	if err := d.start(ctx, r.Name); err != nil {
 		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
 	}
@@ -228,6 +254,9 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 // Stop implements reconciler.Starter. Stopping a machine that is not
 // running is a no-op in smolvm (exit 0).
 func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
+	if _, err := d.ownedOrGone(ctx, r); err != nil {
+		return fmt.Errorf("smolvm: stop machine %q: %w", r.Name, err)
+	}
 	_, err := d.exec(ctx, call{args: []string{"machine", "stop", "--name", r.Name}, timeout: d.opts.Timeout})
 	if err != nil {
 		return fmt.Errorf("smolvm: stop machine %q: %w", r.Name, err)
@@ -236,9 +265,18 @@ func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
 }
 
 // Delete implements reconciler.Driver. -f is required: without it smolvm
-// stops the machine, prompts, and on EOF exits 0 without deleting.
+// stops the machine, prompts, and on EOF exits 0 without deleting. A machine
+// that is not listed, or vanishes before the delete ("vm not found"), is
+// success; one that is not ours is refused.
 func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
-	_, err := d.exec(ctx, call{args: []string{"machine", "delete", "--name", r.Name, "-f"}, timeout: d.opts.Timeout})
+	found, err := d.ownedOrGone(ctx, r)
+	if err != nil {
+		return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
+	}
+	if !found {
+		return nil
+	}
+	_, err = d.exec(ctx, call{args: []string{"machine", "delete", "--name", r.Name, "-f"}, timeout: d.opts.Timeout})
 	if cerrdefs.IsNotFound(err) {
 		return nil
 	}

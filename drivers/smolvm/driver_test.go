@@ -314,62 +314,72 @@ func TestCreateFailureRedacted(t *testing.T) {
 }
 
 func TestStartStopDelete(t *testing.T) {
-	r := reconciler.Resource{Name: "bottle-alice"}
+	r := reconciler.Resource{Name: "bottle-alice", Instance: "host-a"}
 	notFound := fakeAnswer{exitCode: 1, stderr: "Error: vm not found: bottle-alice\n"}
+	row := func(labels string) string {
+		return `[{"name":"bottle-alice","state":"running","ephemeral":false,"labels":` + labels + `}]`
+	}
+	ours := row(`{"dev.bottle-reconcile.managed-by":"bottle-reconcile","dev.bottle-reconcile.instance":"host-a"}`)
+	foreign := row(`{"owner":"someone"}`)
+	otherInstance := row(`{"dev.bottle-reconcile.managed-by":"bottle-reconcile","dev.bottle-reconcile.instance":"host-b"}`)
+	const ls = "machine ls --json"
+	isConflictNaming := func(what string) func(error) bool {
+		return func(err error) bool {
+			return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), `"bottle-alice"`) && strings.Contains(err.Error(), what)
+		}
+	}
+	start := func(d *Driver) error { return d.Start(context.Background(), r) }
+	stop := func(d *Driver) error { return d.Stop(context.Background(), r) }
+	del := func(d *Driver) error { return d.Delete(context.Background(), r) }
 	tests := []struct {
-		name     string
-		op       func(*Driver) error
-		sub      string
-		answer   fakeAnswer
-		wantArgv string
-		timeout  time.Duration
-		wantErr  func(error) bool // nil: success
+		name      string
+		op        func(*Driver) error
+		list      string // machine ls --json answer; "" means ours
+		sub       string
+		answer    fakeAnswer
+		wantCalls []string
+		timeout   time.Duration    // of the last call
+		wantErr   func(error) bool // nil: success
 	}{
-		{
-			name: "start", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
-			op: func(d *Driver) error { return d.Start(context.Background(), r) },
-		},
-		{
-			name: "start already running", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
-			answer: fakeAnswer{stdout: "Machine 'bottle-alice' already running (PID: 123)\n"},
-			op:     func(d *Driver) error { return d.Start(context.Background(), r) },
-		},
-		{
-			name: "start missing", sub: "machine start", wantArgv: "machine start --name bottle-alice", timeout: DefaultCreateTimeout,
-			answer: notFound, wantErr: cerrdefs.IsNotFound,
-			op: func(d *Driver) error { return d.Start(context.Background(), r) },
-		},
-		{
-			name: "stop", sub: "machine stop", wantArgv: "machine stop --name bottle-alice", timeout: DefaultTimeout,
-			answer: fakeAnswer{stdout: "Machine 'bottle-alice' is not running (state: stopped)\n"},
-			op:     func(d *Driver) error { return d.Stop(context.Background(), r) },
-		},
-		{
-			name: "stop missing", sub: "machine stop", wantArgv: "machine stop --name bottle-alice", timeout: DefaultTimeout,
-			answer: notFound, wantErr: cerrdefs.IsNotFound,
-			op: func(d *Driver) error { return d.Stop(context.Background(), r) },
-		},
-		{
-			name: "delete", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
-			op: func(d *Driver) error { return d.Delete(context.Background(), r) },
-		},
-		{
-			name: "delete missing is success", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
-			answer: notFound,
-			op:     func(d *Driver) error { return d.Delete(context.Background(), r) },
-		},
-		{
-			name: "delete fails", sub: "machine delete", wantArgv: "machine delete --name bottle-alice -f", timeout: DefaultTimeout,
+		{name: "start", op: start, sub: "machine start", wantCalls: []string{ls, "machine start --name bottle-alice"}, timeout: DefaultCreateTimeout},
+		{name: "start already running", op: start, sub: "machine start", timeout: DefaultCreateTimeout,
+			answer:    fakeAnswer{stdout: "Machine 'bottle-alice' already running (PID: 123)\n"},
+			wantCalls: []string{ls, "machine start --name bottle-alice"}},
+		{name: "start missing", op: start, list: "[]", sub: "machine start", answer: notFound, wantErr: cerrdefs.IsNotFound,
+			wantCalls: []string{ls, "machine start --name bottle-alice"}, timeout: DefaultCreateTimeout},
+		{name: "start foreign", op: start, list: foreign, wantErr: isConflictNaming("does not manage"), wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "stop", op: stop, sub: "machine stop", timeout: DefaultTimeout,
+			answer:    fakeAnswer{stdout: "Machine 'bottle-alice' is not running (state: stopped)\n"},
+			wantCalls: []string{ls, "machine stop --name bottle-alice"}},
+		{name: "stop missing", op: stop, list: "[]", sub: "machine stop", answer: notFound, wantErr: cerrdefs.IsNotFound,
+			wantCalls: []string{ls, "machine stop --name bottle-alice"}, timeout: DefaultTimeout},
+		{name: "stop foreign", op: stop, list: foreign, wantErr: isConflictNaming("does not manage"), wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "stop another instance's", op: stop, list: otherInstance, wantErr: isConflictNaming(`instance "host-b"`), wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "delete", op: del, sub: "machine delete", wantCalls: []string{ls, "machine delete --name bottle-alice -f"}, timeout: DefaultTimeout},
+		{name: "delete of an unlisted machine is success", op: del, list: "[]", wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "delete of a machine gone meanwhile is success", op: del, sub: "machine delete", answer: notFound,
+			wantCalls: []string{ls, "machine delete --name bottle-alice -f"}, timeout: DefaultTimeout},
+		{name: "delete foreign", op: del, list: foreign, wantErr: isConflictNaming("does not manage"), wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "delete another instance's", op: del, list: otherInstance, wantErr: isConflictNaming(`instance "host-b"`), wantCalls: []string{ls}, timeout: DefaultTimeout},
+		{name: "delete of an ephemeral machine", op: del, timeout: DefaultTimeout, wantCalls: []string{ls}, wantErr: isConflictNaming("does not manage"),
+			list: `[{"name":"bottle-alice","state":"running","ephemeral":true,"labels":{"dev.bottle-reconcile.managed-by":"bottle-reconcile","dev.bottle-reconcile.instance":"host-a"}}]`},
+		{name: "delete fails", op: del, sub: "machine delete", timeout: DefaultTimeout,
 			answer: fakeAnswer{exitCode: 1, stderr: "Error: fork base has clones\n"},
 			wantErr: func(err error) bool {
 				return strings.HasPrefix(err.Error(), `smolvm: delete machine "bottle-alice": `) && strings.Contains(err.Error(), "fork base")
 			},
-			op: func(d *Driver) error { return d.Delete(context.Background(), r) },
-		},
+			wantCalls: []string{ls, "machine delete --name bottle-alice -f"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeRunner{answers: map[string]fakeAnswer{tt.sub: tt.answer}}
+			list := tt.list
+			if list == "" {
+				list = ours
+			}
+			f := &fakeRunner{answers: map[string]fakeAnswer{"machine ls": {stdout: list}}}
+			if tt.sub != "" {
+				f.answers[tt.sub] = tt.answer
+			}
 			d := newFakeDriver(t, f, Options{})
 			err := tt.op(d)
 			switch {
@@ -378,11 +388,15 @@ func TestStartStopDelete(t *testing.T) {
 			case tt.wantErr != nil && (err == nil || !tt.wantErr(err)):
 				t.Fatalf("error %v: not the expected one", err)
 			}
-			if len(f.calls) != 1 || joined(f.calls[0].args) != tt.wantArgv {
-				t.Fatalf("calls = %v, want one %q", f.subcommands(), tt.wantArgv)
+			var got []string
+			for _, c := range f.calls {
+				got = append(got, joined(c.args))
 			}
-			if f.calls[0].timeout != tt.timeout {
-				t.Errorf("timeout = %v, want %v", f.calls[0].timeout, tt.timeout)
+			if !reflect.DeepEqual(got, tt.wantCalls) {
+				t.Fatalf("calls = %q, want %q", got, tt.wantCalls)
+			}
+			if last := f.calls[len(f.calls)-1]; last.timeout != tt.timeout {
+				t.Errorf("timeout = %v, want %v", last.timeout, tt.timeout)
 			}
 		})
 	}

@@ -104,6 +104,24 @@ func testNameCollision(t *testing.T, b *backend) {
 			t.Errorf("%d machine create calls, want only the foreign one", n)
 		}
 	}
+	// Asked to stop, start or delete it by name, the driver refuses and
+	// names it.
+	foreign := reconciler.Resource{Name: w.Name}
+	for op, f := range map[string]func(context.Context, reconciler.Resource) error{"Stop": d.Stop, "Start": d.Start, "Delete": d.Delete} {
+		if err := f(context.Background(), foreign); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), `"`+w.Name+`"`) {
+			t.Errorf("%s of the foreign machine = %v, want a conflict naming it", op, err)
+		}
+	}
+	if b.emulated {
+		for _, sub := range []string{"stop", "start", "delete"} {
+			if n := b.countCalls(t, "machine", sub); n != 0 {
+				t.Errorf("%d machine %s calls on the foreign machine", n, sub)
+			}
+		}
+	}
+	if _, stderr, code := b.smolvm(t, "machine", "status", "--name", w.Name, "--json"); code != 0 {
+		t.Errorf("the foreign machine is gone: exit %d: %s", code, stderr)
+	}
 	// The foreign machine is neither ours nor touched.
 	rs, err := d.Observe(context.Background())
 	if err != nil {
