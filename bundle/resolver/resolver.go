@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,9 @@ import (
 const (
 	DefaultTimeout     = 3 * time.Second
 	DefaultMaxInflight = 256
+	// DefaultMaxTCPConns bounds open TCP client connections; further
+	// clients wait in the kernel's accept queue until one closes.
+	DefaultMaxTCPConns = 128
 	// edns0Size is the DNS flag day 2020 buffer size: big enough for
 	// ordinary answers, small enough to avoid IP fragmentation.
 	edns0Size = 1232
@@ -43,6 +47,8 @@ type Options struct {
 	// MaxInflight bounds concurrent upstream queries; past it clients get
 	// SERVFAIL rather than queueing without limit.
 	MaxInflight int
+	// MaxTCPConns bounds open TCP client connections.
+	MaxTCPConns int
 }
 
 // Server answers DNS queries; it is a dns.Handler.
@@ -68,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = DefaultMaxInflight
+	}
+	if opts.MaxTCPConns <= 0 {
+		opts.MaxTCPConns = DefaultMaxTCPConns
 	}
 	return &Server{
 		opts:     opts,
@@ -102,6 +111,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s})
 	}
 	if ln != nil {
+		ln = newLimitListener(ln, s.opts.MaxTCPConns)
 		servers = append(servers, &dns.Server{Listener: ln, Handler: s,
 			ReadTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	}
@@ -280,4 +290,50 @@ func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 	if err := w.WriteMsg(resp); err != nil {
 		s.opts.Log.V(1).Info("dns reply failed", "client", w.RemoteAddr().String(), "err", err.Error())
 	}
+}
+
+// limitListener holds at most cap(sem) accepted connections open at once:
+// Accept waits for a slot, and closing a connection frees it. Close wakes
+// an Accept that waits, so a shutdown never hangs on a full listener.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newLimitListener(ln net.Listener, n int) *limitListener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+func (l *limitListener) Close() error {
+	err := l.Listener.Close()
+	l.closeOnce.Do(func() { close(l.done) })
+	return err
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -314,3 +314,63 @@ func TestUpstreamFromResolvConf(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxTCPConns checks that idle TCP clients cannot hold more than
+// MaxTCPConns connections: the next client waits until one closes, and a
+// full listener still shuts down.
+func TestMaxTCPConns(t *testing.T) {
+	_, upAddr := newUpstream(t)
+	pol, err := policy.New(testAllow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Policy: pol, Upstream: upAddr, Log: testr.New(t), MaxTCPConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, nil, ln) }()
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	query := func(timeout time.Duration) error {
+		m := new(dns.Msg)
+		m.SetQuestion("allowed.test.", dns.TypeA)
+		_, _, err := (&dns.Client{Net: "tcp", Timeout: timeout}).Exchange(m, ln.Addr().String())
+		return err
+	}
+	if err := query(300 * time.Millisecond); err == nil {
+		t.Error("a third TCP client was served while two held every slot")
+	}
+	idle[0].Close()
+	if err := query(2 * time.Second); err != nil {
+		t.Errorf("after a slot was freed: %v", err)
+	}
+	// Fill the slots again, then shut down: Serve must return.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("Serve did not return with a full TCP listener")
+	}
+}
