@@ -72,10 +72,10 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 // Spec values are secrets, so they never appear on the command line, which
 // any local user can read in /proc: the flag is `-e KEY`, which smolvm
 // resolves from its own environment (util::parse_env_spec), where the value
-// is put. Two kinds of entry go as `-e KEY=VALUE` instead, because in
-// smolvm's own environment they would change how smolvm itself runs: the
-// proxy variables of bundle.GuestEnv (not secret; smolvm would send its own
-// host-side pulls to the bundle) and the names in hostSensitive.
+// is put. Only the proxy variables of bundle.GuestEnv go as `-e KEY=VALUE`:
+// they are not secret, and in smolvm's own environment they would send its
+// host-side pulls to the bundle. Spec names in hostSensitive are refused:
+// they could only go on the command line.
 func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error) {
 	secret := make(map[string]string, len(w.Spec.Env)+len(w.Spec.EnvFromHost))
 	for k, v := range w.Spec.Env {
@@ -100,6 +100,13 @@ func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error
 		if reservedEnv(k) {
 			return nil, nil, fmt.Errorf("env %q is reserved for the bundle: %w", k, cerrdefs.ErrInvalidArgument)
 		}
+		if hostSensitive(k) {
+			// Its value could reach the guest only on smolvm's command
+			// line (readable by every local user in /proc), since in
+			// smolvm's own environment it would change how smolvm runs.
+			return nil, nil, fmt.Errorf("env %q cannot be passed to a smolvm guest without putting its value on smolvm's command line (in smolvm's own environment it would change how smolvm itself runs); set it in the image instead: %w",
+				k, cerrdefs.ErrInvalidArgument)
+		}
 	}
 
 	keys := make([]string, 0, len(secret)+len(public))
@@ -115,13 +122,8 @@ func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error
 			args = append(args, "-e", k+"="+v)
 			continue
 		}
-		v := secret[k]
-		if hostSensitive(k) {
-			args = append(args, "-e", k+"="+v)
-			continue
-		}
 		args = append(args, "-e", k)
-		childEnv = append(childEnv, k+"="+v)
+		childEnv = append(childEnv, k+"="+secret[k])
 	}
 	return args, childEnv, nil
 }
@@ -135,7 +137,8 @@ func validEnvKey(k string) bool {
 // hostSensitive reports whether setting k in smolvm's own environment could
 // change what smolvm (a bash wrapper around a dynamically linked binary)
 // does on the host: the loader, the shell, smolvm's own settings, proxies
-// and TLS roots. Such entries are passed on the command line instead.
+// and TLS roots. A guest cannot be given such a variable without its value
+// on the command line, so they are refused.
 func hostSensitive(k string) bool {
 	switch strings.ToUpper(k) {
 	case "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "PWD", "OLDPWD", "IFS", "ENV",

@@ -91,18 +91,18 @@ func TestCreateArgv(t *testing.T) {
 				" --allow-cidr 203.0.113.0/24 --dns 10.77.0.2",
 		},
 		{
-			name: "egress only, host-sensitive key on the command line",
+			name: "egress only",
 			edit: func(w *reconciler.Want) {
 				w.Spec.Daemons = []string{spec.DaemonEgress}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.EnvFromHost = nil
-				w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "Z": "last"}
+				w.Spec.Env = map[string]string{"LIBRARY": "/opt/lib", "Z": "last"}
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 " +
-				"-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e LD_LIBRARY_PATH=/opt/lib" +
+				"-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e LIBRARY" +
 				" -e NO_PROXY=localhost,127.0.0.1,::1 -e Z " + proxyLower,
-			wantChild: []string{"Z=last"},
+			wantChild: []string{"LIBRARY=/opt/lib", "Z=last"},
 		},
 	}
 	for _, tt := range tests {
@@ -223,6 +223,21 @@ func TestCreateRefusals(t *testing.T) {
 			noValue: "evil",
 		},
 		{
+			name:    "host-sensitive env would need its value on the command line",
+			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/" + secretToken} },
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: `env "LD_LIBRARY_PATH" cannot be passed to a smolvm guest without putting its value on smolvm's command line`,
+			noValue: secretToken,
+		},
+		{
+			name:    "PATH from the host",
+			edit:    func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"PATH"} },
+			host:    map[string]string{"PATH": "/opt/" + secretHost},
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: `env "PATH" cannot be passed`,
+			noValue: secretHost,
+		},
+		{
 			name:    "env set twice",
 			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"GH_TOKEN": secretToken} },
 			class:   cerrdefs.IsInvalidArgument,
@@ -300,7 +315,6 @@ func TestCreateFailureRedacted(t *testing.T) {
 	}}
 	d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
 	w := testWant()
-	w.Spec.Env["PATH"] = "/opt/" + secretToken // goes on the command line: must be redacted
 	_, err := d.Create(context.Background(), w)
 	if !cerrdefs.IsConflict(err) {
 		t.Fatalf("Create error %v, want a conflict", err)
@@ -308,7 +322,7 @@ func TestCreateFailureRedacted(t *testing.T) {
 	if strings.Contains(err.Error(), secretToken) || strings.Contains(err.Error(), secretHost) {
 		t.Errorf("error leaks a secret: %v", err)
 	}
-	if !strings.Contains(err.Error(), "-e PATH=<redacted>") {
+	if !strings.Contains(err.Error(), "-e API_TOKEN -e") || !strings.Contains(err.Error(), "-e HTTP_PROXY=<redacted>") {
 		t.Errorf("error %q does not quote the redacted argv", err)
 	}
 }
