@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -303,5 +305,139 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	}
 	if cs, ns, ms := x.containers(), x.networks(), x.machines(); len(cs) != 2 || len(ns) != 3 || len(ms) != 2 {
 		t.Fatalf("after convergence: %d containers (want 2 bundles), %d networks (want 2 + egress), machines %v (want 2)", len(cs), len(ns), ms)
+	}
+}
+
+// killEmulators kills the smolvm emulator processes of this test's data
+// directory that are still running, e.g. a call made to hang.
+func (x *e2e) killEmulators() {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), "SMOLVM_DATA_DIR="+x.data) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// lockedBuffer is an io.Writer that may be read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// passesBy counts the watcher's "pass" log lines whose trigger names reason.
+func passesBy(log, reason string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		var x struct{ Msg, Trigger string }
+		if json.Unmarshal([]byte(l), &x) == nil && x.Msg == "pass" && slices.Contains(strings.Split(x.Trigger, ","), reason) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWatchSignalsAndLock runs the real binary in watch mode: a second
+// reconciler of the instance exits 3 naming the holder, SIGHUP runs a pass
+// at once, and a second SIGTERM exits at once although an operation is in
+// flight (a smolvm create that hangs).
+func TestWatchSignalsAndLock(t *testing.T) {
+	x := newE2E(t)
+	logs := &lockedBuffer{}
+	cmd := x.command("--metrics-addr", x.metrics, "--resync", "1h", "--shutdown-timeout", "60s")
+	cmd.Env = append(cmd.Env, "SMOLVM_EMU_HANG=create")
+	cmd.Stderr = logs
+	// Its own process group, so the hung smolvm child can be killed too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		// The hung smolvm call runs in a process group of its own.
+		x.killEmulators()
+		if t.Failed() {
+			t.Logf("watch log:\n%s", logs.String())
+		}
+	}()
+	if !poll(30*time.Second, func() bool { code, _ := get("http://" + x.metrics + "/readyz"); return code == http.StatusOK }) {
+		t.Fatal("not ready within 30s")
+	}
+
+	// The lock is held for the whole run: a second watcher, or --once,
+	// exits 3 and names the holder.
+	for _, args := range [][]string{nil, {"--once"}, {"--lock-timeout", "300ms"}} {
+		second := x.command(args...)
+		timer := time.AfterFunc(30*time.Second, func() { second.Process.Kill() }) // should the lock not hold
+		out, err := second.CombinedOutput()
+		timer.Stop()
+		if second.ProcessState == nil || second.ProcessState.ExitCode() != 3 || !strings.Contains(string(out), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+			t.Errorf("second reconciler %v while the watcher runs: %v, want exit 3 naming pid %d\n%s", args, err, cmd.Process.Pid, out)
+		}
+	}
+
+	// SIGHUP: a pass now, not at the resync an hour away.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !poll(5*time.Second, func() bool { return passesBy(logs.String(), reconciler.ReasonSignal) == 1 }) {
+		t.Fatal("no pass within 5s of SIGHUP")
+	}
+
+	// A new bottle whose machine create hangs: an operation in flight.
+	x.writeSpec("hang")
+	calls := filepath.Join(x.data, "emu", "calls.jsonl")
+	if !poll(60*time.Second, func() bool {
+		b, _ := os.ReadFile(calls)
+		return strings.Contains(string(b), `"create"`)
+	}) {
+		t.Fatal("the machine create did not start within 60s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("the first SIGTERM did not wait for the operation in flight: %v", err)
+	case <-time.After(time.Second):
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("after a second SIGTERM: %v, want exit 130", err)
+		}
+		t.Logf("a second SIGTERM exited in %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Fatal("a second SIGTERM did not exit at once")
 	}
 }
