@@ -576,3 +576,47 @@ func (g *gated) Create(ctx context.Context, w Want) (Resource, error) {
 	}
 	return g.fakeDriver.Create(ctx, w)
 }
+
+// TestWatchNewSpecsGoFirst checks that a new or changed spec is worked on
+// before the resync backlog (drift found in other bottles).
+func TestWatchNewSpecsGoFirst(t *testing.T) {
+	g := newRig(t, "i1")
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 1},
+		g.net, g.bun, map[string]Driver{"smolvm": g.vm}, testr.New(t))
+	for _, n := range []string{"a", "b", "m"} {
+		g.write(n+".yaml", specFor(n))
+	}
+	x := startWatch(t, g, WatchOptions{})
+	x.waitPass(anyPass, "at start")
+	seq := g.sequenced()
+	for _, n := range []string{"a", "b"} {
+		g.vm.mutate("bottle-"+n, func(r *Resource) { r.State = StateStopped })
+	}
+	g.write("m.yaml", specFor("m", "env: {A: b}"))
+	g.write("z.yaml", specFor("z"))
+	x.waitPass(func(r PassReport) bool { return r.Ops > 0 }, "applying")
+	got := seq.take()
+	want := []string{"smolvm: delete bottle-m", "smolvm: create bottle-m", "net: create bottle-z", "bundle: create bottle-z-bundle", "smolvm: create bottle-z", "smolvm: start bottle-a", "smolvm: start bottle-b"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("writes = %q, want the changed and new specs first: %q", got, want)
+	}
+}
+
+// TestWatchIdle checks that an idle watcher does nothing: no observe, no
+// pass, between the start and the resync.
+func TestWatchIdle(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	x := startWatch(t, g, WatchOptions{})
+	x.waitPass(anyPass, "at start")
+	g.net.mu.Lock()
+	before := len(g.net.calls)
+	g.net.mu.Unlock()
+	time.Sleep(time.Second)
+	g.net.mu.Lock()
+	after := len(g.net.calls)
+	g.net.mu.Unlock()
+	if after != before || len(x.passes) != 0 {
+		t.Fatalf("an idle watcher made %d driver calls and %d passes in a second", after-before, len(x.passes))
+	}
+}
