@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 )
@@ -91,68 +93,76 @@ func LoadDir(dir string, opts Options) (*Result, error) {
 // unique across all of them.
 func LoadFiles(files []string, opts Options) *Result {
 	r := &Result{Held: map[string]string{}}
-	sort.Strings(files)
-	byName := map[string][]*Bottle{}
+	// A file named twice (a directory and a file in it, or two spellings
+	// of one path) is read once: it does not clash with itself.
+	clean := make([]string, len(files))
+	for i, f := range files {
+		clean[i] = filepath.Clean(f)
+	}
+	sort.Strings(clean)
+	files = slices.Compact(clean)
+	// Every file that names a bottle claims it, valid or not, so a clash
+	// is reported even while one of the files is still being fixed.
+	type claim struct {
+		file string
+		doc  *yamlv3.Node
+		b    *Bottle // nil for an invalid file
+	}
+	claims := map[string][]claim{}
 	for _, f := range files {
 		r.Files = append(r.Files, f)
 		b, name, doc, problems := loadFile(f, opts)
 		r.Problems = append(r.Problems, problems...)
 		switch {
 		case b != nil:
-			byName[b.Metadata.Name] = append(byName[b.Metadata.Name], b)
 			b.doc = doc
+			claims[b.Metadata.Name] = append(claims[b.Metadata.Name], claim{f, doc, b})
 		case name != "":
 			r.Held[name] = fmt.Sprintf("%s is invalid", f)
+			claims[name] = append(claims[name], claim{f, doc, nil})
 		default:
 			r.Unattributed = append(r.Unattributed, f)
 		}
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
+	names := make([]string, 0, len(claims))
+	for n := range claims {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		bs := byName[n]
-		if _, invalid := r.Held[n]; invalid || len(bs) > 1 {
+		cs := claims[n]
+		if len(cs) > 1 {
 			// Neither wins: the bottle is held as it is until one file is left.
+			r.Held[n] = fmt.Sprintf("bottle %q is claimed by more than one file", n)
 			var srcs []string
-			for _, b := range bs {
-				srcs = append(srcs, b.Source)
+			for _, c := range cs {
+				srcs = append(srcs, c.file)
 			}
-			if len(bs) > 1 || invalid {
-				r.Held[n] = fmt.Sprintf("bottle %q is claimed by more than one file", n)
-			}
-			for _, b := range bs {
-				line, col := locate(b.doc, path{"metadata", "name"}, false)
+			for _, c := range cs {
+				line, col := locate(c.doc, path{"metadata", "name"}, false)
 				r.Problems = append(r.Problems, Problem{
-					File: b.Source, Line: line, Column: col, Field: "metadata.name",
-					Message: fmt.Sprintf("bottle %q is defined by more than one file (%s); names must be unique, so none of them is applied: rename or remove all but one", n, joinOthers(srcs, b.Source)),
+					File: c.file, Line: line, Column: col, Field: "metadata.name",
+					Message: fmt.Sprintf("bottle %q is defined by more than one file (also %s); names must be unique, so none of them is applied: rename or remove all but one", n, joinOthers(srcs, c.file)),
 				})
 			}
 			continue
 		}
-		r.Bottles = append(r.Bottles, bs[0])
+		if cs[0].b != nil {
+			r.Bottles = append(r.Bottles, cs[0].b)
+		}
 	}
 	sortProblems(r.Problems)
 	return r
 }
 
 func joinOthers(all []string, self string) string {
-	var out []byte
+	var others []string
 	for _, s := range all {
-		if s == self {
-			continue
+		if s != self {
+			others = append(others, s)
 		}
-		if len(out) > 0 {
-			out = append(out, ", "...)
-		}
-		out = append(out, s...)
 	}
-	if len(out) == 0 {
-		return "also an invalid file"
-	}
-	return "also " + string(out)
+	return strings.Join(others, ", ")
 }
 
 // loadFile reads and checks one file. It returns the bottle when the file is

@@ -294,3 +294,37 @@ func TestExampleSpecs(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadFilesDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	a := write(t, dir, "a.yaml", named("x"))
+	b := write(t, dir, "b.yaml", strings.Replace(named("x"), "image:", "imag:", 1)) // invalid, same name
+	c := write(t, dir, "c.yaml", strings.Replace(named("yy"), "image:", "imag:", 1))
+	d := write(t, dir, "d.yaml", strings.Replace(named("yy"), "image:", "imag:", 1))
+	r := LoadFiles([]string{a, b, c, d, a, filepath.Join(dir, ".", "a.yaml")}, Options{})
+	text := ""
+	for _, p := range r.Problems {
+		text += p.String() + "\n"
+	}
+	for _, want := range []string{
+		a + `:4:9: metadata.name: bottle "x" is defined by more than one file (also ` + b + ")",
+		b + `:4:9: metadata.name: bottle "x" is defined by more than one file (also ` + a + ")",
+		c + `:4:9: metadata.name: bottle "yy" is defined by more than one file (also ` + d + ")",
+		d + `:4:9: metadata.name: bottle "yy" is defined by more than one file (also ` + c + ")",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "(also )") || len(r.Files) != 4 || len(r.Bottles) != 0 {
+		t.Errorf("files %v, bottles %d, problems:\n%s", r.Files, len(r.Bottles), text)
+	}
+	if r.Held["x"] == "" || r.Held["yy"] == "" {
+		t.Errorf("held = %v", r.Held)
+	}
+	// One file named twice is one file.
+	r = LoadFiles([]string{a, a}, Options{})
+	if !r.OK() || len(r.Bottles) != 1 || len(r.Files) != 1 {
+		t.Errorf("a file named twice: files %v, problems %v", r.Files, r.Problems)
+	}
+}
