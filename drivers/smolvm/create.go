@@ -11,7 +11,6 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // createCall builds `machine create` for w with image img (already resolved).
@@ -54,9 +53,11 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 	for _, c := range w.Spec.AllowCIDRs {
 		args = append(args, "--allow-cidr", c)
 	}
-	if w.Spec.Runs(spec.DaemonDNS) {
-		args = append(args, "--dns", bundleAddr.String())
-	}
+	// Always the bundle, even when it runs no resolver: without --dns,
+	// smolvm's gateway forwards the guest's DNS to the host's resolver
+	// unfiltered (shared/reference/sandbox-isolation.md §0.2), a channel out.
+	// With no resolver in the bundle, name lookups simply fail (fail closed).
+	args = append(args, "--dns", bundleAddr.String())
 
 	envArgs, childEnv, err := d.guestEnv(w)
 	if err != nil {
@@ -69,19 +70,29 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 // guestEnv returns the -e flags for the guest's environment and the
 // KEY=VALUE entries to add to smolvm's own environment.
 //
-// Spec values are secrets, so they never appear on the command line, which
-// any local user can read in /proc: the flag is `-e KEY`, which smolvm
-// resolves from its own environment (util::parse_env_spec), where the value
-// is put. Only the proxy variables of bundle.GuestEnv go as `-e KEY=VALUE`:
-// they are not secret, and in smolvm's own environment they would send its
-// host-side pulls to the bundle. Spec names in hostSensitive are refused:
-// they could only go on the command line.
+// Values are kept off the command line, which any local user can read in
+// /proc: the flag is `-e KEY`, which smolvm resolves from its own
+// environment (util::parse_env_spec), where the value is put. Two kinds go
+// as `-e KEY=VALUE` instead, because in smolvm's own environment they would
+// change how smolvm itself runs: the proxy variables of bundle.GuestEnv,
+// which would send its host-side pulls to the bundle, and spec.env names in
+// hostSensitive (PATH, TZ, LANG...), whose values are public anyway (they are
+// in the spec, reviewed in git). An envFromHost name in hostSensitive is
+// refused: its value is a secret and could only go on the command line.
 func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error) {
 	secret := make(map[string]string, len(w.Spec.Env)+len(w.Spec.EnvFromHost))
+	public := bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr)
 	for k, v := range w.Spec.Env {
+		if hostSensitive(k) && !reservedEnv(k) && validEnvKey(k) {
+			public[k] = v
+			continue
+		}
 		secret[k] = v
 	}
 	for _, k := range w.Spec.EnvFromHost {
+		if _, dup := public[k]; dup {
+			return nil, nil, fmt.Errorf("env %q is set by both env and envFromHost: %w", k, cerrdefs.ErrInvalidArgument)
+		}
 		if _, dup := secret[k]; dup {
 			return nil, nil, fmt.Errorf("env %q is set by both env and envFromHost: %w", k, cerrdefs.ErrInvalidArgument)
 		}
@@ -92,7 +103,6 @@ func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error
 		}
 		secret[k] = v
 	}
-	public := bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr)
 	for k := range secret {
 		if !validEnvKey(k) {
 			return nil, nil, fmt.Errorf("env name %q is not valid: %w", k, cerrdefs.ErrInvalidArgument)
@@ -104,7 +114,7 @@ func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error
 			// Its value could reach the guest only on smolvm's command
 			// line (readable by every local user in /proc), since in
 			// smolvm's own environment it would change how smolvm runs.
-			return nil, nil, fmt.Errorf("env %q cannot be passed to a smolvm guest without putting its value on smolvm's command line (in smolvm's own environment it would change how smolvm itself runs); set it in the image instead: %w",
+			return nil, nil, fmt.Errorf("envFromHost %q cannot be passed to a smolvm guest without putting its secret value on smolvm's command line (in smolvm's own environment it would change how smolvm itself runs); set it in spec.env if it is not secret, or in the image: %w",
 				k, cerrdefs.ErrInvalidArgument)
 		}
 	}

@@ -75,8 +75,10 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.Env = nil
 				w.Spec.EnvFromHost = nil
 			},
+			// --dns even without a resolver: smolvm would forward DNS to
+			// the host's resolver otherwise.
 			wantArgv: "machine create --name bottle-alice " + labelArgs +
-				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32",
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2",
 		},
 		{
 			name: "dns only",
@@ -99,10 +101,26 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.Env = map[string]string{"LIBRARY": "/opt/lib", "Z": "last"}
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs +
-				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 " +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 " +
 				"-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e LIBRARY" +
 				" -e NO_PROXY=localhost,127.0.0.1,::1 -e Z " + proxyLower,
 			wantChild: []string{"LIBRARY=/opt/lib", "Z=last"},
+		},
+		{
+			// spec.env values are public (reviewed in git); one that would
+			// change smolvm itself goes on the command line, not in its
+			// environment.
+			name: "host-sensitive spec env on the command line",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{}
+				w.Spec.AllowCIDRs = nil
+				w.Spec.EnvFromHost = nil
+				w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "TZ": "UTC", "MODE": "fast"}
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2" +
+				" -e LD_LIBRARY_PATH=/opt/lib -e MODE -e TZ=UTC",
+			wantChild: []string{"MODE=fast"},
 		},
 	}
 	for _, tt := range tests {
@@ -223,18 +241,11 @@ func TestCreateRefusals(t *testing.T) {
 			noValue: "evil",
 		},
 		{
-			name:    "host-sensitive env would need its value on the command line",
-			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/" + secretToken} },
-			class:   cerrdefs.IsInvalidArgument,
-			wantMsg: `env "LD_LIBRARY_PATH" cannot be passed to a smolvm guest without putting its value on smolvm's command line`,
-			noValue: secretToken,
-		},
-		{
 			name:    "PATH from the host",
 			edit:    func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"PATH"} },
 			host:    map[string]string{"PATH": "/opt/" + secretHost},
 			class:   cerrdefs.IsInvalidArgument,
-			wantMsg: `env "PATH" cannot be passed`,
+			wantMsg: `envFromHost "PATH" cannot be passed`,
 			noValue: secretHost,
 		},
 		{
