@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	yamlv3 "go.yaml.in/yaml/v3"
 )
 
 var (
@@ -24,7 +23,7 @@ func validName(n string) bool {
 // checker collects semantic problems, located in the file.
 type checker struct {
 	file     string
-	doc      *yamlv3.Node
+	loc      *locator
 	problems []Problem
 }
 
@@ -35,13 +34,13 @@ func (c *checker) add(p path, format string, args ...any) {
 // addAt points at the key of p's last segment instead of its value when
 // key is set: for a problem with a map key, such as a reserved env name.
 func (c *checker) addAt(p path, key bool, format string, args ...any) {
-	line, col := locate(c.doc, p, key)
+	line, col := c.loc.locate(p, key)
 	c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)})
 }
 
 // check applies the rules a JSON Schema cannot express.
-func check(file string, doc *yamlv3.Node, b *Bottle, opts Options) []Problem {
-	c := &checker{file: file, doc: doc}
+func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
+	c := &checker{file: file, loc: loc}
 	s := &b.Spec
 	sp := path{"spec"}
 

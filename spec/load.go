@@ -206,6 +206,26 @@ func unwrapPath(err error) error {
 // rules. file is only used to label problems. It never panics, whatever data
 // holds.
 func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
+	b, name, doc, problems = parse(file, data, opts)
+	return b, name, doc, capProblems(problems)
+}
+
+// MaxProblemsPerFile bounds the problems reported for one file: past that,
+// more lines help nobody, and the rest are summed up in one last problem.
+const MaxProblemsPerFile = 100
+
+func capProblems(ps []Problem) []Problem {
+	if len(ps) <= MaxProblemsPerFile {
+		return ps
+	}
+	more := ps[MaxProblemsPerFile]
+	hidden := len(ps) - MaxProblemsPerFile
+	ps = ps[:MaxProblemsPerFile:MaxProblemsPerFile]
+	return append(ps, Problem{File: more.File, Line: more.Line, Column: more.Column,
+		Message: fmt.Sprintf("%d more problems in this file are not shown; fix the ones above first", hidden)})
+}
+
+func parse(file string, data []byte, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
 	// The document is parsed as YAML twice, once into nodes (positions) and
 	// once into JSON (schema and types); everything after works on those.
 	doc, j, problems := parseYAML(file, data)
@@ -219,13 +239,14 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 		return nil, "", nil, []Problem{{File: file, Line: 1, Column: 1, Message: fmt.Sprintf("cannot decode the document: %v", err)}}
 	}
 	name = nameOf(v)
-	if ps := schemaProblems(file, doc, v); len(ps) > 0 {
+	loc := newLocator(doc)
+	if ps := schemaProblems(file, loc, v); len(ps) > 0 {
 		// Report the semantic problems too when the document still decodes,
 		// so one run of validate shows everything to fix.
 		var loose Bottle
 		if json.Unmarshal(j, &loose) == nil {
 			loose.Spec.applyDefaults()
-			ps = append(ps, check(file, doc, &loose, opts)...)
+			ps = append(ps, check(file, loc, &loose, opts)...)
 			sortProblems(ps)
 		}
 		return nil, name, doc, ps
@@ -240,7 +261,7 @@ func Parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 	}
 	bottle.Source = file
 	bottle.Spec.applyDefaults()
-	if ps := check(file, doc, &bottle, opts); len(ps) > 0 {
+	if ps := check(file, loc, &bottle, opts); len(ps) > 0 {
 		return nil, name, doc, ps
 	}
 	return &bottle, name, doc, nil

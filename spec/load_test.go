@@ -1,10 +1,12 @@
 package spec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const valid = `apiVersion: bottle-reconcile/v1alpha1
@@ -326,5 +328,35 @@ func TestLoadFilesDuplicates(t *testing.T) {
 	r = LoadFiles([]string{a, a}, Options{})
 	if !r.OK() || len(r.Bottles) != 1 || len(r.Files) != 1 {
 		t.Errorf("a file named twice: files %v, problems %v", r.Files, r.Problems)
+	}
+}
+
+// TestParseHugeInvalid parses a file just under the size cap full of
+// problems (and a smaller one): the work must grow linearly (such a file took over a minute
+// when each problem walked the whole document) and the report is capped.
+func TestParseHugeInvalid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parses a 1 MiB file")
+	}
+	var keys, env strings.Builder
+	for i := 0; keys.Len() < MaxFileBytes-100; i++ {
+		fmt.Fprintf(&keys, "k%d: v\n", i)
+	}
+	env.WriteString(withSpec("envFromHost:"))
+	for i := 0; env.Len() < MaxFileBytes/8; i++ {
+		fmt.Fprintf(&env, "  - \"%d-x\"\n", i)
+	}
+	for name, doc := range map[string]string{"unknown keys": keys.String(), "bad names": env.String()} {
+		start := time.Now()
+		_, _, _, ps := Parse("f.yaml", []byte(doc), Options{})
+		if el := time.Since(start); el > 20*time.Second {
+			t.Errorf("%s: %v to parse %d bytes", name, el, len(doc))
+		}
+		if len(ps) != MaxProblemsPerFile+1 || !strings.Contains(ps[MaxProblemsPerFile].Message, "more problems in this file are not shown") {
+			t.Errorf("%s: %d problems, want %d and a last one counting the rest", name, len(ps), MaxProblemsPerFile+1)
+		}
+		if ps[0].Line < 1 || ps[0].Line > ps[MaxProblemsPerFile-1].Line {
+			t.Errorf("%s: shown problems are not the first ones: %v ... %v", name, ps[0], ps[MaxProblemsPerFile-1])
+		}
 	}
 }

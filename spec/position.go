@@ -2,6 +2,7 @@ package spec
 
 import (
 	"strconv"
+	"strings"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 )
@@ -58,4 +59,79 @@ func locate(doc *yamlv3.Node, p path, key bool) (line, col int) {
 		line, col = n.Line, n.Column
 	}
 	return line, col
+}
+
+// locator answers many locate queries on one document in constant time
+// each: a file with thousands of unknown keys must not cost a walk of the
+// whole document per problem. It is built on first use.
+type locator struct {
+	doc      *yamlv3.Node
+	val, key map[string][2]int
+}
+
+func newLocator(doc *yamlv3.Node) *locator { return &locator{doc: doc} }
+
+// locate is the package-level locate, from the index.
+func (l *locator) locate(p path, key bool) (line, col int) {
+	if l == nil || l.doc == nil {
+		return 0, 0
+	}
+	if l.val == nil {
+		l.build()
+	}
+	prefixes := make([]string, len(p)+1)
+	var b strings.Builder
+	for i, seg := range p {
+		b.WriteString(segKey(seg))
+		prefixes[i+1] = b.String()
+	}
+	if key && len(p) > 0 {
+		if at, ok := l.key[prefixes[len(p)]]; ok {
+			return at[0], at[1]
+		}
+	}
+	for i := len(p); i >= 0; i-- {
+		if at, ok := l.val[prefixes[i]]; ok {
+			return at[0], at[1]
+		}
+	}
+	return 0, 0
+}
+
+func segKey(seg any) string {
+	switch s := seg.(type) {
+	case int:
+		return "\x01" + strconv.Itoa(s)
+	case string:
+		return "\x00" + s
+	}
+	return "\x02"
+}
+
+func (l *locator) build() {
+	l.val, l.key = map[string][2]int{}, map[string][2]int{}
+	root := l.doc
+	if root.Kind == yamlv3.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	var walk func(n *yamlv3.Node, at string)
+	walk = func(n *yamlv3.Node, at string) {
+		l.val[at] = [2]int{n.Line, n.Column}
+		switch n.Kind {
+		case yamlv3.MappingNode:
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				k := at + segKey(n.Content[j].Value)
+				if _, dup := l.key[k]; dup {
+					continue // the first wins, as in locate
+				}
+				l.key[k] = [2]int{n.Content[j].Line, n.Content[j].Column}
+				walk(n.Content[j+1], k)
+			}
+		case yamlv3.SequenceNode:
+			for j, c := range n.Content {
+				walk(c, at+segKey(j))
+			}
+		}
+	}
+	walk(root, "")
 }

@@ -16,7 +16,7 @@ import (
 
 // schemaProblems validates v against the JSON Schema and turns each failure
 // into a problem that names the field and says what to do.
-func schemaProblems(file string, doc *yamlv3.Node, v any) []Problem {
+func schemaProblems(file string, loc *locator, v any) []Problem {
 	err := schema.Validate(v)
 	if err == nil {
 		return nil
@@ -27,8 +27,9 @@ func schemaProblems(file string, doc *yamlv3.Node, v any) []Problem {
 	}
 	var out []Problem
 	seen := map[string]bool{}
+	root := docValue(loc.doc)
 	for _, leaf := range leaves(ve) {
-		for _, p := range translate(file, doc, leaf) {
+		for _, p := range translate(file, loc, root, leaf) {
 			if k := p.String(); !seen[k] {
 				seen[k] = true
 				out = append(out, p)
@@ -78,12 +79,11 @@ func pointerPath(ptr string, v any) path {
 
 var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 
-func translate(file string, doc *yamlv3.Node, ve *jsonschema.ValidationError) []Problem {
-	root := docValue(doc)
+func translate(file string, loc *locator, root any, ve *jsonschema.ValidationError) []Problem {
 	p := pointerPath(ve.InstanceLocation, root)
 	kw := ve.KeywordLocation[strings.LastIndexByte(ve.KeywordLocation, '/')+1:]
 	at := func(q path, key bool, msg string) Problem {
-		line, col := locate(doc, q, key)
+		line, col := loc.locate(q, key)
 		return Problem{File: file, Line: line, Column: col, Field: q.String(), Message: msg}
 	}
 	switch kw {
