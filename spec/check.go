@@ -63,6 +63,8 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 			c.add(sp.with("envFromHost").with(i), "%s is also set in spec.env; keep it in one place", k)
 		case !envKeyRE.MatchString(k):
 			c.add(sp.with("envFromHost").with(i), "%q is not a valid environment variable name", k)
+		case s.Guest == GuestSmolvm && SmolvmHostEnv(k):
+			c.add(sp.with("envFromHost").with(i), "%s would change how smolvm itself runs, so its secret value could reach a smolvm guest only on smolvm's command line; set it in spec.env if it is not secret, or in the image", k)
 		}
 	}
 

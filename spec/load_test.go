@@ -70,6 +70,7 @@ func TestParseRejects(t *testing.T) {
 		{"envFromHost reserved", withSpec("envFromHost: [no_proxy]"), "spec.envFromHost[0]: no_proxy is set by bottle-reconcile itself"},
 		{"envFromHost bad name", withSpec("envFromHost: [A-B]"), "spec.envFromHost[0]: is not a valid environment variable name"},
 		{"env in both", withSpec("env: {TOKEN: a}", "envFromHost: [TOKEN]"), "spec.envFromHost[0]: TOKEN is also set in spec.env"},
+		{"envFromHost smolvm-sensitive", withSpec("envFromHost: [LD_PRELOAD]"), "spec.envFromHost[0]: LD_PRELOAD would change how smolvm itself runs"},
 		{"cidr parse", withSpec("allowCIDRs: [300.1.1.0/24]"), `f.yaml:7:16: spec.allowCIDRs[0]: "300.1.1.0/24" is not a CIDR`},
 		{"cidr host bits", withSpec("allowCIDRs: [198.51.100.7/24]"), "did you mean 198.51.100.0/24?"},
 		{"cidr loopback", withSpec("allowCIDRs: [127.0.0.0/8]"), "f.yaml:7:16: spec.allowCIDRs[0]: 127.0.0.0/8 reaches the host's loopback; remove it"},
@@ -358,5 +359,11 @@ func TestParseHugeInvalid(t *testing.T) {
 		if ps[0].Line < 1 || ps[0].Line > ps[MaxProblemsPerFile-1].Line {
 			t.Errorf("%s: shown problems are not the first ones: %v ... %v", name, ps[0], ps[MaxProblemsPerFile-1])
 		}
+	}
+}
+
+func TestEnvFromHostSensitiveIsFineForDockerGuests(t *testing.T) {
+	if _, _, _, ps := Parse("f.yaml", []byte(withSpec("guest: docker", "envFromHost: [LD_PRELOAD, PATH]")), Options{}); len(ps) > 0 {
+		t.Fatalf("refused for a docker guest: %v", ps)
 	}
 }

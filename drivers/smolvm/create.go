@@ -11,6 +11,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // createCall builds `machine create` for w with image img (already resolved).
@@ -145,26 +146,8 @@ func validEnvKey(k string) bool {
 }
 
 // hostSensitive reports whether setting k in smolvm's own environment could
-// change what smolvm (a bash wrapper around a dynamically linked binary)
-// does on the host: the loader, the shell, smolvm's own settings, proxies
-// and TLS roots. A guest cannot be given such a variable without its value
-// on the command line, so they are refused.
-func hostSensitive(k string) bool {
-	switch strings.ToUpper(k) {
-	case "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "PWD", "OLDPWD", "IFS", "ENV",
-		"BASH_ENV", "CDPATH", "GLOBIGNORE", "SHELLOPTS", "BASHOPTS", "PS4", "TZ", "TZDIR",
-		"LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS",
-		"LOCALDOMAIN", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-		"NO_PROXY", "DOCKER_HOST", "DOCKER_CONFIG":
-		return true
-	}
-	for _, p := range []string{"LD_", "SMOLVM_", "RUST_", "XDG_", "BASH_FUNC_", "LC_", "MALLOC_", "GLIBC_", "KRUN"} {
-		if strings.HasPrefix(strings.ToUpper(k), p) {
-			return true
-		}
-	}
-	return false
-}
+// change what smolvm itself does on the host (see spec.SmolvmHostEnv).
+func hostSensitive(k string) bool { return spec.SmolvmHostEnv(k) }
 
 // reservedEnv reports whether k is a proxy variable, which the bundle alone
 // sets in a guest. Spec validation refuses these too; checking again here
