@@ -540,6 +540,17 @@ func (c call) target() string {
 	return ""
 }
 
+// values returns the value of every occurrence of flag, in order.
+func (c call) values(flag string) []string {
+	var out []string
+	for i, a := range c.Args {
+		if a == flag && i+1 < len(c.Args) {
+			out = append(out, c.Args[i+1])
+		}
+	}
+	return out
+}
+
 func (c call) has(args ...string) bool {
 	for i := 0; i+len(args) <= len(c.Args); i++ {
 		if slices.Equal(c.Args[i:i+len(args)], args) {
@@ -676,8 +687,12 @@ func (e *env) assertBottle(b string) {
 		e.t.Errorf("bottle %s: no machine create call", b)
 		return
 	}
-	if !create.has("--allow-cidr", ip+"/32") || !create.has("--dns", ip) {
-		e.t.Errorf("bottle %s: the last create lacks --allow-cidr %s/32 and --dns %s: %q", b, ip, ip, create.Args)
+	// Exactly the bundle, nothing broader: these specs set no allowCIDRs.
+	if got := create.values("--allow-cidr"); !slices.Equal(got, []string{ip + "/32"}) {
+		e.t.Errorf("bottle %s: create --allow-cidr %q, want exactly [%s/32]: %q", b, got, ip, create.Args)
+	}
+	if got := create.values("--dns"); !slices.Equal(got, []string{ip}) {
+		e.t.Errorf("bottle %s: create --dns %q, want exactly [%s]: %q", b, got, ip, create.Args)
 	}
 	if m.Labels["dev.bottle-reconcile.bundle-addr"] != ip {
 		e.t.Errorf("bottle %s: machine's bundle-addr label %q, want %s", b, m.Labels["dev.bottle-reconcile.bundle-addr"], ip)
