@@ -26,17 +26,11 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitUsage
 	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitFail
-	}
-	defer e.Close()
-	lock, code := lockInstance(ctx, &c, stderr)
-	if lock == nil {
+	e, release, code := c.openLocked(ctx, stderr)
+	if e == nil {
 		return code
 	}
-	defer lock.Release()
+	defer release()
 	p, err := e.rec.Down(ctx, names, *all, *force)
 	if err != nil && p == nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: down failed, nothing was changed: %v\n", err)

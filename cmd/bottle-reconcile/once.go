@@ -27,17 +27,11 @@ func lockInstance(ctx context.Context, c *common, stderr io.Writer) (*reconciler
 
 // once runs one pass and reports whether every bottle converged.
 func once(ctx context.Context, c *common, stdout, stderr io.Writer) int {
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitFail
-	}
-	defer e.Close()
-	lock, code := lockInstance(ctx, c, stderr)
-	if lock == nil {
+	e, release, code := c.openLocked(ctx, stderr)
+	if e == nil {
 		return code
 	}
-	defer lock.Release()
+	defer release()
 	p, err := e.rec.Reconcile(ctx)
 	// A bundle that another run left starting (a pass killed mid-create, a
 	// bundle Docker restarted) holds its guest back with a "waiting" note.

@@ -170,6 +170,23 @@ func (e *env) Close() {
 	}
 }
 
+// openLocked builds the drivers and takes the instance lock, for commands
+// that change bottles. It prints why it failed and returns the exit code;
+// the caller runs the returned release when it is done.
+func (c *common) openLocked(ctx context.Context, stderr io.Writer) (e *env, release func(), code int) {
+	e, err := c.build(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return nil, nil, exitFail
+	}
+	lock, code := lockInstance(ctx, c, stderr)
+	if lock == nil {
+		e.Close()
+		return nil, nil, code
+	}
+	return e, func() { lock.Release(); e.Close() }, exitOK
+}
+
 // build wires the drivers and the reconciler.
 func (c *common) build(stderr io.Writer) (*env, error) {
 	log := c.logger(stderr)

@@ -41,19 +41,13 @@ func watch(ctx context.Context, c *common, w *watchOptions, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, "bottle-reconcile: --debounce, --resync and --shutdown-timeout must be positive")
 		return exitUsage
 	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitFail
-	}
-	defer e.Close()
-	// Held for the whole run: a --once or a second watcher of this instance
-	// waits (--lock-timeout) or exits 3.
-	lock, code := lockInstance(ctx, c, stderr)
-	if lock == nil {
+	// The lock is held for the whole run: a --once or a second watcher of
+	// this instance waits (--lock-timeout) or exits 3.
+	e, release, code := c.openLocked(ctx, stderr)
+	if e == nil {
 		return code
 	}
-	defer lock.Release()
+	defer release()
 
 	opts := reconciler.WatchOptions{
 		Debounce: w.debounce, Resync: w.resync, ShutdownTimeout: w.shutdownTimeout,
