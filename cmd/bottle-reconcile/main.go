@@ -32,6 +32,7 @@ func main() {
 		select {
 		case s := <-sigs:
 			fmt.Fprintf(os.Stderr, "bottle-reconcile: %v again: exiting now\n", s)
+			killChildren()
 			os.Exit(exitInterrupted)
 		case <-done:
 		}

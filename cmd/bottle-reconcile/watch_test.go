@@ -440,4 +440,34 @@ func TestWatchSignalsAndLock(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("a second SIGTERM did not exit at once")
 	}
+	// The hung smolvm call dies with the reconciler, although it runs in a
+	// process group of its own.
+	if !poll(2*time.Second, func() bool { return len(x.emulatorCalls("create")) == 0 }) {
+		t.Errorf("smolvm create calls outlived the reconciler: pids %v", x.emulatorCalls("create"))
+	}
+}
+
+// emulatorCalls returns the pids of this test's smolvm emulator processes
+// running `machine <op>`.
+func (x *e2e) emulatorCalls(op string) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), "SMOLVM_DATA_DIR="+x.data) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if st, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); strings.Contains(string(st), ") Z ") {
+			continue // a zombie is dead, only not reaped yet
+		}
+		if strings.Contains(string(cmdline), "machine\x00"+op+"\x00") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
