@@ -64,10 +64,16 @@ func (r *Reconciler) Down(ctx context.Context, names []string, all, force bool) 
 	ex := &Executor{Drivers: byKind, Concurrency: r.cfg.Concurrency, Log: r.log}
 	p.Results = ex.Apply(ctx, p.Plan)
 	var errs []error
+	gone := 0
 	for name, res := range p.Results {
 		if res.Err == nil {
+			gone++
 			errs = append(errs, r.status.Remove(name))
 		}
+	}
+	if gone == len(p.Observed.Bottles) {
+		// Nothing of the instance is left: remove what it kept besides.
+		errs = append(errs, r.cleanup(ctx))
 	}
 	return p, errors.Join(errs...)
 }

@@ -41,3 +41,11 @@ type Repairer interface {
 type Versioned interface {
 	Version(ctx context.Context) (string, error)
 }
+
+// Cleaner is implemented by drivers that keep per-instance resources of
+// their own besides the bottles' (dockernet's egress network). Cleanup
+// removes them; the reconciler calls it once an instance has no bottles
+// left. Something still in use is left alone, without an error.
+type Cleaner interface {
+	Cleanup(ctx context.Context, instance string) error
+}

@@ -261,7 +261,24 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 		errs = append(errs, r.status.Remove(name))
 	}
 	errs = append(errs, r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
+	if len(p.Statuses) == 0 && len(p.Results) > 0 {
+		// This pass removed the instance's last bottle.
+		errs = append(errs, r.cleanup(ctx))
+	}
 	return p, errors.Join(errs...)
+}
+
+// cleanup removes the instance's own resources, once it has no bottles.
+func (r *Reconciler) cleanup(ctx context.Context) error {
+	var errs []error
+	for _, d := range r.drivers() {
+		if c, ok := d.(Cleaner); ok {
+			if err := c.Cleanup(ctx, r.cfg.Instance); err != nil {
+				errs = append(errs, fmt.Errorf("clean up %s: %w", d.Kind(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Converged reports whether every bottle reached its desired state.

@@ -447,3 +447,34 @@ func TestFailuresStartOverWhenTheSpecChanges(t *testing.T) {
 		t.Fatalf("failures after an edit = %d, want 1", n)
 	}
 }
+
+type cleaningFake struct {
+	*fakeDriver
+	cleaned *[]string
+}
+
+func (c cleaningFake) Cleanup(_ context.Context, instance string) error {
+	*c.cleaned = append(*c.cleaned, instance)
+	return nil
+}
+
+func TestLastBottleGoneCleansUpInstance(t *testing.T) {
+	g := newRig(t, "i1")
+	var cleaned []string
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, AllowEmpty: true},
+		g.net, cleaningFake{g.bun, &cleaned}, map[string]Driver{"smolvm": g.vm}, testr.New(t))
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	g.pass()
+	os.Remove(filepath.Join(g.dir, "a.yaml"))
+	g.pass()
+	if len(cleaned) != 0 {
+		t.Fatalf("cleaned up with bottle b still there: %v", cleaned)
+	}
+	os.Remove(filepath.Join(g.dir, "b.yaml"))
+	g.pass()
+	g.pass() // nothing left to do: no second cleanup
+	if len(cleaned) != 1 || cleaned[0] != "i1" {
+		t.Fatalf("cleanups = %v, want one for i1", cleaned)
+	}
+}

@@ -38,11 +38,6 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, p.Plan.String())
 	failures := p.DownFailures()
-	if *all && len(failures) == 0 {
-		if err := e.bundle.RemoveEgressNetwork(ctx, c.instance); err != nil {
-			failures = append(failures, err.Error())
-		}
-	}
 	if err != nil {
 		failures = append(failures, err.Error())
 	}

@@ -36,7 +36,10 @@ type BundleDriver struct {
 	image    string        // the bundle image tag last built or found; guarded by imageSem
 }
 
-var _ reconciler.Driver = (*BundleDriver)(nil)
+var (
+	_ reconciler.Driver  = (*BundleDriver)(nil)
+	_ reconciler.Cleaner = (*BundleDriver)(nil)
+)
 
 // NewBundleDriver returns the bundle driver. api is usually a
 // *client.Client made with client.FromEnv and API version negotiation.

@@ -83,9 +83,15 @@ func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string
 	return n.ID, nil
 }
 
-// RemoveEgressNetwork removes the instance's egress network (down --all,
-// tests). A network still in use by a bundle is left alone without error;
-// one that is missing is success.
+// Cleanup implements reconciler.Cleaner: an instance with no bottles left
+// needs no egress network.
+func (d *BundleDriver) Cleanup(ctx context.Context, instance string) error {
+	return d.RemoveEgressNetwork(ctx, instance)
+}
+
+// RemoveEgressNetwork removes the instance's egress network. A network still
+// in use by a bundle is left alone without error; one that is missing is
+// success.
 func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string) error {
 	name := EgressNetworkName(instance)
 	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
