@@ -12,11 +12,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
@@ -157,6 +160,7 @@ func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 	}
 	d.log.Info("bundle image built", "image", tag)
 	d.image = tag
+	d.pruneImages(ctx, tag)
 	return tag, nil
 }
 
@@ -187,4 +191,41 @@ func readBuildOutput(r io.Reader) error {
 			return fmt.Errorf("build failed: %s (after: %s)", m.Error, strings.Join(tail, " | "))
 		}
 	}
+}
+
+// staleImageAge is how long a bundle image of another binary is kept after
+// it was built. Bundles created from it keep it alive anyway (the daemon
+// refuses to remove an image in use); the age spares a second reconciler
+// or a test run on the same host that still builds from another binary.
+const staleImageAge = 24 * time.Hour
+
+// pruneImages removes stale bundle images after a new one was built, so
+// upgrades do not pile images up. It is best effort: a failure is logged.
+func (d *BundleDriver) pruneImages(ctx context.Context, current string) {
+	imgs, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", ImageRepo))})
+	if err != nil {
+		d.log.V(1).Info("cannot list bundle images to prune", "error", err.Error())
+		return
+	}
+	for _, id := range staleImages(imgs, current, time.Now(), staleImageAge) {
+		if _, err := d.api.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil {
+			// In use by a bundle, or gone already: both are fine.
+			d.log.V(1).Info("bundle image kept", "image", id, "reason", err.Error())
+			continue
+		}
+		d.log.Info("stale bundle image removed", "image", id)
+	}
+}
+
+// staleImages picks the bundle images to prune: those without the current
+// tag, built more than maxAge before now.
+func staleImages(imgs []image.Summary, current string, now time.Time, maxAge time.Duration) []string {
+	var out []string
+	for _, img := range imgs {
+		if slices.Contains(img.RepoTags, current) || now.Sub(time.Unix(img.Created, 0)) < maxAge {
+			continue
+		}
+		out = append(out, img.ID)
+	}
+	return out
 }
