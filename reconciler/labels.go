@@ -16,15 +16,12 @@ const (
 )
 
 // Names returns the runtime name of a bottle's resource of the given role.
+// A guest driver may name its guests otherwise (Namer).
 func Names(bottle string, role Role) string {
-	switch role {
-	case RoleNetwork:
-		return "bottle-" + bottle
-	case RoleBundle:
+	if role == RoleBundle {
 		return "bottle-" + bottle + "-bundle"
-	default:
-		return "bottle-" + bottle
 	}
+	return "bottle-" + bottle
 }
 
 // Labels that record facts rather than identity.
