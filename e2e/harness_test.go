@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -82,12 +83,7 @@ func testMain(m *testing.M) int {
 	n, _ := rand.Int(rand.Reader, big.NewInt(200))
 	poolBase = int(n.Int64())
 
-	docker, dockerErr = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if dockerErr == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, dockerErr = docker.Ping(ctx)
-		cancel()
-	}
+	docker, dockerErr = dockertest.Dial(context.Background())
 	preexisting := bundleImages()
 	code := m.Run()
 	if docker != nil {
@@ -123,17 +119,12 @@ func bundleImages() map[string]bool {
 	return out
 }
 
-// requireDocker skips the test when Docker does not answer, or fails it
-// when BOTTLE_REQUIRE_DOCKER=1.
+// requireDocker ends the test when Docker does not answer (see dockertest).
 func requireDocker(t *testing.T) {
 	t.Helper()
-	if dockerErr == nil {
-		return
+	if dockerErr != nil {
+		dockertest.Unusable(t, dockerErr)
 	}
-	if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-		t.Fatalf("Docker is required (BOTTLE_REQUIRE_DOCKER=1) but does not answer: %v", dockerErr)
-	}
-	t.Skipf("skipping: Docker does not answer (%v); set BOTTLE_REQUIRE_DOCKER=1 to make this a failure", dockerErr)
 }
 
 func randHex(n int) string {

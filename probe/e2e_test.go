@@ -27,29 +27,13 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
-// dockerOrSkip returns a client for the real daemon, skipping the test when
-// none answers unless BOTTLE_REQUIRE_DOCKER=1.
-func dockerOrSkip(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("Docker does not answer and BOTTLE_REQUIRE_DOCKER=1: %v", err)
-		}
-		t.Skipf("Docker does not answer (set BOTTLE_REQUIRE_DOCKER=1 to make this a failure): %v", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+// dockerOrSkip returns a client of a daemon that answers (see dockertest).
+func dockerOrSkip(t *testing.T) *client.Client { return dockertest.Client(t) }
 
 func moduleRoot(t *testing.T) string {
 	out, err := exec.Command("go", "env", "GOMOD").Output()

@@ -28,6 +28,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -69,24 +70,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireDocker skips without a daemon, unless BOTTLE_REQUIRE_DOCKER=1.
-func requireDocker(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("BOTTLE_REQUIRE_DOCKER=1 but no Docker daemon answers: %v", err)
-		}
-		t.Skipf("no Docker daemon answers (%v); set BOTTLE_REQUIRE_DOCKER=1 to fail instead", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+// requireDocker returns a client of a daemon that answers (see dockertest).
+func requireDocker(t *testing.T) *client.Client { return dockertest.Client(t) }
 
 // e2e is one instance's environment for running the real binary.
 type e2e struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -56,31 +57,16 @@ var runID = func() string {
 	return hex.EncodeToString(b)
 }()
 
-// requireDocker returns a client of a daemon that answers, or skips; with
-// BOTTLE_REQUIRE_DOCKER=1 a missing daemon fails the test instead. The
-// firewall half needs root and iptables, checked the same way.
+// requireDocker returns a client of a daemon that answers; the firewall half
+// also needs root and iptables, checked the same way (see dockertest).
 func requireDocker(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		cancel()
+	cli := dockertest.Client(t)
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		dockertest.Unusable(t, fmt.Errorf("iptables-restore not found: %w", err))
+	} else if out, err := exec.Command("iptables-save", "-t", "filter").CombinedOutput(); err != nil {
+		dockertest.Unusable(t, fmt.Errorf("iptables-save (needs root): %v: %s", err, out))
 	}
-	if err == nil {
-		if _, lerr := exec.LookPath("iptables-restore"); lerr != nil {
-			err = fmt.Errorf("iptables-restore not found: %w", lerr)
-		} else if out, serr := exec.Command("iptables-save", "-t", "filter").CombinedOutput(); serr != nil {
-			err = fmt.Errorf("iptables-save (needs root): %v: %s", serr, out)
-		}
-	}
-	if err != nil {
-		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("BOTTLE_REQUIRE_DOCKER=1 but Docker with iptables is not usable: %v", err)
-		}
-		t.Skipf("no usable Docker daemon and iptables (%v); start one, or set BOTTLE_REQUIRE_DOCKER=1 to fail instead of skip", err)
-	}
-	t.Cleanup(func() { cli.Close() })
 	return cli
 }
 

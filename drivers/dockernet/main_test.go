@@ -25,6 +25,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr/testr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -111,25 +112,8 @@ func buildBinary(out string) error {
 	return nil
 }
 
-// requireDocker returns a client of a daemon that answers, or skips; with
-// BOTTLE_REQUIRE_DOCKER=1 a missing daemon fails the test instead.
-func requireDocker(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = cli.Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("BOTTLE_REQUIRE_DOCKER=1 but no Docker daemon answers: %v", err)
-		}
-		t.Skipf("no Docker daemon answers (%v); start one, or set BOTTLE_REQUIRE_DOCKER=1 to fail instead of skip", err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+// requireDocker returns a client of a daemon that answers (see dockertest).
+func requireDocker(t *testing.T) *client.Client { return dockertest.Client(t) }
 
 // newInstance returns a unique instance name and makes sure nothing
 // labelled with it outlives the test.

@@ -15,32 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
-// dockerClient returns a Docker client for the local daemon, configured from
-// the environment as the docker CLI is (DOCKER_HOST, ...). It skips when no
-// daemon answers, unless BOTTLE_REQUIRE_DOCKER=1, where that is a failure.
-func dockerClient(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		t.Cleanup(func() { cli.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err = cli.Ping(ctx); err == nil {
-			return cli
-		}
-	}
-	if os.Getenv("BOTTLE_REQUIRE_DOCKER") == "1" {
-		t.Fatalf("docker is required (BOTTLE_REQUIRE_DOCKER=1) but does not answer: %v", err)
-	}
-	t.Skipf("docker does not answer, skipping (set BOTTLE_REQUIRE_DOCKER=1 to fail instead): %v", err)
-	return nil
-}
+// dockerClient returns a client of a daemon that answers (see dockertest).
+func dockerClient(t *testing.T) *client.Client { return dockertest.Client(t) }
 
 // buildTestImage builds a tiny FROM scratch image tagged tag and removes it
 // when the test ends.
