@@ -60,7 +60,7 @@ func buildBinary(t *testing.T, dir string) string {
 func buildGuestImage(t *testing.T, cli *client.Client, tag, instance string) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skipf("no static /bin/busybox (apt-get install busybox-static): %v", err)
+		dockertest.Unusable(t, fmt.Errorf("no static /bin/busybox (apt-get install busybox-static): %w", err))
 	}
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)

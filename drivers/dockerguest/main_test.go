@@ -174,7 +174,7 @@ func buildTestImage(t *testing.T, cli *client.Client, inst string) string {
 	t.Helper()
 	bb, err := os.ReadFile(busyboxPath)
 	if err != nil {
-		t.Skipf("the test image needs a static busybox at %s: %v", busyboxPath, err)
+		dockertest.Unusable(t, fmt.Errorf("the test image needs a static busybox at %s (apt-get install busybox-static): %w", busyboxPath, err))
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
