@@ -54,15 +54,10 @@ func TestConvergeThenNoop(t *testing.T) {
 	if !strings.Contains(r.stdout, "3 bottle(s): 0 created, 0 deleted, 0 started, 0 stopped, 0 repaired") {
 		t.Errorf("second pass summary:\n%s", r)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("second pass called smolvm to change machines: %v", m)
-	}
 	if got := ops(t, r.stderr, ""); len(got) > 0 {
 		t.Errorf("second pass ran operations: %v", got)
 	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("Docker objects changed on a no-op pass:\nbefore %v\nafter  %v", before, after)
-	}
+	e.assertUnchanged(before, nCalls)
 	e.assertCounts(3)
 }
 
@@ -216,12 +211,7 @@ func TestInvalidEditLeavesBottleRunning(t *testing.T) {
 	if want := e.file("a") + ":7:"; !strings.Contains(r.stdout+r.stderr, want) {
 		t.Errorf("output does not name %s\n%s", want, r)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("smolvm called to change machines: %v", m)
-	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("Docker objects changed:\nbefore %v\nafter  %v", before, after)
-	}
+	e.assertUnchanged(before, nCalls)
 	e.assertBottle(a)
 	e.assertBottle(b)
 	sts := e.status()
@@ -240,12 +230,7 @@ func TestInvalidEditLeavesBottleRunning(t *testing.T) {
 	if !strings.Contains(r.stdout+r.stderr, e.file("a")+":") {
 		t.Errorf("output does not name %s\n%s", e.file("a"), r)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("smolvm called to change machines: %v", m)
-	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("Docker objects changed:\nbefore %v\nafter  %v", before, after)
-	}
+	e.assertUnchanged(before, nCalls)
 	e.assertCounts(2)
 }
 
@@ -270,12 +255,7 @@ func TestDeletedSpecDirDestroysNothing(t *testing.T) {
 	if p := e.run("plan", "--detailed-exitcode", e.specs); p.code != 1 {
 		t.Errorf("plan on a missing directory: want exit 1\n%s", p)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("smolvm called to change machines: %v", m)
-	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("Docker objects changed:\nbefore %v\nafter  %v", before, after)
-	}
+	e.assertUnchanged(before, nCalls)
 	e.assertBottle(e.name("a"))
 }
 
@@ -710,12 +690,7 @@ func TestPlanAndDryRun(t *testing.T) {
 	if r := e.once("--dry-run"); r.code != 0 {
 		t.Errorf("--once --dry-run: want exit 0\n%s", r)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("plan or --dry-run changed machines: %v", m)
-	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("plan or --dry-run changed Docker objects")
-	}
+	e.assertUnchanged(before, nCalls)
 }
 
 // Case 13: the deletion cap holds a mass removal whole until lifted.
@@ -740,12 +715,7 @@ func TestDeletionCap(t *testing.T) {
 	if got := ops(t, r.stderr, ""); len(got) > 0 {
 		t.Errorf("capped pass ran operations: %v", got)
 	}
-	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
-		t.Errorf("capped pass changed machines: %v", m)
-	}
-	if after := e.ids(); !maps.Equal(before, after) {
-		t.Errorf("capped pass changed Docker objects")
-	}
+	e.assertUnchanged(before, nCalls)
 	e.assertCounts(5)
 
 	r = e.once("--max-deletes", "3", "--allow-mass-delete")

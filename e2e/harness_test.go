@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/netip"
 	"os"
@@ -429,6 +430,19 @@ func egressName(instance string) string {
 }
 
 // ids is a snapshot of the instance's Docker objects: name → ID.
+// assertUnchanged checks that nothing changed since before (Docker object
+// IDs) and call nCalls: no smolvm call that changes a machine, and the same
+// Docker objects.
+func (e *env) assertUnchanged(before map[string]string, nCalls int) {
+	e.t.Helper()
+	if m := mutations(e.calls()[nCalls:]); len(m) > 0 {
+		e.t.Errorf("smolvm called to change machines: %v", m)
+	}
+	if after := e.ids(); !maps.Equal(before, after) {
+		e.t.Errorf("Docker objects changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
 func (e *env) ids() map[string]string {
 	e.t.Helper()
 	out := map[string]string{}
