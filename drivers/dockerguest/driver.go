@@ -366,19 +366,12 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
-	c, err := d.api.ContainerInspect(ctx, name)
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
+	labels, found, err := dockernet.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
-	if strings.TrimPrefix(c.Name, "/") != name { // inspect also matches ID prefixes
+	if !found {
 		return nil
-	}
-	var labels map[string]string
-	if c.Config != nil {
-		labels = c.Config.Labels
 	}
 	return nameTaken(op, labels, instance)
 }

@@ -141,19 +141,12 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance string) error {
-	c, err := d.api.ContainerInspect(ctx, name)
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
+	labels, found, err := ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
-	if strings.TrimPrefix(c.Name, "/") != name { // inspect also matches ID prefixes
+	if !found {
 		return nil
-	}
-	var labels map[string]string
-	if c.Config != nil {
-		labels = c.Config.Labels
 	}
 	if err := nameTaken(op, "container", labels, instance); err != nil {
 		return err

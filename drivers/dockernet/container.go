@@ -1,9 +1,11 @@
 package dockernet
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
@@ -59,4 +61,30 @@ func WithLabels(w map[string]string, extra ...string) map[string]string {
 		m[extra[i]] = extra[i+1]
 	}
 	return m
+}
+
+// ContainerInspector is the one Docker call ContainerNamed needs.
+type ContainerInspector interface {
+	ContainerInspect(ctx context.Context, container string) (container.InspectResponse, error)
+}
+
+// ContainerNamed returns the labels of the container called exactly name,
+// and whether there is one. Inspect also matches ID prefixes, which must not
+// count as a name taken.
+func ContainerNamed(ctx context.Context, api ContainerInspector, name string) (map[string]string, bool, error) {
+	c, err := api.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if strings.TrimPrefix(c.Name, "/") != name {
+		return nil, false, nil
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	return labels, true, nil
 }
