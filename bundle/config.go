@@ -16,8 +16,8 @@ const (
 	// DNSPort is the resolver's guest-facing port (UDP and TCP).
 	DNSPort = 53
 	// ControlAddr serves /healthz. It is bound to loopback inside the bundle
-	// only, so no guest can reach it; Docker's health check execs into the
-	// bundle to ask it.
+	// only, so no guest can reach it; the bundle's watchdog asks it, and so
+	// does "bundle health" run by docker exec.
 	ControlAddr = "127.0.0.1:9099"
 	// ConfigEnv carries the JSON Config into the bundle container.
 	ConfigEnv = "BOTTLE_BUNDLE_CONFIG"

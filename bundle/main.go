@@ -13,8 +13,9 @@ import (
 
 // Main runs the bundle program: "run" (the default) starts the selected
 // daemons and the control endpoint and blocks until ctx ends; "health" asks
-// the control endpoint and exits 0 only when the bundle is healthy (Docker's
-// health check runs it).
+// the control endpoint and exits 0 only when the bundle is healthy (for a
+// person: docker exec BUNDLE /bottle-reconcile bundle health; nothing runs
+// it on a schedule).
 func Main(ctx context.Context, log logr.Logger, args []string, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 {

@@ -37,8 +37,11 @@ type runOptions struct {
 	audit         io.Writer       // default os.Stderr
 	resolvConf    string          // default /etc/resolv.conf
 	proxyResolver egress.Resolver // default the pure-Go resolver
-	// ready receives the bound addresses by role once every socket is open.
+	// ready receives the bound addresses by role once every socket is open;
+	// default: the ready line on stdout.
 	ready func(map[string]string)
+	// watchdog is the self-check interval; default WatchdogInterval.
+	watchdog time.Duration
 }
 
 // daemon is one running service the control endpoint reports on.
@@ -52,8 +55,10 @@ type daemon struct {
 // cfg.Listen:ProxyPort, "dns": the resolver on cfg.Listen:DNSPort, UDP and
 // TCP) and the control endpoint on ControlAddr, whose /healthz answers 503
 // while a selected daemon is not serving. With no daemons it only serves
-// the control endpoint. Decisions go to stderr as JSON lines (package
-// audit). Run blocks until ctx ends or a daemon fails.
+// the control endpoint. Once every socket is bound it writes ReadyLine to
+// stdout, once; a watchdog then checks every daemon with a real request
+// every WatchdogInterval. Decisions go to stderr as JSON lines (package
+// audit). Run blocks until ctx ends or a daemon fails or hangs.
 func Run(ctx context.Context, log logr.Logger, cfg Config) error {
 	return run(ctx, log, cfg, runOptions{})
 }
@@ -67,6 +72,12 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 	}
 	if o.resolvConf == "" {
 		o.resolvConf = "/etc/resolv.conf"
+	}
+	if o.ready == nil {
+		o.ready = func(addrs map[string]string) { writeReady(os.Stdout, addrs) }
+	}
+	if o.watchdog == 0 {
+		o.watchdog = WatchdogInterval
 	}
 	want, err := selected(cfg)
 	if err != nil {
@@ -122,6 +133,8 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 		return fmt.Errorf("bundle: egress policy: %w", err)
 	}
 	al := audit.New(o.audit, cfg.Bottle)
+	quiet := newQuietSet()
+	al.Skip(quiet.has)
 
 	var daemons []daemon
 	if proxyLn != nil {
@@ -175,9 +188,13 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 		return nil
 	}})
 
-	if o.ready != nil {
-		o.ready(addrs)
-	}
+	daemons = append(daemons, daemon{"watchdog", func() bool { return true }, func(ctx context.Context) error {
+		return watch(ctx, o.watchdog, quiet, probes(addrs))
+	}})
+
+	// Every socket is bound, so the kernel queues what comes in from here
+	// on: the bundle is ready, and says so once.
+	o.ready(addrs)
 	log.Info("bundle running", "bottle", cfg.Bottle, "daemons", cfg.Daemons, "addrs", addrs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -190,8 +207,8 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 			errc <- d.serve(ctx)
 		}()
 	}
-	// The first daemon to stop, failed or not, stops the bundle: Docker
-	// restarts it whole rather than leaving a half-working gate.
+	// The first daemon to stop, failed or not, stops the bundle: its exit is
+	// a Docker event the reconciler heals at once, never a half-working gate.
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -65,6 +65,12 @@ func fakeUpstream(t *testing.T) string {
 // startRun runs the bundle on loopback with free ports until the test ends.
 func startRun(t *testing.T, cfg Config) (map[string]string, *lockedWriter) {
 	t.Helper()
+	return startRunWith(t, cfg, runOptions{})
+}
+
+// startRunWith is startRun with o's watchdog interval.
+func startRunWith(t *testing.T, cfg Config, o runOptions) (map[string]string, *lockedWriter) {
+	t.Helper()
 	out := &lockedWriter{}
 	ready := make(chan map[string]string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +78,7 @@ func startRun(t *testing.T, cfg Config) (map[string]string, *lockedWriter) {
 	go func() {
 		done <- run(ctx, testr.New(t), cfg, runOptions{
 			controlAddr: "127.0.0.1:0", ephemeral: true, audit: out, proxyResolver: noResolver{},
-			ready: func(m map[string]string) { ready <- m },
+			ready: func(m map[string]string) { ready <- m }, watchdog: o.watchdog,
 		})
 	}()
 	t.Cleanup(func() {

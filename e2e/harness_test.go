@@ -649,7 +649,7 @@ func opStrings(os []opLine) []string {
 // --- assertions ---
 
 // assertBottle checks that bottle b exists exactly once and is up: its
-// network, a healthy running bundle at .2 of the network's subnet, and a
+// network, a running bundle at .2 of the network's subnet, and a
 // running machine whose create argv locks its egress to the bundle.
 func (e *env) assertBottle(b string) {
 	e.t.Helper()
@@ -663,8 +663,8 @@ func (e *env) assertBottle(b string) {
 		e.t.Errorf("bottle %s: bundle %s missing", b, bundleName(b))
 		return
 	}
-	if c.State != "running" || !strings.Contains(c.Status, "(healthy)") {
-		e.t.Errorf("bottle %s: bundle is %s / %q, want running and healthy", b, c.State, c.Status)
+	if c.State != "running" || strings.Contains(c.Status, "health") {
+		e.t.Errorf("bottle %s: bundle is %s / %q, want running, with no Docker health check", b, c.State, c.Status)
 	}
 	ip := e.bundleIP(b)
 	subnet := e.subnetOf(b)

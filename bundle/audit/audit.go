@@ -38,7 +38,12 @@ type Log struct {
 	w      io.Writer
 	bottle string
 	now    func() time.Time
+	skip   func(client string) bool
 }
+
+// Skip leaves out decisions whose Client skip names: the bundle's own
+// self-checks. Call it before the Log is used.
+func (l *Log) Skip(skip func(client string) bool) { l.skip = skip }
 
 // New returns a Log writing to w, stamping every line with bottle.
 func New(w io.Writer, bottle string) *Log {
@@ -49,7 +54,7 @@ func New(w io.Writer, bottle string) *Log {
 // Write errors are dropped: a full or closed log must not stall traffic
 // decisions, and there is nowhere better to report them.
 func (l *Log) Record(d Decision) {
-	if l == nil || l.w == nil {
+	if l == nil || l.w == nil || (l.skip != nil && l.skip(d.Client)) {
 		return
 	}
 	if d.Time.IsZero() {

@@ -7,12 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"sort"
-	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
@@ -34,6 +33,9 @@ type BundleDriver struct {
 	base
 	imageSem chan struct{} // serialises image builds
 	image    string        // the bundle image tag last built or found; guarded by imageSem
+
+	egressMu sync.Mutex
+	egress   map[string]string // egress network ID by instance
 }
 
 var (
@@ -48,7 +50,7 @@ func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDrive
 	if err != nil {
 		return nil, err
 	}
-	return &BundleDriver{base: b, imageSem: make(chan struct{}, 1)}, nil
+	return &BundleDriver{base: b, imageSem: make(chan struct{}, 1), egress: map[string]string{}}, nil
 }
 
 // Kind implements reconciler.Driver.
@@ -77,8 +79,9 @@ func bundleResource(c container.Summary) reconciler.Resource {
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
 // container of that name, ours or not, is a conflict (the reconciler deletes
-// first). It returns once Docker reports the bundle healthy; a bundle that
-// does not get there is removed again and the error names it.
+// first). It returns once the bundle says on its log stream that every
+// daemon is bound; a bundle that does not get there is removed again and the
+// error names it.
 func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
 	op := fmt.Sprintf("create bundle %q", w.Name)
 	if err := checkWantLabels(op, w); err != nil {
@@ -89,29 +92,27 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 			op, w.Network, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
 	}
 	instance := w.Labels[reconciler.LabelInstance]
-	if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
-		return reconciler.Resource{}, err
-	}
 	cfg, err := d.bundleConfig(w)
 	if err != nil {
 		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
 	image, err := d.ensureImage(ctx)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 	egress, err := d.ensureEgress(ctx, instance)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 
 	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
+	// No lookup of the name first: Docker refuses a taken name with a
+	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.BundleAddr.String()}},
 		}}, nil, w.Name)
 	if cerrdefs.IsConflict(err) {
-		// Made meanwhile by someone else: say by whom.
 		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
 			return reconciler.Resource{}, err
 		}
@@ -119,7 +120,7 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 	if err != nil {
 		return reconciler.Resource{}, wrap(op, err)
 	}
-	if err := d.startHealthy(ctx, op, resp.ID, egress); err != nil {
+	if err := d.startReady(ctx, op, resp.ID, instance, egress); err != nil {
 		// Leave nothing half made behind; the next pass creates it afresh.
 		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -128,15 +129,12 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		}
 		return reconciler.Resource{}, err
 	}
-	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("id", resp.ID))})
-	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
-	}
-	if len(cs) != 1 {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: container %s vanished after it started: %w", op, resp.ID, cerrdefs.ErrNotFound)
-	}
 	d.log.V(1).Info("bundle created", "bundle", w.Name, "addr", w.BundleAddr.String())
-	return bundleResource(cs[0]), nil
+	// What a list would say of it now, without the call: it is running
+	// and ready, at the address it was pinned to.
+	r := reconciler.Labelled(BundleKind, reconciler.RoleBundle, w.Name, labels)
+	r.ID, r.State, r.Addr = resp.ID, reconciler.StateRunning, w.BundleAddr
+	return r, nil
 }
 
 // notExisting returns a conflict error naming who holds name, if anyone.
@@ -182,15 +180,14 @@ func containerConfig(image, cfg string, labels map[string]string) *container.Con
 		Cmd:        []string{"bundle", "run"},
 		Env:        []string{bundle.ConfigEnv + "=" + cfg},
 		Labels:     labels,
-		Healthcheck: &container.HealthConfig{
-			Test:     []string{"CMD", binaryPath, "bundle", "health"},
-			Interval: time.Second,
-			Timeout:  3 * time.Second,
-			// Failures in the first seconds do not count, so a slow start
-			// is not marked unhealthy; success counts at once.
-			StartPeriod: 5 * time.Second,
-			Retries:     3,
-		},
+		// No Docker health check: one is a runc exec and a new process per
+		// bundle per interval, which kept two cores busy at 20 bundles.
+		// Readiness is the ready line on the log stream, liveness the
+		// bundle's own exit (any daemon failing stops it, and its watchdog
+		// stops it when a daemon hangs), which is a Docker event the
+		// reconciler heals at once. "none" also overrides a HEALTHCHECK
+		// anyone adds to the image.
+		Healthcheck: &container.HealthConfig{Test: []string{"NONE"}},
 	}
 }
 
@@ -225,68 +222,26 @@ func hostConfig(net string) *container.HostConfig {
 	}
 }
 
-// startHealthy connects the bundle to the egress network, starts it and
-// waits until Docker reports it healthy.
-func (d *BundleDriver) startHealthy(ctx context.Context, op, id, egress string) error {
+// startReady connects the bundle to the egress network, starts it and
+// waits for its ready line.
+func (d *BundleDriver) startReady(ctx context.Context, op, id, instance, egress string) error {
 	// API 1.41 takes one network at create; the second must come before
 	// start so the bundle never runs without its way out.
-	if err := d.api.NetworkConnect(ctx, egress, id, &network.EndpointSettings{}); err != nil {
+	err := d.api.NetworkConnect(ctx, egress, id, &network.EndpointSettings{})
+	if cerrdefs.IsNotFound(err) {
+		// The remembered egress network was removed meanwhile: make it again.
+		d.forgetEgress(instance)
+		if egress, err = d.ensureEgress(ctx, instance); err == nil {
+			err = d.api.NetworkConnect(ctx, egress, id, &network.EndpointSettings{})
+		}
+	}
+	if err != nil {
 		return wrap(op+": connect egress network", err)
 	}
 	if err := d.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return wrap(op+": start", err)
 	}
-	return d.waitHealthy(ctx, op, id)
-}
-
-func (d *BundleDriver) waitHealthy(ctx context.Context, op, id string) error {
-	wctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var last container.InspectResponse
-	for {
-		c, err := d.api.ContainerInspect(wctx, id)
-		switch {
-		case err != nil && wctx.Err() == nil:
-			return wrap(op+": inspect", err)
-		case err == nil:
-			last = c
-			st := c.State
-			switch {
-			case st == nil:
-			case !st.Running:
-				return fmt.Errorf("dockernet: %s: the bundle stopped before it became healthy: exited (%d)%s: %w",
-					op, st.ExitCode, lastHealthLog(c), cerrdefs.ErrUnavailable)
-			case st.Health != nil && st.Health.Status == container.Healthy:
-				return nil
-			case st.Health != nil && st.Health.Status == container.Unhealthy:
-				return fmt.Errorf("dockernet: %s: the bundle is unhealthy%s: %w", op, lastHealthLog(c), cerrdefs.ErrUnavailable)
-			}
-		}
-		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return wrap(op+": wait for health", ctx.Err())
-			}
-			status := "unknown"
-			if last.State != nil && last.State.Health != nil {
-				status = string(last.State.Health.Status)
-			}
-			return fmt.Errorf("dockernet: %s: not healthy after %s (health %s)%s: %w",
-				op, d.opts.HealthTimeout, status, lastHealthLog(last), context.DeadlineExceeded)
-		case <-tick.C:
-		}
-	}
-}
-
-// lastHealthLog is the output of the last health check, for error messages.
-func lastHealthLog(c container.InspectResponse) string {
-	if c.ContainerJSONBase == nil || c.State == nil || c.State.Health == nil || len(c.State.Health.Log) == 0 {
-		return ""
-	}
-	l := c.State.Health.Log[len(c.State.Health.Log)-1]
-	return fmt.Sprintf("; last health check exit %d: %q", l.ExitCode, strings.TrimSpace(l.Output))
+	return d.waitReady(ctx, op, id)
 }
 
 // Delete implements reconciler.Driver: a forced remove of a bundle container

@@ -35,7 +35,7 @@ func bottleUp(ctx context.Context, t *testing.T, nd *NetworkDriver, bd *BundleDr
 	return n, b, err
 }
 
-func TestBundleCreateHealthyHardened(t *testing.T) {
+func TestBundleCreateReadyHardened(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
@@ -87,7 +87,7 @@ func TestBundleCreateHealthyHardened(t *testing.T) {
 			Kind: BundleKind, Role: reconciler.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
 			Name: reconciler.Names(b.bun.Bottle, reconciler.RoleBundle), ID: b.bun.ID,
 			Hash: "h-" + b.bun.Bottle, HashVersion: "1",
-			State: reconciler.StateRunning, Health: reconciler.HealthHealthy, Addr: BundleAddr(b.net.Subnet),
+			State: reconciler.StateRunning, Health: reconciler.HealthNone, Addr: BundleAddr(b.net.Subnet),
 		}
 		if !sameResource(b.bun, want) {
 			t.Errorf("Create() = %+v\nwant %+v", b.bun, want)
@@ -231,7 +231,7 @@ func assertHardened(t *testing.T, c container.InspectResponse) {
 		{"restart policy no", h.RestartPolicy.Name == container.RestartPolicyDisabled, h.RestartPolicy},
 		{"port 53 without caps", h.Sysctls["net.ipv4.ip_unprivileged_port_start"] == "0", h.Sysctls},
 		{"runs as nobody", c.Config.User == "65534:65534", c.Config.User},
-		{"health check", c.Config.Healthcheck != nil && slices.Equal(c.Config.Healthcheck.Test, []string{"CMD", "/bottle-reconcile", "bundle", "health"}), c.Config.Healthcheck},
+		{"no health check (nothing runs in it at rest)", c.Config.Healthcheck != nil && slices.Equal(c.Config.Healthcheck.Test, []string{"NONE"}), c.Config.Healthcheck},
 		{"not on the host network", !h.NetworkMode.IsHost(), h.NetworkMode},
 	}
 	for _, c := range checks {
@@ -241,18 +241,18 @@ func assertHardened(t *testing.T, c container.InspectResponse) {
 	}
 }
 
-func TestBundleNotHealthyInTime(t *testing.T) {
+func TestBundleNotReadyInTime(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
 	opts := testOptions("10.215.6.0/24")
-	// The first health check runs a second after start.
-	opts.HealthTimeout = 300 * time.Millisecond
+	// Shorter than a container start: the ready line cannot come in time.
+	opts.ReadyTimeout = time.Millisecond
 	nd, bd := newDrivers(t, cli, opts)
 	n, _, err := bottleUp(ctx, t, nd, bd, inst, inst+"-slow", spec.Spec{Daemons: []string{}})
 	name := reconciler.Names(inst+"-slow", reconciler.RoleBundle)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("create bundle %q: not healthy after 300ms", name)) {
-		t.Fatalf("Create() = %v, want a not-healthy error naming %s", err, name)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("create bundle %q: not ready after 1ms", name)) {
+		t.Fatalf("Create() = %v, want a not-ready error naming %s", err, name)
 	}
 	// Nothing half made is left.
 	got, err := bd.Observe(ctx)

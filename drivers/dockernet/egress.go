@@ -19,8 +19,33 @@ const RoleEgress = "egress"
 func EgressNetworkName(instance string) string { return "bottle-egress-" + instance }
 
 // ensureEgress returns the ID of the instance's egress network, creating it
-// if missing. It holds the subnet lock so concurrent creates make one.
+// if missing. It holds the subnet lock so concurrent creates make one. The
+// ID is remembered, so a pass creating many bundles looks it up once; a
+// connect that finds it gone calls forgetEgress and asks again.
 func (d *BundleDriver) ensureEgress(ctx context.Context, instance string) (string, error) {
+	d.egressMu.Lock()
+	id, ok := d.egress[instance]
+	d.egressMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := d.makeEgress(ctx, instance)
+	if err == nil {
+		d.egressMu.Lock()
+		d.egress[instance] = id
+		d.egressMu.Unlock()
+	}
+	return id, err
+}
+
+// forgetEgress drops the remembered ID of the instance's egress network.
+func (d *BundleDriver) forgetEgress(instance string) {
+	d.egressMu.Lock()
+	defer d.egressMu.Unlock()
+	delete(d.egress, instance)
+}
+
+func (d *BundleDriver) makeEgress(ctx context.Context, instance string) (string, error) {
 	name := EgressNetworkName(instance)
 	op := fmt.Sprintf("create egress network %q", name)
 	if id, err := d.findEgress(ctx, op, name, instance); err != nil || id != "" {
@@ -93,6 +118,7 @@ func (d *BundleDriver) Cleanup(ctx context.Context, instance string) error {
 // in use by a bundle is left alone without error; one that is missing is
 // success.
 func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string) error {
+	d.forgetEgress(instance)
 	name := EgressNetworkName(instance)
 	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 	if cerrdefs.IsNotFound(err) || (err == nil && n.Name != name) {

@@ -174,7 +174,7 @@ func assertNoneLeft(t *testing.T, cli *client.Client, inst string) {
 }
 
 func testOptions(pool string) Options {
-	o := Options{LockPath: testLockPath, BundleBinary: testBinary, HealthTimeout: 30 * time.Second}
+	o := Options{LockPath: testLockPath, BundleBinary: testBinary, ReadyTimeout: 30 * time.Second}
 	if pool != "" {
 		o.Pool = mustPrefix(pool)
 	}

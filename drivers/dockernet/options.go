@@ -20,8 +20,8 @@ var (
 
 // Default option values.
 const (
-	DefaultLockPath      = "/run/bottle-reconcile/subnet.lock"
-	DefaultHealthTimeout = 30 * time.Second
+	DefaultLockPath     = "/run/bottle-reconcile/subnet.lock"
+	DefaultReadyTimeout = 30 * time.Second
 )
 
 // SubnetBits is the size of an allocated bottle subnet: a /29 holds the
@@ -40,9 +40,9 @@ type Options struct {
 	// BundleBinary is the statically linked bottle-reconcile binary put in
 	// the bundle image; default os.Executable().
 	BundleBinary string
-	// HealthTimeout bounds how long Create waits for a new bundle to become
-	// healthy; default DefaultHealthTimeout.
-	HealthTimeout time.Duration
+	// ReadyTimeout bounds how long Create waits for a new bundle's ready
+	// line; default DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	// DNSUpstream is the resolver bundles forward allowlisted names to, as
 	// host:port; empty means the bundle's own /etc/resolv.conf (Docker's
 	// embedded DNS). It must be reachable from the egress network.
@@ -61,8 +61,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.LockPath == "" {
 		o.LockPath = DefaultLockPath
 	}
-	if o.HealthTimeout <= 0 {
-		o.HealthTimeout = DefaultHealthTimeout
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
 	}
 	return o, nil
 }

@@ -207,7 +207,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Pool != DefaultPool || o.LockPath != DefaultLockPath || o.HealthTimeout != DefaultHealthTimeout {
+	if o.Pool != DefaultPool || o.LockPath != DefaultLockPath || o.ReadyTimeout != DefaultReadyTimeout {
 		t.Errorf("defaults = %+v", o)
 	}
 	if _, err := (Options{Pool: mustPrefix("10.0.0.0/30")}).withDefaults(); err == nil {
