@@ -71,7 +71,7 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{api: api, fw: firewall{run: run}, net: procNet{run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
+	return &Driver{api: api, fw: firewall{run: run}, net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
 }
 
 // Kind implements reconciler.Driver.
@@ -96,9 +96,9 @@ func guestFilter() filters.Args {
 // Observe implements reconciler.Driver with one ContainerList and, when
 // there is a guest, one read of the host firewall. A guest whose rules are
 // not all in place carries Drift, and so does a running guest whose routing
-// table holds more than the route to its bundle: checking that takes one
-// ContainerInspect per running guest (for its pid; the list has none) and
-// a read of its /proc/<pid>/net/route.
+// table holds more than the route to its bundle: checking that reads its
+// init's pid from its cgroup (the list has none; see pid.go) and its
+// /proc/<pid>/net/route, with no Docker call.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: guestFilter()})
 	if err != nil {
@@ -458,16 +458,22 @@ func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Ad
 // routeDrift says how a running guest's routes differ from its bundle's
 // /32 alone, or "".
 func (d *Driver) routeDrift(ctx context.Context, r reconciler.Resource, bundleAddr netip.Addr) string {
-	c, err := d.api.ContainerInspect(ctx, ref(r))
-	switch {
-	case cerrdefs.IsNotFound(err):
-		return "" // gone since the list: the next pass sees it missing
-	case err != nil:
+	pid, err := d.net.initPID(r.ID)
+	if errors.Is(err, errPIDUnknown) {
+		c, err := d.api.ContainerInspect(ctx, ref(r))
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return "" // gone since the list: the next pass sees it missing
+		case err != nil:
+			return "guest routes cannot be checked: " + err.Error()
+		case c.State == nil || !c.State.Running:
+			return ""
+		}
+		pid = c.State.Pid
+	} else if err != nil {
 		return "guest routes cannot be checked: " + err.Error()
-	case c.State == nil || !c.State.Running:
-		return ""
 	}
-	rs, err := d.net.routes(ctx, c.State.Pid)
+	rs, err := d.net.routes(ctx, pid)
 	if err != nil {
 		return "guest routes cannot be checked: " + err.Error()
 	}

@@ -313,7 +313,7 @@ func (f *fakeDocker) ContainerStart(_ context.Context, ref string, _ container.S
 	f.nextID++
 	c.pid = 1000 + f.nextID
 	if f.net != nil {
-		f.net.boot(c.pid, c.addr)
+		f.net.boot(c.id, c.pid, c.addr)
 	}
 	return nil
 }
@@ -330,6 +330,9 @@ func (f *fakeDocker) ContainerStop(_ context.Context, ref string, _ container.St
 	}
 	c.state = container.StateExited
 	c.pid = 0
+	if f.net != nil {
+		f.net.halt(c.id)
+	}
 	return nil
 }
 
@@ -366,23 +369,49 @@ var errBoom = errors.New("boom")
 type fakeNet struct {
 	mu      sync.Mutex
 	tables  map[int][]route
+	pids    map[string]int // init pid by container ID
 	batches [][]string
 	failOn  map[string]error // "routes" or "apply"
 	log     *[]string
 }
 
-func newFakeNet() *fakeNet { return &fakeNet{tables: map[int][]route{}} }
+func newFakeNet() *fakeNet { return &fakeNet{tables: map[int][]route{}, pids: map[string]int{}} }
 
-// boot gives pid the routes Docker gives a container at addr on a /29.
-func (f *fakeNet) boot(pid int, addr string) {
+// boot gives container id, running as pid, the routes Docker gives a
+// container at addr on a /29.
+func (f *fakeNet) boot(id string, pid int, addr string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.pids[id] = pid
 	a := netip.MustParseAddr(addr)
 	p := netip.PrefixFrom(a, 29).Masked()
 	f.tables[pid] = []route{
 		{Dev: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: p.Addr().Next()},
 		{Dev: "eth0", Dst: p},
 	}
+}
+
+// halt forgets the pid of container id, as a stop does.
+func (f *fakeNet) halt(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.pids, id)
+}
+
+func (f *fakeNet) initPID(id string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.log != nil {
+		*f.log = append(*f.log, "initPID")
+	}
+	if err := f.failOn["initPID"]; err != nil {
+		return 0, err
+	}
+	pid, ok := f.pids[id]
+	if !ok {
+		return 0, fmt.Errorf("container %s: no init process", id)
+	}
+	return pid, nil
 }
 
 func (f *fakeNet) routes(_ context.Context, pid int) ([]route, error) {

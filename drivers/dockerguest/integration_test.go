@@ -69,6 +69,15 @@ func TestGuestOnDocker(t *testing.T) {
 	if r.State != reconciler.StateRunning || r.Addr != guestAddr {
 		t.Errorf("created %+v", r)
 	}
+	// Observe finds the guest's init from its cgroup, without Docker, and
+	// it is the process Docker names.
+	c, err := cli.ContainerInspect(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := d.net.initPID(r.ID); err != nil || pid != c.State.Pid {
+		t.Errorf("initPID from the cgroup = %d, %v; Docker says %d", pid, err, c.State.Pid)
+	}
 	got := observeOne(ctx, t, d, inst, w.Name)
 	if got.State != reconciler.StateRunning || got.Drift != "" || got.Bottle != bottle || got.Hash != "h-"+bottle ||
 		got.Labels[reconciler.LabelBundleAddr] != bundleAddr.String() || got.Addr != guestAddr {

@@ -38,8 +38,11 @@ func (r route) String() string {
 }
 
 // guestNet reads and changes the main IPv4 routing table of a running
-// guest, named by the host PID of its init process.
+// guest, named by the host PID of its init process, and finds that PID
+// from the container ID without asking Docker (errPIDUnknown when it
+// cannot).
 type guestNet interface {
+	initPID(id string) (int, error)
 	routes(ctx context.Context, pid int) ([]route, error)
 	apply(ctx context.Context, pid int, batch []string) error
 }
@@ -47,6 +50,7 @@ type guestNet interface {
 // procNet reads routes from /proc/<pid>/net/route (no command to run) and
 // changes them with `nsenter --net=... ip -batch -`.
 type procNet struct {
+	cgroupPIDs
 	run runner
 }
 

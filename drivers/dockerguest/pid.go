@@ -1,0 +1,99 @@
+package dockerguest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// Observe reads every running guest's routes. Asking Docker for each
+// guest's pid would make a pass cost one call per bottle, so the pid comes
+// from the kernel instead: a container's cgroup lists its processes, and
+// its init is the one that is pid 1 in its own pid namespace. Where the
+// cgroup is not found (a cgroup parent or layout not listed here),
+// errPIDUnknown sends the caller back to Docker.
+//
+// Only reads use it. What changes a guest's routes asks Docker for the pid
+// as before, so a pid reused between the read and the write can at worst
+// make a spurious drift, never a change to another namespace.
+
+var errPIDUnknown = errors.New("container cgroup not found")
+
+// cgroupLayouts are where Docker puts a container's cgroup, relative to the
+// cgroup mount, with %s for the full container ID: cgroup v2 with the
+// systemd or cgroupfs driver, then v1 (and the hybrid unified tree).
+var cgroupLayouts = []string{
+	"system.slice/docker-%s.scope",
+	"docker/%s",
+	"pids/docker/%s",
+	"pids/system.slice/docker-%s.scope",
+	"unified/docker/%s",
+	"unified/system.slice/docker-%s.scope",
+	"memory/docker/%s",
+	"memory/system.slice/docker-%s.scope",
+}
+
+// cgroupPIDs finds containers' init pids under a cgroup mount and /proc.
+type cgroupPIDs struct {
+	root string // the cgroup mount, /sys/fs/cgroup
+	proc string // /proc
+	// hit is the index of the layout that last matched, tried first.
+	hit *atomic.Int32
+}
+
+func newCgroupPIDs(root, proc string) cgroupPIDs {
+	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32)}
+}
+
+// initPID returns the host pid of the init process of the running
+// container id, or errPIDUnknown.
+func (c cgroupPIDs) initPID(id string) (int, error) {
+	if id == "" || strings.ContainsAny(id, "/.") {
+		return 0, errPIDUnknown
+	}
+	first := int(c.hit.Load())
+	for i := range cgroupLayouts {
+		n := (first + i) % len(cgroupLayouts)
+		dir := filepath.Join(c.root, fmt.Sprintf(cgroupLayouts[n], id))
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read processes of container %.12s: %w", id, err)
+		}
+		c.hit.Store(int32(n))
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			pid, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
+			if err == nil && c.isNamespaceInit(pid) {
+				return pid, nil
+			}
+		}
+		return 0, fmt.Errorf("container %.12s has no init process in %s", id, dir)
+	}
+	return 0, errPIDUnknown
+}
+
+// isNamespaceInit reports whether pid is pid 1 of its own pid namespace:
+// the last field of NSpid in its status.
+func (c cgroupPIDs) isNamespaceInit(pid int) bool {
+	b, err := os.ReadFile(filepath.Join(c.proc, strconv.Itoa(pid), "status"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) > 1 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}

@@ -1,0 +1,66 @@
+package dockerguest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestInitPID(t *testing.T) {
+	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name   string
+		layout string            // cgroup dir of the container, "" for none
+		procs  string            // its cgroup.procs
+		status map[string]string // pid -> NSpid line
+		want   int
+		err    string // "" for none, "unknown" for errPIDUnknown
+	}{
+		{"cgroup v1 cgroupfs", "pids/docker/" + id, "4711\n4712\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, 4711, ""},
+		{"init not listed first", "pids/docker/" + id, "4712\n4711\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, 4711, ""},
+		{"cgroup v2 systemd", "system.slice/docker-" + id + ".scope", "900\n", map[string]string{"900": "NSpid:\t900\t1"}, 900, ""},
+		{"cgroup v2 cgroupfs", "docker/" + id, "901\n", map[string]string{"901": "NSpid:\t901\t1"}, 901, ""},
+		{"no cgroup: ask Docker", "", "", nil, 0, "unknown"},
+		{"a host process is not an init", "docker/" + id, "1\n", map[string]string{"1": "NSpid:\t1"}, 0, "has no init process"},
+		{"stopped: no processes", "docker/" + id, "", nil, 0, "has no init process"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, proc := t.TempDir(), t.TempDir()
+			if tt.layout != "" {
+				dir := filepath.Join(root, tt.layout)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(tt.procs), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for pid, ns := range tt.status {
+				if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(proc, pid, "status"), []byte("Name:\tsh\n"+ns+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := newCgroupPIDs(root, proc)
+			for range 2 { // the second time through the remembered layout
+				pid, err := c.initPID(id)
+				switch {
+				case tt.err == "unknown" && !errors.Is(err, errPIDUnknown):
+					t.Fatalf("initPID = %d, %v; want errPIDUnknown", pid, err)
+				case tt.err != "" && tt.err != "unknown" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+					t.Fatalf("initPID = %d, %v; want an error with %q", pid, err, tt.err)
+				case tt.err == "" && (err != nil || pid != tt.want):
+					t.Fatalf("initPID = %d, %v; want %d", pid, err, tt.want)
+				}
+			}
+		})
+	}
+	if _, err := newCgroupPIDs(t.TempDir(), t.TempDir()).initPID("../../etc"); !errors.Is(err, errPIDUnknown) {
+		t.Errorf("initPID of a path = %v, want errPIDUnknown", err)
+	}
+}
