@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 )
@@ -139,13 +140,15 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 			return res
 		}
 		log := e.Log.WithValues("bottle", name, "resource", op.Name, "role", string(op.Role), "action", string(op.Action), "cause", op.Cause)
+		start := time.Now()
 		created, err := e.run(ctx, op)
+		took := time.Since(start).Round(time.Millisecond)
 		if err != nil {
-			log.Error(err, "operation failed")
+			log.Error(err, "operation failed", "took", took)
 			res.Failed, res.Err = &op, err
 			return res
 		}
-		log.Info("operation done")
+		log.Info("operation done", "took", took)
 		res.Done = append(res.Done, op)
 		if op.Action != ActionCreate {
 			continue

@@ -139,6 +139,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 // observeAll calls every observer once, concurrently. Any failure fails the
 // whole observation: a partial picture would look like missing resources.
 func observeAll(ctx context.Context, obs []Observer) ([]Resource, error) {
+	ctx = WithShared(ctx)
 	out := make([][]Resource, len(obs))
 	errs := make([]error, len(obs))
 	var wg sync.WaitGroup

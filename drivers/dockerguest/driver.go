@@ -84,6 +84,12 @@ func (d *Driver) Role() reconciler.Role { return reconciler.RoleGuest }
 // bottle network, which is called bottle-<bottle>.
 func (d *Driver) NameFor(bottle string) string { return "bottle-" + bottle + "-guest" }
 
+// isGuest reports whether labels mark a guest this driver made, of any
+// instance: guestFilter's test, for a listing of every managed container.
+func isGuest(labels map[string]string) bool {
+	return managed(labels) && labels[reconciler.LabelRole] == string(reconciler.RoleGuest) && labels[LabelDriver] == Kind
+}
+
 // guestFilter selects the guests this driver made, of every instance.
 func guestFilter() filters.Args {
 	return filters.NewArgs(
@@ -93,20 +99,21 @@ func guestFilter() filters.Args {
 	)
 }
 
-// Observe implements reconciler.Driver with one ContainerList and, when
+// Observe implements reconciler.Driver with one ContainerList (shared in a
+// pass with the bundle driver: dockernet.ManagedContainers) and, when
 // there is a guest, one read of the host firewall. A guest whose rules are
 // not all in place carries Drift, and so does a running guest whose routing
 // table holds more than the route to its bundle: checking that reads its
 // init's pid from its cgroup (the list has none; see pid.go) and its
 // /proc/<pid>/net/route, with no Docker call.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
-	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: guestFilter()})
+	cs, err := dockernet.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list guest containers", err)
 	}
 	out := make([]reconciler.Resource, 0, len(cs))
 	for _, c := range cs {
-		if managed(c.Labels) {
+		if isGuest(c.Labels) {
 			out = append(out, guestResource(c))
 		}
 	}

@@ -59,15 +59,18 @@ func (d *BundleDriver) Kind() string { return BundleKind }
 // Role implements reconciler.Driver.
 func (d *BundleDriver) Role() reconciler.Role { return reconciler.RoleBundle }
 
-// Observe implements reconciler.Driver with one ContainerList.
+// Observe implements reconciler.Driver with one ContainerList, shared in
+// a pass with the docker-guest driver (ManagedContainers).
 func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
-	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: managedFilter(reconciler.RoleBundle)})
+	cs, err := ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list bundle containers", err)
 	}
 	out := make([]reconciler.Resource, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, bundleResource(c))
+		if c.Labels[reconciler.LabelRole] == string(reconciler.RoleBundle) {
+			out = append(out, bundleResource(c))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

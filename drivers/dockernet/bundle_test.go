@@ -81,6 +81,18 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 || len(mine(got, inst)) != 3 {
 		t.Errorf("bundle Observe() saw %d of ours with calls %v; want 3 with one ContainerList", len(mine(got, inst)), calls)
 	}
+	// In a pass, the bundle driver's list is the one the docker-guest
+	// driver reads too: one ContainerList for both.
+	pass := reconciler.WithShared(ctx)
+	if _, err := bd.Observe(pass); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := ManagedContainers(pass, api); err != nil || len(cs) < 3 {
+		t.Errorf("ManagedContainers in the pass = %d containers, %v", len(cs), err)
+	}
+	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
+		t.Errorf("a pass's bundle Observe and container listing made calls %v; want one ContainerList", calls)
+	}
 	obs := mine(got, inst)
 	for _, b := range bottles {
 		want := reconciler.Resource{

@@ -7,6 +7,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -87,4 +88,21 @@ func ContainerNamed(ctx context.Context, api ContainerInspector, name string) (m
 		labels = c.Config.Labels
 	}
 	return labels, true, nil
+}
+
+// ContainerLister is the one Docker call ManagedContainers needs.
+type ContainerLister interface {
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+}
+
+// ManagedContainers lists every container bottle-reconcile made, of every
+// role and instance, with one label-filtered call per pass: the bundle and
+// docker-guest drivers observe through it, and reconciler.Shared makes
+// their two observations one call. Callers pick their role by label and
+// must not change what it returns.
+func ManagedContainers(ctx context.Context, api ContainerLister) ([]container.Summary, error) {
+	return reconciler.Shared(ctx, "docker/containers/managed", func(ctx context.Context) ([]container.Summary, error) {
+		return api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+			filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue))})
+	})
 }
