@@ -193,9 +193,6 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	instance := w.Labels[reconciler.LabelInstance]
-	if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
-		return reconciler.Resource{}, err
-	}
 	if _, err := d.api.ImageInspect(ctx, w.Spec.Image); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: image %q is not on this host; build or pull it first (the driver never pulls): %w",
@@ -221,6 +218,8 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		LabelNetwork, w.Network,
 		LabelReach, strings.Join(reach, ","),
 		reconciler.LabelBundleAddr, w.BundleAddr.String())
+	// No lookup of the name first: Docker refuses a taken name with a
+	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx,
 		&container.Config{Image: w.Spec.Image, Env: env, Labels: labels},
 		d.hostConfig(w),
@@ -262,15 +261,12 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if err := d.narrowGuest(ctx, resp.ID, g.Bundle); err != nil {
 		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
-	cs, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("id", resp.ID))})
-	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
-	}
-	if len(cs) != 1 {
-		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: container %s vanished after it started: %w", op, resp.ID, cerrdefs.ErrNotFound)
-	}
 	d.log.V(1).Info("guest created", "guest", w.Name, "addr", w.GuestAddr.String(), "bundle", w.BundleAddr.String())
-	return guestResource(cs[0]), nil
+	// What a list would say of it now, without the call: narrowGuest just
+	// saw it running.
+	r := reconciler.Labelled(Kind, reconciler.RoleGuest, w.Name, labels)
+	r.ID, r.State, r.Addr = resp.ID, reconciler.StateRunning, w.GuestAddr
+	return r, nil
 }
 
 // checkWant makes sure w describes a guest that will be observed and whose

@@ -162,6 +162,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 		// the host side.
 		opts = map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"}
 	}
+	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String())
 	resp, err := d.api.NetworkCreate(ctx, w.Name, network.CreateOptions{
 		Driver:  "bridge",
 		Options: opts,
@@ -173,17 +174,15 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 			Subnet:  subnet.String(),
 			Gateway: Gateway(subnet).String(),
 		}}},
-		Labels: WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String()),
+		Labels: labels,
 	})
 	if err != nil {
 		return reconciler.Resource{}, wrap(op, err)
 	}
-	n, err := d.api.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
-	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
-	}
 	d.log.V(1).Info("network created", "network", w.Name, "subnet", subnet.String())
-	return networkResource(n), nil
+	// What a list would say of it, without the call.
+	return networkResource(network.Summary{Name: w.Name, ID: resp.ID, Labels: labels, Internal: true,
+		IPAM: network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String()}}}}), nil
 }
 
 // existing decides what to do about a network that already has w's name.
