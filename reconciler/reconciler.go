@@ -43,6 +43,8 @@ type Config struct {
 	// bottle. Without it an empty directory (a failed checkout, a mount
 	// that is not there yet) prunes nothing.
 	AllowEmpty bool
+
+	specCache *spec.Cache // set by New: one per reconciler, across its passes
 }
 
 // Reconciler runs passes for one instance.
@@ -61,7 +63,8 @@ func New(cfg Config, network, bundle Driver, guests map[string]Driver, log logr.
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 4
 	}
-	return &Reconciler{cfg: cfg, network: network, bundle: bundle, guests: guests, log: log, status: StatusStore{Dir: cfg.StateDir}, now: time.Now}
+	cfg.specCache = spec.NewCache()
+	return &Reconciler{cfg: cfg, network: network, bundle: bundle, guests: guests, log: log, status: NewStatusStore(cfg.StateDir), now: time.Now}
 }
 
 // Status returns the reconciler's status store.
@@ -81,6 +84,9 @@ type Pass struct {
 	// sched is set by a Watcher before Apply (order, stop, backoff); nil
 	// for a --once pass.
 	sched *passSchedule
+	// prev is the statuses the plan read; Apply records against them
+	// rather than reading them again (the instance lock keeps them ours).
+	prev []Status
 }
 
 // drivers lists every distinct driver, network first.
@@ -112,7 +118,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
 }
 
 func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time) (*Pass, error) {
-	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool})
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache})
 	if err != nil {
 		// Never "zero bottles": nothing is planned, so nothing is pruned.
 		return nil, err
@@ -125,7 +131,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	if err != nil {
 		return nil, err
 	}
-	p := &Pass{Time: now, Specs: specs}
+	p := &Pass{Time: now, Specs: specs, prev: prev}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
 	if len(specs.Files) == 0 && len(p.Observed.Bottles) > 0 && !cfg.AllowEmpty && p.Desired.PruneBlocked == "" {
@@ -249,19 +255,30 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 		ex.Order, ex.Stop = p.sched.order, p.sched.stop
 	}
 	p.Results = ex.Apply(ctx, p.Plan)
-	prev, err := r.status.All()
-	if err != nil {
-		return p, err
+	prev := p.prev
+	if prev == nil {
+		var err error
+		if prev, err = r.status.All(); err != nil {
+			return p, err
+		}
 	}
-	p.Statuses = statuses(p, prev, r.now())
+	now := r.now()
+	p.Statuses = statuses(p, prev, now)
+	before := make(map[string]Status, len(prev))
+	for _, st := range prev {
+		before[st.Bottle] = st
+	}
 	var errs []error
 	for _, st := range p.Statuses {
+		if old, ok := before[st.Bottle]; ok && sameStatus(old, st) {
+			continue
+		}
 		errs = append(errs, r.status.Write(st))
 	}
 	for _, name := range gone(p, prev) {
 		errs = append(errs, r.status.Remove(name))
 	}
-	errs = append(errs, r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
+	errs = append(errs, r.status.WritePassTime(now), r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
 	if len(p.Statuses) == 0 && len(p.Results) > 0 {
 		// This pass removed the instance's last bottle.
 		errs = append(errs, r.cleanup(ctx))

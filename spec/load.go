@@ -30,6 +30,9 @@ type Options struct {
 	// Pool is the range bottle subnets are allocated from; allowCIDRs may not
 	// reach into it. The zero value means DefaultPool.
 	Pool netip.Prefix
+	// Cache, when set, saves parsing files whose bytes did not change since
+	// the last load through it.
+	Cache *Cache
 }
 
 func (o Options) pool() netip.Prefix {
@@ -152,6 +155,7 @@ func LoadFiles(files []string, opts Options) *Result {
 		}
 	}
 	sortProblems(r.Problems)
+	opts.Cache.sweep()
 	return r
 }
 
@@ -168,14 +172,18 @@ func joinOthers(all []string, self string) string {
 // loadFile reads and checks one file. It returns the bottle when the file is
 // valid; otherwise the problems and, when it could be read, the bottle's name.
 func loadFile(file string, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
-	data, err := readCapped(file)
-	if err != nil {
-		// The whole file is at fault: point at its start, so editors and
-		// annotations still have a place to show it.
-		return nil, "", nil, []Problem{{File: file, Line: 1, Column: 1, Message: err.Error()}}
-	}
-	b, name, doc, problems = Parse(file, data, opts)
-	return b, name, doc, problems
+	p := opts.Cache.load(file, opts, func() *parsed {
+		data, err := readCapped(file)
+		if err != nil {
+			// The whole file is at fault: point at its start, so editors and
+			// annotations still have a place to show it.
+			return &parsed{problems: []Problem{{File: file, Line: 1, Column: 1, Message: err.Error()}}}
+		}
+		p := &parsed{}
+		p.b, p.name, p.doc, p.problems = Parse(file, data, opts)
+		return p
+	})
+	return p.b, p.name, p.doc, p.problems
 }
 
 func readCapped(file string) ([]byte, error) {
