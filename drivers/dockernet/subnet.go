@@ -84,27 +84,24 @@ func hostPrefixes() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("read host routes: %w", err)
 	}
 	out = append(out, routes...)
-	ifaces, err := net.Interfaces()
+	// One netlink dump for every interface's addresses: asking interface
+	// by interface costs a dump each, and a host with hundreds of bottles
+	// has hundreds of bridges and veths.
+	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return nil, fmt.Errorf("list host interfaces: %w", err)
+		return nil, fmt.Errorf("list host addresses: %w", err)
 	}
-	for _, ifc := range ifaces {
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("list addresses of %s: %w", ifc.Name, err)
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
 		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			ones, _ := ipn.Mask.Size()
-			if !ok || !ip.Unmap().Is4() {
-				continue
-			}
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ones-(len(ipn.Mask)*8-32)).Masked())
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		ones, _ := ipn.Mask.Size()
+		if !ok || !ip.Unmap().Is4() {
+			continue
 		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ones-(len(ipn.Mask)*8-32)).Masked())
 	}
 	return out, nil
 }
