@@ -560,3 +560,37 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestPlotData(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, r jsonReport) string {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := write("100.json", jsonReport{N: 100, Contenders: []jsonContender{
+		{Name: "floor", Noop: &jsonStat{MedianMs: 20}},
+		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 35.5}},
+	}, Idle: &jsonIdle{Baseline: jsonWindow{OneCorePct: 1}, Bottles: jsonWindow{OneCorePct: 1.5}}})
+	small := write("10.json", jsonReport{N: 10, Contenders: []jsonContender{
+		{Name: "floor", Noop: &jsonStat{MedianMs: 4}},
+		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 60}},
+	}})
+	rows, err := plotRows([]string{big, small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# N noop_ms floor_ms idle_pct_of_one_core\n10 60.000 4.000 NaN\n100 35.500 20.000 0.500\n"
+	if got := plotData(rows); got != want {
+		t.Errorf("plot data\n%s\nwant\n%s", got, want)
+	}
+	if _, err := plotRows(nil); err == nil {
+		t.Error("plotRows of nothing: no error")
+	}
+}

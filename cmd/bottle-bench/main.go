@@ -39,6 +39,17 @@ func main() {
 // run parses the flags and runs the benchmark, or only a cleanup; it
 // returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "plot" {
+		if len(args) < 3 {
+			fmt.Fprintln(stderr, "usage: bottle-bench plot OUT.png REPORT.json...")
+			return 2
+		}
+		if err := plot(ctx, args[1], args[2:]); err != nil {
+			fmt.Fprintf(stderr, "bottle-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return 2
@@ -145,6 +156,19 @@ func bench(ctx context.Context, w *world, o options, stdout io.Writer) error {
 		}
 	}
 	rep.Machine = describeMachine(ctx, w, started, load)
+	if o.jsonFile != "" {
+		f, err := os.Create(o.jsonFile)
+		if err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+		err = rep.writeJSON(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write JSON report %s: %w", o.jsonFile, err)
+		}
+	}
 	if o.output == "json" {
 		return rep.writeJSON(stdout)
 	}

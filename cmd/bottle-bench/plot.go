@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// plotRow is one report's point: N, the no-op pass of bottle-reconcile and
+// the floor's observe (ms), and the idle host CPU the bottles cost above
+// the baseline (% of one core).
+type plotRow struct {
+	N               int
+	Noop, FloorNoop float64
+	HasIdle         bool
+	IdlePct         float64
+}
+
+// plotRows reads the points from JSON reports (bottle-bench -json).
+func plotRows(files []string) ([]plotRow, error) {
+	var rows []plotRow
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("plot: %w", err)
+		}
+		var j jsonReport
+		if err := json.Unmarshal(b, &j); err != nil {
+			return nil, fmt.Errorf("plot: decode %s: %w", f, err)
+		}
+		r := plotRow{N: j.N}
+		for _, c := range j.Contenders {
+			switch {
+			case c.Noop == nil:
+			case c.Name == "bottle-reconcile":
+				r.Noop = c.Noop.MedianMs
+			case c.Name == "floor":
+				r.FloorNoop = c.Noop.MedianMs
+			}
+		}
+		if j.Idle != nil {
+			r.HasIdle = true
+			r.IdlePct = j.Idle.Bottles.OneCorePct - j.Idle.Baseline.OneCorePct
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("plot: no reports given")
+	}
+	sort.Slice(rows, func(i, k int) bool { return rows[i].N < rows[k].N })
+	return rows, nil
+}
+
+// plotData is the gnuplot data file: N, no-op ms, floor ms, idle %.
+func plotData(rows []plotRow) string {
+	var b strings.Builder
+	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core\n")
+	for _, r := range rows {
+		idle := "NaN"
+		if r.HasIdle {
+			idle = fmt.Sprintf("%.3f", r.IdlePct)
+		}
+		fmt.Fprintf(&b, "%d %.3f %.3f %s\n", r.N, r.Noop, r.FloorNoop, idle)
+	}
+	return b.String()
+}
+
+const plotScript = `set terminal pngcairo size 1000,420 font "sans,10"
+set output OUT
+set multiplot layout 1,2 title "bottle-reconcile at N bottles (docker guests, one host)"
+set xlabel "bottles (N)"
+set grid
+set key top left
+set logscale x
+set title "no-op pass, whole process"
+set ylabel "ms (median)"
+set yrange [0:*]
+plot DATA using 1:2 with linespoints lw 2 title "bottle-reconcile --once", \
+     DATA using 1:3 with linespoints lw 2 title "floor: 2 list calls in-process"
+set title "idle host CPU above baseline, no reconciler running"
+set ylabel "% of one core"
+set yrange [*:*]
+plot DATA using 1:4 with linespoints lw 2 title "N idle bottles", 1 with lines dt 2 title "1% of one core"
+unset multiplot
+`
+
+// plot writes a PNG of no-op pass time and idle CPU against N with
+// gnuplot (Debian's gnuplot-nox).
+func plot(ctx context.Context, out string, files []string) error {
+	rows, err := plotRows(files)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bottle-bench-plot-")
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	data := filepath.Join(dir, "points.dat")
+	if err := os.WriteFile(data, []byte(plotData(rows)), 0o644); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "gnuplot", "-e", fmt.Sprintf("OUT=%q; DATA=%q", out, data), "-")
+	cmd.Stdin = strings.NewReader(plotScript)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("plot: gnuplot: %w: %s", err, b)
+	}
+	return nil
+}
