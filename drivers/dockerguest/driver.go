@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -47,6 +48,9 @@ type Driver struct {
 	net  guestNet
 	opts Options
 	log  logr.Logger
+	// hadGuests says the last Observe saw guests (or none has run yet), so
+	// the next one reads the firewall beside its list.
+	hadGuests atomic.Bool
 }
 
 var (
@@ -71,7 +75,9 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{api: api, fw: firewall{run: run}, net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}, nil
+	d := &Driver{api: api, fw: firewall{run: run}, net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}
+	d.hadGuests.Store(true)
+	return d, nil
 }
 
 // Kind implements reconciler.Driver.
@@ -107,6 +113,20 @@ func guestFilter() filters.Args {
 // init's pid from its cgroup (the list has none; see pid.go) and its
 // /proc/<pid>/net/route, with no Docker call.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+	// The firewall read is a process of its own: while the last pass saw
+	// guests, it runs beside the list rather than after it.
+	type fwRead struct {
+		rs  ruleset
+		err error
+	}
+	var early chan fwRead
+	if d.hadGuests.Load() {
+		early = make(chan fwRead, 1)
+		go func() {
+			rs, err := d.fw.read(ctx)
+			early <- fwRead{rs, err}
+		}()
+	}
 	cs, err := dockernet.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list guest containers", err)
@@ -117,10 +137,17 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 			out = append(out, guestResource(c))
 		}
 	}
+	d.hadGuests.Store(len(out) > 0)
 	if len(out) == 0 {
 		return out, nil
 	}
-	rs, err := d.fw.read(ctx)
+	var fr fwRead
+	if early != nil {
+		fr = <-early
+	} else {
+		fr.rs, fr.err = d.fw.read(ctx)
+	}
+	rs, err := fr.rs, fr.err
 	if err != nil {
 		return nil, fmt.Errorf("dockerguest: observe guests: %w", err)
 	}
