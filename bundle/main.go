@@ -53,6 +53,7 @@ func Health(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("bundle: health: %w", err)
 	}
+	req.Close = true // no idle connection (and its timers) between checks
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("bundle: health: %w", err)

@@ -108,7 +108,10 @@ func (s *Server) Serving() bool { return s.serving.Load() > 0 }
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	var servers []*dns.Server
 	if pc != nil {
-		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s})
+		// The UDP loop wakes at every read timeout (2 s by default) even
+		// with no query; an idle bundle must not. Shutdown unblocks the
+		// read on its own, so nothing needs the timeout.
+		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 24 * time.Hour})
 	}
 	if ln != nil {
 		ln = newLimitListener(ln, s.opts.MaxTCPConns)

@@ -408,14 +408,24 @@ func (d *Driver) notExisting(ctx context.Context, op, name, instance string) err
 
 // Start implements reconciler.Starter. It puts the guest's firewall rules
 // back first, if they are not all there: a guest never runs without them.
+// A guest Stop froze is thawed, with its processes as they were; any other
+// is started, in a fresh network namespace whose routes are then narrowed.
 func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 	op := fmt.Sprintf("start guest %q", r.Name)
 	// A guest that is gone gets no rules: they would outlive it.
-	if _, err := d.api.ContainerInspect(ctx, ref(r)); err != nil {
+	c, err := d.api.ContainerInspect(ctx, ref(r))
+	if err != nil {
 		return wrap(op, err)
 	}
 	if err := d.Repair(ctx, r); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	if c.State != nil && c.State.Paused {
+		// Repair narrowed the routes of its namespace, which a freeze keeps.
+		if err := d.api.ContainerUnpause(ctx, ref(r)); err != nil {
+			return wrap(op+": thaw", err)
+		}
+		return nil
 	}
 	if err := d.api.ContainerStart(ctx, ref(r), container.StartOptions{}); err != nil {
 		return wrap(op, err)
@@ -431,15 +441,28 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 	return nil
 }
 
-// Stop implements reconciler.Starter. Stopping a missing guest is success.
-// The firewall rules stay, ready for the next start.
+// Stop implements reconciler.Starter. The reconciler stops a guest only
+// while its bundle is replaced, so Stop freezes it (docker pause, the
+// cgroup freezer): nothing in it runs, and Start thaws it in about a tenth
+// of what a stop and a start take, with the agent's processes and memory as
+// they were. A guest that is missing, not running or already frozen is
+// left as it is.
 func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
-	secs := int(d.opts.StopTimeout.Round(time.Second) / time.Second)
-	err := d.api.ContainerStop(ctx, ref(r), container.StopOptions{Timeout: &secs})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return wrap(fmt.Sprintf("stop guest %q", r.Name), err)
+	op := fmt.Sprintf("stop guest %q", r.Name)
+	err := d.api.ContainerPause(ctx, ref(r))
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
 	}
-	return nil
+	// Docker refuses to pause a container that is not running or is
+	// paused already; that is this call's goal met.
+	c, ierr := d.api.ContainerInspect(ctx, ref(r))
+	switch {
+	case cerrdefs.IsNotFound(ierr):
+		return nil
+	case ierr == nil && c.State != nil && (c.State.Paused || !c.State.Running):
+		return nil
+	}
+	return wrap(op+": freeze", err)
 }
 
 // Repair implements reconciler.Repairer: it installs the guest's firewall

@@ -167,11 +167,40 @@ func TestLifecycleFake(t *testing.T) {
 		t.Error("repair of rules and routes in place changed them")
 	}
 
-	if err := d.Stop(ctx, got); err != nil {
+	// Stop freezes; Start thaws, rules first. Frozen twice is still frozen.
+	for range 2 {
+		if err := d.Stop(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got = observe(); got.State != reconciler.StateStopped || got.Detail != "paused" || got.Addr != w.GuestAddr || got.Drift != "" {
+		t.Errorf("stopped guest observed as %+v", got)
+	}
+	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	log = nil
+	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if got = observe(); got.State != reconciler.StateStopped || got.Addr != w.GuestAddr || got.Drift != "" {
-		t.Errorf("stopped guest observed as %+v", got)
+	if i, j := slices.Index(log, "iptables-restore"), slices.Index(log, "ContainerUnpause"); i < 0 || j < i || slices.Contains(log, "ContainerStart") {
+		t.Errorf("start did not put the rules back before thawing, or started anew: %q", log)
+	}
+	if got = observe(); got.State != reconciler.StateRunning || got.Drift != "" {
+		t.Errorf("thawed guest observed as %+v", got)
+	}
+	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
+		t.Errorf("routes after thaw %v, want only %v", rs, narrowed)
+	}
+
+	// A guest that exited (it died, or was stopped by hand) is started
+	// anew, rules first, and its fresh namespace narrowed.
+	c = api.containers["bottle-alice-guest"]
+	c.state, c.pid = container.StateExited, 0
+	api.net.halt(c.id)
+	if err := d.Stop(ctx, got); err != nil {
+		t.Errorf("Stop of an exited guest: %v", err)
+	}
+	if got = observe(); got.State != reconciler.StateStopped {
+		t.Errorf("exited guest observed as %+v", got)
 	}
 	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
 	log = nil

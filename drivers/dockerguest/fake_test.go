@@ -275,7 +275,8 @@ func (f *fakeDocker) ContainerInspect(_ context.Context, ref string) (container.
 	}
 	return container.InspectResponse{
 		ContainerJSONBase: &container.ContainerJSONBase{ID: c.id, Name: "/" + c.name,
-			State: &container.State{Running: c.state == container.StateRunning, Pid: c.pid}},
+			State: &container.State{Running: c.state == container.StateRunning || c.state == container.StatePaused,
+				Paused: c.state == container.StatePaused, Pid: c.pid}},
 		Config: &container.Config{Labels: c.labels},
 	}, nil
 }
@@ -315,6 +316,40 @@ func (f *fakeDocker) ContainerStart(_ context.Context, ref string, _ container.S
 	if f.net != nil {
 		f.net.boot(c.id, c.pid, c.addr)
 	}
+	return nil
+}
+
+func (f *fakeDocker) ContainerPause(_ context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("ContainerPause"); err != nil {
+		return err
+	}
+	c := f.find(ref)
+	switch {
+	case c == nil:
+		return notFound("container")
+	case c.state != container.StateRunning:
+		return fmt.Errorf("container %s is not running: %w", c.name, cerrdefs.ErrConflict)
+	}
+	c.state = container.StatePaused
+	return nil
+}
+
+func (f *fakeDocker) ContainerUnpause(_ context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("ContainerUnpause"); err != nil {
+		return err
+	}
+	c := f.find(ref)
+	switch {
+	case c == nil:
+		return notFound("container")
+	case c.state != container.StatePaused:
+		return fmt.Errorf("container %s is not paused: %w", c.name, cerrdefs.ErrConflict)
+	}
+	c.state = container.StateRunning
 	return nil
 }
 

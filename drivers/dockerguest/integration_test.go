@@ -189,8 +189,28 @@ func TestGuestOnDocker(t *testing.T) {
 	if err := d.Stop(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped || got.Addr != guestAddr {
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped || got.Detail != "paused" || got.Addr != guestAddr {
 		t.Errorf("after stop: %+v", got)
+	}
+	if c, err := cli.ContainerInspect(ctx, got.ID); err != nil || !c.State.Paused {
+		t.Errorf("after Stop the guest is not frozen: %v", err)
+	}
+	if err := d.Start(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateRunning || got.Drift != "" {
+		t.Errorf("after thaw: %+v", got)
+	}
+	probes("after thaw")
+
+	// A guest that exited is started anew, in a fresh namespace whose
+	// routes Start narrows.
+	secs := 1
+	if err := cli.ContainerStop(ctx, got.ID, container.StopOptions{Timeout: &secs}); err != nil {
+		t.Fatal(err)
+	}
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped {
+		t.Errorf("after a stop by hand: %+v", got)
 	}
 	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
