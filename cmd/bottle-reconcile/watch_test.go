@@ -145,10 +145,11 @@ func (x *e2e) networks() []network.Summary {
 	return ns
 }
 
-// healthyBundle returns the ID of bottle's bundle once Docker says healthy.
-func (x *e2e) healthyBundle(bottle string) string {
+// runningBundle returns the ID of bottle's bundle once it runs (a bundle
+// is created only once it said it is ready).
+func (x *e2e) runningBundle(bottle string) string {
 	for _, c := range x.containers() {
-		if c.Labels[reconciler.LabelBottle] == bottle && c.Labels[reconciler.LabelRole] == "bundle" && strings.Contains(c.Status, "(healthy)") {
+		if c.Labels[reconciler.LabelBottle] == bottle && c.Labels[reconciler.LabelRole] == "bundle" && c.State == container.StateRunning {
 			return c.ID
 		}
 	}
@@ -235,10 +236,10 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	var bundle string
 	if !poll(60*time.Second, func() bool {
 		code, _ := get("http://" + x.metrics + "/readyz")
-		bundle = x.healthyBundle("heal")
+		bundle = x.runningBundle("heal")
 		return code == http.StatusOK && bundle != ""
 	}) {
-		t.Fatal("not ready with a healthy bundle within 60s")
+		t.Fatal("not ready with a running bundle within 60s")
 	}
 	if _, body := get("http://" + x.metrics + "/metrics"); !strings.Contains(body, `bottle_bottles{state="Ready"} 1`) {
 		t.Fatalf("/metrics does not show the ready bottle:\n%s", body)
@@ -250,13 +251,13 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	healed := poll(10*time.Second, func() bool {
-		id := x.healthyBundle("heal")
+		id := x.runningBundle("heal")
 		return id != "" && id != bundle
 	})
 	took := time.Since(start)
 	t.Logf("docker rm -f of the bundle healed in %v", took.Round(time.Millisecond))
 	if !healed || took > 5*time.Second {
-		t.Fatalf("bundle healed: %v after %v; want healthy again within 5s", healed, took)
+		t.Fatalf("bundle healed: %v after %v; want running again within 5s", healed, took)
 	}
 
 	// SIGTERM in the middle of a pass: a new bottle is being created.
