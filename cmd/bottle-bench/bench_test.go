@@ -594,3 +594,14 @@ func TestPlotData(t *testing.T) {
 		t.Error("plotRows of nothing: no error")
 	}
 }
+
+func TestByName(t *testing.T) {
+	a := map[int]nameCPU{1: {"dockerd", time.Second}, 2: {"containerd-shim", 0}, 3: {"containerd-shim", 0}, 4: {"gone", 0}, 5: {"old", 0}}
+	b := map[int]nameCPU{1: {"dockerd", 1200 * time.Millisecond}, 2: {"containerd-shim", 300 * time.Millisecond},
+		3: {"containerd-shim", 100 * time.Millisecond}, 5: {"reused", time.Hour}, 6: {"new", time.Hour}}
+	got := byName(a, b, 2)
+	want := []nameCPU{{"containerd-shim", 400 * time.Millisecond}, {"dockerd", 200 * time.Millisecond}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("byName = %v, want %v", got, want)
+	}
+}

@@ -56,6 +56,8 @@ type idleWindow struct {
 	// same as a share of one core (BusyPct times the core count).
 	BusyPct    float64
 	OneCorePct float64
+	// Top is the CPU time of the busiest process names over the window.
+	Top []nameCPU
 }
 
 // busyBetween turns two samples into an idleWindow.
@@ -68,12 +70,13 @@ func busyBetween(a, b cpuTimes, window time.Duration, cores int) idleWindow {
 	return w
 }
 
-// sampleIdle measures the host's CPU use over d.
+// sampleIdle measures the host's CPU use over d, and who used it.
 func sampleIdle(ctx context.Context, d time.Duration) (idleWindow, error) {
 	a, err := readCPU()
 	if err != nil {
 		return idleWindow{}, err
 	}
+	pa := procTimes()
 	start := time.Now()
 	if err := sleep(ctx, d); err != nil {
 		return idleWindow{}, err
@@ -82,7 +85,9 @@ func sampleIdle(ctx context.Context, d time.Duration) (idleWindow, error) {
 	if err != nil {
 		return idleWindow{}, err
 	}
-	return busyBetween(a, b, time.Since(start), runtime.NumCPU()), nil
+	w := busyBetween(a, b, time.Since(start), runtime.NumCPU())
+	w.Top = byName(pa, procTimes(), 6)
+	return w, nil
 }
 
 // idleResult is the footprint of N idle bottles: the host's CPU with none

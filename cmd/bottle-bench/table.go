@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -148,6 +149,16 @@ func (r *report) writeText(out io.Writer) {
 		fmt.Fprintf(tw, "  %d bottles (bottle-reconcile)\t%s\t%.2f%%\t%.1f%%\n", r.N, fmtDur(w.Window), w.BusyPct, w.OneCorePct)
 		fmt.Fprintf(tw, "  difference\t\t%+.2f%%\t%+.1f%%\n", w.BusyPct-b.BusyPct, w.OneCorePct-b.OneCorePct)
 		tw.Flush()
+		for _, x := range []struct {
+			what string
+			w    idleWindow
+		}{{"no bottles", b}, {fmt.Sprintf("%d bottles", r.N), w}} {
+			var top []string
+			for _, n := range x.w.Top {
+				top = append(top, fmt.Sprintf("%s %.2f%%", n.Name, 100*n.CPU.Seconds()/x.w.Window.Seconds()))
+			}
+			fmt.Fprintf(out, "  busiest processes, %s (%% of one core): %s\n", x.what, strings.Join(top, ", "))
+		}
 		if b.BusyPct > busyBaseline {
 			fmt.Fprintf(out, "  the baseline was not idle (over %.0f%% busy): something else ran on this host, so the difference is noise\n", busyBaseline)
 		}
