@@ -118,19 +118,35 @@ func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
 }
 
 func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time) (*Pass, error) {
+	// The runtimes are asked while the files are read: a pass takes as long
+	// as the slower of the two, not both.
+	type observation struct {
+		resources []Resource
+		err       error
+	}
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	oc := make(chan observation, 1)
+	go func() {
+		rs, err := observeAll(octx, obs)
+		oc <- observation{rs, err}
+	}()
 	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache})
+	var prev []Status
+	if err == nil {
+		prev, err = st.All()
+	}
 	if err != nil {
 		// Never "zero bottles": nothing is planned, so nothing is pruned.
+		cancel()
+		<-oc
 		return nil, err
 	}
-	resources, err := observeAll(ctx, obs)
-	if err != nil {
-		return nil, err
+	o := <-oc
+	if o.err != nil {
+		return nil, o.err
 	}
-	prev, err := st.All()
-	if err != nil {
-		return nil, err
-	}
+	resources := o.resources
 	p := &Pass{Time: now, Specs: specs, prev: prev}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
