@@ -10,9 +10,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 )
@@ -112,9 +114,10 @@ func LoadFiles(files []string, opts Options) *Result {
 		b    *Bottle // nil for an invalid file
 	}
 	claims := map[string][]claim{}
-	for _, f := range files {
+	loaded := loadAll(files, opts)
+	for i, f := range files {
 		r.Files = append(r.Files, f)
-		b, name, doc, problems := loadFile(f, opts)
+		b, name, doc, problems := loaded[i].b, loaded[i].name, loaded[i].doc, loaded[i].problems
 		r.Problems = append(r.Problems, problems...)
 		switch {
 		case b != nil:
@@ -171,6 +174,29 @@ func joinOthers(all []string, self string) string {
 
 // loadFile reads and checks one file. It returns the bottle when the file is
 // valid; otherwise the problems and, when it could be read, the bottle's name.
+// loadAll loads files on every core: parsing is most of a pass's own work
+// when many files changed, or in a fresh process. Results keep the order
+// of files.
+func loadAll(files []string, opts Options) []parsed {
+	out := make([]parsed, len(files))
+	next := make(chan int, len(files))
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := range next {
+				p := &out[i]
+				p.b, p.name, p.doc, p.problems = loadFile(files[i], opts)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 func loadFile(file string, opts Options) (b *Bottle, name string, doc *yamlv3.Node, problems []Problem) {
 	p := opts.Cache.load(file, opts, func() *parsed {
 		data, err := readCapped(file)
