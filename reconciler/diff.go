@@ -329,6 +329,8 @@ func guestDrift(db *DesiredBottle, g *Resource, addr netip.Addr) string {
 		return ""
 	case hashDrift(*g, Hash(RoleGuest, db.Spec)):
 		return "spec hash changed"
+	case g.Broken != "":
+		return g.Broken
 	case g.Labels[LabelBundleAddr] != addr.String():
 		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[LabelBundleAddr]), addr)
 	}

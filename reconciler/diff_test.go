@@ -211,6 +211,18 @@ Plan: 0 to create, 0 to delete, 1 to start, 0 to stop.
 `,
 		},
 		{
+			name:    "guest that no start can help is replaced, not started",
+			desired: want(alice),
+			observed: edit(aliceRes, RoleGuest, func(r *Resource) {
+				r.State, r.Detail, r.Broken = StateCreated, "created", "never got an address on its bottle network"
+			}),
+			want: `bottle alice
+  - delete  guest    bottle-alice (never got an address on its bottle network)
+  + create  guest    bottle-alice (never got an address on its bottle network) addr=10.213.0.10 guest=smolvm image=agent:1 resources=2cpu/2048MiB
+Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
+`,
+		},
+		{
 			name:     "guest egress locked elsewhere is recreated",
 			desired:  want(alice),
 			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.Labels[LabelBundleAddr] = "10.213.0.99" }),

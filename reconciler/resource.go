@@ -67,6 +67,10 @@ type Resource struct {
 	// what its driver set up (e.g. "host firewall rules missing"); the diff
 	// plans a repair by a driver that implements Repairer, else a recreate.
 	Drift string
+	// Broken, when set, says why the resource cannot reach its desired
+	// state in place: neither a start nor a repair would help (e.g. a
+	// container a daemon crash left half made). The diff replaces it.
+	Broken string
 }
 
 // Want is everything a driver needs to create one resource. The reconciler

@@ -153,6 +153,13 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	}
 	for i := range out {
 		g, err := rulesFor(out[i])
+		if errors.Is(err, errNoAddr) && out[i].State != reconciler.StateRunning {
+			// A daemon killed between create and start can leave a
+			// container with no endpoint address: it can get no rules, so
+			// no start is safe, and no pass would ever repair it.
+			out[i].Broken = "never got an address on its bottle network (left half made, e.g. by a Docker daemon crash)"
+			continue
+		}
 		if err != nil {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue

@@ -442,3 +442,39 @@ func TestObserveFailsWhole(t *testing.T) {
 		t.Errorf("observe with an unreadable firewall: %v, %v", rs, err)
 	}
 }
+
+// A guest a daemon crash left created with no address can get no rules,
+// so no start may run it: Observe calls it broken (the reconciler then
+// replaces it), and Delete removes it and its rules.
+func TestObserveBrokenGuest(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	w := testWant("inst", "alice", subnet)
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	c := api.containers["bottle-alice-guest"]
+	c.state, c.pid, c.addr = container.StateCreated, 0, ""
+	api.net.halt(c.id)
+	rs, err := d.Observe(ctx)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("Observe = %v, %v", rs, err)
+	}
+	if !strings.Contains(rs[0].Broken, "never got an address") || rs[0].Drift != "" {
+		t.Errorf("half-made guest observed as broken %q, drift %q", rs[0].Broken, rs[0].Drift)
+	}
+	if err := d.Delete(ctx, rs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("left behind: %d containers, rules %q", len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	}
+	// A running guest is never called broken: its address is real.
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := d.Observe(ctx); err != nil || rs[0].Broken != "" {
+		t.Errorf("running guest observed as broken: %+v, %v", rs, err)
+	}
+}
