@@ -925,3 +925,41 @@ func TestSecretsNeverLeak(t *testing.T) {
 		return nil
 	})
 }
+
+// With smolvm gone (here: --smolvm naming a binary that does not exist),
+// removing a smolvm bottle's spec holds the bottle: its network, bundle
+// and machine stay, the pass exits 1 saying why, and down refuses it
+// unless told to abandon the guest.
+func TestUnobservableSmolvmHoldsItsBottle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.name("a")
+	e.write("a", bottleSpec{})
+	e.write("b", bottleSpec{}) // an empty directory would block the teardown anyway
+	e.mustOnce()
+	before := e.ids()
+	gone := []string{"--smolvm", filepath.Join(e.root, "no-such-smolvm")}
+
+	e.remove("a")
+	r := e.once(gone...)
+	if r.code != 1 || !strings.Contains(r.stderr, "bottle "+a+": unobservable: spec file removed, but no guest of this bottle is seen") {
+		t.Errorf("--once without smolvm: want exit 1 naming the held bottle\n%s", r)
+	}
+	if got := ops(t, r.stderr, a); len(got) > 0 {
+		t.Errorf("operations on the bottle whose machine cannot be seen: %v", got)
+	}
+	e.assertBottle(a)
+	if after := e.ids(); !maps.Equal(before, after) {
+		t.Errorf("resources changed: %v → %v", before, after)
+	}
+
+	r = e.run("down", append(gone, "--force", "--dir", e.specs, a)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "--abandon-guest") {
+		t.Errorf("down --all --force without smolvm: want exit 1 naming --abandon-guest\n%s", r)
+	}
+	e.assertBottle(a)
+
+	// With smolvm back, the removal goes through as usual.
+	e.mustOnce()
+	e.assertGone(a)
+}

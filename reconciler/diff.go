@@ -50,6 +50,10 @@ func Diff(d Desired, o Observed, opts DiffOptions) Plan {
 			p.note(n, "held", d.Held[n]+"; the bottle is left as it is until that is fixed")
 		case db != nil && db.Spec.Suspend:
 			p.note(n, "suspended", "spec.suspend is true; the bottle is left as it is")
+		case db != nil && o.Unobservable[db.GuestKind] != "":
+			p.note(n, "unobservable", fmt.Sprintf("its %s guest cannot be observed (%s); the bottle is left as it is until it can", db.GuestKind, o.Unobservable[db.GuestKind]))
+		case db == nil && o.unseenGuest(ob) != "":
+			p.note(n, "unobservable", "spec file removed, but "+o.unseenGuest(ob)+"; nothing is torn down until it can be observed")
 		case db != nil:
 			p.converge(db, ob)
 		case ob != nil && len(ob.Resources) > 0:
@@ -226,6 +230,9 @@ func (p *planner) create(db *DesiredBottle, role Role, cause string, subnet neti
 		Spec:    db.Spec,
 		Network: Names(db.Name, RoleNetwork),
 		Labels:  OwnerLabels(p.opts.Instance, db.Name, role, Hash(role, db.Spec)),
+	}
+	if role != RoleGuest && db.GuestKind != "" {
+		w.Labels[LabelGuestKind] = db.GuestKind
 	}
 	if db.Spec.Protect {
 		w.Labels[LabelProtect] = "true"

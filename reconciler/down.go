@@ -10,7 +10,7 @@ import (
 // Teardown plans the removal of the named bottles of this instance (all of
 // them with all set), guest first. Protected bottles are kept unless force
 // is set. It is pure, like Diff. Names that match nothing are notes.
-func Teardown(o Observed, names []string, all, force bool) Plan {
+func Teardown(o Observed, names []string, all, force, abandon bool) Plan {
 	p := &planner{step: map[string]int{}}
 	want := map[string]bool{}
 	for _, n := range names {
@@ -33,6 +33,10 @@ func Teardown(o Observed, names []string, all, force bool) Plan {
 			p.note(n, "protected", "the bottle is protected; add --force to tear it down anyway")
 			continue
 		}
+		if why := o.unseenGuest(o.Bottles[n]); why != "" && !abandon {
+			p.note(n, "unobservable", why+"; tearing down its network and bundle would leave that guest running, its egress allowed to an address the next bottle may get: make the runtime observable again, or add --abandon-guest")
+			continue
+		}
 		p.removeAll(o.Bottles[n], "down")
 	}
 	return Plan{Ops: p.ops, Notes: p.notes}
@@ -40,12 +44,15 @@ func Teardown(o Observed, names []string, all, force bool) Plan {
 
 // Down tears the named bottles down (all of them with all set) and forgets
 // their status. It ignores the spec directory: this is an explicit request.
-func (r *Reconciler) Down(ctx context.Context, names []string, all, force bool) (*Pass, error) {
+//
+// With abandon, a bottle whose guest cannot be observed is torn down too
+// (its network and bundle), leaving that guest to whoever can see it.
+func (r *Reconciler) Down(ctx context.Context, names []string, all, force, abandon bool) (*Pass, error) {
 	var obs []Observer
 	for _, d := range r.drivers() {
 		obs = append(obs, d)
 	}
-	resources, err := observeAll(ctx, obs)
+	resources, unseen, err := observeAllKinds(ctx, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +62,9 @@ func (r *Reconciler) Down(ctx context.Context, names []string, all, force bool) 
 	}
 	p := &Pass{Time: r.now()}
 	p.Observed = NewObserved(r.cfg.Instance, resources, nil)
+	p.Observed.Unobservable = unseen
 	p.Observed.Protected = protected(prev, p.Observed)
-	p.Plan = Teardown(p.Observed, names, all, force)
+	p.Plan = Teardown(p.Observed, names, all, force, abandon)
 	byKind := map[string]Driver{}
 	for _, d := range r.drivers() {
 		byKind[d.Kind()] = d

@@ -122,14 +122,15 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	// as the slower of the two, not both.
 	type observation struct {
 		resources []Resource
+		unseen    map[string]string
 		err       error
 	}
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	oc := make(chan observation, 1)
 	go func() {
-		rs, err := observeAll(octx, obs)
-		oc <- observation{rs, err}
+		rs, unseen, err := observeAllKinds(octx, obs)
+		oc <- observation{rs, unseen, err}
 	}()
 	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache})
 	var prev []Status
@@ -150,6 +151,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	p := &Pass{Time: now, Specs: specs, prev: prev}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
+	p.Observed.Unobservable = o.unseen
 	if len(specs.Files) == 0 && len(p.Observed.Bottles) > 0 && !cfg.AllowEmpty && p.Desired.PruneBlocked == "" {
 		p.Desired.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
 	}
@@ -161,16 +163,32 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 // observeAll calls every observer once, concurrently. Any failure fails the
 // whole observation: a partial picture would look like missing resources.
 func observeAll(ctx context.Context, obs []Observer) ([]Resource, error) {
+	rs, _, err := observeAllKinds(ctx, obs)
+	return rs, err
+}
+
+// observeAllKinds is observeAll that lets guest drivers be unobservable
+// (ErrUnobservable): their kinds come back with why, and the rest of the
+// observation stands.
+func observeAllKinds(ctx context.Context, obs []Observer) ([]Resource, map[string]string, error) {
 	ctx = WithShared(ctx)
 	out := make([][]Resource, len(obs))
 	errs := make([]error, len(obs))
+	unseen := map[string]string{}
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, o := range obs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rs, err := o.Observe(ctx)
-			if err != nil {
+			switch {
+			case err != nil && errors.Is(err, ErrUnobservable) && o.Role() == RoleGuest:
+				mu.Lock()
+				unseen[o.Kind()] = err.Error()
+				mu.Unlock()
+				return
+			case err != nil:
 				errs[i] = fmt.Errorf("observe %s: %w", o.Kind(), err)
 			}
 			for j := range rs {
@@ -183,13 +201,13 @@ func observeAll(ctx context.Context, obs []Observer) ([]Resource, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var all []Resource
 	for _, rs := range out {
 		all = append(all, rs...)
 	}
-	return all, nil
+	return all, unseen, nil
 }
 
 func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desired {

@@ -292,7 +292,7 @@ func TestDownOrderAndScope(t *testing.T) {
 	g.pass()
 	seq := g.sequenced()
 
-	p, err := g.r.Down(context.Background(), []string{"a", "nosuch"}, false, false)
+	p, err := g.r.Down(context.Background(), []string{"a", "nosuch"}, false, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestDownOrderAndScope(t *testing.T) {
 		t.Fatalf("status after down a: %+v", sts)
 	}
 
-	p, err = g.r.Down(context.Background(), nil, true, false)
+	p, err = g.r.Down(context.Background(), nil, true, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestDownOrderAndScope(t *testing.T) {
 	if f := strings.Join(p.DownFailures(), "\n"); !strings.Contains(f, "bottle p: protected") {
 		t.Fatalf("down --all does not say p was kept: %q", f)
 	}
-	if _, err := g.r.Down(context.Background(), nil, true, true); err != nil {
+	if _, err := g.r.Down(context.Background(), nil, true, true, false); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{"smolvm: delete bottle-p", "bundle: delete bottle-p-bundle", "net: delete bottle-p"}

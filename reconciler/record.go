@@ -58,6 +58,9 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 			st.LastError, st.Failures = old.LastError, old.Failures
 		case noted && note.Kind == "suspended":
 			st.State, st.Reason = StatusSuspended, note.Message
+		case noted && note.Kind == "unobservable":
+			st.State, st.Reason = StatusFailed, "guest cannot be observed"
+			st.LastError, st.Failures = note.Message, old.Failures
 		case noted && note.Kind == "waiting":
 			st.State, st.Reason = StatusProgressing, note.Message
 		case noted && note.Kind == "conflict":

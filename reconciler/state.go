@@ -50,6 +50,9 @@ type Observed struct {
 	// may be gone: from the last status recorded for them, or from the
 	// protect label when no status was recorded.
 	Protected map[string]bool
+	// Unobservable maps each guest kind whose driver could not observe at
+	// all (ErrUnobservable) to why.
+	Unobservable map[string]string
 }
 
 // ObservedBottle is what exists of one bottle.

@@ -9,10 +9,11 @@ import (
 // cmdDown tears bottles down in reverse order, whatever the specs say.
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
-	fs := newFlagSet("down", stderr, "down [--dir DIR] [--force] NAME... | --all")
+	fs := newFlagSet("down", stderr, "down [--dir DIR] [--force] [--abandon-guest] NAME... | --all")
 	c.register(fs)
 	all := fs.Bool("all", false, "tear down every bottle of this instance")
 	force := fs.Bool("force", false, "tear down protected bottles too")
+	abandon := fs.Bool("abandon-guest", false, "tear down bottles whose guest cannot be observed (its runtime is missing) anyway, leaving that guest running")
 	dir := fs.String("dir", "specs", "the spec directory whose instance to act on")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -31,7 +32,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer release()
-	p, err := e.rec.Down(ctx, names, *all, *force)
+	p, err := e.rec.Down(ctx, names, *all, *force, *abandon)
 	if err != nil && p == nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: down failed, nothing was changed: %v\n", err)
 		return exitFail

@@ -227,8 +227,9 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 }
 
 // smolvmDriver returns the smolvm driver, or a stand-in that reports why it
-// cannot create when the binary is not installed. Without the binary no
-// smolvm machine can exist, so observing nothing is the truth.
+// can neither observe nor create when the binary is not installed. A
+// machine made before the binary went missing may still run, so not being
+// able to look is not "nothing there".
 func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.Driver, error) {
 	if _, err := exec.LookPath(c.smolvmBin); err != nil {
 		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
@@ -246,8 +247,12 @@ type unavailable struct {
 
 func (u *unavailable) Kind() string          { return u.kind }
 func (u *unavailable) Role() reconciler.Role { return u.role }
+
+// Observe says the runtime cannot be observed: a guest of this kind may
+// still run (made before its runtime went missing from PATH), so its
+// bottles are held rather than taken for empty.
 func (u *unavailable) Observe(context.Context) ([]reconciler.Resource, error) {
-	return nil, nil
+	return nil, fmt.Errorf("%w: %w", reconciler.ErrUnobservable, u.err)
 }
 func (u *unavailable) Create(context.Context, reconciler.Want) (reconciler.Resource, error) {
 	return reconciler.Resource{}, u.err

@@ -17,8 +17,11 @@ package smolvm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -152,6 +155,11 @@ func (d *Driver) list(ctx context.Context) (map[string]machine, error) {
 // Observe implements reconciler.Driver.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	byName, err := d.list(ctx)
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		// The binary went away (uninstalled, a PATH change, a broken
+		// upgrade): machines may still run; the reconciler must hold them.
+		return nil, fmt.Errorf("smolvm: list machines: %w: %w", reconciler.ErrUnobservable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("smolvm: list machines: %w", err)
 	}
