@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -224,8 +225,8 @@ func (s StatusStore) passTime() (time.Time, error) {
 // sameStatus reports whether a and b say the same but for LastReconciled,
 // which pass.json carries.
 func sameStatus(a, b Status) bool {
-	a.LastReconciled, b.LastReconciled = time.Time{}, time.Time{}
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+	sameTime := func(x, y *time.Time) bool { return x == nil && y == nil || x != nil && y != nil && x.Equal(*y) }
+	return a.Bottle == b.Bottle && a.State == b.State && a.Reason == b.Reason && a.Source == b.Source &&
+		a.Protect == b.Protect && a.LastError == b.LastError && a.Failures == b.Failures &&
+		a.Fingerprint == b.Fingerprint && sameTime(a.NextRetry, b.NextRetry) && slices.Equal(a.Resources, b.Resources)
 }

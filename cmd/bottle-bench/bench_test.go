@@ -579,14 +579,13 @@ func TestPlotData(t *testing.T) {
 		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 35.5}},
 	}, Idle: &jsonIdle{Baseline: jsonWindow{OneCorePct: 1}, Bottles: jsonWindow{OneCorePct: 1.5}}})
 	small := write("10.json", jsonReport{N: 10, Contenders: []jsonContender{
-		{Name: "floor", Noop: &jsonStat{MedianMs: 4}},
 		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 60}},
 	}})
 	rows, err := plotRows([]string{big, small})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# N noop_ms floor_ms idle_pct_of_one_core\n10 60.000 4.000 NaN\n100 35.500 20.000 0.500\n"
+	want := "# N noop_ms floor_ms idle_pct_of_one_core\n10 60.000 NaN NaN\n100 35.500 20.000 0.500\n"
 	if got := plotData(rows); got != want {
 		t.Errorf("plot data\n%s\nwant\n%s", got, want)
 	}

@@ -61,12 +61,15 @@ func plotRows(files []string) ([]plotRow, error) {
 func plotData(rows []plotRow) string {
 	var b strings.Builder
 	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core\n")
-	for _, r := range rows {
-		idle := "NaN"
-		if r.HasIdle {
-			idle = fmt.Sprintf("%.3f", r.IdlePct)
+	// gnuplot leaves out NaN: a report without a figure has no point there.
+	num := func(ok bool, v float64) string {
+		if !ok {
+			return "NaN"
 		}
-		fmt.Fprintf(&b, "%d %.3f %.3f %s\n", r.N, r.Noop, r.FloorNoop, idle)
+		return fmt.Sprintf("%.3f", v)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%d %s %s %s\n", r.N, num(r.Noop > 0, r.Noop), num(r.FloorNoop > 0, r.FloorNoop), num(r.HasIdle, r.IdlePct))
 	}
 	return b.String()
 }
