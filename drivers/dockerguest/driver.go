@@ -554,7 +554,7 @@ func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
 		return fmt.Errorf("dockerguest: %s: not a guest made by bottle-reconcile; leaving it alone: %w", op, cerrdefs.ErrConflict)
 	default:
 		instance, bottle = c.Config.Labels[reconciler.LabelInstance], c.Config.Labels[reconciler.LabelBottle]
-		if err := d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := dockernet.RemoveContainer(ctx, d.api, c.ID); err != nil {
 			return wrap(op, err)
 		}
 	}

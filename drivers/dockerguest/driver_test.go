@@ -478,3 +478,22 @@ func TestObserveBrokenGuest(t *testing.T) {
 		t.Errorf("running guest observed as broken: %+v, %v", rs, err)
 	}
 }
+
+// A removal Docker is already doing (asked for by a reconciler killed
+// mid-teardown) is waited for, and the rules still go: not a failure.
+func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.containers["bottle-alice-guest"].removing = true
+	if err := d.Delete(ctx, r); err != nil {
+		t.Fatalf("Delete during a removal in progress: %v", err)
+	}
+	if !slices.Contains(api.calls, "ContainerWait") || len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("calls %q; left %d containers, rules %q", api.calls, len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	}
+}

@@ -200,6 +200,9 @@ type fakeContainer struct {
 	network  string
 	addr     string
 	pid      int
+	// removing: another client's removal is under way; a remove is
+	// refused as Docker refuses it, and a wait sees it finish.
+	removing bool
 }
 
 var _ dockerAPI = (*fakeDocker)(nil)
@@ -381,8 +384,32 @@ func (f *fakeDocker) ContainerRemove(_ context.Context, ref string, _ container.
 	if c == nil {
 		return notFound("container")
 	}
+	if c.removing {
+		return fmt.Errorf("Error response from daemon: removal of container %s is already in progress: %w", c.id, cerrdefs.ErrConflict)
+	}
 	delete(f.containers, c.name)
 	return nil
+}
+
+func (f *fakeDocker) ContainerWait(_ context.Context, ref string, cond container.WaitCondition) (<-chan container.WaitResponse, <-chan error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	done, errc := make(chan container.WaitResponse, 1), make(chan error, 1)
+	if err := f.call("ContainerWait"); err != nil {
+		errc <- err
+		return done, errc
+	}
+	c := f.find(ref)
+	switch {
+	case c == nil:
+		errc <- notFound("container")
+	case cond != container.WaitConditionRemoved || !c.removing:
+		errc <- fmt.Errorf("fake: a wait for %q on %s would block", cond, c.name)
+	default:
+		delete(f.containers, c.name) // the other removal finishes
+		done <- container.WaitResponse{}
+	}
+	return done, errc
 }
 
 func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {

@@ -265,8 +265,7 @@ func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error 
 	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {
 		return err
 	}
-	err = d.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	if err := RemoveContainer(ctx, d.api, c.ID); err != nil {
 		return wrap(op, err)
 	}
 	return nil

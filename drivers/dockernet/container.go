@@ -2,6 +2,7 @@ package dockernet
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -105,4 +106,33 @@ func ManagedContainers(ctx context.Context, api ContainerLister) ([]container.Su
 		return api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
 			filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue))})
 	})
+}
+
+// ContainerRemover is what RemoveContainer needs.
+type ContainerRemover interface {
+	ContainerRemove(ctx context.Context, container string, options container.RemoveOptions) error
+	ContainerWait(ctx context.Context, container string, condition container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
+}
+
+// RemoveContainer force-removes the container id. One that is gone is
+// success, and a removal Docker is already doing (one a killed reconciler
+// asked for) is waited for, not reported as a failure.
+func RemoveContainer(ctx context.Context, api ContainerRemover, id string) error {
+	err := api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	switch {
+	case err == nil || cerrdefs.IsNotFound(err):
+		return nil
+	case !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "is already in progress"):
+		return err
+	}
+	done, errc := api.ContainerWait(ctx, id, container.WaitConditionRemoved)
+	select {
+	case <-done:
+		return nil
+	case werr := <-errc:
+		if cerrdefs.IsNotFound(werr) {
+			return nil // gone before the wait began
+		}
+		return fmt.Errorf("wait for the removal already in progress: %w", werr)
+	}
 }
