@@ -51,13 +51,33 @@ func (q *queue) poke() {
 	}
 }
 
+// runtimeQuiet is the quiet period after a runtime event. A runtime's
+// events come in bursts of a few milliseconds (a docker rm -f is kill, die,
+// disconnect, destroy) and, unlike a file being saved, leave nothing half
+// written, so they need not wait out the file debounce: a heal starts
+// sooner.
+const runtimeQuiet = 50 * time.Millisecond
+
 // Hint records a debounced trigger; bottle "" names no bottle.
 func (q *queue) Hint(bottle, reason string, now time.Time) {
+	q.hint(bottle, reason, now, q.debounce)
+}
+
+// HintRuntime is Hint for a runtime event: its quiet period is
+// runtimeQuiet (or the debounce, if shorter), and it never cuts short the
+// quiet period of a file burst under way.
+func (q *queue) HintRuntime(bottle, reason string, now time.Time) {
+	q.hint(bottle, reason, now, min(runtimeQuiet, q.debounce))
+}
+
+func (q *queue) hint(bottle, reason string, now time.Time, quiet time.Duration) {
 	q.mu.Lock()
 	if !q.hinted {
-		q.hinted, q.first = true, now
+		q.hinted, q.first, q.quiet = true, now, time.Time{}
 	}
-	q.quiet = now.Add(q.debounce)
+	if t := now.Add(quiet); t.After(q.quiet) {
+		q.quiet = t
+	}
 	q.reasons[reason] = true
 	if bottle != "" {
 		q.bottles[bottle] = true

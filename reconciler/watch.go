@@ -191,7 +191,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			w.opts.Events.WatchEvents(ctx, w.r.cfg.Instance, func(bottle, reason string) {
-				w.q.Hint(bottle, reason, w.now())
+				w.q.HintRuntime(bottle, reason, w.now())
 			})
 		}()
 	}
