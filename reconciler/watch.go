@@ -85,7 +85,7 @@ type PassReport struct {
 // executor works on up to Concurrency bottles of a pass at once. So no
 // bottle ever has two operations at once, and each pass's statuses come from
 // one consistent snapshot. The cost is that a pass that meets a slow
-// operation (a bundle waiting to turn healthy, up to its health timeout)
+// operation (a bundle waiting for its ready line, up to its ready timeout)
 // delays the next pass. Letting passes overlap, skipping busy bottles, would
 // need Apply to record only the statuses of the bottles it worked on, since
 // a snapshot taken beside a running operation is stale by the time it would

@@ -10,7 +10,8 @@ import (
 )
 
 // healthFromStatus reads a container's health from ContainerList's Status
-// text: on API 1.41 the list has no health field, and inspecting each
+// text (bundles have no health check now, but those an older version made
+// still do, and their health still counts): on API 1.41 the list has no health field, and inspecting each
 // container would cost a call per bottle. Docker writes, for a running
 // container with a health check,
 //
