@@ -45,6 +45,10 @@ func Diff(d Desired, o Observed, opts DiffOptions) Plan {
 	var gone []*ObservedBottle
 	for _, n := range sorted {
 		db, ob := d.Bottles[n], o.Bottles[n]
+		var unseen string
+		if db == nil {
+			unseen = o.unseenGuest(ob)
+		}
 		switch {
 		case d.Held[n] != "":
 			p.note(n, "held", d.Held[n]+"; the bottle is left as it is until that is fixed")
@@ -52,8 +56,8 @@ func Diff(d Desired, o Observed, opts DiffOptions) Plan {
 			p.note(n, "suspended", "spec.suspend is true; the bottle is left as it is")
 		case db != nil && o.Unobservable[db.GuestKind] != "":
 			p.note(n, "unobservable", fmt.Sprintf("its %s guest cannot be observed (%s); the bottle is left as it is until it can", db.GuestKind, o.Unobservable[db.GuestKind]))
-		case db == nil && o.unseenGuest(ob) != "":
-			p.note(n, "unobservable", "spec file removed, but "+o.unseenGuest(ob)+"; nothing is torn down until it can be observed")
+		case unseen != "":
+			p.note(n, "unobservable", "spec file removed, but "+unseen+"; nothing is torn down until it can be observed")
 		case db != nil:
 			p.converge(db, ob)
 		case ob != nil && len(ob.Resources) > 0:

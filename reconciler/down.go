@@ -52,7 +52,7 @@ func (r *Reconciler) Down(ctx context.Context, names []string, all, force, aband
 	for _, d := range r.drivers() {
 		obs = append(obs, d)
 	}
-	resources, unseen, err := observeAllKinds(ctx, obs)
+	resources, unseen, err := observeAll(ctx, obs)
 	if err != nil {
 		return nil, err
 	}

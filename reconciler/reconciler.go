@@ -129,7 +129,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	defer cancel()
 	oc := make(chan observation, 1)
 	go func() {
-		rs, unseen, err := observeAllKinds(octx, obs)
+		rs, unseen, err := observeAll(octx, obs)
 		oc <- observation{rs, unseen, err}
 	}()
 	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache})
@@ -162,15 +162,10 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 
 // observeAll calls every observer once, concurrently. Any failure fails the
 // whole observation: a partial picture would look like missing resources.
-func observeAll(ctx context.Context, obs []Observer) ([]Resource, error) {
-	rs, _, err := observeAllKinds(ctx, obs)
-	return rs, err
-}
-
-// observeAllKinds is observeAll that lets guest drivers be unobservable
-// (ErrUnobservable): their kinds come back with why, and the rest of the
-// observation stands.
-func observeAllKinds(ctx context.Context, obs []Observer) ([]Resource, map[string]string, error) {
+// The one exception is a guest driver that cannot observe at all
+// (ErrUnobservable): its kind comes back with why, mapped in the second
+// result, and the rest of the observation stands.
+func observeAll(ctx context.Context, obs []Observer) ([]Resource, map[string]string, error) {
 	ctx = WithShared(ctx)
 	out := make([][]Resource, len(obs))
 	errs := make([]error, len(obs))

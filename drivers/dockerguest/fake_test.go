@@ -356,24 +356,6 @@ func (f *fakeDocker) ContainerUnpause(_ context.Context, ref string) error {
 	return nil
 }
 
-func (f *fakeDocker) ContainerStop(_ context.Context, ref string, _ container.StopOptions) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("ContainerStop"); err != nil {
-		return err
-	}
-	c := f.find(ref)
-	if c == nil {
-		return notFound("container")
-	}
-	c.state = container.StateExited
-	c.pid = 0
-	if f.net != nil {
-		f.net.halt(c.id)
-	}
-	return nil
-}
-
 func (f *fakeDocker) ContainerRemove(_ context.Context, ref string, _ container.RemoveOptions) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

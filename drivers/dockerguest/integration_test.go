@@ -52,8 +52,7 @@ func TestGuestOnDocker(t *testing.T) {
 	hostPort := hostListener(t)
 
 	d, err := New(cli, Options{
-		Getenv:      hostEnv(map[string]string{"TOKEN": secretValue}),
-		StopTimeout: time.Second,
+		Getenv: hostEnv(map[string]string{"TOKEN": secretValue}),
 	}, testr.New(t))
 	if err != nil {
 		t.Fatal(err)

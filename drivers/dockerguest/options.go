@@ -3,23 +3,16 @@ package dockerguest
 import (
 	"errors"
 	"os"
-	"time"
 )
 
 // Defaults for Options.
-const (
-	DefaultStopTimeout = 10 * time.Second
-	DefaultPidsLimit   = 1024
-)
+const DefaultPidsLimit = 1024
 
 // Options configures the driver. The zero value means every default.
 type Options struct {
 	// Getenv reads the host variables named in spec.envFromHost; default
 	// os.LookupEnv. Their values go into the guest and nowhere else.
 	Getenv func(name string) (string, bool)
-	// StopTimeout is how long Stop lets the guest shut down before it is
-	// killed; default DefaultStopTimeout.
-	StopTimeout time.Duration
 	// PidsLimit caps the guest's processes; default DefaultPidsLimit.
 	PidsLimit int64
 }
@@ -27,9 +20,6 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.LookupEnv
-	}
-	if o.StopTimeout <= 0 {
-		o.StopTimeout = DefaultStopTimeout
 	}
 	if o.PidsLimit == 0 {
 		o.PidsLimit = DefaultPidsLimit
