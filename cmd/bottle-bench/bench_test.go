@@ -522,14 +522,6 @@ func TestProcParsers(t *testing.T) {
 	}
 }
 
-func TestSplitRule(t *testing.T) {
-	got := splitRule(`BOTTLE-GUESTS -s 10.219.0.3/32 -m comment --comment "bottle-reconcile bench0a1b2c x" -j ACCEPT`)
-	want := []string{"BOTTLE-GUESTS", "-s", "10.219.0.3/32", "-m", "comment", "--comment", "bottle-reconcile bench0a1b2c x", "-j", "ACCEPT"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("splitRule = %q", got)
-	}
-}
-
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain-word_1.2:3": "plain-word_1.2:3",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -147,52 +149,17 @@ func stopWatchChild(ctx context.Context, w *world) {
 }
 
 // removeRules deletes host firewall rules bottle-reconcile left for this
-// instance (a guest removed behind its back keeps them). Rules are deleted
-// by their full text, so a rule others add meanwhile is never hit.
+// instance (a guest removed behind its back keeps them), through the
+// docker-guest driver, which owns their format. A host without iptables has
+// none to remove.
 func removeRules(ctx context.Context, instance string) ([]string, error) {
-	out, err := runOutput(ctx, "list firewall rules", nil, "iptables", "-w", "-S", "BOTTLE-GUESTS")
-	if err != nil {
-		return nil, nil // no chain (no docker guest ever ran) or no iptables
+	rules, err := dockerguest.RemoveInstanceRules(ctx, instance)
+	if errors.Is(err, exec.ErrNotFound) {
+		return nil, nil
 	}
-	tag := `"bottle-reconcile ` + instance + " "
-	var removed []string
-	var errs []error
-	for _, l := range strings.Split(string(out), "\n") {
-		if !strings.HasPrefix(l, "-A ") || !strings.Contains(l, tag) {
-			continue
-		}
-		args := append([]string{"-w", "-D"}, splitRule(strings.TrimPrefix(l, "-A "))...)
-		if err := runQuiet(ctx, "delete firewall rule", nil, "iptables", args...); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, "firewall rule "+l)
+	removed := make([]string, 0, len(rules))
+	for _, r := range rules {
+		removed = append(removed, "firewall rule "+r)
 	}
-	return removed, errors.Join(errs...)
-}
-
-// splitRule splits an `iptables -S` line into words; double quotes group.
-func splitRule(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, has := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			in, has = !in, true
-		case r == ' ' && !in:
-			if has {
-				out = append(out, cur.String())
-				cur.Reset()
-				has = false
-			}
-		default:
-			cur.WriteRune(r)
-			has = true
-		}
-	}
-	if has {
-		out = append(out, cur.String())
-	}
-	return out
+	return removed, err
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -118,7 +120,7 @@ func cliDownScript(bs []bottle, egress string) string {
 
 func sysctlArgs(m map[string]string) []string {
 	var out []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, "--sysctl", k+"="+m[k])
 	}
 	return out

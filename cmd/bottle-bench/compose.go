@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -79,7 +81,7 @@ func composeFile(bs []bottle, egress, bundleImage, runID string) (string, error)
 			return
 		}
 		s.WriteString("    sysctls:\n")
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			fmt.Fprintf(&s, "      %s: %s\n", k, yq(m[k]))
 		}
 	}

@@ -2,6 +2,7 @@ package dockerguest
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -495,5 +496,43 @@ func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
 	}
 	if !slices.Contains(api.calls, "ContainerWait") || len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
 		t.Errorf("calls %q; left %d containers, rules %q", api.calls, len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	}
+}
+
+// removeInstance deletes the rules of every guest of one instance, in one
+// transaction, and no rule of another instance, even one whose name starts
+// the same.
+func TestRemoveInstanceRules(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	d := newFakeDriver(t, api, ipt)
+	for i, w := range []reconciler.Want{
+		testWant("inst", "alice", subnet),
+		testWant("inst", "bob", netip.MustParsePrefix("10.215.0.8/29")),
+		testWant("ins", "carol", netip.MustParsePrefix("10.215.0.16/29")),
+	} {
+		w.Name = fmt.Sprintf("guest-%d", i)
+		if _, err := d.Create(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := len(ipt.rs.tagged(ruleComment("inst", "alice"))) + len(ipt.rs.tagged(ruleComment("inst", "bob")))
+	carol := len(ipt.rs.tagged(ruleComment("ins", "carol")))
+	restores := ipt.count("iptables-restore")
+	removed, err := d.fw.removeInstance(ctx, "inst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != want || want == 0 || !strings.HasPrefix(removed[0], "-A "+Chain+" ") {
+		t.Errorf("removed %q, want the %d rules of instance inst", removed, want)
+	}
+	if n := ipt.count("iptables-restore") - restores; n != 1 {
+		t.Errorf("%d transactions, want 1", n)
+	}
+	if left := len(ipt.rs.tagged(ruleComment("inst", "alice"))) + len(ipt.rs.tagged(ruleComment("inst", "bob"))); left != 0 {
+		t.Errorf("%d rules of instance inst left", left)
+	}
+	if n := len(ipt.rs.tagged(ruleComment("ins", "carol"))); n != carol || n == 0 {
+		t.Errorf("instance ins has %d rules, want its %d untouched", n, carol)
 	}
 }

@@ -307,8 +307,25 @@ func (rs ruleset) installTx(g guestRules) []string {
 // removeTx returns the restore lines that delete every rule tagged with
 // comment c, or none when there is none.
 func (rs ruleset) removeTx(c string) []string {
+	return deleteTx(rs.tagged(c))
+}
+
+// ofInstance returns Chain's rules tagged for any bottle of instance.
+func (rs ruleset) ofInstance(instance string) [][]string {
+	prefix := ruleComment(instance, "")
+	var out [][]string
+	for _, r := range rs.rules[Chain] {
+		if strings.HasPrefix(commentOf(r), prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// deleteTx returns the restore lines that delete rules of Chain.
+func deleteTx(rules [][]string) []string {
 	var tx []string
-	for _, r := range rs.tagged(c) {
+	for _, r := range rules {
 		tx = append(tx, "-D "+Chain+" "+joinArgs(r))
 	}
 	return tx

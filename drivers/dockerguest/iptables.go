@@ -97,6 +97,32 @@ func (f firewall) install(ctx context.Context, g guestRules) (bool, error) {
 	return len(tx) > 0, f.apply(ctx, tx)
 }
 
+// RemoveInstanceRules deletes, in one transaction, the host firewall rules
+// of every guest of instance, and returns them as iptables-save prints
+// them. It is for cleaning up after an instance whose guests were removed
+// behind its back; the driver itself removes a guest's rules with the guest.
+func RemoveInstanceRules(ctx context.Context, instance string) ([]string, error) {
+	return firewall{run: execRunner{}}.removeInstance(ctx, instance)
+}
+
+func (f firewall) removeInstance(ctx context.Context, instance string) ([]string, error) {
+	hostFirewallMu.Lock()
+	defer hostFirewallMu.Unlock()
+	rs, err := f.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules := rs.ofInstance(instance)
+	if err := f.apply(ctx, deleteTx(rules)); err != nil {
+		return nil, err
+	}
+	removed := make([]string, 0, len(rules))
+	for _, r := range rules {
+		removed = append(removed, "-A "+Chain+" "+joinArgs(r))
+	}
+	return removed, nil
+}
+
 // remove deletes every rule tagged with comment c. The shared chain and
 // jumps stay: other guests, of this instance or another, use them.
 func (f firewall) remove(ctx context.Context, c string) error {
