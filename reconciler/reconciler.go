@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -44,7 +45,8 @@ type Config struct {
 	// that is not there yet) prunes nothing.
 	AllowEmpty bool
 
-	specCache *spec.Cache // set by New: one per reconciler, across its passes
+	specCache *spec.Cache    // set by New: one per reconciler, across its passes
+	verdicts  *spec.Verdicts // set by New: across processes, in StateDir
 }
 
 // Reconciler runs passes for one instance.
@@ -64,6 +66,9 @@ func New(cfg Config, network, bundle Driver, guests map[string]Driver, log logr.
 		cfg.Concurrency = 4
 	}
 	cfg.specCache = spec.NewCache()
+	if cfg.StateDir != "" {
+		cfg.verdicts = spec.OpenVerdicts(filepath.Join(cfg.StateDir, "spec-verdicts.json"))
+	}
 	return &Reconciler{cfg: cfg, network: network, bundle: bundle, guests: guests, log: log, status: NewStatusStore(cfg.StateDir), now: time.Now}
 }
 
@@ -132,10 +137,21 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		rs, unseen, err := observeAll(octx, obs)
 		oc <- observation{rs, unseen, err}
 	}()
-	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache})
-	var prev []Status
+	// The recorded statuses are read beside the specs too.
+	type record struct {
+		sts []Status
+		err error
+	}
+	rc := make(chan record, 1)
+	go func() {
+		sts, err := st.All()
+		rc <- record{sts, err}
+	}()
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
+	rec := <-rc
+	prev := rec.sts
 	if err == nil {
-		prev, err = st.All()
+		err = rec.err
 	}
 	if err != nil {
 		// Never "zero bottles": nothing is planned, so nothing is pruned.
@@ -308,6 +324,10 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 		errs = append(errs, r.status.Remove(name))
 	}
 	errs = append(errs, r.status.WritePassTime(now), r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
+	if err := r.cfg.verdicts.Save(); err != nil {
+		// Only the next process's speed depends on it.
+		r.log.V(1).Info("cannot save spec verdicts", "error", err.Error())
+	}
 	if len(p.Statuses) == 0 && len(p.Results) > 0 {
 		// This pass removed the instance's last bottle.
 		errs = append(errs, r.cleanup(ctx))

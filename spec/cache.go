@@ -34,8 +34,9 @@ type cacheKey struct {
 type parsed struct {
 	b        *Bottle
 	name     string
-	doc      *yamlv3.Node
+	doc      *yamlv3.Node // nil when a verdict spared the parse
 	problems []Problem
+	verdict  string // the file's key in Options.Verdicts, if any
 }
 
 // NewCache returns an empty cache.

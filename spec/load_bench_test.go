@@ -29,5 +29,20 @@ func BenchmarkLoadDir(b *testing.B) {
 				}
 			}
 		})
+		// What a new process with verdicts from the last one does.
+		store := filepath.Join(b.TempDir(), "verdicts.json")
+		v := OpenVerdicts(store)
+		LoadDir(dir, Options{Verdicts: v})
+		if err := v.Save(); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprint(n, "-verdicts"), func(b *testing.B) {
+			for b.Loop() {
+				r, err := LoadDir(dir, Options{Verdicts: OpenVerdicts(store)})
+				if err != nil || len(r.Bottles) != n {
+					b.Fatalf("loaded %v, %v", r, err)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -23,6 +24,8 @@ type floor struct {
 	bottles []bottle
 	egress  string
 	ops     *opTimer
+	// procObserve is observe timed as a process of its own (floorproc.go).
+	procObserve []time.Duration
 }
 
 func newFloor(w *world) *floor {

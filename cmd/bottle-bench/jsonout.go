@@ -16,9 +16,12 @@ type (
 		Runs       int             `json:"runs"`
 		Contenders []jsonContender `json:"contenders"`
 		FloorOps   []jsonOp        `json:"floorOps,omitempty"`
-		APICalls   *jsonAPICalls   `json:"apiCalls,omitempty"`
-		Idle       *jsonIdle       `json:"idle,omitempty"`
-		Watch      *jsonWatch      `json:"watch,omitempty"`
+		// The floor's observe as a process of its own, against which
+		// bottle-reconcile's whole-process no-op is the ratio.
+		FloorObserveProcess *jsonStat     `json:"floorObserveProcess,omitempty"`
+		APICalls            *jsonAPICalls `json:"apiCalls,omitempty"`
+		Idle                *jsonIdle     `json:"idle,omitempty"`
+		Watch               *jsonWatch    `json:"watch,omitempty"`
 	}
 	jsonContender struct {
 		Name    string    `json:"name"`
@@ -114,6 +117,9 @@ func (r *report) writeJSON(out io.Writer) error {
 			jc.Up, jc.Noop, jc.Down = stat(c.Up, fl.Up), stat(c.Observe, fl.Observe), stat(c.Down, fl.Down)
 		}
 		j.Contenders = append(j.Contenders, jc)
+	}
+	if len(r.FloorObserveProcess) > 0 {
+		j.FloorObserveProcess = stat(r.FloorObserveProcess, nil)
 	}
 	for _, o := range r.FloorOps {
 		j.FloorOps = append(j.FloorOps, jsonOp{Op: o.Op, Calls: o.Count, MeanMs: ms(o.Mean)})

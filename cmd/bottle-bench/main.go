@@ -39,6 +39,9 @@ func main() {
 // run parses the flags and runs the benchmark, or only a cleanup; it
 // returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == floorObserveCmd {
+		return floorObserve(ctx, args[1:], stderr)
+	}
 	if len(args) > 0 && args[0] == "plot" {
 		if len(args) < 3 {
 			fmt.Fprintln(stderr, "usage: bottle-bench plot OUT.png REPORT.json...")
@@ -146,6 +149,7 @@ func bench(ctx context.Context, w *world, o options, stdout io.Writer) error {
 	}
 	if fl != nil {
 		rep.FloorOps = fl.ops.stats()
+		rep.FloorObserveProcess = fl.procObserve
 	}
 	if rc != nil {
 		rep.NoopCalls = rc.noopCalls

@@ -14,6 +14,8 @@ type report struct {
 	N, Runs    int
 	Contenders []*contenderResult
 	FloorOps   []opStat
+	// FloorObserveProcess is the floor's observe as a process of its own.
+	FloorObserveProcess []time.Duration
 	// Docker API calls of bottle-reconcile, by "METHOD /path".
 	NoopCalls, WarmupUp, WarmupDown map[string]int
 	Idle                            *idleResult
@@ -111,6 +113,16 @@ func (r *report) writeText(out io.Writer) {
 		if c.Skipped == "" {
 			fmt.Fprintf(out, "  %-17s %s\n", c.Name, observeHow[c.Name])
 		}
+	}
+	if len(r.FloorObserveProcess) > 0 {
+		fp := summarize(r.FloorObserveProcess)
+		line := fmt.Sprintf("  %-17s the floor's observe as a process of its own (start, connect, 2 lists): %s", "floor (process)", cell(fp))
+		for _, c := range r.Contenders {
+			if c.Name == "bottle-reconcile" && c.Skipped == "" {
+				line += fmt.Sprintf("; bottle-reconcile's no-op is %s that", ratio(summarize(c.Observe).Median, fp.Median))
+			}
+		}
+		fmt.Fprintln(out, line)
 	}
 	fmt.Fprintln(out, "floor, cli and compose wait for nothing once containers start; bottle-reconcile also waits for each bundle\n"+
 		"to be ready before starting its guest, installs host firewall rules and narrows the guest's routes.")

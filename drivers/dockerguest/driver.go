@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -141,18 +142,35 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	if len(out) == 0 {
 		return out, nil
 	}
+	// Each running guest's routes are read from /proc while iptables-save
+	// runs, a few guests at a time.
+	rules := make([]guestRules, len(out))
+	ruleErrs := make([]error, len(out))
+	routes := make([]string, len(out))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, routeReaders)
+	for i := range out {
+		rules[i], ruleErrs[i] = rulesFor(out[i])
+		if ruleErrs[i] == nil && out[i].State == reconciler.StateRunning {
+			wg.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				routes[i] = d.routeDrift(ctx, out[i], rules[i].Bundle)
+			})
+		}
+	}
 	var fr fwRead
 	if early != nil {
 		fr = <-early
 	} else {
 		fr.rs, fr.err = d.fw.read(ctx)
 	}
-	rs, err := fr.rs, fr.err
-	if err != nil {
-		return nil, fmt.Errorf("dockerguest: observe guests: %w", err)
+	wg.Wait()
+	if fr.err != nil {
+		return nil, fmt.Errorf("dockerguest: observe guests: %w", fr.err)
 	}
 	for i := range out {
-		g, err := rulesFor(out[i])
+		err := ruleErrs[i]
 		if errors.Is(err, errNoAddr) && out[i].State != reconciler.StateRunning {
 			// A daemon killed between create and start can leave a
 			// container with no endpoint address: it can get no rules, so
@@ -164,15 +182,19 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue
 		}
-		out[i].Drift = rs.drift(g)
-		if out[i].Drift == "" && out[i].State == reconciler.StateRunning {
-			out[i].Drift = d.routeDrift(ctx, out[i], g.Bundle)
+		out[i].Drift = fr.rs.drift(rules[i])
+		if out[i].Drift == "" {
+			out[i].Drift = routes[i]
 		}
 	}
 	// Sorted so repeated passes see the same order whatever the daemon's.
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// routeReaders bounds the guests whose routes are read at once: the reads
+// are short syscalls, so a few in flight keep every core busy.
+const routeReaders = 8
 
 func guestResource(c container.Summary) reconciler.Resource {
 	return dockernet.ContainerResource(c, Kind, reconciler.RoleGuest)

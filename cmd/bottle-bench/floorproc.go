@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+)
+
+// The floor's observe again, as a process of its own: start, connect, the
+// two lists, exit. A no-op `bottle-reconcile --once` is a whole process, so
+// this is the like-for-like floor for it; the in-process observe (a warm
+// connection in a running program) is the floor of a watcher's pass.
+
+// floorObserveCmd is the hidden subcommand that does it.
+const floorObserveCmd = "floor-observe"
+
+// afterObserve times the floor's observe as a process, as many times as
+// the in-process one.
+func (f *floor) afterObserve(ctx context.Context) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("floor: own executable: %w", err)
+	}
+	for range observeSamples {
+		d, err := timeIt(func() error {
+			out, err := exec.CommandContext(ctx, exe, floorObserveCmd, f.w.id,
+				strconv.Itoa(len(f.bottles)+1), strconv.Itoa(2*len(f.bottles))).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("floor: observe as a process: %w: %s", err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		f.procObserve = append(f.procObserve, d)
+	}
+	return nil
+}
+
+// floorObserve is the subcommand: floor-observe RUN NETWORKS CONTAINERS.
+// It fails unless it sees exactly that many of the run's floor resources.
+func floorObserve(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) != 3 {
+		fmt.Fprintf(stderr, "usage: bottle-bench %s RUN NETWORKS CONTAINERS\n", floorObserveCmd)
+		return 2
+	}
+	wantN, err1 := strconv.Atoi(args[1])
+	wantC, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil {
+		fmt.Fprintf(stderr, "bottle-bench %s: NETWORKS and CONTAINERS are counts\n", floorObserveCmd)
+		return 2
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-bench: docker client: %v\n", err)
+		return 1
+	}
+	defer cli.Close()
+	sel := filters.NewArgs(filters.Arg("label", labelRun+"="+args[0]), filters.Arg("label", labelContender+"=floor"))
+	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: sel})
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-bench: list networks: %v\n", err)
+		return 1
+	}
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: sel})
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-bench: list containers: %v\n", err)
+		return 1
+	}
+	if len(nets) != wantN || len(cs) != wantC {
+		fmt.Fprintf(stderr, "bottle-bench: observed %d networks and %d containers, want %d and %d\n", len(nets), len(cs), wantN, wantC)
+		return 1
+	}
+	return 0
+}
