@@ -22,6 +22,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -65,7 +66,7 @@ var (
 // client.FromEnv and API version negotiation. The host firewall is changed
 // with iptables, so the process needs CAP_NET_ADMIN.
 func New(api dockerAPI, opts Options, log logr.Logger) (*Driver, error) {
-	return newDriver(api, opts, log, execRunner{})
+	return newDriver(api, opts, log, hostfw.ExecRunner{})
 }
 
 func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Driver, error) {
@@ -76,7 +77,7 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{api: api, fw: firewall{run: run}, net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}
+	d := &Driver{api: api, fw: newFirewall(run), net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}
 	d.hadGuests.Store(true)
 	return d, nil
 }
@@ -117,14 +118,14 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	// The firewall read is a process of its own: while the last pass saw
 	// guests, it runs beside the list rather than after it.
 	type fwRead struct {
-		rs  ruleset
+		rs  hostfw.Table
 		err error
 	}
 	var early chan fwRead
 	if d.hadGuests.Load() {
 		early = make(chan fwRead, 1)
 		go func() {
-			rs, err := d.fw.read(ctx)
+			rs, err := d.fw.Read(ctx)
 			early <- fwRead{rs, err}
 		}()
 	}
@@ -163,7 +164,7 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	if early != nil {
 		fr = <-early
 	} else {
-		fr.rs, fr.err = d.fw.read(ctx)
+		fr.rs, fr.err = d.fw.Read(ctx)
 	}
 	wg.Wait()
 	if fr.err != nil {
@@ -182,7 +183,7 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue
 		}
-		out[i].Drift = fr.rs.drift(rules[i])
+		out[i].Drift = drift(fr.rs, rules[i])
 		if out[i].Drift == "" {
 			out[i].Drift = routes[i]
 		}

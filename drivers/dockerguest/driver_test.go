@@ -14,6 +14,9 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 )
 
 const secretValue = "s3cr3t-value-never-shown"
@@ -41,7 +44,7 @@ func hostEnv(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
-func newFakeDriver(t *testing.T, api *fakeDocker, ipt *fakeIPTables) *Driver {
+func newFakeDriver(t *testing.T, api *fakeDocker, ipt *hostfwtest.IPTables) *Driver {
 	t.Helper()
 	d, err := newDriver(api, Options{Getenv: hostEnv(map[string]string{"TOKEN": secretValue})}, testr.New(t), ipt)
 	if err != nil {
@@ -57,7 +60,7 @@ func newFakeDriver(t *testing.T, api *fakeDocker, ipt *fakeIPTables) *Driver {
 var subnet = netip.MustParsePrefix("10.215.0.0/29")
 
 func TestNameFor(t *testing.T) {
-	d := newFakeDriver(t, newFakeDocker(), newFakeIPTables())
+	d := newFakeDriver(t, newFakeDocker(), hostfwtest.New(hostfwtest.DockerOnly))
 	if got := d.NameFor("alice"); got != "bottle-alice-guest" {
 		t.Errorf("NameFor = %q", got)
 	}
@@ -70,9 +73,9 @@ func TestNameFor(t *testing.T) {
 // delete against fakes, counting the calls that must stay few.
 func TestLifecycleFake(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	var log []string
-	api.log, ipt.log = &log, &log
+	api.log, ipt.Log = &log, &log
 	d := newFakeDriver(t, api, ipt)
 	w := testWant("inst", "alice", subnet)
 
@@ -93,12 +96,12 @@ func TestLifecycleFake(t *testing.T) {
 
 	observe := func() reconciler.Resource {
 		t.Helper()
-		saves, lists := ipt.count("iptables-save"), len(api.calls)
+		saves, lists := ipt.Count("iptables-save"), len(api.calls)
 		rs, err := d.Observe(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := ipt.count("iptables-save") - saves; n != 1 {
+		if n := ipt.Count("iptables-save") - saves; n != 1 {
 			t.Errorf("observe read the firewall %d times, want 1", n)
 		}
 		if len(rs) != 1 {
@@ -129,11 +132,11 @@ func TestLifecycleFake(t *testing.T) {
 		t.Errorf("observed %+v", got)
 	}
 
-	ipt.deleteTagged(ruleComment("inst", "alice"), func(i int) bool { return i != 5 })
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(i int) bool { return i != 5 })
 	if got = observe(); got.Drift != "host firewall rules incomplete" {
 		t.Errorf("drift %q after one rule went", got.Drift)
 	}
-	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
 	if got = observe(); got.Drift != "host firewall rules missing" {
 		t.Errorf("drift %q after the rules went", got.Drift)
 	}
@@ -160,11 +163,11 @@ func TestLifecycleFake(t *testing.T) {
 		t.Errorf("drift %q after the routes were repaired", got.Drift)
 	}
 	batches := len(api.net.batches)
-	restores := ipt.count("iptables-restore")
+	restores := ipt.Count("iptables-restore")
 	if err := d.Repair(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if ipt.count("iptables-restore") != restores || len(api.net.batches) != batches {
+	if ipt.Count("iptables-restore") != restores || len(api.net.batches) != batches {
 		t.Error("repair of rules and routes in place changed them")
 	}
 
@@ -177,7 +180,7 @@ func TestLifecycleFake(t *testing.T) {
 	if got = observe(); got.State != reconciler.StateStopped || got.Detail != "paused" || got.Addr != w.GuestAddr || got.Drift != "" {
 		t.Errorf("stopped guest observed as %+v", got)
 	}
-	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
 	log = nil
 	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
@@ -203,7 +206,7 @@ func TestLifecycleFake(t *testing.T) {
 	if got = observe(); got.State != reconciler.StateStopped {
 		t.Errorf("exited guest observed as %+v", got)
 	}
-	ipt.deleteTagged(ruleComment("inst", "alice"), func(int) bool { return false })
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
 	log = nil
 	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
@@ -221,8 +224,8 @@ func TestLifecycleFake(t *testing.T) {
 	if err := d.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
-		t.Errorf("left behind: %d containers, rules %q", len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	if len(api.containers) != 0 || len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("left behind: %d containers, rules %q", len(api.containers), tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice")))
 	}
 	for _, call := range []func() error{
 		func() error { return d.Delete(ctx, got) },
@@ -232,11 +235,11 @@ func TestLifecycleFake(t *testing.T) {
 			t.Errorf("on a missing guest: %v", err)
 		}
 	}
-	restores = ipt.count("iptables-restore")
+	restores = ipt.Count("iptables-restore")
 	if err := d.Start(ctx, got); !cerrdefs.IsNotFound(err) {
 		t.Errorf("start of a missing guest: %v, want not found", err)
 	}
-	if ipt.count("iptables-restore") != restores {
+	if ipt.Count("iptables-restore") != restores {
 		t.Error("start of a missing guest installed rules")
 	}
 }
@@ -245,7 +248,7 @@ func TestLifecycleFake(t *testing.T) {
 // two guests of a bottle must not strip the other's.
 func TestDeleteKeepsSharedRules(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
 	if err != nil {
@@ -257,13 +260,13 @@ func TestDeleteKeepsSharedRules(t *testing.T) {
 	if err := d.Delete(ctx, reconciler.Resource{Name: stray.name, ID: stray.id, Instance: "inst", Bottle: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != len(testGuest().Rules()) {
+	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))); n != len(testGuest().Rules()) {
 		t.Errorf("%d rules left for the remaining guest", n)
 	}
 	if err := d.Delete(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != 0 {
+	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))); n != 0 {
 		t.Errorf("%d rules left after the last guest went", n)
 	}
 }
@@ -282,10 +285,10 @@ func TestCreateUndo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+			api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 			d := newFakeDriver(t, api, ipt)
 			api.failOn = tt.docker
-			ipt.failOn = tt.ipt
+			ipt.FailOn = tt.ipt
 			if tt.docker == nil && tt.ipt == nil {
 				api.net.failOn = map[string]error{"apply": errBoom}
 			}
@@ -302,11 +305,11 @@ func TestCreateUndo(t *testing.T) {
 			if !slices.Contains(api.calls, "ContainerRemove") {
 				t.Error("container never removed")
 			}
-			ipt.failOn = nil
-			if n := len(ipt.rs.tagged(ruleComment("inst", "alice"))); n != 0 {
+			ipt.FailOn = nil
+			if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))); n != 0 {
 				t.Errorf("%d rules left behind", n)
 			}
-			if tt.rules && !slices.Contains(ipt.calls[1:], "iptables-restore") {
+			if tt.rules && !slices.Contains(ipt.Calls[1:], "iptables-restore") {
 				t.Error("rules never installed")
 			}
 		})
@@ -338,7 +341,7 @@ func TestCreateRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+			api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 			if tt.setup != nil {
 				tt.setup(api)
 			}
@@ -360,15 +363,15 @@ func TestCreateRefuses(t *testing.T) {
 			if tt.setup != nil {
 				before = 1
 			}
-			if len(api.containers) != before || slices.Contains(api.calls, "ContainerStart") || len(ipt.inputs) != 0 {
-				t.Errorf("refused create still acted: %d containers, calls %q, firewall %q", len(api.containers), api.calls, ipt.inputs)
+			if len(api.containers) != before || slices.Contains(api.calls, "ContainerStart") || len(ipt.Inputs) != 0 {
+				t.Errorf("refused create still acted: %d containers, calls %q, firewall %q", len(api.containers), api.calls, ipt.Inputs)
 			}
 		})
 	}
 }
 
 func TestContainerSetup(t *testing.T) {
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	w := testWant("inst", "alice", subnet)
 	if _, err := d.Create(context.Background(), w); err != nil {
@@ -415,7 +418,7 @@ func TestContainerSetup(t *testing.T) {
 }
 
 func TestObserveIgnores(t *testing.T) {
-	api, ipt := newFakeDocker(), newFakeIPTables()
+	api, ipt := newFakeDocker(), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	// Labels copied from an image: managed-by without an instance.
 	api.containers["img"] = &fakeContainer{id: "a", name: "img", labels: map[string]string{
@@ -427,18 +430,18 @@ func TestObserveIgnores(t *testing.T) {
 	if err != nil || len(rs) != 0 {
 		t.Errorf("observed %+v, %v; want nothing", rs, err)
 	}
-	if ipt.count("iptables-save") != 0 {
+	if ipt.Count("iptables-save") != 0 {
 		t.Error("read the firewall with no guest to check")
 	}
 }
 
 func TestObserveFailsWhole(t *testing.T) {
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	if _, err := d.Create(context.Background(), testWant("inst", "alice", subnet)); err != nil {
 		t.Fatal(err)
 	}
-	ipt.failOn = map[string]error{"iptables-save": errBoom}
+	ipt.FailOn = map[string]error{"iptables-save": errBoom}
 	if rs, err := d.Observe(context.Background()); err == nil || rs != nil {
 		t.Errorf("observe with an unreadable firewall: %v, %v", rs, err)
 	}
@@ -449,7 +452,7 @@ func TestObserveFailsWhole(t *testing.T) {
 // replaces it), and Delete removes it and its rules.
 func TestObserveBrokenGuest(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	w := testWant("inst", "alice", subnet)
 	if _, err := d.Create(ctx, w); err != nil {
@@ -468,8 +471,8 @@ func TestObserveBrokenGuest(t *testing.T) {
 	if err := d.Delete(ctx, rs[0]); err != nil {
 		t.Fatal(err)
 	}
-	if len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
-		t.Errorf("left behind: %d containers, rules %q", len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	if len(api.containers) != 0 || len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("left behind: %d containers, rules %q", len(api.containers), tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice")))
 	}
 	// A running guest is never called broken: its address is real.
 	if _, err := d.Create(ctx, w); err != nil {
@@ -484,7 +487,7 @@ func TestObserveBrokenGuest(t *testing.T) {
 // mid-teardown) is waited for, and the rules still go: not a failure.
 func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
 	if err != nil {
@@ -494,8 +497,8 @@ func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
 	if err := d.Delete(ctx, r); err != nil {
 		t.Fatalf("Delete during a removal in progress: %v", err)
 	}
-	if !slices.Contains(api.calls, "ContainerWait") || len(api.containers) != 0 || len(ipt.rs.tagged(ruleComment("inst", "alice"))) != 0 {
-		t.Errorf("calls %q; left %d containers, rules %q", api.calls, len(api.containers), ipt.rs.tagged(ruleComment("inst", "alice")))
+	if !slices.Contains(api.calls, "ContainerWait") || len(api.containers) != 0 || len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("calls %q; left %d containers, rules %q", api.calls, len(api.containers), tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice")))
 	}
 }
 
@@ -504,7 +507,7 @@ func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
 // the same.
 func TestRemoveInstanceRules(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), newFakeIPTables()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	for i, w := range []reconciler.Want{
 		testWant("inst", "alice", subnet),
@@ -516,9 +519,9 @@ func TestRemoveInstanceRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := len(ipt.rs.tagged(ruleComment("inst", "alice"))) + len(ipt.rs.tagged(ruleComment("inst", "bob")))
-	carol := len(ipt.rs.tagged(ruleComment("ins", "carol")))
-	restores := ipt.count("iptables-restore")
+	want := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) + len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "bob")))
+	carol := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("ins", "carol")))
+	restores := ipt.Count("iptables-restore")
 	removed, err := d.fw.removeInstance(ctx, "inst")
 	if err != nil {
 		t.Fatal(err)
@@ -526,13 +529,13 @@ func TestRemoveInstanceRules(t *testing.T) {
 	if len(removed) != want || want == 0 || !strings.HasPrefix(removed[0], "-A "+Chain+" ") {
 		t.Errorf("removed %q, want the %d rules of instance inst", removed, want)
 	}
-	if n := ipt.count("iptables-restore") - restores; n != 1 {
+	if n := ipt.Count("iptables-restore") - restores; n != 1 {
 		t.Errorf("%d transactions, want 1", n)
 	}
-	if left := len(ipt.rs.tagged(ruleComment("inst", "alice"))) + len(ipt.rs.tagged(ruleComment("inst", "bob"))); left != 0 {
+	if left := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) + len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "bob"))); left != 0 {
 		t.Errorf("%d rules of instance inst left", left)
 	}
-	if n := len(ipt.rs.tagged(ruleComment("ins", "carol"))); n != carol || n == 0 {
+	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("ins", "carol"))); n != carol || n == 0 {
 		t.Errorf("instance ins has %d rules, want its %d untouched", n, carol)
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 )
 
 func testGuest() guestRules {
@@ -43,7 +46,7 @@ func TestRules(t *testing.T) {
 			g.Egress, g.DNS = tt.egress, tt.dns
 			var got []string
 			for _, r := range g.Rules() {
-				got = append(got, joinArgs(r))
+				got = append(got, hostfw.JoinArgs(r))
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
@@ -88,25 +91,25 @@ COMMIT
 `
 
 func TestParseSave(t *testing.T) {
-	rs, err := parseSave(realSave)
+	rs, err := hostfw.ParseSave(realSave)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"INPUT", "FORWARD", "OUTPUT", Chain, "DOCKER", "DOCKER-USER"} {
-		if !rs.chains[c] {
+		if !rs.Chains[c] {
 			t.Errorf("chain %s not parsed", c)
 		}
 	}
-	if rs.chains["PREROUTING"] {
+	if rs.Chains["PREROUTING"] {
 		t.Error("nat table chain parsed as filter")
 	}
-	if n := len(rs.rules[Chain]); n != 7 {
+	if n := len(rs.Rules[Chain]); n != 7 {
 		t.Errorf("%d rules in %s, want 7", n, Chain)
 	}
-	if got := commentOf(rs.rules[Chain][0]); got != "bottle-reconcile inst alice" {
+	if got := hostfw.CommentOf(rs.Rules[Chain][0]); got != "bottle-reconcile inst alice" {
 		t.Errorf("comment %q", got)
 	}
-	if d := rs.drift(testGuest()); d != "" {
+	if d := drift(rs, testGuest()); d != "" {
 		t.Errorf("drift %q for the installed rules", d)
 	}
 
@@ -117,7 +120,7 @@ func TestParseSave(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseSave(tt.in); err == nil {
+			if _, err := hostfw.ParseSave(tt.in); err == nil {
 				t.Error("no error")
 			}
 		})
@@ -131,7 +134,7 @@ func TestSplitJoinArgs(t *testing.T) {
 		{"--comment", ""},
 	}
 	for _, args := range tests {
-		got, err := splitArgs(joinArgs(args))
+		got, err := hostfw.SplitArgs(hostfw.JoinArgs(args))
 		if err != nil || !slices.Equal(got, args) {
 			t.Errorf("round trip of %q: %q, %v", args, got, err)
 		}
@@ -142,40 +145,40 @@ func TestDrift(t *testing.T) {
 	g := testGuest()
 	tests := []struct {
 		name string
-		edit func(rs *ruleset)
+		edit func(rs *hostfw.Table)
 		want string
 	}{
-		{"complete", func(*ruleset) {}, ""},
-		{"chain missing", func(rs *ruleset) { delete(rs.chains, Chain); delete(rs.rules, Chain) }, "host firewall chain BOTTLE-GUESTS missing"},
-		{"flushed", func(rs *ruleset) { rs.rules[Chain] = nil }, "host firewall rules missing"},
-		{"one rule gone", func(rs *ruleset) { rs.rules[Chain] = slices.Delete(rs.rules[Chain], 4, 5) }, "host firewall rules incomplete"},
-		{"reordered", func(rs *ruleset) {
-			r := rs.rules[Chain]
+		{"complete", func(*hostfw.Table) {}, ""},
+		{"chain missing", func(rs *hostfw.Table) { delete(rs.Chains, Chain); delete(rs.Rules, Chain) }, "host firewall chain BOTTLE-GUESTS missing"},
+		{"flushed", func(rs *hostfw.Table) { rs.Rules[Chain] = nil }, "host firewall rules missing"},
+		{"one rule gone", func(rs *hostfw.Table) { rs.Rules[Chain] = slices.Delete(rs.Rules[Chain], 4, 5) }, "host firewall rules incomplete"},
+		{"reordered", func(rs *hostfw.Table) {
+			r := rs.Rules[Chain]
 			r[0], r[5] = r[5], r[0]
 		}, "host firewall rules incomplete"},
-		{"extra rule", func(rs *ruleset) {
-			rs.rules[Chain] = append(rs.rules[Chain], []string{"-m", "comment", "--comment", g.Comment(), "-j", "ACCEPT"})
+		{"extra rule", func(rs *hostfw.Table) {
+			rs.Rules[Chain] = append(rs.Rules[Chain], []string{"-m", "comment", "--comment", g.Comment(), "-j", "ACCEPT"})
 		}, "host firewall rules incomplete"},
-		{"INPUT jump gone", func(rs *ruleset) { rs.rules["INPUT"] = nil }, "host firewall jump to BOTTLE-GUESTS is not first in INPUT"},
-		{"INPUT jump not first", func(rs *ruleset) {
-			rs.rules["INPUT"] = [][]string{{"-j", "ACCEPT"}, jump}
+		{"INPUT jump gone", func(rs *hostfw.Table) { rs.Rules["INPUT"] = nil }, "host firewall jump to BOTTLE-GUESTS is not first in INPUT"},
+		{"INPUT jump not first", func(rs *hostfw.Table) {
+			rs.Rules["INPUT"] = [][]string{{"-j", "ACCEPT"}, jump}
 		}, "host firewall jump to BOTTLE-GUESTS is not first in INPUT"},
-		{"DOCKER-USER jump gone", func(rs *ruleset) { rs.rules["DOCKER-USER"] = rs.rules["DOCKER-USER"][1:] }, "host firewall jump to BOTTLE-GUESTS is not first in DOCKER-USER"},
-		{"FORWARD skips DOCKER-USER", func(rs *ruleset) { rs.rules["FORWARD"] = rs.rules["FORWARD"][1:] }, "host firewall: FORWARD does not reach DOCKER-USER"},
-		{"other guest's rules only", func(rs *ruleset) {
+		{"DOCKER-USER jump gone", func(rs *hostfw.Table) { rs.Rules["DOCKER-USER"] = rs.Rules["DOCKER-USER"][1:] }, "host firewall jump to BOTTLE-GUESTS is not first in DOCKER-USER"},
+		{"FORWARD skips DOCKER-USER", func(rs *hostfw.Table) { rs.Rules["FORWARD"] = rs.Rules["FORWARD"][1:] }, "host firewall: FORWARD does not reach DOCKER-USER"},
+		{"other guest's rules only", func(rs *hostfw.Table) {
 			h := g
 			h.Bottle = "bob"
-			rs.rules[Chain] = h.Rules()
+			rs.Rules[Chain] = h.Rules()
 		}, "host firewall rules missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs, err := parseSave(realSave)
+			rs, err := hostfw.ParseSave(realSave)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.edit(&rs)
-			if got := rs.drift(g); got != tt.want {
+			if got := drift(rs, g); got != tt.want {
 				t.Errorf("drift %q, want %q", got, tt.want)
 			}
 		})
@@ -187,14 +190,14 @@ func TestInstallTx(t *testing.T) {
 	add := func(rs [][]string) []string {
 		var out []string
 		for _, r := range rs {
-			out = append(out, "-A BOTTLE-GUESTS "+joinArgs(r))
+			out = append(out, "-A BOTTLE-GUESTS "+hostfw.JoinArgs(r))
 		}
 		return out
 	}
 	del := func(rs [][]string) []string {
 		var out []string
 		for _, r := range rs {
-			out = append(out, "-D BOTTLE-GUESTS "+joinArgs(r))
+			out = append(out, "-D BOTTLE-GUESTS "+hostfw.JoinArgs(r))
 		}
 		return out
 	}
@@ -205,7 +208,7 @@ func TestInstallTx(t *testing.T) {
 		save string
 		want []string
 	}{
-		{"fresh host", dockerOnlySave, slices.Concat([]string{
+		{"fresh host", hostfwtest.DockerOnly, slices.Concat([]string{
 			":BOTTLE-GUESTS - [0:0]",
 			"-I INPUT 1 -j BOTTLE-GUESTS",
 			"-I DOCKER-USER 1 -j BOTTLE-GUESTS",
@@ -221,19 +224,18 @@ func TestInstallTx(t *testing.T) {
 			"-I FORWARD 1 -j DOCKER-USER",
 		}},
 		{"stale rules of another instance for the address", func() string {
-			rs, _ := parseSave(realSave)
-			rs.rules[Chain] = stale.Rules()
-			f := &fakeIPTables{rs: rs}
-			return f.save()
+			rs, _ := hostfw.ParseSave(realSave)
+			rs.Rules[Chain] = stale.Rules()
+			return hostfwtest.Save(rs)
 		}(), slices.Concat(del(stale.Rules()), add(g.Rules()))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs, err := parseSave(tt.save)
+			rs, err := hostfw.ParseSave(tt.save)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rs.installTx(g); !slices.Equal(got, tt.want) {
+			if got := installTx(rs, g); !slices.Equal(got, tt.want) {
 				t.Errorf("tx:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
@@ -241,19 +243,19 @@ func TestInstallTx(t *testing.T) {
 }
 
 func TestRemoveTx(t *testing.T) {
-	rs, err := parseSave(realSave)
+	rs, err := hostfw.ParseSave(realSave)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tx := rs.removeTx("bottle-reconcile inst bob"); len(tx) != 0 {
+	if tx := removeTx(rs, "bottle-reconcile inst bob"); len(tx) != 0 {
 		t.Errorf("removing another bottle's rules touched %q", tx)
 	}
-	tx := rs.removeTx("bottle-reconcile inst alice")
+	tx := removeTx(rs, "bottle-reconcile inst alice")
 	if len(tx) != 7 || !strings.HasPrefix(tx[0], "-D BOTTLE-GUESTS -s 10.215.0.3/32 -m conntrack") {
 		t.Errorf("tx %q", tx)
 	}
 	want := "*filter\n" + strings.Join(tx, "\n") + "\nCOMMIT\n"
-	if got := restoreInput(tx); got != want {
+	if got := hostfw.RestoreInput(tx); got != want {
 		t.Errorf("restore input %q", got)
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 )
 
 // testPool is where the tests' bottle subnets come from: apart from the
@@ -130,7 +132,7 @@ func TestGuestOnDocker(t *testing.T) {
 	// Rules gone behind the driver's back (only this test's: the chain is
 	// shared with anyone else on the host).
 	for _, rule := range testRules(t, inst) {
-		args, _ := splitArgs(rule)
+		args, _ := hostfw.SplitArgs(rule)
 		if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
 			t.Fatalf("delete rule: %v: %s", err, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"io"
 	"os"
 	"os/exec"
@@ -97,7 +98,7 @@ func newInstance(t *testing.T, cli *client.Client) string {
 			}
 		}
 		for _, r := range testRules(t, inst) {
-			args, _ := splitArgs(r)
+			args, _ := hostfw.SplitArgs(r)
 			if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
 				t.Errorf("cleanup: delete rule %s: %v: %s", r, err, out)
 			}

@@ -1,0 +1,119 @@
+package hostfw
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// Runner runs one command; tests replace it with a fake iptables
+// (hostfwtest.IPTables).
+type Runner interface {
+	Run(ctx context.Context, stdin string, name string, args ...string) ([]byte, error)
+}
+
+// ExecRunner runs commands on the host.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, stdin, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, &CmdError{Args: append([]string{name}, args...), Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// CmdError is a host command that failed.
+type CmdError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *CmdError) Error() string {
+	if e.Stderr == "" {
+		return fmt.Sprintf("%s: %v", strings.Join(e.Args, " "), e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", strings.Join(e.Args, " "), e.Err, e.Stderr)
+}
+
+func (e *CmdError) Unwrap() error { return e.Err }
+
+// Family is the address family a Firewall works on.
+type Family string
+
+// The families, named by their iptables command.
+const (
+	IPv4 Family = "iptables"
+	IPv6 Family = "ip6tables"
+)
+
+// mu serialises this process's changes to the host firewall: the firewall
+// is one per host, so the lock is one per process, shared by every driver.
+// Other processes are kept out by iptables' own lock (-w) and by
+// iptables-restore applying a whole transaction or nothing.
+var mu sync.Mutex
+
+// Lock takes the process's host firewall lock; a driver holds it from the
+// read it decides on to the change it applies.
+func Lock() (unlock func()) {
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Firewall reads and changes one family's filter table.
+type Firewall struct {
+	Run    Runner
+	Family Family
+}
+
+func (f Firewall) family() Family {
+	if f.Family == "" {
+		return IPv4
+	}
+	return f.Family
+}
+
+// Read returns the filter table as it is now: one iptables-save. Within a
+// pass (a reconciler.WithShared context) every driver gets the same read.
+func (f Firewall) Read(ctx context.Context) (Table, error) {
+	return reconciler.Shared(ctx, "hostfw/"+string(f.family()), f.read)
+}
+
+// ReadFresh reads the table without sharing, for a decision to change it.
+func (f Firewall) ReadFresh(ctx context.Context) (Table, error) { return f.read(ctx) }
+
+func (f Firewall) read(ctx context.Context) (Table, error) {
+	out, err := f.Run.Run(ctx, "", string(f.family())+"-save", "-t", "filter")
+	if err != nil {
+		return Table{}, fmt.Errorf("read host firewall: %w", err)
+	}
+	t, err := ParseSave(string(out))
+	if err != nil {
+		return Table{}, fmt.Errorf("read host firewall: %w", err)
+	}
+	return t, nil
+}
+
+// Apply runs tx as one iptables-restore transaction, keeping every rule it
+// does not name. No lines is no call.
+func (f Firewall) Apply(ctx context.Context, tx []string) error {
+	if len(tx) == 0 {
+		return nil
+	}
+	if _, err := f.Run.Run(ctx, RestoreInput(tx), string(f.family())+"-restore", "-w", "--noflush"); err != nil {
+		return fmt.Errorf("change host firewall: %w", err)
+	}
+	return nil
+}
