@@ -32,6 +32,7 @@ type common struct {
 	instance        string
 	pool            netip.Prefix
 	smolvmBin       string
+	smolvmHostLayer bool
 	bundleBin       string
 	dnsUpstream     string
 	concurrency     int
@@ -49,6 +50,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.instance, "instance", "", "name of this reconciler instance, carried by every resource it owns (default: derived from the spec directory's path)")
 	fs.Var(prefixFlag{&c.pool}, "subnet-pool", "IPv4 range bottle subnets are allocated from, in /29s")
 	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
+	fs.BoolVar(&c.smolvmHostLayer, "smolvm-host-layer", true, "run each smolvm bottle's VMM in its own cgroup behind host firewall rules that let it reach only its bundle and allowCIDRs (needs cgroup2); false leaves smolvm's own egress policy as the only one")
 	fs.StringVar(&c.bundleBin, "bundle-binary", "", "static bottle-reconcile binary to put in the bundle image (default: this binary)")
 	fs.StringVar(&c.dnsUpstream, "dns-upstream", "", "host:port of the resolver bundles forward allowlisted names to (default: the bundle's /etc/resolv.conf); must be reachable from the egress network")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
@@ -235,7 +237,7 @@ func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.D
 		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
 			err: fmt.Errorf("smolvm %q is not installed (%v): install smolvm 1.8+, pass --smolvm PATH, or use spec.guest: docker", c.smolvmBin, err)}, nil
 	}
-	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli)})
+	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli), NoHostLayer: !c.smolvmHostLayer})
 }
 
 // unavailable stands in for a driver whose runtime is not installed.

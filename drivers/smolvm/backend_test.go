@@ -82,6 +82,8 @@ type backend struct {
 	env      []string // smolvm's base environment, with this test's data dir
 	dataDir  string
 	image    string // a registry image the backend can create from
+	// hostLayer turns the host layer on in drivers made by driver().
+	hostLayer bool
 }
 
 // eachBackend runs fn as a parallel subtest per backend.
@@ -133,6 +135,9 @@ func newBackend(t *testing.T, emulated bool) *backend {
 func (b *backend) driver(t *testing.T, opts Options, extraEnv ...string) *Driver {
 	t.Helper()
 	opts.Binary = b.binary
+	// The host layer changes the host's firewall and cgroups: only the
+	// tests about it (hostlayer_test.go) turn it on.
+	opts.NoHostLayer = !b.hostLayer
 	if opts.Getenv == nil {
 		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
 	}

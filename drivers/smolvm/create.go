@@ -2,6 +2,7 @@ package smolvm
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -30,8 +31,9 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 	}
 	args := []string{"machine", "create", "--name", w.Name}
 
-	keys := make([]string, 0, len(w.Labels))
-	for k := range w.Labels {
+	labels := machineLabels(w)
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
 		// smolvm splits on the first '=' and rejects an empty key.
 		if k == "" || strings.Contains(k, "=") {
 			return call{}, fmt.Errorf("label key %q: %w", k, cerrdefs.ErrInvalidArgument)
@@ -40,7 +42,7 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		args = append(args, "--label", k+"="+w.Labels[k])
+		args = append(args, "--label", k+"="+labels[k])
 	}
 
 	args = append(args, "--image", img,
@@ -66,6 +68,14 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 	}
 	args = append(args, envArgs...)
 	return call{args: args, env: childEnv, timeout: d.opts.CreateTimeout}, nil
+}
+
+// machineLabels are the labels a machine is created with: the Want's and
+// those that record its host layer.
+func machineLabels(w reconciler.Want) map[string]string {
+	out := maps.Clone(w.Labels)
+	maps.Copy(out, layerLabels(w))
+	return out
 }
 
 // guestEnv returns the -e flags for the guest's environment and the

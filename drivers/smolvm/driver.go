@@ -29,6 +29,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -68,6 +69,10 @@ type Options struct {
 	// Getenv reads the host variables a spec's envFromHost names. Default
 	// os.LookupEnv.
 	Getenv func(string) (string, bool)
+	// NoHostLayer turns off the host layer around each bottle's VMM (its
+	// own cgroup, and host firewall rules on it; see hostlayer.go), leaving
+	// smolvm's own egress policy as the only one.
+	NoHostLayer bool
 }
 
 // Driver manages smolvm guests. It is safe for concurrent use.
@@ -77,13 +82,18 @@ type Driver struct {
 	run  runner
 	now  func() time.Time
 
+	// layer is the host layer; nil when Options.NoHostLayer.
+	layer *hostLayer
+
 	mu  sync.Mutex
 	ver *semver // cached smolvm version, once known
 }
 
 var (
-	_ reconciler.Driver  = (*Driver)(nil)
-	_ reconciler.Starter = (*Driver)(nil)
+	_ reconciler.Driver   = (*Driver)(nil)
+	_ reconciler.Starter  = (*Driver)(nil)
+	_ reconciler.Repairer = (*Driver)(nil)
+	_ reconciler.Cleaner  = (*Driver)(nil)
 )
 
 // New returns a Driver. It only fails when no image cache directory can be
@@ -119,12 +129,17 @@ func New(log logr.Logger, opts Options) (*Driver, error) {
 		}
 		opts.CacheDir = abs
 	}
-	return &Driver{
+	d := &Driver{
 		opts: opts,
 		log:  log.WithName("smolvm"),
 		run:  execRunner{binary: opts.Binary},
 		now:  time.Now,
-	}, nil
+	}
+	if !opts.NoHostLayer {
+		l := newHostLayer(hostfw.ExecRunner{}, "/proc/self/mountinfo", "/proc")
+		d.layer = &l
+	}
+	return d, nil
 }
 
 // Kind implements reconciler.Driver.
@@ -163,7 +178,13 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smolvm: list machines: %w", err)
 	}
-	return resources(byName), nil
+	out := resources(byName)
+	if d.layer != nil {
+		for i := range out {
+			d.checkLayer(ctx, &out[i], byName[out[i].Name])
+		}
+	}
+	return out, nil
 }
 
 // Create implements reconciler.Driver. It creates and then starts the
@@ -211,7 +232,7 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	inUse[img] = true
 	d.pruneCache(inUse)
 
-	if err := d.start(ctx, w.Name); err != nil {
+	if err := d.start(ctx, w.Name, machineLabels(w)); err != nil {
 		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
 	}
 	r := reconciler.Labelled(Kind, reconciler.RoleGuest, w.Name, w.Labels)
@@ -219,8 +240,20 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	return r, nil
 }
 
-func (d *Driver) start(ctx context.Context, name string) error {
-	_, err := d.exec(ctx, call{args: []string{"machine", "start", "--name", name}, timeout: d.opts.CreateTimeout})
+// start starts the machine name, whose labels are labels; with the host
+// layer on, its VMM starts in the bottle's cgroup, behind its rules.
+func (d *Driver) start(ctx context.Context, name string, labels map[string]string) error {
+	c := call{args: []string{"machine", "start", "--name", name}, timeout: d.opts.CreateTimeout}
+	if d.layer != nil {
+		s, err := layerOf(labels)
+		if err != nil {
+			return fmt.Errorf("host layer: %w", err)
+		}
+		if c.cgroup, err = d.layer.prepare(ctx, s); err != nil {
+			return err
+		}
+	}
+	_, err := d.exec(ctx, c)
 	return err
 }
 
@@ -253,7 +286,7 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 	if _, err := d.ownedOrGone(ctx, r); err != nil {
 		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
 	}
-	if err := d.start(ctx, r.Name); err != nil {
+	if err := d.start(ctx, r.Name, r.Labels); err != nil {
 		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
 	}
 	return nil
@@ -281,15 +314,19 @@ func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
 	if err != nil {
 		return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
 	}
-	if !found {
-		return nil
+	if found {
+		_, err = d.exec(ctx, call{args: []string{"machine", "delete", "--name", r.Name, "-f"}, timeout: d.opts.Timeout})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
+		}
 	}
-	_, err = d.exec(ctx, call{args: []string{"machine", "delete", "--name", r.Name, "-f"}, timeout: d.opts.Timeout})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
+	// The layer goes after its VMM, also when the machine went first.
+	if d.layer != nil {
+		if s, lerr := layerOf(r.Labels); lerr == nil {
+			if err := d.layer.remove(ctx, s); err != nil {
+				return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)
+			}
+		}
 	}
 	return nil
 }

@@ -46,9 +46,15 @@ func hostEnv(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-const labelArgs = "--label dev.bottle-reconcile.bottle=alice --label dev.bottle-reconcile.hash=3f2a " +
-	"--label dev.bottle-reconcile.hash-version=1 --label dev.bottle-reconcile.instance=host-a " +
-	"--label dev.bottle-reconcile.managed-by=bottle-reconcile --label dev.bottle-reconcile.role=guest"
+// labelArgs is testWant's --label flags, with the host layer's: the
+// daemons the guest reaches and its allowCIDRs.
+func labelArgs(reach, allow string) string {
+	return "--label dev.bottle-reconcile.allow=" + allow + " --label dev.bottle-reconcile.bottle=alice " +
+		"--label dev.bottle-reconcile.bundle-addr=10.77.0.2 --label dev.bottle-reconcile.hash=3f2a " +
+		"--label dev.bottle-reconcile.hash-version=1 --label dev.bottle-reconcile.instance=host-a " +
+		"--label dev.bottle-reconcile.managed-by=bottle-reconcile --label dev.bottle-reconcile.reach=" + reach +
+		" --label dev.bottle-reconcile.role=guest"
+}
 
 func TestCreateArgv(t *testing.T) {
 	proxyEnv := "-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e NO_PROXY=localhost,127.0.0.1,::1"
@@ -61,7 +67,7 @@ func TestCreateArgv(t *testing.T) {
 	}{
 		{
 			name: "egress and dns",
-			wantArgv: "machine create --name bottle-alice " + labelArgs +
+			wantArgv: "machine create --name bottle-alice " + labelArgs("egress,dns", "203.0.113.0/24") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048" +
 				" --allow-cidr 10.77.0.2/32 --allow-cidr 203.0.113.0/24 --dns 10.77.0.2" +
 				" -e API_TOKEN -e EMPTY -e GH_TOKEN " + proxyEnv + " " + proxyLower,
@@ -77,7 +83,7 @@ func TestCreateArgv(t *testing.T) {
 			},
 			// --dns even without a resolver: smolvm would forward DNS to
 			// the host's resolver otherwise.
-			wantArgv: "machine create --name bottle-alice " + labelArgs +
+			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2",
 		},
 		{
@@ -88,7 +94,7 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.EnvFromHost = nil
 				w.Spec.Resources = spec.Resources{CPUs: 1, MemoryMiB: 512}
 			},
-			wantArgv: "machine create --name bottle-alice " + labelArgs +
+			wantArgv: "machine create --name bottle-alice " + labelArgs("dns", "203.0.113.0/24") +
 				" --image ghcr.io/org/agent:1 --cpus 1 --mem 512 --allow-cidr 10.77.0.2/32" +
 				" --allow-cidr 203.0.113.0/24 --dns 10.77.0.2",
 		},
@@ -100,7 +106,7 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.EnvFromHost = nil
 				w.Spec.Env = map[string]string{"LIBRARY": "/opt/lib", "Z": "last"}
 			},
-			wantArgv: "machine create --name bottle-alice " + labelArgs +
+			wantArgv: "machine create --name bottle-alice " + labelArgs("egress", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 " +
 				"-e HTTPS_PROXY=http://10.77.0.2:3128 -e HTTP_PROXY=http://10.77.0.2:3128 -e LIBRARY" +
 				" -e NO_PROXY=localhost,127.0.0.1,::1 -e Z " + proxyLower,
@@ -117,7 +123,7 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.EnvFromHost = nil
 				w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "TZ": "UTC", "MODE": "fast"}
 			},
-			wantArgv: "machine create --name bottle-alice " + labelArgs +
+			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2" +
 				" -e LD_LIBRARY_PATH=/opt/lib -e MODE -e TZ=UTC",
 			wantChild: []string{"MODE=fast"},
@@ -339,7 +345,7 @@ func TestCreateFailureRedacted(t *testing.T) {
 }
 
 func TestStartStopDelete(t *testing.T) {
-	r := reconciler.Resource{Name: "bottle-alice", Instance: "host-a"}
+	r := reconciler.Resource{Name: "bottle-alice", Instance: "host-a", Labels: machineLabels(testWant())}
 	notFound := fakeAnswer{exitCode: 1, stderr: "Error: vm not found: bottle-alice\n"}
 	row := func(labels string) string {
 		return `[{"name":"bottle-alice","state":"running","ephemeral":false,"labels":` + labels + `}]`

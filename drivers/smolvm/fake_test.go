@@ -85,6 +85,9 @@ func newFakeDriver(t *testing.T, f *fakeRunner, opts Options) *Driver {
 		t.Fatal(err)
 	}
 	d.run = f
+	if !opts.NoHostLayer {
+		d.layer = fakeLayer(t)
+	}
 	return d
 }
 

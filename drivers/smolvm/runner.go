@@ -18,6 +18,9 @@ type call struct {
 	env     []string // KEY=VALUE added to smolvm's own environment (forwarded -e values)
 	stdin   io.Reader
 	timeout time.Duration
+	// cgroup, when set, is the cgroup (v2) directory smolvm starts in, so
+	// the VMM it launches runs there (the host layer).
+	cgroup string
 }
 
 // result is what a finished smolvm process left behind.
@@ -64,6 +67,16 @@ func (r execRunner) run(ctx context.Context, c call) (result, error) {
 	// direct child could leave its descendants running, so it gets its own
 	// process group and the whole group is killed on timeout.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if c.cgroup != "" {
+		// Placed by the kernel at clone (CLONE_INTO_CGROUP), so no code of
+		// smolvm's ever runs outside the cgroup.
+		dir, err := os.Open(c.cgroup)
+		if err != nil {
+			return result{exitCode: -1}, fmt.Errorf("open cgroup %s: %w", c.cgroup, err)
+		}
+		defer dir.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
+	}
 	cmd.Cancel = func() error {
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		if errors.Is(err, syscall.ESRCH) {

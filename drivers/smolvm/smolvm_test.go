@@ -32,7 +32,7 @@ func testLifecycle(t *testing.T, b *backend) {
 	if r.State != reconciler.StateRunning || r.Detail != "running" {
 		t.Errorf("after create: state %q (%s), want running", r.State, r.Detail)
 	}
-	if !reflect.DeepEqual(r.Labels, w.Labels) || r.Bottle != w.Bottle || r.Hash != w.Labels[reconciler.LabelHash] ||
+	if !reflect.DeepEqual(r.Labels, machineLabels(w)) || r.Bottle != w.Bottle || r.Hash != w.Labels[reconciler.LabelHash] ||
 		r.Instance != w.Labels[reconciler.LabelInstance] || r.HashVersion != "1" || r.Kind != "smolvm" || r.Role != reconciler.RoleGuest {
 		t.Errorf("observed %+v, want the labels of %+v", r, w.Labels)
 	}

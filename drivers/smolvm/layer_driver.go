@@ -1,0 +1,66 @@
+package smolvm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+)
+
+// checkLayer sets r.Drift when m's host layer is not what its labels say,
+// and r.Broken when m has no host layer labels at all (made by a version
+// without the layer): starting it again cannot add them, so it is
+// replaced.
+func (d *Driver) checkLayer(ctx context.Context, r *reconciler.Resource, m machine) {
+	if _, ok := m.Labels[labelReach]; !ok {
+		r.Broken = "made without the host layer labels (by an older bottle-reconcile); it is replaced to get its host layer"
+		return
+	}
+	s, err := layerOf(m.Labels)
+	if err != nil {
+		r.Drift = "host layer: " + err.Error()
+		return
+	}
+	pid := 0
+	if m.State == "running" && m.PID != nil {
+		pid = *m.PID
+	}
+	r.Drift = d.layer.drift(ctx, s, pid)
+}
+
+// Repair implements reconciler.Repairer: it puts a machine's host layer
+// rules back and moves its VMM into its cgroup.
+func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
+	if d.layer == nil {
+		return nil
+	}
+	byName, err := d.list(ctx)
+	if err != nil {
+		return fmt.Errorf("smolvm: repair machine %q: %w", r.Name, err)
+	}
+	m, ok := byName[r.Name]
+	if !ok || !m.ours() {
+		return nil // gone, or not ours: the next pass sees it
+	}
+	s, err := layerOf(m.Labels)
+	if err != nil {
+		return fmt.Errorf("smolvm: repair machine %q: host layer: %w", r.Name, err)
+	}
+	pid := 0
+	if m.State == "running" && m.PID != nil {
+		pid = *m.PID
+	}
+	if err := d.layer.repair(ctx, s, pid); err != nil {
+		return fmt.Errorf("smolvm: repair machine %q: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Cleanup implements reconciler.Cleaner: the instance's cgroup goes once
+// it holds no bottle.
+func (d *Driver) Cleanup(_ context.Context, instance string) error {
+	if d.layer == nil {
+		return nil
+	}
+	return d.layer.cleanup(instance)
+}
