@@ -94,6 +94,12 @@ func (a *app) exec(p parsedArgs) error {
 	cmd.Dir, cmd.Env = dir, env
 	// Own process group, so a timeout kills the whole command tree.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if rec.PID != nil {
+		if cg := vmmCgroup(*rec.PID); cg != nil {
+			defer cg.Close()
+			inCgroup(cmd.SysProcAttr, cg)
+		}
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	if p.has("interactive") {

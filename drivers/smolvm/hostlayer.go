@@ -1,7 +1,6 @@
 package smolvm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/cgroup2"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -171,35 +171,12 @@ func newHostLayer(run hostfw.Runner, mountinfo, proc string) hostLayer {
 	for _, f := range families {
 		l.fw[f] = hostfw.Firewall{Run: run, Family: f}
 	}
-	root, err := cgroup2Root(mountinfo)
+	root, err := cgroup2.Root(mountinfo)
 	if err != nil {
 		l.off = err.Error()
 	}
 	l.root = root
 	return l
-}
-
-// cgroup2Root finds where the cgroup2 hierarchy is mounted: /sys/fs/cgroup
-// on a unified host, /sys/fs/cgroup/unified on a hybrid one.
-func cgroup2Root(mountinfo string) (string, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return "", fmt.Errorf("find the cgroup2 mount: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if ok && len(fields) >= 5 && len(tail) > 0 && tail[0] == "cgroup2" && fields[3] == "/" {
-			return fields[4], nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("find the cgroup2 mount: %w", err)
-	}
-	return "", errors.New("no cgroup2 hierarchy is mounted (mount one, e.g. at /sys/fs/cgroup/unified)")
 }
 
 // unavailable is the error of a layer that cannot run here.
@@ -312,19 +289,14 @@ func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int) string {
 // holds reports whether pid is in the bottle's cgroup. A process that is
 // gone is in none, and that is for the listing to notice, not an error.
 func (l hostLayer) holds(s layerSpec, pid int) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(l.proc, strconv.Itoa(pid), "cgroup"))
+	p, err := cgroup2.Of(l.proc, pid)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p == "/"+s.cgroup() || strings.HasPrefix(p, "/"+s.cgroup()+"/"), nil
-		}
-	}
-	return false, nil
+	return p == "/"+s.cgroup() || strings.HasPrefix(p, "/"+s.cgroup()+"/"), nil
 }
 
 // repair puts the bottle's rules back and moves its VMM into its cgroup.
@@ -347,14 +319,20 @@ func (l hostLayer) repair(ctx context.Context, s layerSpec, pid int) error {
 	return nil
 }
 
-// cleanup removes the instance's cgroup once it holds no bottle.
+// cleanup removes the instance's cgroup once it holds no bottle, and the
+// base cgroup once it holds no instance.
 func (l hostLayer) cleanup(instance string) error {
 	if l.off != "" || !safeName(instance) {
 		return nil
 	}
-	err := os.Remove(filepath.Join(l.root, cgroupBase, instance))
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !isNotEmpty(err) {
-		return fmt.Errorf("host layer: remove the cgroup of instance %s: %w", instance, err)
+	for _, dir := range []string{filepath.Join(l.root, cgroupBase, instance), filepath.Join(l.root, cgroupBase)} {
+		err := os.Remove(dir)
+		if isNotEmpty(err) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("host layer: remove cgroup %s: %w", dir, err)
+		}
 	}
 	return nil
 }

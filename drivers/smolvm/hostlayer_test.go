@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/cgroup2"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -65,7 +66,7 @@ func TestCgroup2Root(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tt.mountinfo), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, err := cgroup2Root(p)
+			got, err := cgroup2.Root(p)
 			if got != tt.want || (err == nil) != (tt.want != "") {
 				t.Errorf("got %q, %v; want %q", got, err, tt.want)
 			}
