@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -55,54 +53,9 @@ func buildBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-// buildGuestImage builds a FROM scratch image holding Debian's static
-// busybox, so the guest has a shell, labelled for cleanup.
+// buildGuestImage builds the busybox guest image, labelled for cleanup.
 func buildGuestImage(t *testing.T, cli *client.Client, tag, instance string) {
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		dockertest.Unusable(t, fmt.Errorf("no static /bin/busybox (apt-get install busybox-static): %w", err))
-	}
-	var ctxTar bytes.Buffer
-	tw := tar.NewWriter(&ctxTar)
-	df := "FROM scratch\nCOPY . /\nUSER 1000:1000\nCMD [\"/bin/sleep\", \"2147483647\"]\n"
-	files := []struct {
-		name, link string
-		mode       int64
-		data       []byte
-	}{
-		{name: "Dockerfile", mode: 0o644, data: []byte(df)},
-		{name: "bin/", mode: 0o755},
-		{name: "tmp/", mode: 0o1777},
-		{name: "bin/busybox", mode: 0o755, data: bb},
-		{name: "bin/sh", link: "busybox"},
-		{name: "bin/sleep", link: "busybox"},
-	}
-	for _, f := range files {
-		h := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Now(), Typeflag: tar.TypeReg}
-		switch {
-		case f.link != "":
-			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.link, 0o777
-		case strings.HasSuffix(f.name, "/"):
-			h.Typeflag = tar.TypeDir
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(f.data)
-	}
-	tw.Close()
-	resp, err := cli.ImageBuild(context.Background(), &ctxTar, build.ImageBuildOptions{
-		Tags: []string{tag}, Remove: true, ForceRemove: true,
-		Labels: map[string]string{reconciler.LabelInstance: instance},
-	})
-	if err != nil {
-		t.Fatalf("build guest image: %v", err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if bytes.Contains(out, []byte(`"error"`)) {
-		t.Fatalf("build guest image: %s", out)
-	}
+	dockertest.BuildBusyboxImage(t, cli, tag, map[string]string{reconciler.LabelInstance: instance})
 }
 
 // instanceRules lists the host firewall rules whose comment names instance,
