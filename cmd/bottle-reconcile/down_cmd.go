@@ -37,7 +37,7 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile: down failed, nothing was changed: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprint(stdout, p.Plan.String())
+	downReport(stdout, p)
 	failures := p.DownFailures()
 	if err != nil {
 		failures = append(failures, err.Error())

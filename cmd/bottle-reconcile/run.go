@@ -22,6 +22,11 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile down NAME... | --all     tear bottles down
        bottle-reconcile probe NAME [-o json]     run the escape probes in a live bottle
        bottle-reconcile schema                   print the spec's JSON Schema
+       bottle-reconcile --version                print the version and VCS revision
+
+common flags: --state-dir DIR, --instance NAME, --subnet-pool CIDR, --smolvm PATH,
+  --concurrency N, --max-deletes N, --log-format auto|text|json, -v N
+  (bottle-reconcile COMMAND -h lists every flag of a command)
 `
 
 // run dispatches a command line and returns the exit code.
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "version", "--version", "-version":
+		return cmdVersion(stdout)
 	}
 	if cmd != "" && !strings.HasPrefix(cmd, "-") && !isDir(cmd) {
 		fmt.Fprintf(stderr, "bottle-reconcile: unknown command %q\n%s", cmd, usage)
