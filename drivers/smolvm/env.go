@@ -41,3 +41,7 @@ func smolvmEnv(lookup func(string) (string, bool)) []string {
 	}
 	return env
 }
+
+// MinimalEnv is the environment any caller of the smolvm CLI should give it
+// (the probe's machine cp/exec too): smolvmEnvNames, read from this process.
+func MinimalEnv() []string { return smolvmEnv(nil) }

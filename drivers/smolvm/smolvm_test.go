@@ -15,7 +15,7 @@ import (
 )
 
 // These tests drive a smolvm binary: the emulator, and a real smolvm when
-// BOTTLE_SMOLVM=real (see backend_test.go).
+// one is on PATH (see backend_test.go).
 
 func TestLifecycle(t *testing.T) { eachBackend(t, testLifecycle) }
 
