@@ -17,6 +17,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	smolvmdriver "github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
 )
 
 // DockerAPI is the part of the Docker client the host side uses;
@@ -125,9 +127,18 @@ func (g smolvmGuest) cpArgs(binary, dst string) []string {
 	return []string{"machine", "cp", "--mode", "755", binary, g.machine + ":" + dst}
 }
 
-// execArgs is the smolvm argv that runs argv in the machine.
+// execArgs is the smolvm argv that runs argv in the machine: `machine exec
+// --name NAME [--] CMD...`. --name has no short form (smolvm
+// src/cli/machine.rs ExecCmd); "--" is optional there but kept, so an argv
+// starting with "-" is never read as a flag.
 func (g smolvmGuest) execArgs(argv []string) []string {
-	return append([]string{"machine", "exec", "--name", g.machine, "--timeout", g.timeout.String(), "--"}, argv...)
+	return append([]string{"machine", "exec", "--name", g.machine, "--timeout", humanSeconds(g.timeout), "--"}, argv...)
+}
+
+// humanSeconds renders d for exec --timeout, which humantime parses: whole
+// seconds, rounded up, since "1.5s" (Go's String) is refused.
+func humanSeconds(d time.Duration) string {
+	return fmt.Sprintf("%ds", max(1, int64((d+time.Second-1)/time.Second)))
 }
 
 func (g smolvmGuest) install(ctx context.Context, binary string) (string, error) {
@@ -148,6 +159,9 @@ func (g smolvmGuest) run(ctx context.Context, argv []string) ([]byte, error) {
 
 func (g smolvmGuest) smolvm(ctx context.Context, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, g.binary, args...)
+	// As the driver does: our proxies, SMOLVM_* and the like would change
+	// what smolvm does.
+	cmd.Env = smolvmdriver.MinimalEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -156,7 +156,7 @@ func TestSmolvmArgs(t *testing.T) {
 		t.Errorf("cp %q", got)
 	}
 	got := g.execArgs([]string{"/tmp/p", "probe-run", `{"checks":[]}`})
-	want := []string{"machine", "exec", "--name", "bottle-a", "--timeout", "3m0s", "--", "/tmp/p", "probe-run", `{"checks":[]}`}
+	want := []string{"machine", "exec", "--name", "bottle-a", "--timeout", "180s", "--", "/tmp/p", "probe-run", `{"checks":[]}`}
 	if !slices.Equal(got, want) {
 		t.Errorf("exec %q", got)
 	}

@@ -27,8 +27,12 @@ type cmdSpec struct {
 	flags       []flagSpec // options
 	positionals []string   // names of plain positional arguments, in order (cp: SRC DST)
 	trailing    bool       // accepts "-- CMD..." (clap `last = true`)
-	required    []string   // long names of required options
-	conflicts   [][2]string
+	// trailingVarArg: the first plain argument starts the command and
+	// everything after it is taken as is, "--" or not (clap
+	// `trailing_var_arg = true`, exec's COMMAND).
+	trailingVarArg bool
+	required       []string // long names of required options
+	conflicts      [][2]string
 }
 
 // parsedArgs is the result of parsing a subcommand's arguments.
@@ -190,6 +194,11 @@ func (c cmdSpec) parse(args []string) (parsedArgs, error) {
 				break
 			}
 		default:
+			if c.trailingVarArg {
+				p.trailing = append([]string{}, args[i:]...)
+				i = len(args)
+				continue
+			}
 			if len(p.pos) >= len(c.positionals) {
 				return p, unexpected(a)
 			}

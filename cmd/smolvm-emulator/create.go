@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -92,9 +91,6 @@ func (a *app) parseCreate(p parsedArgs) (createOpts, error) {
 	o.cpusAsked = defaultCPUs
 	r := &o.rec
 	var err error
-	if r.Labels, err = parseLabels(fLabel, p.vals["label"]); err != nil {
-		return o, err
-	}
 	for _, c := range p.vals["allow-cidr"] {
 		cidr, err := parseCIDR(c)
 		if err != nil {
@@ -167,23 +163,28 @@ func (a *app) create(p parsedArgs) error {
 	if err := validateName(name); err != nil {
 		return errorf("config operation failed: create machine: %s", err)
 	}
-	// Resource checks (data/resources.rs). The reference says 0 CPUs and
-	// mem < 64 are errors and > 16 CPUs is capped with a warning; the
-	// wordings are not from the reference.
+	// --label is parsed at run time (util::parse_labels, util.rs 172-190),
+	// so a bad one is exit 1, not a clap error.
+	if r.Labels, err = parseLabels(p.vals["label"]); err != nil {
+		return err
+	}
+	// VmResources::validate (data/resources.rs 84-121). Above 16 CPUs it only
+	// warns: the record keeps the number asked for (91-97).
+	r.CPUs = o.cpusAsked
 	switch {
-	case o.cpusAsked == 0:
-		return errorf("invalid resources: cpus must be at least 1")
-	case o.cpusAsked > maxCPUs:
-		fmt.Fprintf(a.stderr, "Warning: %d CPUs requested, capping at the maximum of %d\n", o.cpusAsked, maxCPUs)
-		r.CPUs = maxCPUs
-	default:
-		r.CPUs = o.cpusAsked
+	case r.CPUs == 0:
+		return errorf("config operation failed: validate resources: CPU count must be at least 1")
+	case r.CPUs > maxCPUs:
+		fmt.Fprintf(a.stderr, "warning: requested %d vCPUs but the hypervisor supports at most %d; the VM will run with %d vCPUs\n", r.CPUs, maxCPUs, maxCPUs)
 	}
 	if r.MemoryMiB < minMem {
-		return errorf("invalid resources: memory must be at least %d MiB, got %d MiB", minMem, r.MemoryMiB)
+		return errorf("config operation failed: validate resources: memory must be at least %d MiB (got %d MiB)", minMem, r.MemoryMiB)
 	}
-	if (r.StorageGB != nil && *r.StorageGB == 0) || (r.OverlayGB != nil && *r.OverlayGB == 0) {
-		return errorf("invalid storage: size must be at least 1 GiB")
+	if r.StorageGB != nil && *r.StorageGB == 0 {
+		return errorf("config operation failed: validate resources: storage disk size must be greater than 0 GiB")
+	}
+	if r.OverlayGB != nil && *r.OverlayGB == 0 {
+		return errorf("config operation failed: validate resources: overlay disk size must be greater than 0 GiB")
 	}
 
 	if err := a.createSource(p, r); err != nil {
@@ -227,7 +228,7 @@ func (a *app) create(p parsedArgs) error {
 	}
 	fmt.Fprintf(a.stdout, "Created machine: %s\n", name)
 	fmt.Fprintf(a.stdout, "  CPUs: %d, Memory: %d MiB\n", r.CPUs, r.MemoryMiB)
-	// The hint wording is not from the reference.
+	// The hint wording is not from the source.
 	fmt.Fprintf(a.stdout, "\nStart it with: smolvm machine start --name %s\n", name)
 	return nil
 }
@@ -255,21 +256,18 @@ func (a *app) createSource(p parsedArgs, r *Record) error {
 	if !ok {
 		return nil
 	}
-	r.Image = &img
 	if !isLocalImage(img) {
+		r.Image = &img
 		return nil
 	}
-	if img == "-" {
-		// `docker save | smolvm machine create --image -`: read the archive.
-		if _, err := io.Copy(io.Discard, a.stdin); err != nil {
-			return fmt.Errorf("read image from stdin: %w", err)
-		}
-		return nil
+	// A local archive is staged into smolvm's own content-addressed cache and
+	// the record keeps "local:<sha256>", never the path given
+	// (src/data/image_source.rs 196-244, 303).
+	ref, err := a.stageArchive(img)
+	if err != nil {
+		return err
 	}
-	// Not from the reference: the wording for a missing local image.
-	if _, err := os.Stat(img); err != nil {
-		return errorf("image source '%s' not found: no such file or directory", img)
-	}
+	r.Image = &ref
 	return nil
 }
 
@@ -304,7 +302,7 @@ func (a *app) createNetwork(p parsedArgs, o *createOpts) error {
 	// validate_image_fetchable: a registry image is pulled in the guest on
 	// first start, so it needs networking (--from is exempt). Wording not
 	// from the reference.
-	if r.Image != nil && !isLocalImage(*r.Image) && !r.Network {
+	if r.Image != nil && !isLocalRef(*r.Image) && !r.Network {
 		return errorf("config operation failed: image '%s' must be pulled from a registry, which needs networking: add --net", *r.Image)
 	}
 	return nil
@@ -313,7 +311,7 @@ func (a *app) createNetwork(p parsedArgs, o *createOpts) error {
 // resolveAllowHost resolves an --allow-host on the host, as smolvm does at
 // create. SMOLVM_EMU_RESOLVE gives fixed answers for tests without DNS.
 func (a *app) resolveAllowHost(h string) ([]string, error) {
-	// Wordings below are not from the reference.
+	// Wordings below are not from the source.
 	if _, _, err := net.SplitHostPort(h); err == nil {
 		return nil, errorf("invalid --allow-host '%s': expected a hostname without a port", h)
 	}

@@ -49,20 +49,25 @@ func (a *app) guestPath(name, p string) string {
 func (a *app) exec(p parsedArgs) error {
 	if len(p.trailing) == 0 {
 		return &clapError{msg: "the following required arguments were not provided:\n  <COMMAND>...",
-			usage: "smolvm machine exec [OPTIONS] --name <NAME> -- <COMMAND>..."}
+			usage: "smolvm machine exec [OPTIONS] <COMMAND>..."}
 	}
 	var timeout time.Duration
 	if v, ok := p.one("timeout"); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return invalidValue(flagSpec{long: "timeout", value: "TIMEOUT"}, v, "expected a duration like 30s or 5m")
+		d, err := parseHumanDuration(v)
+		if err == nil && d == 0 {
+			err = fmt.Errorf("timeout must be greater than 0 (e.g., 5sec, 30s)")
+		}
+		if err != nil {
+			return invalidValue(flagSpec{long: "timeout", value: "DURATION"}, v, err.Error())
 		}
 		timeout = d
 	}
 	if p.has("detach") {
 		return errorf("smolvm emulator: 'machine exec -d' is not emulated")
 	}
-	name, _ := p.one("name")
+	// --name has no short form and defaults to "default" (vm_common.rs
+	// 2628-2632).
+	name := nameOrDefault(p)
 	rec, err := a.runningMachine(name)
 	if err != nil {
 		return err
@@ -90,7 +95,7 @@ func (a *app) exec(p parsedArgs) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, p.trailing[0], p.trailing[1:]...)
+	cmd := exec.CommandContext(ctx, a.guestCommand(name, p.trailing[0]), p.trailing[1:]...)
 	cmd.Dir, cmd.Env = dir, env
 	// Own process group, so a timeout kills the whole command tree.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -129,10 +134,23 @@ func (a *app) exec(p parsedArgs) error {
 		return exitCode(ee.ExitCode())
 	default:
 		// The command could not be started, like a missing binary in the
-		// guest: the shell convention 127. Wording not from the reference.
+		// guest: the shell convention 127. Wording not from the source.
 		fmt.Fprintf(a.stderr, "exec failed: %v\n", runErr)
 		return exitCode(127)
 	}
+}
+
+// guestCommand maps an absolute command path to the rootfs stand-in when the
+// file is there (a binary put in with `machine cp`); anything else runs as
+// the host resolves it.
+func (a *app) guestCommand(name, argv0 string) string {
+	if !filepath.IsAbs(argv0) {
+		return argv0
+	}
+	if st, err := os.Stat(a.guestPath(name, argv0)); err == nil && st.Mode().IsRegular() {
+		return a.guestPath(name, argv0)
+	}
+	return argv0
 }
 
 // hostPath is the PATH given to exec'd commands.
@@ -143,19 +161,11 @@ func (a *app) hostPath() string {
 	return "/usr/local/bin:/usr/bin:/bin"
 }
 
-// cp implements `machine cp SRC DST [--mode 644] [--uid N] [--gid N]`. As in
-// smolvm, SRC is checked for ':' first, so a local SRC containing ':' is
-// taken as NAME:/path.
+// cp implements `machine cp SRC DST [--mode 644] [--uid N] [--gid N]`
+// (src/cli/machine.rs ~4925-4990). As in smolvm, SRC is checked for ':'
+// first, so a local SRC containing ':' is taken as NAME:/path.
 func (a *app) cp(p parsedArgs) error {
 	src, dst := p.pos[0], p.pos[1]
-	mode := os.FileMode(0o644)
-	if v, ok := p.one("mode"); ok {
-		m, err := strconv.ParseUint(v, 8, 32)
-		if err != nil {
-			return invalidValue(flagSpec{long: "mode", value: "MODE"}, v, "invalid octal mode")
-		}
-		mode = os.FileMode(m)
-	}
 	for _, f := range []string{"uid", "gid"} {
 		if v, ok := p.one(f); ok {
 			if _, err := parseUint(flagSpec{long: f, value: strings.ToUpper(f)}, v, 32); err != nil {
@@ -163,33 +173,45 @@ func (a *app) cp(p parsedArgs) error {
 			}
 		}
 	}
-	if name, gpath, ok := strings.Cut(src, ":"); ok {
-		if _, err := a.runningMachine(name); err != nil {
-			return err
-		}
+	name, gpath, upload := "", "", false
+	if n, g, ok := strings.Cut(src, ":"); ok {
+		name, gpath = n, g
+	} else if n, g, ok := strings.Cut(dst, ":"); ok {
+		name, gpath, upload = n, g, true
+	} else {
+		return errorf("config operation failed: cp: one of SRC or DST must use machine:path syntax (e.g., myvm:/workspace/file)")
+	}
+	if !upload && (p.has("mode") || p.has("uid") || p.has("gid")) {
+		return errorf("config operation failed: cp: --mode/--uid/--gid apply to uploads only (host -> machine)")
+	}
+	if _, err := a.runningMachine(name); err != nil {
+		return err
+	}
+	if !upload {
 		data, err := os.ReadFile(a.guestPath(name, gpath))
 		if err != nil {
-			// Wording not from the reference.
+			// Wording not from the source.
 			return errorf("agent operation failed: read file '%s': %v", gpath, errors.Unwrap(err))
 		}
 		return writeAtomic(localTarget(dst, gpath), data, 0o644)
 	}
-	if name, gpath, ok := strings.Cut(dst, ":"); ok {
-		if _, err := a.runningMachine(name); err != nil {
-			return err
+	mode := os.FileMode(0o644)
+	if v, ok := p.one("mode"); ok {
+		m, err := strconv.ParseUint(strings.TrimPrefix(v, "0o"), 8, 32)
+		if err != nil || m > 0o7777 {
+			return errorf("config operation failed: cp: invalid octal mode '%s' (expected e.g. 644)", v)
 		}
-		data, err := os.ReadFile(src)
-		if err != nil {
-			return errorf("failed to read '%s': %v", src, errors.Unwrap(err))
-		}
-		target := a.guestPath(name, gpath)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return fmt.Errorf("cp: %w", err)
-		}
-		return writeAtomic(target, data, mode)
+		mode = os.FileMode(m)
 	}
-	// Wording not from the reference.
-	return errorf("one of SRC or DST must be NAME:/path")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return errorf("agent operation failed: read local file: %s: %s", src, rustIOError(err))
+	}
+	target := a.guestPath(name, gpath)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("cp: %w", err)
+	}
+	return writeAtomic(target, data, mode)
 }
 
 // localTarget puts a download into dst, or into dst/<base> when dst is a

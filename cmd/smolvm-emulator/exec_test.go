@@ -29,8 +29,16 @@ func TestExec(t *testing.T) {
 		{"timeout gives 124", []string{"--name", "vm1", "--timeout", "200ms", "--", "sleep", "10"}, want{code: 124}},
 		{"no -n short form", []string{"-n", "vm1", "--", "true"},
 			want{code: 2, stderr: "error: unexpected argument '-n' found\n", stderrPrefix: true}},
-		{"command needs --", []string{"--name", "vm1", "true"},
-			want{code: 2, stderr: "error: unexpected argument 'true' found\n", stderrPrefix: true}},
+		// trailing_var_arg: "--" is optional, and flags after the command
+		// are the command's (vm_common.rs 2628-2632).
+		{"-- is optional", []string{"--name", "vm1", "sh", "-c", "echo no-dashes"}, want{stdout: "no-dashes\n"}},
+		{"fractional timeout refused", []string{"--name", "vm1", "--timeout", "1.5s", "--", "true"},
+			want{code: 2, stderr: "error: invalid value '1.5s' for '--timeout <DURATION>': ", stderrPrefix: true}},
+		{"zero timeout refused", []string{"--name", "vm1", "--timeout", "0s", "--", "true"},
+			want{code: 2, stderr: "error: invalid value '0s' for '--timeout <DURATION>': timeout must be greater than 0 (e.g., 5sec, 30s)\n", stderrPrefix: true}},
+		{"compound timeout", []string{"--name", "vm1", "--timeout", "1m30s", "--", "true"}, want{}},
+		{"name defaults to default", []string{"true"},
+			want{code: 1, stderr: "Error: vm not found: default\n"}},
 		{"missing binary", []string{"--name", "vm1", "--", "/nonexistent/bin"},
 			want{code: 127, stderr: "exec failed: fork/exec /nonexistent/bin: no such file or directory\n"}},
 	}
@@ -71,6 +79,24 @@ func TestCp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.data, "emu", "escape.txt")); err == nil {
 		t.Error("cp escaped the rootfs dir")
 	}
-	want{code: 1, stderr: "Error: one of SRC or DST must be NAME:/path\n"}.check(t, e.run("machine", "cp", src, out))
+	want{code: 1, stderr: "Error: config operation failed: cp: one of SRC or DST must use machine:path syntax (e.g., myvm:/workspace/file)\n"}.
+		check(t, e.run("machine", "cp", src, out))
+	// --mode/--uid/--gid are upload-only (src/cli/machine.rs 4939-4944).
+	for _, flag := range []string{"--mode", "--uid", "--gid"} {
+		want{code: 1, stderr: "Error: config operation failed: cp: --mode/--uid/--gid apply to uploads only (host -> machine)\n"}.
+			check(t, e.run("machine", "cp", flag, "644", "vm1:/etc/in.txt", out))
+	}
+	want{code: 1, stderr: "Error: config operation failed: cp: invalid octal mode '9' (expected e.g. 644)\n"}.
+		check(t, e.run("machine", "cp", "--mode", "9", src, "vm1:/etc/in.txt"))
+	// A binary put in with cp runs by its guest path.
+	script := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho from-guest-path\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want{}.check(t, e.run("machine", "cp", "--mode", "755", script, "vm1:/tmp/hello"))
+	want{stdout: "from-guest-path\n"}.check(t, e.run("machine", "exec", "--name", "vm1", "/tmp/hello"))
+	e.must("machine", "stop", "-n", "vm1")
+	want{code: 1, stderr: "Error: agent operation failed: connect: machine 'vm1' is not running. Use 'smolvm machine start --name vm1' first.\n"}.
+		check(t, e.run("machine", "cp", "vm1:/etc/in.txt", out))
 	want{code: 1, stderr: "Error: vm not found: nope\n"}.check(t, e.run("machine", "cp", src, "nope:/x"))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,9 @@ type callRecord struct {
 	Time string   `json:"time"`
 	PID  int      `json:"pid"`
 	Args []string `json:"args"` // argv without argv[0]
+	// Env is the whole environment this invocation saw, sorted, so tests
+	// can assert what a caller handed smolvm (and what it did not).
+	Env []string `json:"env"`
 }
 
 // logCall appends the invocation to calls.jsonl. A single O_APPEND write
@@ -31,7 +35,11 @@ func (a *app) logCall(args []string) {
 	if args == nil {
 		args = []string{}
 	}
-	b, err := json.Marshal(callRecord{Time: time.Now().UTC().Format(time.RFC3339Nano), PID: os.Getpid(), Args: args})
+	env := slices.Sorted(slices.Values(a.environ))
+	if env == nil {
+		env = []string{}
+	}
+	b, err := json.Marshal(callRecord{Time: time.Now().UTC().Format(time.RFC3339Nano), PID: os.Getpid(), Args: args, Env: env})
 	if err != nil {
 		return
 	}
@@ -132,7 +140,9 @@ func (a *app) killFromEnv() error {
 	return nil
 }
 
-// emuCmd runs the hidden `__emu` commands.
+// emuCmd runs the hidden `__emu` commands: `kill NAME` (a VMM crash) and
+// `freeze NAME` (a running machine becomes a fork base, state frozen, which
+// the emulator has no other way to reach).
 func (a *app) emuCmd(args []string) error {
 	if len(args) == 2 && args[0] == "kill" {
 		found, err := a.killVMM(args[1])
@@ -141,7 +151,20 @@ func (a *app) emuCmd(args []string) error {
 		}
 		return err
 	}
-	return fmt.Errorf("usage: smolvm __emu kill NAME")
+	if len(args) == 2 && args[0] == "freeze" {
+		return a.store.withLock(true, func(st *stateFile) error {
+			r, ok := st.Machines[args[1]]
+			if !ok {
+				return errorf("vm not found: %s", args[1])
+			}
+			if a.observedState(r) != "running" {
+				return errorf("machine '%s' is not running", args[1])
+			}
+			r.State = "frozen"
+			return nil
+		})
+	}
+	return fmt.Errorf("usage: smolvm __emu kill|freeze NAME")
 }
 
 // killVMM kills a machine's VMM without touching its record, which is what a

@@ -25,7 +25,7 @@ type machineJSON struct {
 	ForkpointHeld          bool               `json:"forkpoint_held"`
 	GPU                    bool               `json:"gpu"`
 	GPUVramMiB             *int               `json:"gpu_vram_mib"`
-	HealthCmd              *[]string          `json:"health_cmd"`
+	HealthCmd              *string            `json:"health_cmd"` // the argv joined, or sh -c's script (vm_common.rs 2476)
 	HealthIntervalSecs     *int               `json:"health_interval_secs"`
 	HealthRetries          *int               `json:"health_retries"`
 	HealthStartupGraceSecs *int               `json:"health_startup_grace_secs"`
@@ -108,7 +108,7 @@ func (a *app) ls(p parsedArgs) error {
 	return nil
 }
 
-// printTable is the text form of ls. Its layout is not from the reference;
+// printTable is the text form of ls. Its layout is not from the source;
 // only the "Env: K=V" lines of -v are.
 func (a *app) printTable(recs []*Record, verbose bool) {
 	if len(recs) == 0 {
@@ -195,7 +195,7 @@ func (a *app) status(p parsedArgs) error {
 	if asJSON {
 		return writeJSON(a.stdout, a.toJSON(rec))
 	}
-	// Text form: not from the reference.
+	// Text form: not from the source.
 	state := a.observedState(rec)
 	if state == "running" {
 		fmt.Fprintf(a.stdout, "Machine '%s': %s (PID: %d)\n", name, state, *rec.PID)

@@ -27,11 +27,19 @@ func (a *app) start(p parsedArgs) error {
 		if !ok {
 			return errorf("vm not found: %s", name)
 		}
-		if a.observedState(r) == "running" {
+		switch a.observedState(r) {
+		case "running":
 			pid, already = *r.PID, true
 			return nil
+		case "frozen":
+			// vm_common.rs 1312-1327, for a fork base without clones (the
+			// emulator has no forks).
+			return errorf("agent operation failed: start: '%s' is frozen because it retains a reusable fork checkpoint; stop it before restarting, or fork it again", name)
 		}
 		fmt.Fprintf(a.stderr, "Starting machine '%s'...\n", name)
+		if err := a.firstPull(r, p); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(a.rootfsDir(name), 0o755); err != nil {
 			return fmt.Errorf("create rootfs dir: %w", err)
 		}
@@ -56,9 +64,10 @@ func (a *app) start(p parsedArgs) error {
 	return nil
 }
 
-// stop implements `machine stop`: idempotent.
+// stop implements `machine stop`: idempotent (vm_common.rs ~1940-2030).
 func (a *app) stop(p parsedArgs) error {
 	name := nameOrDefault(p)
+	var state string
 	stopped := false
 	err := a.store.withLock(true, func(st *stateFile) error {
 		r, ok := st.Machines[name]
@@ -66,40 +75,39 @@ func (a *app) stop(p parsedArgs) error {
 			return errorf("vm not found: %s", name)
 		}
 		var err error
-		stopped, err = a.stopLocked(r)
+		state, stopped, err = a.stopLocked(r)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if !stopped {
-		// The reference gives this text for both "stopped" and "never
-		// started".
-		fmt.Fprintf(a.stdout, "Machine '%s' is not running (state: stopped)\n", name)
+		// Prints the state it found, e.g. created for a never-started one
+		// (vm_common.rs 2006).
+		fmt.Fprintf(a.stdout, "Machine '%s' is not running (state: %s)\n", name, state)
 		return nil
 	}
-	// Not from the reference: the wording of a successful stop.
-	fmt.Fprintf(a.stdout, "Machine '%s' stopped\n", name)
+	fmt.Fprintf(a.stdout, "Stopped machine: %s\n", name)
 	return nil
 }
 
-// stopLocked kills r's VMM if it runs and reports whether it did. A record
-// that says running but whose VMM died is marked stopped. The PID is kept,
-// stale, as in the real record.
-func (a *app) stopLocked(r *Record) (bool, error) {
-	if a.observedState(r) != "running" {
+// stopLocked kills r's VMM if it runs (or is frozen) and reports the state
+// it found and whether it stopped anything. A clean stop clears the PID
+// (vm_common.rs 2026-2030); a crashed machine's stale PID is kept.
+func (a *app) stopLocked(r *Record) (string, bool, error) {
+	state := a.observedState(r)
+	if state != "running" && state != "frozen" {
 		if r.State == "running" {
 			r.State = "stopped"
 		}
-		return false, nil
+		return state, false, nil
 	}
-	// Progress goes to stderr; the exact wording is elided in the reference.
-	fmt.Fprintf(a.stderr, "Stopping machine '%s'...\n", r.Name)
+	fmt.Fprintf(a.stdout, "Stopping machine '%s'...\n", r.Name)
 	if err := terminate(*r.PID, r.Name, a.home); err != nil {
-		return false, err
+		return state, false, err
 	}
-	r.State = "stopped"
-	return true, nil
+	r.State, r.PID = "stopped", nil
+	return state, true, nil
 }
 
 // delete implements `machine delete|rm`. Without -f it stops the machine,
@@ -112,7 +120,7 @@ func (a *app) delete(p parsedArgs) error {
 		if !ok {
 			return errorf("vm not found: %s", name)
 		}
-		if _, err := a.stopLocked(r); err != nil {
+		if _, _, err := a.stopLocked(r); err != nil {
 			return err
 		}
 		if force {
@@ -128,9 +136,9 @@ func (a *app) delete(p parsedArgs) error {
 		return nil
 	}
 
-	// The prompt is read outside the lock: a caller that never closes stdin
-	// hangs here, as with the real CLI.
-	fmt.Fprintf(a.stdout, "Delete machine '%s'? [y/N] ", name)
+	// The prompt goes to stderr (vm_common.rs 2352) and is read outside the
+	// lock: a caller that never closes stdin hangs here, as with the real CLI.
+	fmt.Fprintf(a.stderr, "Delete machine '%s'? [y/N] ", name)
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
 		fmt.Fprintln(a.stdout, "Cancelled")
@@ -141,7 +149,7 @@ func (a *app) delete(p parsedArgs) error {
 		if !ok {
 			return errorf("vm not found: %s", name)
 		}
-		if _, err := a.stopLocked(r); err != nil {
+		if _, _, err := a.stopLocked(r); err != nil {
 			return err
 		}
 		return a.removeLocked(st, name)
@@ -156,7 +164,7 @@ func (a *app) delete(p parsedArgs) error {
 // removeLocked drops the record and the machine's directories; the caller
 // reports success once the state is saved.
 func (a *app) removeLocked(st *stateFile, name string) error {
-	fmt.Fprintln(a.stderr, "Cleaning up data directory...")
+	fmt.Fprintf(a.stdout, "Cleaning up data directory for vm: %s\n", name)
 	for _, dir := range []string{a.vmDataDir(name), a.rootfsDir(name)} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("remove %s: %w", dir, err)

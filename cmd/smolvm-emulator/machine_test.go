@@ -13,7 +13,8 @@ func TestLifecycle(t *testing.T) {
 	if m := e.status("vm1"); m["state"] != "created" || m["pid"] != nil {
 		t.Fatalf("fresh machine: state %v pid %v, want created/null", m["state"], m["pid"])
 	}
-	want{stdout: "Machine 'vm1' is not running (state: stopped)\n"}.check(t, e.run("machine", "stop", "-n", "vm1"))
+	// stop prints the state it found: created, for a never-started machine.
+	want{stdout: "Machine 'vm1' is not running (state: created)\n"}.check(t, e.run("machine", "stop", "-n", "vm1"))
 
 	r := e.must("machine", "start", "-n", "vm1")
 	if r.stderr != "Starting machine 'vm1'...\n" {
@@ -33,20 +34,20 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after start: state %v pid %v, want running/%d", m["state"], m["pid"], pid)
 	}
 
-	want{stdout: "Machine 'vm1' stopped\n", stderr: "Stopping machine 'vm1'...\n"}.check(t, e.run("machine", "stop", "-n", "vm1"))
+	want{stdout: "Stopping machine 'vm1'...\nStopped machine: vm1\n"}.check(t, e.run("machine", "stop", "-n", "vm1"))
 	if vmmAlive(pid, "vm1", e.data) {
 		t.Errorf("VMM %d still alive after stop", pid)
 	}
-	// pid is the raw record value: stale once stopped.
-	if m := e.status("vm1"); m["state"] != "stopped" || m["pid"] != float64(pid) {
-		t.Errorf("after stop: state %v pid %v, want stopped/%d (stale)", m["state"], m["pid"], pid)
+	// A clean stop clears the pid (vm_common.rs 2026-2030).
+	if m := e.status("vm1"); m["state"] != "stopped" || m["pid"] != nil {
+		t.Errorf("after stop: state %v pid %v, want stopped/null", m["state"], m["pid"])
 	}
 	want{stdout: "Machine 'vm1' is not running (state: stopped)\n"}.check(t, e.run("machine", "stop", "-n", "vm1"))
 
 	if pid2 := e.start("vm1"); pid2 == pid {
 		t.Errorf("restart reused pid %d", pid)
 	}
-	want{stdout: "Deleted machine: vm1\n", stderr: "Stopping machine 'vm1'...\nCleaning up data directory...\n"}.
+	want{stdout: "Stopping machine 'vm1'...\nCleaning up data directory for vm: vm1\nDeleted machine: vm1\n"}.
 		check(t, e.run("machine", "delete", "-n", "vm1", "-f"))
 	want{stdout: "[]\n"}.check(t, e.run("machine", "ls", "--json"))
 }
@@ -101,6 +102,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestDeletePrompt(t *testing.T) {
+	const prompt = "Delete machine 'vm1'? [y/N] "
 	tests := []struct {
 		name    string
 		stdin   string
@@ -108,12 +110,13 @@ func TestDeletePrompt(t *testing.T) {
 		want    want
 		deleted bool
 	}{
-		{"EOF cancels", "", false, want{stdout: "Delete machine 'vm1'? [y/N] Cancelled\n"}, false},
-		{"no cancels", "n\n", false, want{stdout: "Delete machine 'vm1'? [y/N] Cancelled\n"}, false},
-		{"y deletes", "y\n", false, want{stdout: "Delete machine 'vm1'? [y/N] Deleted machine: vm1\n", stderr: "Cleaning up data directory...\n"}, true},
-		{"yes deletes", "YES\n", false, want{stdout: "Delete machine 'vm1'? [y/N] Deleted machine: vm1\n", stderr: "Cleaning up data directory...\n"}, true},
+		// The prompt goes to stderr (vm_common.rs 2352).
+		{"EOF cancels", "", false, want{stdout: "Cancelled\n", stderr: prompt}, false},
+		{"no cancels", "n\n", false, want{stdout: "Cancelled\n", stderr: prompt}, false},
+		{"y deletes", "y\n", false, want{stdout: "Cleaning up data directory for vm: vm1\nDeleted machine: vm1\n", stderr: prompt}, true},
+		{"yes deletes", "YES\n", false, want{stdout: "Cleaning up data directory for vm: vm1\nDeleted machine: vm1\n", stderr: prompt}, true},
 		{"running is stopped before the prompt", "", true,
-			want{stdout: "Delete machine 'vm1'? [y/N] Cancelled\n", stderr: "Stopping machine 'vm1'...\n"}, false},
+			want{stdout: "Stopping machine 'vm1'...\nCancelled\n", stderr: prompt}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,8 +2,8 @@
 // development and tests, on machines where smolvm cannot run. Built as
 // bin/smolvm and put first on PATH, it answers the `machine` (alias `vm`)
 // subcommands create, start, stop, delete|rm, ls|list, status, exec and cp
-// with the flags, output texts and exit codes of
-// /work/shared/reference/smolvm-cli.md. It runs no VM: a "running" machine is
+// with the flags, output texts and exit codes of smolvm 1.9.2 (source
+// smol-machines/smolvm a5df5001; see drivers/smolvm/CONTRACT.md). It runs no VM: a "running" machine is
 // a sleeping child process, and exec runs the command ON THE HOST, without
 // any isolation.
 //
@@ -51,7 +51,8 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
-	home           string // SMOLVM_DATA_DIR, else HOME
+	environ        []string // the whole environment, for calls.jsonl
+	home           string   // SMOLVM_DATA_DIR, else HOME
 	version        string
 	store          store
 }
@@ -70,7 +71,7 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func main() {
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, environ: os.Environ()}
 	os.Exit(a.run(os.Args[1:]))
 }
 
@@ -233,23 +234,24 @@ func (a *app) machineCommands() map[string]machineCmd {
 			flags: []flagSpec{nameFlag, {long: "json"}},
 		}, a.status},
 		"exec": {cmdSpec{
-			usage: "smolvm machine exec [OPTIONS] --name <NAME> -- <COMMAND>...",
+			usage: "smolvm machine exec [OPTIONS] <COMMAND>...",
 			flags: []flagSpec{{long: "name", value: "NAME"}, {long: "env", short: 'e', value: "KEY=VALUE", multi: true},
 				{long: "workdir", short: 'w', value: "DIR"}, {long: "secret-env", value: "GUEST=HOSTVAR", multi: true},
-				{long: "timeout", value: "TIMEOUT"}, {long: "interactive", short: 'i'}, {long: "tty", short: 't'},
+				{long: "timeout", value: "DURATION"}, {long: "interactive", short: 'i'}, {long: "tty", short: 't'},
 				{long: "stream"}, {long: "detach", short: 'd'}},
-			required: []string{"name"},
-			trailing: true,
+			trailing:       true,
+			trailingVarArg: true,
 		}, a.exec},
 		"cp": {cmdSpec{
 			usage:       "smolvm machine cp [OPTIONS] <SRC> <DST>",
-			flags:       []flagSpec{{long: "mode", value: "MODE"}, {long: "uid", value: "UID"}, {long: "gid", value: "GID"}},
+			flags:       []flagSpec{{long: "mode", value: "OCTAL"}, {long: "uid", value: "UID"}, {long: "gid", value: "GID"}},
 			positionals: []string{"SRC", "DST"},
 		}, a.cp},
 	}
 }
 
-// nameOrDefault is the --name value; start/stop/status fall back to "default".
+// nameOrDefault is the --name value; start/stop/status/exec fall back to
+// "default".
 func nameOrDefault(p parsedArgs) string {
 	if n, ok := p.one("name"); ok {
 		return n

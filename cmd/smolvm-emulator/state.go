@@ -14,8 +14,8 @@ import (
 // state is derived from it and the liveness of PID (see observedState).
 type Record struct {
 	Name          string            `json:"name"`
-	State         string            `json:"state"` // created | running | stopped
-	PID           *int              `json:"pid"`   // kept after stop, so it can be stale like the real one
+	State         string            `json:"state"` // created | running | stopped | frozen
+	PID           *int              `json:"pid"`   // null after a clean stop, stale after a crash, like the real one
 	CreatedAt     int64             `json:"created_at"`
 	Image         *string           `json:"image"`
 	From          string            `json:"source_smolmachine,omitempty"`

@@ -76,18 +76,18 @@ func parseEnvSpec(specs []string, lookup func(string) (string, bool)) [][2]strin
 	return out
 }
 
-// parseLabels splits each KEY=VALUE on the first '='. An empty key is
-// rejected; a repeated key keeps its last value. The wording of the
-// rejection is not in the reference; it is reported as a clap value error.
-func parseLabels(f flagSpec, specs []string) (map[string]string, error) {
+// parseLabels is util::parse_labels (util.rs 172-190): split on the first
+// '=', an empty key is rejected, a repeated key keeps its last value. It runs
+// after clap, so a bad label is a config error (exit 1), not exit 2.
+func parseLabels(specs []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, s := range specs {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
-			return nil, invalidValue(f, s, "expected KEY=VALUE")
+			return nil, errorf("config operation failed: --label: expected KEY=VALUE, got '%s'", s)
 		}
 		if k == "" {
-			return nil, invalidValue(f, s, "label key must not be empty")
+			return nil, errorf("config operation failed: --label: label key cannot be empty (in '%s')", s)
 		}
 		out[k] = v
 	}
@@ -95,7 +95,7 @@ func parseLabels(f flagSpec, specs []string) (map[string]string, error) {
 }
 
 // parsePort accepts HOST:GUEST or PORT; port 0 is rejected. Reported as a
-// clap value error (wording not from the reference).
+// clap value error (wording not from the source).
 func parsePort(f flagSpec, s string) error {
 	parts := strings.Split(s, ":")
 	if len(parts) > 2 {
@@ -140,6 +140,12 @@ func isLocalImage(s string) bool {
 		}
 	}
 	return false
+}
+
+// isLocalRef is image_source::is_local_ref: a recorded image that start
+// mounts from the host instead of pulling.
+func isLocalRef(ref string) bool {
+	return strings.HasPrefix(ref, "local:") || strings.HasPrefix(ref, "local-dir:")
 }
 
 // versionAtLeast compares dotted numeric versions ("1.7.0" < "1.8.0").

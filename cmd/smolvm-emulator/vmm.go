@@ -99,6 +99,9 @@ func terminate(pid int, name, home string) error {
 
 // observedState is the state smolvm would report for r.
 func (a *app) observedState(r *Record) string {
+	if r.State == "frozen" && (r.PID == nil || !vmmAlive(*r.PID, r.Name, a.home)) {
+		return "stopped"
+	}
 	if r.State == "running" {
 		if r.PID != nil && vmmAlive(*r.PID, r.Name, a.home) {
 			return "running"

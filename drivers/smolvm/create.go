@@ -52,14 +52,21 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 	// The bundle comes first and exactly: the guest reaches the world only
 	// through its daemons, plus whatever the spec allows on top.
 	bundleAddr := w.BundleAddr.Unmap()
+	if !bundleAddr.Is4() {
+		// --dns is an Ipv4Addr in smolvm (clap refuses anything else), and
+		// without it the guest's DNS goes to 1.1.1.1.
+		return call{}, fmt.Errorf("bundle address %s is IPv6, but smolvm's --dns takes an IPv4 address only, so the guest's DNS could not be pointed at the bundle; give the bottle an IPv4 subnet: %w",
+			bundleAddr, cerrdefs.ErrInvalidArgument)
+	}
 	args = append(args, "--allow-cidr", netip.PrefixFrom(bundleAddr, bundleAddr.BitLen()).String())
 	for _, c := range w.Spec.AllowCIDRs {
 		args = append(args, "--allow-cidr", c)
 	}
-	// Always the bundle, even when it runs no resolver: without --dns,
-	// smolvm's gateway forwards the guest's DNS to the host's resolver
-	// unfiltered (shared/reference/sandbox-isolation.md §0.2), a channel out.
-	// With no resolver in the bundle, name lookups simply fail (fail closed).
+	// Always the bundle, even when it runs no resolver: smolvm's gateway
+	// intercepts UDP/53 to any address and forwards it without a CIDR check
+	// (smolvm-network stack.rs 549-553), to --dns, else to 1.1.1.1
+	// (smolvm-network lib.rs 96, 182), a channel out. With no resolver in
+	// the bundle, name lookups simply fail (fail closed).
 	args = append(args, "--dns", bundleAddr.String())
 
 	envArgs, childEnv, err := d.guestEnv(w)

@@ -1,6 +1,6 @@
 // Package smolvm is the guest driver that runs bottles' guests as smolvm
-// microVMs by driving the smolvm CLI (1.8 or later; see
-// shared/reference/smolvm-cli.md for the contract it follows).
+// microVMs by driving the smolvm CLI (1.8 or later; CONTRACT.md lists every
+// flag, field, message and exit code it relies on).
 //
 // Machines are recognised by their labels only (reconciler/labels.go); the
 // CLI's `machine ls --json` is the one listing call per Observe. Every call
@@ -9,7 +9,9 @@
 //
 // Env values are treated as secrets: they are passed as `-e KEY` with the
 // value in smolvm's own environment, so they never show in the process
-// table, and every error redacts -e values. Images found in the local Docker
+// table, and every error redacts -e values. Apart from those values smolvm
+// gets a minimal environment (env.go): the reconciler's proxies, SMOLVM_*
+// and the like never reach it. Images found in the local Docker
 // daemon are exported once to a cache of `docker save` archives named by
 // image ID; archives no machine uses are pruned after each create once they
 // have gone unused for Options.CacheMaxAge.

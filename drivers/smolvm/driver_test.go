@@ -82,7 +82,7 @@ func TestCreateArgv(t *testing.T) {
 				w.Spec.EnvFromHost = nil
 			},
 			// --dns even without a resolver: smolvm would forward DNS to
-			// the host's resolver otherwise.
+			// 1.1.1.1 otherwise.
 			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2",
 		},
@@ -208,6 +208,16 @@ func TestCreateRefusals(t *testing.T) {
 			class:   cerrdefs.IsFailedPrecondition,
 			wantMsg: `host variable "GH_TOKEN" named in envFromHost is not set`,
 			noValue: secretToken,
+		},
+		{
+			name: "ipv6 bundle: --dns is IPv4 only",
+			edit: func(w *reconciler.Want) {
+				w.Subnet = netip.MustParsePrefix("fd00:77::/120")
+				w.BundleAddr = netip.MustParseAddr("fd00:77::2")
+				w.GuestAddr = netip.MustParseAddr("fd00:77::3")
+			},
+			class:   cerrdefs.IsInvalidArgument,
+			wantMsg: "bundle address fd00:77::2 is IPv6, but smolvm's --dns takes an IPv4 address only",
 		},
 		{
 			name:    "name taken by an unmanaged machine",

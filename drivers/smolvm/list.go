@@ -46,8 +46,9 @@ func (m machine) ours() bool {
 }
 
 // mapState normalises a smolvm RecordState (src/config.rs). Anything that is
-// not running but could be started again is stopped: `start` boots a fresh
-// VMM for stopped, failed and unreachable machines.
+// not running is stopped: `start` boots a fresh VMM for stopped, failed and
+// unreachable machines. A frozen one is stopped too, but start refuses it,
+// so resource marks it Broken.
 func mapState(s string) reconciler.State {
 	switch s {
 	case "running":
@@ -61,10 +62,18 @@ func mapState(s string) reconciler.State {
 	}
 }
 
+// frozenBroken is why a frozen machine is replaced rather than started.
+const frozenBroken = "frozen (a smolvm fork base): smolvm refuses to start it (vm_common.rs 1312-1327)"
+
 // resource converts one of our rows to the reconciler's view.
 func (m machine) resource() reconciler.Resource {
 	r := reconciler.Labelled(Kind, reconciler.RoleGuest, m.Name, m.Labels)
 	r.State, r.Detail = mapState(m.State), m.State
+	if m.State == "frozen" {
+		// bottle-reconcile never forks, so someone else froze it; a start
+		// would fail on every pass. The diff replaces a Broken guest.
+		r.Broken = frozenBroken
+	}
 	return r
 }
 

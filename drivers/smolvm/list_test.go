@@ -50,6 +50,7 @@ func TestObserveTestdata(t *testing.T) {
 		guest("bottle-erin", "erin", "", "", minimal("erin"), reconciler.StateStopped, "frozen"),
 		guest("bottle-frank", "frank", "", "", minimal("frank"), reconciler.StateStopped, "stopped"),
 	}
+	want[4].Broken = frozenBroken // bottle-erin
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Observe =\n%+v\nwant\n%+v", got, want)
 	}
@@ -108,6 +109,18 @@ func TestMapState(t *testing.T) {
 	for in, want := range tests {
 		if got := mapState(in); got != want {
 			t.Errorf("mapState(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A frozen machine is reported Broken, so the diff replaces it instead of
+// starting it on every pass; no other state is.
+func TestFrozenIsBroken(t *testing.T) {
+	for _, state := range []string{"running", "created", "stopped", "failed", "unreachable", "frozen"} {
+		m := machine{Name: "bottle-a", State: state, Labels: ourLabels("a", "i", "h")}
+		got := m.resource().Broken
+		if (state == "frozen") != (got != "") {
+			t.Errorf("state %s: Broken = %q", state, got)
 		}
 	}
 }

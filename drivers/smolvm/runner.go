@@ -15,7 +15,7 @@ import (
 // call is one smolvm invocation.
 type call struct {
 	args    []string // without the binary
-	env     []string // KEY=VALUE added to smolvm's own environment (forwarded -e values)
+	env     []string // KEY=VALUE added to smolvm's own environment: exactly the forwarded -e KEY values
 	stdin   io.Reader
 	timeout time.Duration
 	// cgroup, when set, is the cgroup (v2) directory smolvm starts in, so
@@ -40,12 +40,17 @@ type runner interface {
 // or was killed, in case something it started still holds them open.
 const waitDelay = 5 * time.Second
 
-// execRunner runs the smolvm binary as a child process.
+// execRunner runs the smolvm binary as a child process, with the minimal
+// environment of smolvmEnv plus the call's forwarded values; nothing else of
+// the reconciler's environment reaches it.
 type execRunner struct {
 	binary string
-	// baseEnv is the environment smolvm starts from; nil means ours. Tests
-	// set it to point each test at its own SMOLVM_DATA_DIR.
-	baseEnv []string
+	// lookup reads the reconciler's environment for smolvmEnv; nil means
+	// os.LookupEnv. Tests point SMOLVM_DATA_DIR at a temp dir through it.
+	lookup func(string) (string, bool)
+	// testEnv is appended as is: the emulator's fault-injection knobs in
+	// tests. Production code never sets it.
+	testEnv []string
 }
 
 func (r execRunner) run(ctx context.Context, c call) (result, error) {
@@ -53,13 +58,9 @@ func (r execRunner) run(ctx context.Context, c call) (result, error) {
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, r.binary, c.args...)
-	env := r.baseEnv
-	if env == nil {
-		env = os.Environ()
-	}
-	// Later entries win in exec's dedup, so forwarded values override any
-	// inherited variable of the same name.
-	cmd.Env = append(append([]string{}, env...), c.env...)
+	// Forwarded names never collide with smolvmEnv's (spec.SmolvmHostEnv
+	// refuses them), so the order does not matter for correctness.
+	cmd.Env = append(append(smolvmEnv(r.lookup), r.testEnv...), c.env...)
 	cmd.Stdin = c.stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -15,16 +15,17 @@ import (
 )
 
 func TestExecRunnerResult(t *testing.T) {
-	r := execRunner{binary: "/bin/sh", baseEnv: []string{"PATH=/usr/bin:/bin", "SHOWN=base", "OVER=base"}}
+	host := map[string]string{"PATH": "/usr/bin:/bin", "HOME": "/home/op", "HTTPS_PROXY": "http://leak:1", "SMOLVM_EGRESS_FLOOR": "strict"}
+	r := execRunner{binary: "/bin/sh", lookup: hostEnv(host)}
 	res, err := r.run(context.Background(), call{
-		args:    []string{"-c", `echo "$SHOWN $OVER"; echo oops >&2; exit 3`},
-		env:     []string{"OVER=child"},
+		args:    []string{"-c", `echo "$HOME $FWD [$HTTPS_PROXY$SMOLVM_EGRESS_FLOOR]"; echo oops >&2; exit 3`},
+		env:     []string{"FWD=child"},
 		timeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(res.stdout) != "base child\n" || string(res.stderr) != "oops\n" || res.exitCode != 3 {
+	if string(res.stdout) != "/home/op child []\n" || string(res.stderr) != "oops\n" || res.exitCode != 3 {
 		t.Errorf("result = %q, %q, %d", res.stdout, res.stderr, res.exitCode)
 	}
 }

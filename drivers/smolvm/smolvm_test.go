@@ -15,7 +15,7 @@ import (
 )
 
 // These tests drive a smolvm binary: the emulator, and a real smolvm when
-// BOTTLE_SMOLVM=real (see backend_test.go).
+// one is on PATH (see backend_test.go).
 
 func TestLifecycle(t *testing.T) { eachBackend(t, testLifecycle) }
 
@@ -335,9 +335,7 @@ func testDeadMachineRestarted(t *testing.T, b *backend) {
 	if _, err := d.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, code := b.smolvm(t, "__emu", "kill", w.Name); code != 0 {
-		t.Fatalf("__emu kill: exit %d: %s", code, stderr)
-	}
+	b.emu(t, "kill", w.Name)
 	var r reconciler.Resource
 	eventually(t, 5*time.Second, "the dead machine to show as stopped", func() bool {
 		r = observeOne(t, d, w.Name)
@@ -406,5 +404,34 @@ func testSecretsNotInArgv(t *testing.T, b *backend) {
 	}
 	if want := secretToken + " " + secretHost; out != want {
 		t.Errorf("guest sees %q, want %q", out, want)
+	}
+}
+
+func TestFrozenReplaced(t *testing.T) { eachBackend(t, testFrozenReplaced) }
+
+// smolvm refuses to start a frozen machine (a fork base); the driver reports
+// it Broken, and it can be deleted to be replaced.
+func testFrozenReplaced(t *testing.T, b *backend) {
+	b.emulatorOnly(t, "__emu freeze: the driver never forks")
+	ctx := context.Background()
+	d := b.driver(t, Options{})
+	w := b.want(t)
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	b.emu(t, "freeze", w.Name)
+	r := observeOne(t, d, w.Name)
+	if r.Broken != frozenBroken || r.Detail != "frozen" {
+		t.Fatalf("observed %+v, want Broken %q", r, frozenBroken)
+	}
+	err := d.Start(ctx, r)
+	if err == nil || !strings.Contains(err.Error(), "is frozen because") {
+		t.Errorf("Start of a frozen machine = %v, want smolvm's refusal", err)
+	}
+	if err := d.Delete(ctx, r); err != nil {
+		t.Fatalf("Delete of a frozen machine: %v", err)
+	}
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatalf("re-create after delete: %v", err)
 	}
 }
