@@ -2,9 +2,7 @@ package smolvm
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
@@ -29,62 +25,10 @@ func dockerClient(t *testing.T) *client.Client { return dockertest.Client(t) }
 // when the test ends.
 func buildTestImage(t *testing.T, cli *client.Client, tag string) {
 	t.Helper()
-	var buildCtx bytes.Buffer
-	tw := tar.NewWriter(&buildCtx)
-	for name, body := range map[string]string{
+	dockertest.Build(t, cli, tag, map[string]string{
 		"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\nCMD [\"/hello\"]\n",
 		"hello.txt":  "hello from " + tag + "\n",
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Not t.Context(): it is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			t.Errorf("remove test image %s: %v", tag, err)
-		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	resp, err := cli.ImageBuild(ctx, &buildCtx, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		t.Fatalf("docker build %s: %v", tag, err)
-	}
-	defer resp.Body.Close()
-	// The build reports failure inside its 200 stream. The client's decoder
-	// for it (pkg/jsonmessage) needs modules this go.mod does not list, so
-	// only the error fields are read here.
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("docker build %s: read output: %v", tag, err)
-		}
-		if msg.Error != "" || msg.ErrorDetail.Message != "" {
-			t.Fatalf("docker build %s: %s %s", tag, msg.Error, msg.ErrorDetail.Message)
-		}
-	}
 }
 
 // fakeImageAPI records DockerImages' calls to the Docker client.
