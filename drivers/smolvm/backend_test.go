@@ -133,6 +133,17 @@ func newBackend(t *testing.T, emulated bool) *backend {
 func (b *backend) driver(t *testing.T, opts Options, extraEnv ...string) *Driver {
 	t.Helper()
 	opts.Binary = b.binary
+	if opts.Images == nil {
+		// smolvm is always given an archive: the emulator takes any file,
+		// a real smolvm gets the image from the host's Docker.
+		opts.Images = &fakeImages{anyRef: true}
+		if !b.emulated {
+			opts.Images = NewDockerImages(dockerClient(t), testr.New(t))
+		}
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = t.TempDir()
+	}
 	if opts.Getenv == nil {
 		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
 	}

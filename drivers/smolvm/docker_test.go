@@ -13,9 +13,11 @@ import (
 	"testing"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/go-logr/logr/testr"
 )
 
 // dockerClient returns a client of a daemon that answers (see dockertest).
@@ -34,6 +36,7 @@ func buildTestImage(t *testing.T, cli *client.Client, tag string) {
 // fakeImageAPI records DockerImages' calls to the Docker client.
 type fakeImageAPI struct {
 	inspected []string
+	pulled    []string
 	saved     [][]string
 	err       error
 }
@@ -44,6 +47,11 @@ func (f *fakeImageAPI) ImageInspect(_ context.Context, ref string, _ ...client.I
 		return image.InspectResponse{}, f.err
 	}
 	return image.InspectResponse{ID: "sha256:" + testImageHex}, nil
+}
+
+func (f *fakeImageAPI) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.pulled = append(f.pulled, ref)
+	return io.NopCloser(strings.NewReader("{}")), f.err
 }
 
 func (f *fakeImageAPI) ImageSave(_ context.Context, ids []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
@@ -59,10 +67,10 @@ func (f *fakeImageAPI) ImageSave(_ context.Context, ids []string, _ ...client.Im
 func TestDockerImagesAdapter(t *testing.T) {
 	ctx := context.Background()
 	api := &fakeImageAPI{}
-	d := NewDockerImages(api)
-	id, err := d.ImageID(ctx, "bottle-dev:latest")
-	if err != nil || id != "sha256:"+testImageHex {
-		t.Fatalf("ImageID = %q, %v", id, err)
+	d := NewDockerImages(api, testr.New(t))
+	id, err := d.Ensure(ctx, "bottle-dev:latest", spec.PullMissing)
+	if err != nil || id != "sha256:"+testImageHex || len(api.pulled) != 0 {
+		t.Fatalf("Ensure = %q, %v after pulls %q", id, err, api.pulled)
 	}
 	rc, err := d.SaveImage(ctx, id)
 	if err != nil {
@@ -80,19 +88,11 @@ func TestDockerImagesAdapter(t *testing.T) {
 	}
 
 	api.err = fmt.Errorf("No such image: x: %w", cerrdefs.ErrNotFound)
-	if _, err := d.ImageID(ctx, "x"); !cerrdefs.IsNotFound(err) {
-		t.Errorf("ImageID error = %v, want not found", err)
+	if _, err := d.Ensure(ctx, "x", spec.PullNever); !cerrdefs.IsNotFound(err) || len(api.pulled) != 0 {
+		t.Errorf("Ensure error = %v after pulls %q, want not found and no pull", err, api.pulled)
 	}
 	if _, err := d.SaveImage(ctx, "x"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("SaveImage error = %v, want not found", err)
-	}
-}
-
-func TestDockerImagesNotFound(t *testing.T) {
-	d := NewDockerImages(dockerClient(t))
-	_, err := d.ImageID(context.Background(), "bottle-test-smolvm-missing:"+randHex(t, 4))
-	if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("ImageID of a missing image = %v, want not found", err)
 	}
 }
 
@@ -105,8 +105,8 @@ func testImageExport(t *testing.T, b *backend) {
 	cli := dockerClient(t)
 	tag := "bottle-test-smolvm-export:" + randHex(t, 6)
 	buildTestImage(t, cli, tag)
-	images := NewDockerImages(cli)
-	id, err := images.ImageID(ctx, tag)
+	images := NewDockerImages(cli, testr.New(t))
+	id, err := images.Ensure(ctx, tag, spec.PullNever)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,5 +172,61 @@ func assertDockerArchive(t *testing.T, path, tag string) {
 		if h.Name == "manifest.json" {
 			return
 		}
+	}
+}
+
+func TestRegistryImage(t *testing.T) { eachBackend(t, testRegistryImage) }
+
+// An image only a registry has is pulled by the host's Docker (the guest
+// never pulls) and smolvm gets it as an absolute .tar path.
+func testRegistryImage(t *testing.T, b *backend) {
+	ctx := context.Background()
+	cli := dockerClient(t)
+	reg := dockertest.Registry(t)
+	suffix := randHex(t, 6)
+	local := "bottle-test-smolvm-registry:" + suffix
+	buildTestImage(t, cli, local)
+	ref := reg + "/bottle-test/agent:" + suffix
+	dockertest.PushAway(t, cli, local, ref)
+
+	cache := t.TempDir()
+	d := b.driver(t, Options{Images: NewDockerImages(cli, testr.New(t)), CacheDir: cache})
+	w := b.want(t)
+	w.Spec.Image, w.Spec.PullPolicy = ref, spec.PullMissing
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatalf("the host's Docker did not pull %s: %v", ref, err)
+	}
+	archive := filepath.Join(cache, strings.TrimPrefix(ins.ID, "sha256:")+".tar")
+	assertDockerArchive(t, archive, ref)
+	if b.emulated {
+		var creates []string
+		for _, args := range b.calls(t) {
+			if line := strings.Join(args, " "); strings.HasPrefix(line, "machine create ") {
+				creates = append(creates, line)
+			}
+		}
+		if len(creates) != 1 || !strings.Contains(creates[0], " --image "+archive+" ") || !filepath.IsAbs(archive) {
+			t.Errorf("creates %q, want one with --image %s", creates, archive)
+		}
+	}
+
+	// Missing in the registry: the error names the image and the answer,
+	// and nothing is created.
+	missing := reg + "/bottle-test/agent:absent-" + suffix
+	t.Cleanup(func() { dockertest.RemoveImage(t, cli, missing) })
+	w2 := b.want(t)
+	w2.Spec.Image = missing
+	_, err = d.Create(ctx, w2)
+	if err == nil || !strings.Contains(err.Error(), `pull image "`+missing+`": registry answered: `) || !strings.Contains(err.Error(), "manifest unknown") {
+		t.Errorf("create from a missing image: %v; want the image and the registry's answer", err)
+	}
+	// never, and the host does not have it: refused before any pull.
+	w2.Spec.PullPolicy = spec.PullNever
+	if _, err := d.Create(ctx, w2); !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "spec.pullPolicy is never") {
+		t.Errorf("create with pullPolicy never: %v; want not found", err)
 	}
 }

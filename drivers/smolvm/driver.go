@@ -9,10 +9,13 @@
 //
 // Env values are treated as secrets: they are passed as `-e KEY` with the
 // value in smolvm's own environment, so they never show in the process
-// table, and every error redacts -e values. Images found in the local Docker
-// daemon are exported once to a cache of `docker save` archives named by
-// image ID; archives no machine uses are pruned after each create once they
-// have gone unused for Options.CacheMaxAge.
+// table, and every error redacts -e values. Every image is made present in
+// the host's Docker daemon (pulled there as spec.pullPolicy says, see
+// internal/images) and exported once to a cache of `docker save` archives
+// named by image ID, each with its sha256 beside it; smolvm is always given
+// an archive path, so the guest never pulls through its egress policy.
+// Archives no machine uses are pruned after each create once they have gone
+// unused for Options.CacheMaxAge.
 package smolvm
 
 import (
@@ -41,6 +44,10 @@ const (
 	DefaultTimeout       = 30 * time.Second
 	DefaultCreateTimeout = 2 * time.Minute
 	DefaultCacheMaxAge   = 7 * 24 * time.Hour
+	// DefaultArchiveLimit is smolvm's own cap on an --image archive (8 GiB,
+	// image_source.rs max_archive_bytes); a larger archive gets
+	// --max-image-size with its size.
+	DefaultArchiveLimit = 8 << 30
 )
 
 // Options configure a Driver. The zero value of each field means its default.
@@ -50,13 +57,15 @@ type Options struct {
 	Binary string
 	// Timeout bounds every call except create and start. Default 30 s.
 	Timeout time.Duration
-	// CreateTimeout bounds `machine create` and `machine start`, which may
-	// pull an image (start pulls registry images inside the guest). Default
-	// 2 min.
+	// CreateTimeout bounds `machine create` and `machine start`. Default
+	// 2 min. The host-side pull and export of the image before the create
+	// are bounded by the caller's context only.
 	CreateTimeout time.Duration
-	// Images exports images found in the local Docker daemon so smolvm can
-	// use them, usually a DockerImages over a Docker client. Nil means every
-	// image reference goes to smolvm as written.
+	// Images pulls images into the host's Docker daemon (as the spec's
+	// pullPolicy says) and exports them, so smolvm always gets an archive
+	// and never pulls inside the guest; usually a DockerImages over a
+	// Docker client. Nil means only local sources (an archive path or a
+	// rootfs directory in spec.image) can be created.
 	Images ImageExporter
 	// CacheDir holds exported image archives, named by image ID. Default
 	// <user cache dir>/bottle-reconcile/smolvm-images.
@@ -76,6 +85,10 @@ type Driver struct {
 	log  logr.Logger
 	run  runner
 	now  func() time.Time
+
+	// archiveLimit is the largest archive smolvm takes without
+	// --max-image-size (DefaultArchiveLimit; smaller in tests).
+	archiveLimit int64
 
 	mu  sync.Mutex
 	ver *semver // cached smolvm version, once known
@@ -124,6 +137,8 @@ func New(log logr.Logger, opts Options) (*Driver, error) {
 		log:  log.WithName("smolvm"),
 		run:  execRunner{binary: opts.Binary},
 		now:  time.Now,
+
+		archiveLimit: DefaultArchiveLimit,
 	}, nil
 }
 
@@ -182,7 +197,7 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, err
 	}
 	// Refuse a bad Want before any listing or image export.
-	if _, err := d.createCall(w, w.Spec.Image); err != nil {
+	if _, err := d.createCall(w, source{ref: w.Spec.Image}); err != nil {
 		return reconciler.Resource{}, err
 	}
 	byName, err := d.list(ctx)
@@ -196,7 +211,7 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
 			w.Name, m.Labels[reconciler.LabelInstance], m.State, cerrdefs.ErrConflict)
 	}
-	img, err := d.resolveImage(ctx, w.Spec.Image)
+	img, err := d.resolveImage(ctx, w.Spec.Image, w.Spec.PullPolicy)
 	if err != nil {
 		return reconciler.Resource{}, err
 	}
@@ -207,9 +222,9 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if _, err := d.exec(ctx, c); err != nil {
 		return reconciler.Resource{}, err
 	}
-	inUse := imagesInUse(byName)
-	inUse[img] = true
-	d.pruneCache(inUse)
+	used := imagesInUse(byName)
+	used.add(img)
+	d.pruneCache(used)
 
 	if err := d.start(ctx, w.Name); err != nil {
 		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
