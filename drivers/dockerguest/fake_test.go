@@ -3,8 +3,8 @@ package dockerguest
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"sort"
