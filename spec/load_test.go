@@ -54,6 +54,9 @@ func TestParseRejects(t *testing.T) {
 		{"name double dash", strings.Replace(valid, "name: alice", "name: a--b", 1), `metadata.name: must not contain "--"`},
 		{"name too long", strings.Replace(valid, "name: alice", "name: "+strings.Repeat("a", 41), 1), "metadata.name: is longer than 40 characters"},
 		{"guest", withSpec("guest: qemu"), "f.yaml:7:10: spec.guest: must be smolvm or docker"},
+		{"pullPolicy", withSpec("pullPolicy: IfNotPresent"), "f.yaml:7:15: spec.pullPolicy: must be missing, always or never"},
+		{"pullPolicy case", withSpec("pullPolicy: Always"), "spec.pullPolicy: must be missing, always or never"},
+		{"pullPolicy misspelt", withSpec("pullpolicy: always"), "f.yaml:7:3: spec.pullpolicy: unknown field; did you mean pullPolicy?"},
 		{"daemon", withSpec("daemons: [egress, ssh]"), "spec.daemons[1]: must be egress or dns"},
 		{"daemon twice", withSpec("daemons: [dns, dns]"), "spec.daemons: lists the same value twice"},
 		{"image whitespace", strings.Replace(valid, "agent:1.4", "agent 1.4", 1), "spec.image: must not contain whitespace"},
@@ -154,7 +157,7 @@ func TestParseNormalisesAndDefaults(t *testing.T) {
 	if b.Spec.AllowCIDRs[0] != "198.51.100.9/32" {
 		t.Errorf("allowCIDRs = %v", b.Spec.AllowCIDRs)
 	}
-	if b.Spec.Guest != GuestSmolvm || len(b.Spec.Daemons) != 2 || b.Spec.Resources.CPUs != DefaultCPUs || b.Spec.Resources.MemoryMiB != DefaultMemoryMiB {
+	if b.Spec.Guest != GuestSmolvm || len(b.Spec.Daemons) != 2 || b.Spec.Resources.CPUs != DefaultCPUs || b.Spec.Resources.MemoryMiB != DefaultMemoryMiB || b.Spec.PullPolicy != PullMissing {
 		t.Errorf("defaults not applied: %+v", b.Spec)
 	}
 }

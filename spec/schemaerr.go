@@ -124,6 +124,8 @@ func friendly(field, kw, msg string) string {
 		return "is empty; give the bottle a name"
 	case field == "spec.guest":
 		return "must be smolvm or docker"
+	case field == "spec.pullPolicy":
+		return "must be missing, always or never"
 	case strings.HasPrefix(field, "spec.daemons[") && kw == "enum":
 		return "must be egress or dns"
 	case field == "spec.image" && kw == "pattern":

@@ -53,8 +53,12 @@ type Metadata struct {
 
 // Spec is the desired state of a bottle.
 type Spec struct {
-	Guest       string            `json:"guest,omitempty"`
-	Image       string            `json:"image"`
+	Guest string `json:"guest,omitempty"`
+	Image string `json:"image"`
+	// PullPolicy says when the host's Docker daemon pulls Image before the
+	// guest is created: PullMissing (the default), PullAlways or PullNever.
+	// It is not part of the guest's hash: changing it recreates nothing.
+	PullPolicy  string            `json:"pullPolicy,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
 	EnvFromHost []string          `json:"envFromHost,omitempty"`
 	// Daemons is nil when the file does not set it (the default, egress and
@@ -103,6 +107,9 @@ func (s *Spec) applyDefaults() {
 	if s.Guest == "" {
 		s.Guest = GuestSmolvm
 	}
+	if s.PullPolicy == "" {
+		s.PullPolicy = PullMissing
+	}
 	if s.Daemons == nil {
 		s.Daemons = []string{DaemonEgress, DaemonDNS}
 	}
@@ -128,3 +135,16 @@ func IsReservedEnv(k string) bool {
 	}
 	return false
 }
+
+// Pull policies (spec.pullPolicy): when the host's Docker daemon pulls the
+// guest's image before the guest is created.
+const (
+	// PullMissing pulls only when the daemon does not have the image (the
+	// default).
+	PullMissing = "missing"
+	// PullAlways pulls at every guest create, so a moved tag is picked up
+	// then (and only then: a running guest is not recreated for it).
+	PullAlways = "always"
+	// PullNever never pulls: the image must already be on the host.
+	PullNever = "never"
+)

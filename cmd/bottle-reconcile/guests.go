@@ -10,8 +10,11 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
-// smolvmImages lets the smolvm driver export images from the local daemon.
-func smolvmImages(cli *client.Client) smolvm.ImageExporter { return smolvm.NewDockerImages(cli) }
+// smolvmImages lets the smolvm driver pull images through the host daemon
+// and export them.
+func smolvmImages(cli *client.Client, log logr.Logger) smolvm.ImageExporter {
+	return smolvm.NewDockerImages(cli, log)
+}
 
 // addDockerGuest registers the docker guest driver, for hosts without smolvm.
 func addDockerGuest(guests map[string]reconciler.Driver, cli *client.Client, log logr.Logger) error {

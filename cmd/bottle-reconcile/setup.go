@@ -237,7 +237,7 @@ func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.D
 		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
 			err: fmt.Errorf("smolvm %q is not installed (%v): install smolvm 1.8+, pass --smolvm PATH, or use spec.guest: docker", c.smolvmBin, err)}, nil
 	}
-	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli), NoHostLayer: !c.smolvmHostLayer})
+	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli, log), NoHostLayer: !c.smolvmHostLayer})
 }
 
 // unavailable stands in for a driver whose runtime is not installed.

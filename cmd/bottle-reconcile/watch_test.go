@@ -79,6 +79,9 @@ type e2e struct {
 	cli                     *client.Client
 	bin, specs, state, data string
 	inst, metrics           string
+	// image is a local image the specs name: every image goes through the
+	// host's Docker, and this one needs no registry.
+	image string
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -86,6 +89,8 @@ func newE2E(t *testing.T) *e2e {
 	b := make([]byte, 4)
 	rand.Read(b)
 	x := &e2e{t: t, cli: cli, bin: buildBinaries(t), specs: t.TempDir(), state: t.TempDir(), data: t.TempDir(), inst: "wt-" + hex.EncodeToString(b)}
+	x.image = "bottle-test-watch:" + x.inst
+	dockertest.Build(t, cli, x.image, map[string]string{"Dockerfile": "FROM scratch\nCOPY a /a\n", "a": x.inst})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +111,7 @@ func (x *e2e) command(args ...string) *exec.Cmd {
 
 func (x *e2e) writeSpec(name string) {
 	x.t.Helper()
-	body := fmt.Sprintf("apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: %s}\nspec:\n  image: ghcr.io/acme/agent:1.4\n", name)
+	body := fmt.Sprintf("apiVersion: bottle-reconcile/v1alpha1\nkind: Bottle\nmetadata: {name: %s}\nspec:\n  image: %s\n", name, x.image)
 	if err := os.WriteFile(filepath.Join(x.specs, name+".yaml"), []byte(body), 0o644); err != nil {
 		x.t.Fatal(err)
 	}

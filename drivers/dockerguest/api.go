@@ -2,6 +2,7 @@ package dockerguest
 
 import (
 	"context"
+	"io"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -23,6 +24,14 @@ type dockerAPI interface {
 	ContainerWait(ctx context.Context, containerID string, condition container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
 
 	ImageInspect(ctx context.Context, imageID string, inspectOpts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
+}
+
+// ImageSource makes a guest's image present in the Docker daemon before
+// the guest is created, pulling it as the spec's pullPolicy says (usually
+// an *images.Docker over the same client), and returns its ID.
+type ImageSource interface {
+	Ensure(ctx context.Context, ref, policy string) (string, error)
 }
 
 var _ dockerAPI = (*client.Client)(nil)

@@ -23,6 +23,7 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/images"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -78,6 +79,9 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 		return nil, err
 	}
 	d := &Driver{api: api, fw: newFirewall(run), net: procNet{cgroupPIDs: newCgroupPIDs("/sys/fs/cgroup", "/proc"), run: run}, opts: opts, log: log.WithName("dockerguest")}
+	if d.opts.Images == nil {
+		d.opts.Images = images.New(api, nil, d.log)
+	}
 	d.hadGuests.Store(true)
 	return d, nil
 }
@@ -250,12 +254,10 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	instance := w.Labels[reconciler.LabelInstance]
-	if _, err := d.api.ImageInspect(ctx, w.Spec.Image); err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: image %q is not on this host; build or pull it first (the driver never pulls): %w",
-				op, w.Spec.Image, err)
-		}
-		return reconciler.Resource{}, wrap(fmt.Sprintf("%s: inspect image %q", op, w.Spec.Image), err)
+	// The same image step as smolvm guests: the host's daemon pulls the
+	// image as spec.pullPolicy says, with the host's credentials.
+	if _, err := d.opts.Images.Ensure(ctx, w.Spec.Image, w.Spec.PullPolicy); err != nil {
+		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	env, err := guestEnv(w, d.opts.Getenv)
 	if err != nil {

@@ -333,7 +333,10 @@ func TestCreateRefuses(t *testing.T) {
 	}{
 		{"foreign container", foreign, nil, cerrdefs.IsConflict, "not managed by bottle-reconcile"},
 		{"other instance's container", other, nil, cerrdefs.IsConflict, `instance "other"`},
-		{"image missing", nil, func(w *reconciler.Want) { w.Spec.Image = "nope:1" }, cerrdefs.IsNotFound, `image "nope:1" is not on this host; build or pull it`},
+		{"image missing", nil, func(w *reconciler.Want) { w.Spec.Image = "nope:1" }, func(err error) bool { return err != nil },
+			`pull image "docker.io/library/nope:1": registry answered: manifest unknown`},
+		{"image missing, never pull", nil, func(w *reconciler.Want) { w.Spec.Image, w.Spec.PullPolicy = "nope:1", spec.PullNever }, cerrdefs.IsNotFound,
+			`image "nope:1" is not in the host's Docker daemon and spec.pullPolicy is never`},
 		{"host variable missing", nil, func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"TOKEN", "MISSING_VAR"} }, cerrdefs.IsFailedPrecondition, `"MISSING_VAR"`},
 		{"no labels", nil, func(w *reconciler.Want) { w.Labels = map[string]string{} }, cerrdefs.IsInvalidArgument, "labels must set"},
 		{"no address", nil, func(w *reconciler.Want) { w.GuestAddr = netip.Addr{} }, cerrdefs.IsInvalidArgument, "need a network"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 type fakeDocker struct {
 	mu         sync.Mutex
 	images     map[string]bool
+	remote     map[string]bool // what ImagePull can fetch
 	containers map[string]*fakeContainer
 	failOn     map[string]error // by method name
 	calls      []string
@@ -244,6 +246,22 @@ func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 		return image.InspectResponse{}, notFound("image: " + ref)
 	}
 	return image.InspectResponse{ID: "sha256:" + ref}, nil
+}
+
+// ImagePull adds a ref of remote to the daemon's images; any other answers
+// as a registry without it does, inside the progress stream.
+func (f *fakeDocker) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("ImagePull"); err != nil {
+		return nil, err
+	}
+	short := strings.TrimPrefix(ref, "docker.io/library/")
+	if !f.remote[short] {
+		return io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}`)), nil
+	}
+	f.images[short] = true
+	return io.NopCloser(strings.NewReader(`{"status":"Downloaded newer image"}`)), nil
 }
 
 var errBoom = errors.New("boom")

@@ -15,6 +15,10 @@ type Options struct {
 	Getenv func(name string) (string, bool)
 	// PidsLimit caps the guest's processes; default DefaultPidsLimit.
 	PidsLimit int64
+	// Images makes a guest's image present before it is created; default
+	// an images.Docker over the driver's client: the daemon's own pull,
+	// with the host's docker CLI credentials.
+	Images ImageSource
 }
 
 func (o Options) withDefaults() (Options, error) {

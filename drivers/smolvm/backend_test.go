@@ -155,6 +155,17 @@ func (b *backend) driver(t *testing.T, opts Options, extraEnv ...string) *Driver
 	// The host layer changes the host's firewall and cgroups: only the
 	// tests about it (hostlayer_test.go) turn it on.
 	opts.NoHostLayer = !b.hostLayer
+	if opts.Images == nil {
+		// smolvm is always given an archive: the emulator takes any file,
+		// a real smolvm gets the image from the host's Docker.
+		opts.Images = &fakeImages{anyRef: true}
+		if !b.emulated {
+			opts.Images = NewDockerImages(dockerClient(t), testr.New(t))
+		}
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = t.TempDir()
+	}
 	if opts.Getenv == nil {
 		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
 	}

@@ -18,12 +18,12 @@ import (
 // createCall builds `machine create` for w with image img (already resolved).
 // Flag order is fixed and every list is sorted, so the same Want always
 // gives the same argv.
-func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
+func (d *Driver) createCall(w reconciler.Want, img source) (call, error) {
 	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
 		// Without it Observe would never see the machine again: it would leak.
 		return call{}, fmt.Errorf("want has no %s=%s label: %w", reconciler.LabelManagedBy, reconciler.ManagedByValue, cerrdefs.ErrInvalidArgument)
 	}
-	if img == "" {
+	if img.ref == "" {
 		return call{}, fmt.Errorf("no image: %w", cerrdefs.ErrInvalidArgument)
 	}
 	if !w.BundleAddr.IsValid() {
@@ -45,7 +45,13 @@ func (d *Driver) createCall(w reconciler.Want, img string) (call, error) {
 		args = append(args, "--label", k+"="+labels[k])
 	}
 
-	args = append(args, "--image", img,
+	args = append(args, "--image", img.ref)
+	if img.size > d.archiveLimit {
+		// smolvm refuses a larger archive unless told (image_source.rs
+		// max_archive_bytes); the flag takes a byte count.
+		args = append(args, "--max-image-size", strconv.FormatInt(img.size, 10))
+	}
+	args = append(args,
 		"--cpus", strconv.Itoa(w.Spec.Resources.CPUs),
 		"--mem", strconv.Itoa(w.Spec.Resources.MemoryMiB))
 

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/images"
 )
 
 // dockerImageAPI is the part of the Docker client that DockerImages uses.
 // *client.Client satisfies it; tests may pass a fake.
 type dockerImageAPI interface {
-	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	images.API
 	ImageSave(ctx context.Context, ids []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
 }
 
@@ -25,32 +27,33 @@ var (
 // client (github.com/docker/docker/client), typically
 //
 //	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-//	images := smolvm.NewDockerImages(cli)
+//	images := smolvm.NewDockerImages(cli, log)
 //
-// The client's errors are returned wrapped, so their errdefs classes hold:
-// cerrdefs.IsNotFound for an image the daemon does not have. The caller owns
-// the client and closes it.
+// Pulls are the daemon's own, with the host's docker CLI credentials (see
+// internal/images). The client's errors are returned wrapped, so their
+// errdefs classes hold. The caller owns the client and closes it.
 type DockerImages struct {
-	API dockerImageAPI
+	api    dockerImageAPI
+	ensure *images.Docker
 }
 
 // NewDockerImages returns a DockerImages over api, usually a *client.Client.
-func NewDockerImages(api dockerImageAPI) *DockerImages {
-	return &DockerImages{API: api}
+func NewDockerImages(api dockerImageAPI, log logr.Logger) *DockerImages {
+	return &DockerImages{api: api, ensure: images.New(api, nil, log)}
 }
 
-// ImageID implements ImageExporter.
-func (d *DockerImages) ImageID(ctx context.Context, ref string) (string, error) {
-	ins, err := d.API.ImageInspect(ctx, ref)
+// Ensure implements ImageExporter.
+func (d *DockerImages) Ensure(ctx context.Context, ref, policy string) (string, error) {
+	id, err := d.ensure.Ensure(ctx, ref, policy)
 	if err != nil {
-		return "", fmt.Errorf("docker: inspect image %q: %w", ref, err)
+		return "", fmt.Errorf("docker: %w", err)
 	}
-	return ins.ID, nil
+	return id, nil
 }
 
 // SaveImage implements ImageExporter.
 func (d *DockerImages) SaveImage(ctx context.Context, id string) (io.ReadCloser, error) {
-	rc, err := d.API.ImageSave(ctx, []string{id})
+	rc, err := d.api.ImageSave(ctx, []string{id})
 	if err != nil {
 		return nil, fmt.Errorf("docker: save image %s: %w", id, err)
 	}

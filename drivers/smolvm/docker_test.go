@@ -2,9 +2,7 @@ package smolvm
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +11,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/go-logr/logr/testr"
 )
 
 // dockerClient returns a client of a daemon that answers (see dockertest).
@@ -29,67 +27,16 @@ func dockerClient(t *testing.T) *client.Client { return dockertest.Client(t) }
 // when the test ends.
 func buildTestImage(t *testing.T, cli *client.Client, tag string) {
 	t.Helper()
-	var buildCtx bytes.Buffer
-	tw := tar.NewWriter(&buildCtx)
-	for name, body := range map[string]string{
+	dockertest.Build(t, cli, tag, map[string]string{
 		"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\nCMD [\"/hello\"]\n",
 		"hello.txt":  "hello from " + tag + "\n",
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Not t.Context(): it is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{Force: true, PruneChildren: true})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			t.Errorf("remove test image %s: %v", tag, err)
-		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	resp, err := cli.ImageBuild(ctx, &buildCtx, build.ImageBuildOptions{
-		Tags:        []string{tag},
-		Remove:      true,
-		ForceRemove: true,
-	})
-	if err != nil {
-		t.Fatalf("docker build %s: %v", tag, err)
-	}
-	defer resp.Body.Close()
-	// The build reports failure inside its 200 stream. The client's decoder
-	// for it (pkg/jsonmessage) needs modules this go.mod does not list, so
-	// only the error fields are read here.
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("docker build %s: read output: %v", tag, err)
-		}
-		if msg.Error != "" || msg.ErrorDetail.Message != "" {
-			t.Fatalf("docker build %s: %s %s", tag, msg.Error, msg.ErrorDetail.Message)
-		}
-	}
 }
 
 // fakeImageAPI records DockerImages' calls to the Docker client.
 type fakeImageAPI struct {
 	inspected []string
+	pulled    []string
 	saved     [][]string
 	err       error
 }
@@ -100,6 +47,11 @@ func (f *fakeImageAPI) ImageInspect(_ context.Context, ref string, _ ...client.I
 		return image.InspectResponse{}, f.err
 	}
 	return image.InspectResponse{ID: "sha256:" + testImageHex}, nil
+}
+
+func (f *fakeImageAPI) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.pulled = append(f.pulled, ref)
+	return io.NopCloser(strings.NewReader("{}")), f.err
 }
 
 func (f *fakeImageAPI) ImageSave(_ context.Context, ids []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
@@ -115,10 +67,10 @@ func (f *fakeImageAPI) ImageSave(_ context.Context, ids []string, _ ...client.Im
 func TestDockerImagesAdapter(t *testing.T) {
 	ctx := context.Background()
 	api := &fakeImageAPI{}
-	d := NewDockerImages(api)
-	id, err := d.ImageID(ctx, "bottle-dev:latest")
-	if err != nil || id != "sha256:"+testImageHex {
-		t.Fatalf("ImageID = %q, %v", id, err)
+	d := NewDockerImages(api, testr.New(t))
+	id, err := d.Ensure(ctx, "bottle-dev:latest", spec.PullMissing)
+	if err != nil || id != "sha256:"+testImageHex || len(api.pulled) != 0 {
+		t.Fatalf("Ensure = %q, %v after pulls %q", id, err, api.pulled)
 	}
 	rc, err := d.SaveImage(ctx, id)
 	if err != nil {
@@ -136,19 +88,11 @@ func TestDockerImagesAdapter(t *testing.T) {
 	}
 
 	api.err = fmt.Errorf("No such image: x: %w", cerrdefs.ErrNotFound)
-	if _, err := d.ImageID(ctx, "x"); !cerrdefs.IsNotFound(err) {
-		t.Errorf("ImageID error = %v, want not found", err)
+	if _, err := d.Ensure(ctx, "x", spec.PullNever); !cerrdefs.IsNotFound(err) || len(api.pulled) != 0 {
+		t.Errorf("Ensure error = %v after pulls %q, want not found and no pull", err, api.pulled)
 	}
 	if _, err := d.SaveImage(ctx, "x"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("SaveImage error = %v, want not found", err)
-	}
-}
-
-func TestDockerImagesNotFound(t *testing.T) {
-	d := NewDockerImages(dockerClient(t))
-	_, err := d.ImageID(context.Background(), "bottle-test-smolvm-missing:"+randHex(t, 4))
-	if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("ImageID of a missing image = %v, want not found", err)
 	}
 }
 
@@ -161,8 +105,8 @@ func testImageExport(t *testing.T, b *backend) {
 	cli := dockerClient(t)
 	tag := "bottle-test-smolvm-export:" + randHex(t, 6)
 	buildTestImage(t, cli, tag)
-	images := NewDockerImages(cli)
-	id, err := images.ImageID(ctx, tag)
+	images := NewDockerImages(cli, testr.New(t))
+	id, err := images.Ensure(ctx, tag, spec.PullNever)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,5 +172,61 @@ func assertDockerArchive(t *testing.T, path, tag string) {
 		if h.Name == "manifest.json" {
 			return
 		}
+	}
+}
+
+func TestRegistryImage(t *testing.T) { eachBackend(t, testRegistryImage) }
+
+// An image only a registry has is pulled by the host's Docker (the guest
+// never pulls) and smolvm gets it as an absolute .tar path.
+func testRegistryImage(t *testing.T, b *backend) {
+	ctx := context.Background()
+	cli := dockerClient(t)
+	reg := dockertest.Registry(t)
+	suffix := randHex(t, 6)
+	local := "bottle-test-smolvm-registry:" + suffix
+	buildTestImage(t, cli, local)
+	ref := reg + "/bottle-test/agent:" + suffix
+	dockertest.PushAway(t, cli, local, ref)
+
+	cache := t.TempDir()
+	d := b.driver(t, Options{Images: NewDockerImages(cli, testr.New(t)), CacheDir: cache})
+	w := b.want(t)
+	w.Spec.Image, w.Spec.PullPolicy = ref, spec.PullMissing
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatalf("the host's Docker did not pull %s: %v", ref, err)
+	}
+	archive := filepath.Join(cache, strings.TrimPrefix(ins.ID, "sha256:")+".tar")
+	assertDockerArchive(t, archive, ref)
+	if b.emulated {
+		var creates []string
+		for _, args := range b.calls(t) {
+			if line := strings.Join(args, " "); strings.HasPrefix(line, "machine create ") {
+				creates = append(creates, line)
+			}
+		}
+		if len(creates) != 1 || !strings.Contains(creates[0], " --image "+archive+" ") || !filepath.IsAbs(archive) {
+			t.Errorf("creates %q, want one with --image %s", creates, archive)
+		}
+	}
+
+	// Missing in the registry: the error names the image and the answer,
+	// and nothing is created.
+	missing := reg + "/bottle-test/agent:absent-" + suffix
+	t.Cleanup(func() { dockertest.RemoveImage(t, cli, missing) })
+	w2 := b.want(t)
+	w2.Spec.Image = missing
+	_, err = d.Create(ctx, w2)
+	if err == nil || !strings.Contains(err.Error(), `pull image "`+missing+`": registry answered: `) || !strings.Contains(err.Error(), "manifest unknown") {
+		t.Errorf("create from a missing image: %v; want the image and the registry's answer", err)
+	}
+	// never, and the host does not have it: refused before any pull.
+	w2.Spec.PullPolicy = spec.PullNever
+	if _, err := d.Create(ctx, w2); !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "spec.pullPolicy is never") {
+		t.Errorf("create with pullPolicy never: %v; want not found", err)
 	}
 }

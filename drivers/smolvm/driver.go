@@ -11,10 +11,14 @@
 // value in smolvm's own environment, so they never show in the process
 // table, and every error redacts -e values. Apart from those values smolvm
 // gets a minimal environment (env.go): the reconciler's proxies, SMOLVM_*
-// and the like never reach it. Images found in the local Docker
-// daemon are exported once to a cache of `docker save` archives named by
-// image ID; archives no machine uses are pruned after each create once they
-// have gone unused for Options.CacheMaxAge.
+// and the like never reach it. Every image is made present in the host's
+// Docker daemon (pulled there as spec.pullPolicy says, see internal/images)
+// and exported once to a cache of `docker save` archives named by image ID,
+// each with its sha256 beside it; smolvm is always given an archive path, so
+// the guest never pulls through its egress policy. Archives no machine uses
+// are pruned after each create once they have gone unused for
+// Options.CacheMaxAge. Each bottle's VMM runs behind a host layer of its own
+// (hostlayer.go).
 package smolvm
 
 import (
@@ -44,6 +48,10 @@ const (
 	DefaultTimeout       = 30 * time.Second
 	DefaultCreateTimeout = 2 * time.Minute
 	DefaultCacheMaxAge   = 7 * 24 * time.Hour
+	// DefaultArchiveLimit is smolvm's own cap on an --image archive (8 GiB,
+	// image_source.rs max_archive_bytes); a larger archive gets
+	// --max-image-size with its size.
+	DefaultArchiveLimit = 8 << 30
 )
 
 // Options configure a Driver. The zero value of each field means its default.
@@ -53,13 +61,15 @@ type Options struct {
 	Binary string
 	// Timeout bounds every call except create and start. Default 30 s.
 	Timeout time.Duration
-	// CreateTimeout bounds `machine create` and `machine start`, which may
-	// pull an image (start pulls registry images inside the guest). Default
-	// 2 min.
+	// CreateTimeout bounds `machine create` and `machine start`. Default
+	// 2 min. The host-side pull and export of the image before the create
+	// are bounded by the caller's context only.
 	CreateTimeout time.Duration
-	// Images exports images found in the local Docker daemon so smolvm can
-	// use them, usually a DockerImages over a Docker client. Nil means every
-	// image reference goes to smolvm as written.
+	// Images pulls images into the host's Docker daemon (as the spec's
+	// pullPolicy says) and exports them, so smolvm always gets an archive
+	// and never pulls inside the guest; usually a DockerImages over a
+	// Docker client. Nil means only local sources (an archive path or a
+	// rootfs directory in spec.image) can be created.
 	Images ImageExporter
 	// CacheDir holds exported image archives, named by image ID. Default
 	// <user cache dir>/bottle-reconcile/smolvm-images.
@@ -86,6 +96,9 @@ type Driver struct {
 
 	// layer is the host layer; nil when Options.NoHostLayer.
 	layer *hostLayer
+	// archiveLimit is the largest archive smolvm takes without
+	// --max-image-size (DefaultArchiveLimit; smaller in tests).
+	archiveLimit int64
 
 	mu  sync.Mutex
 	ver *semver // cached smolvm version, once known
@@ -136,6 +149,8 @@ func New(log logr.Logger, opts Options) (*Driver, error) {
 		log:  log.WithName("smolvm"),
 		run:  execRunner{binary: opts.Binary},
 		now:  time.Now,
+
+		archiveLimit: DefaultArchiveLimit,
 	}
 	if !opts.NoHostLayer {
 		l := newHostLayer(hostfw.ExecRunner{}, "/proc/self/mountinfo", "/proc")
@@ -205,7 +220,7 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, err
 	}
 	// Refuse a bad Want before any listing or image export.
-	if _, err := d.createCall(w, w.Spec.Image); err != nil {
+	if _, err := d.createCall(w, source{ref: w.Spec.Image}); err != nil {
 		return reconciler.Resource{}, err
 	}
 	byName, err := d.list(ctx)
@@ -219,7 +234,7 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 		return reconciler.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
 			w.Name, m.Labels[reconciler.LabelInstance], m.State, cerrdefs.ErrConflict)
 	}
-	img, err := d.resolveImage(ctx, w.Spec.Image)
+	img, err := d.resolveImage(ctx, w.Spec.Image, w.Spec.PullPolicy)
 	if err != nil {
 		return reconciler.Resource{}, err
 	}
@@ -230,9 +245,9 @@ func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if _, err := d.exec(ctx, c); err != nil {
 		return reconciler.Resource{}, err
 	}
-	inUse := imagesInUse(byName)
-	inUse[img] = true
-	d.pruneCache(inUse)
+	used := imagesInUse(byName)
+	used.add(img)
+	d.pruneCache(used)
 
 	if err := d.start(ctx, w.Name, machineLabels(w)); err != nil {
 		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)

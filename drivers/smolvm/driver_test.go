@@ -146,8 +146,10 @@ func TestCreateArgv(t *testing.T) {
 				t.Fatalf("calls = %q, want %q", got, want)
 			}
 			c, _ := f.find("machine create")
-			if got := joined(c.args); got != tt.wantArgv {
-				t.Errorf("create argv:\n got %s\nwant %s", got, tt.wantArgv)
+			// Every image reaches smolvm as an archive in the cache.
+			wantArgv := strings.Replace(tt.wantArgv, "--image ghcr.io/org/agent:1 ", "--image "+fakeArchive(d, "ghcr.io/org/agent:1")+" ", 1)
+			if got := joined(c.args); got != wantArgv {
+				t.Errorf("create argv:\n got %s\nwant %s", got, wantArgv)
 			}
 			if !reflect.DeepEqual(c.env, tt.wantChild) {
 				t.Errorf("child env = %q, want %q", c.env, tt.wantChild)
@@ -174,9 +176,10 @@ func TestCreateArgv(t *testing.T) {
 
 func TestCreateDeterministic(t *testing.T) {
 	var argvs []string
+	cache := t.TempDir()
 	for i := 0; i < 5; i++ {
 		f := &fakeRunner{}
-		d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": "x"})})
+		d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": "x"}), CacheDir: cache})
 		w := testWant()
 		w.Spec.Env = map[string]string{"A": "1", "B": "2", "C": "3", "D": "4", "E": "5"}
 		if _, err := d.Create(context.Background(), w); err != nil {

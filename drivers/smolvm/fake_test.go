@@ -65,7 +65,8 @@ func (f *fakeRunner) find(sub string) (call, bool) {
 }
 
 // newFakeDriver returns a Driver whose smolvm is f, answering smolvm 1.9.2
-// and an empty listing unless f says otherwise.
+// and an empty listing unless f says otherwise, and whose Docker has every
+// image (fakeImages in anyRef mode) unless opts says otherwise.
 func newFakeDriver(t *testing.T, f *fakeRunner, opts Options) *Driver {
 	t.Helper()
 	if f.answers == nil {
@@ -79,6 +80,12 @@ func newFakeDriver(t *testing.T, f *fakeRunner, opts Options) *Driver {
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
+	}
+	if opts.Images == nil {
+		opts.Images = &fakeImages{anyRef: true}
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = t.TempDir()
 	}
 	d, err := New(testr.New(t), opts)
 	if err != nil {

@@ -194,7 +194,7 @@ func testClassifiedErrors(t *testing.T, b *backend) {
 	})
 	t.Run("create existing", func(t *testing.T) {
 		w := b.want(t)
-		c, err := d.createCall(w, b.image)
+		c, err := d.createCall(w, source{ref: b.image})
 		if err != nil {
 			t.Fatal(err)
 		}
