@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,10 +97,34 @@ func testMain(m *testing.M) int {
 				_, _ = docker.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true})
 			}
 		}
+		if agentBuilt.Load() {
+			_, _ = docker.ImageRemove(ctx, testImage, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
 		cancel()
 		docker.Close()
 	}
 	return code
+}
+
+// The guests' image. smolvm guests get their image from the host's Docker
+// (pulled there, then exported as an archive), and no registry answers
+// here, so testImage is built locally once, under its registry name, and
+// removed at the end when this run made it.
+var (
+	agentOnce  sync.Once
+	agentBuilt atomic.Bool
+)
+
+func ensureAgentImage(t *testing.T) {
+	agentOnce.Do(func() {
+		ctx, cancel := ctxT()
+		defer cancel()
+		if _, err := docker.ImageInspect(ctx, testImage); err == nil {
+			return
+		}
+		dockertest.BuildBusyboxImage(t, docker, testImage, map[string]string{"dev.bottle-reconcile.e2e": "agent"})
+		agentBuilt.Store(true)
+	})
 }
 
 // bundleImages returns the IDs of the bundle images present, a set.
@@ -152,6 +177,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	requireDocker(t)
+	ensureAgentImage(t)
 	tag := randHex(3)
 	n := (poolBase + int(poolSeq.Add(1))) % 250
 	root := t.TempDir()
@@ -254,6 +280,8 @@ func (e *env) runEnv(extra []string, sub string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := e.command(ctx, sub, args...)
+	extra = e.emuFaults(extra)
+	defer e.emuFaults(nil)
 	cmd.Env = append(cmd.Env, extra...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -270,6 +298,36 @@ func (e *env) runEnv(extra []string, sub string, args ...string) result {
 		e.t.Fatalf("bottle-reconcile %s %v did not finish within 2 minutes\n%s", sub, args, r)
 	}
 	return r
+}
+
+// emuFaults writes the SMOLVM_EMU_* settings among extra to the emulator's
+// settings file, since bottle-reconcile runs smolvm with a minimal
+// environment that never carries them, and returns the rest; nil clears
+// the file.
+func (e *env) emuFaults(extra []string) []string {
+	e.t.Helper()
+	var faults, rest []string
+	for _, kv := range extra {
+		if strings.HasPrefix(kv, "SMOLVM_EMU_") {
+			faults = append(faults, kv)
+		} else {
+			rest = append(rest, kv)
+		}
+	}
+	path := filepath.Join(e.data, "emu", "faults.env")
+	if len(faults) == 0 {
+		if extra == nil {
+			_ = os.Remove(path)
+		}
+		return rest
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(faults, "\n")+"\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return rest
 }
 
 // runNoFatal is run for other goroutines: it never calls t.Fatal.

@@ -77,9 +77,6 @@ func main() {
 
 func (a *app) run(args []string) int {
 	a.version = defaultVersion
-	if v := a.getenv("SMOLVM_EMU_VERSION"); v != "" {
-		a.version = v
-	}
 	a.home = a.getenv("SMOLVM_DATA_DIR")
 	if a.home == "" {
 		a.home = a.getenv("HOME")
@@ -89,6 +86,10 @@ func (a *app) run(args []string) int {
 		return 1
 	}
 	a.store = newStore(a.home)
+	a.lookupEnv = withFaultFile(a.lookupEnv, a.home)
+	if v := a.getenv("SMOLVM_EMU_VERSION"); v != "" {
+		a.version = v
+	}
 
 	if len(args) > 0 && args[0] == "__vmm" {
 		return a.vmmMain(args[1:])
