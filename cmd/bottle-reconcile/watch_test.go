@@ -353,7 +353,15 @@ func TestWatchSignalsAndLock(t *testing.T) {
 	x := newE2E(t)
 	logs := &lockedBuffer{}
 	cmd := x.command("--metrics-addr", x.metrics, "--resync", "1h", "--shutdown-timeout", "60s")
-	cmd.Env = append(cmd.Env, "SMOLVM_EMU_HANG=create")
+	// smolvm runs with a minimal environment: the emulator reads its fault
+	// settings from its data dir.
+	faults := filepath.Join(x.data, "emu", "faults.env")
+	if err := os.MkdirAll(filepath.Dir(faults), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(faults, []byte("SMOLVM_EMU_HANG=create\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stderr = logs
 	// Its own process group, so the hung smolvm child can be killed too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
