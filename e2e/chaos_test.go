@@ -298,6 +298,12 @@ func (c *chaos) faults() []fault {
 			}
 			return fmt.Sprintf("env of %s edited, two --once at once exited %v", b, codes)
 		}},
+		{"smolvm create fails", func(c *chaos) string {
+			return c.smolvmFault("SMOLVM_EMU_FAIL_NEXT=create@" + fmt.Sprint(c.gen+1))
+		}},
+		{"smolvm crashes between create and start", func(c *chaos) string {
+			return c.smolvmFault("SMOLVM_EMU_CRASH_AFTER_CREATE=1")
+		}},
 	}
 	if *chaosDockerd {
 		fs = append(fs, fault{"dockerd SIGKILL mid-pass", func(c *chaos) string {
@@ -323,6 +329,19 @@ func (c *chaos) faults() []fault {
 		}})
 	}
 	return fs
+}
+
+// smolvmFault edits a smolvm bottle's env (so its machine is replaced) and
+// runs one pass with the emulator's fault setting on, then turns it off.
+func (c *chaos) smolvmFault(setting string) string {
+	b := c.pick("s")
+	c.gen++
+	c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
+	c.write(b)
+	c.e.emuFaults([]string{setting})
+	r := c.e.runNoFatal("", "--once", c.e.specs)
+	c.e.emuFaults(nil)
+	return fmt.Sprintf("env of %s edited, a pass with %s exited %d", b, setting, r.code)
 }
 
 // heal runs --once until it exits 0, at most healPasses times, and says
