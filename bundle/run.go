@@ -133,6 +133,7 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 		return fmt.Errorf("bundle: egress policy: %w", err)
 	}
 	al := audit.New(o.audit, cfg.Bottle)
+	defer al.Flush() // a counted run of denials is not lost at exit
 	quiet := newQuietSet()
 	al.Skip(quiet.has)
 

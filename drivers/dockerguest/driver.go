@@ -417,6 +417,7 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 		IpcMode: container.IPCModePrivate,
 		// "no": the reconciler heals a dead guest, after checking its rules.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig:     dockernet.BoundedLogs(),
 		Resources: container.Resources{
 			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
 			Memory:     mem,

@@ -411,6 +411,10 @@ func TestContainerSetup(t *testing.T) {
 		!slices.Equal(hc.DNS, []string{"10.215.0.2"}) {
 		t.Errorf("host config not hardened: %+v", hc)
 	}
+	// What the guest prints is stored on the host: rotated.
+	if hc.LogConfig.Type != "json-file" || hc.LogConfig.Config["max-size"] != "10m" || hc.LogConfig.Config["max-file"] != "3" {
+		t.Errorf("log config %+v, want json-file rotated at 10m, 3 files", hc.LogConfig)
+	}
 	if hc.NanoCPUs != 2e9 || hc.Memory != 256<<20 || hc.MemorySwap != hc.Memory || hc.PidsLimit == nil || *hc.PidsLimit != DefaultPidsLimit {
 		t.Errorf("resources %+v", hc.Resources)
 	}

@@ -194,6 +194,22 @@ func containerConfig(image, cfg string, labels map[string]string) *container.Con
 	}
 }
 
+// Log bounds of every container a bottle runs: what a guest makes the
+// bundle log (its denied requests) and what it prints itself are stored by
+// Docker on the host, so both are rotated at a fixed size.
+const (
+	LogMaxSize  = "10m"
+	LogMaxFiles = "3"
+)
+
+// BoundedLogs is the log configuration of a bundle or docker guest: Docker's
+// json-file driver (which the bundle's ready line is read from), rotated at
+// LogMaxSize and keeping LogMaxFiles files, whatever the daemon's default
+// driver is.
+func BoundedLogs() container.LogConfig {
+	return container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": LogMaxSize, "max-file": LogMaxFiles}}
+}
+
 // hostConfig is the hardened runtime setup of a bundle. Nothing is mounted
 // and no port is published: the bundle is reached on its bottle address.
 func hostConfig(net string) *container.HostConfig {
@@ -217,6 +233,7 @@ func hostConfig(net string) *container.HostConfig {
 		// "no": the reconciler heals a dead bundle. A restart policy would
 		// bring it back behind the reconciler's back and hide its deaths.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig:     BoundedLogs(),
 		Resources: container.Resources{
 			PidsLimit:  &pids,
 			Memory:     bundleMemory,
