@@ -366,8 +366,8 @@ func TestRunResolvesThroughUpstream(t *testing.T) {
 	log = out.String()
 	for _, want := range []string{
 		`"daemon":"egress","client":"127.0.0.1:`,
-		`"target":"rebind.test:` + op + `","verdict":"deny","reason":"address 127.0.0.1 refused: loopback"`,
-		`"daemon":"dns"`, `"reason":"rebinding: address 127.0.0.1 refused: loopback"`,
+		`"target":"rebind.test:` + op + `","verdict":"deny","reason":"address 127.0.0.1 refused: 127.0.0.0/8 reaches the host's loopback"`,
+		`"daemon":"dns"`, `"reason":"rebinding: address 127.0.0.1 refused: 127.0.0.0/8 reaches the host's loopback"`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("decision log lacks %s:\n%s", want, log)

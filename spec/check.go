@@ -133,58 +133,6 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-type refusal struct {
-	p   netip.Prefix
-	why string
-}
-
-// refusedRanges are what a guest must never reach directly, in IPv4, IPv6
-// and IPv4-mapped IPv6 spellings.
-var refusedRanges = func() []refusal {
-	base := []refusal{
-		{netip.MustParsePrefix("127.0.0.0/8"), "reaches the host's loopback"},
-		{netip.MustParsePrefix("169.254.0.0/16"), "is link-local, where cloud metadata (169.254.169.254) lives"},
-		{netip.MustParsePrefix("0.0.0.0/8"), "is the unspecified (\"this host\") range"},
-		{netip.MustParsePrefix("::1/128"), "reaches the host's loopback"},
-		{netip.MustParsePrefix("::/128"), "is the unspecified address"},
-		{netip.MustParsePrefix("fe80::/10"), "is link-local"},
-	}
-	out := slices.Clone(base)
-	for _, r := range base {
-		if r.p.Addr().Is4() {
-			out = append(out, refusal{mapped(r.p), r.why + " (IPv4-mapped)"})
-		}
-	}
-	return out
-}()
-
-// mappedAny is the first address of ::ffff:0.0.0.0/96, all of IPv4 in
-// IPv4-mapped spelling.
-var mappedAny = netip.AddrFrom16(netip.IPv4Unspecified().As16())
-
-func mapped(p netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), p.Bits()+96)
-}
-
-// refusedCIDR says why a guest may not be given direct egress to p, or "".
-func refusedCIDR(p netip.Prefix, pool netip.Prefix) string {
-	if p.Bits() == 0 {
-		return "is a default route: it would open the guest to everything"
-	}
-	if p.Bits() <= 96 && p.Contains(mappedAny) {
-		return "contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of the default route 0.0.0.0/0: it would open the guest to everything"
-	}
-	for _, r := range refusedRanges {
-		if p.Overlaps(r.p) {
-			return r.why
-		}
-	}
-	if p.Overlaps(pool) || p.Overlaps(mapped(pool)) {
-		return fmt.Sprintf("overlaps %s, the range bottle subnets are allocated from: it would open this bottle to other bottles", pool)
-	}
-	return ""
-}
-
 // checkSubnet checks a pinned bottle subnet: IPv4, a network address, with
 // room for the network address, gateway, bundle, guest and broadcast.
 func checkSubnet(s string) (netip.Prefix, error) {
@@ -201,13 +149,10 @@ func checkSubnet(s string) (netip.Prefix, error) {
 	if p.Bits() > 29 {
 		return p, fmt.Errorf("%s is too small: a bottle needs the network address, a gateway, the bundle, the guest and the broadcast address; use a /29 or larger", p)
 	}
-	for _, r := range refusedRanges {
-		if p.Overlaps(r.p) {
-			return p, fmt.Errorf("%s %s; pick a private range such as 10.213.4.0/29", p, r.why)
+	for _, r := range RefusedRanges {
+		if !r.Explicit && p.Overlaps(r.Prefix) {
+			return p, fmt.Errorf("%s overlaps %s, which %s; pick a private range such as 10.213.4.0/29", p, r.Prefix, r.Reason)
 		}
-	}
-	if p.Addr().IsMulticast() || p.Overlaps(netip.MustParsePrefix("224.0.0.0/3")) {
-		return p, fmt.Errorf("%s is multicast or reserved; pick a private range such as 10.213.4.0/29", p)
 	}
 	return p, nil
 }

@@ -215,7 +215,7 @@ func TestForward(t *testing.T) {
 			200, `proxyauth="" body=hello`, "rule"},
 		{"name to loopback without literal rule", []string{"rebind.test:" + op},
 			"GET http://rebind.test:" + op + "/ HTTP/1.1\r\nHost: rebind.test:" + op + "\r\n\r\n",
-			403, "loopback", "address 127.0.0.1 refused: loopback"},
+			403, "loopback", "address 127.0.0.1 refused: 127.0.0.0/8 reaches the host's loopback"},
 		{"name to mapped loopback", []string{"mapped.test:" + op},
 			"GET http://mapped.test:" + op + "/ HTTP/1.1\r\nHost: mapped.test:" + op + "\r\n\r\n",
 			403, "loopback", "loopback"},

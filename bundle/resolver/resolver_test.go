@@ -193,8 +193,8 @@ func TestResolver(t *testing.T) {
 		{"a.wild.test.", dns.TypeA, dns.RcodeSuccess, []string{"1.2.3.4"}, audit.Allow, "allowlisted"},
 		{"cname.test.", dns.TypeA, dns.RcodeSuccess, []string{"allowed.test.", "93.184.216.34"}, audit.Allow, "allowlisted"},
 		{"txt.test.", dns.TypeTXT, dns.RcodeSuccess, []string{`"hello"`}, audit.Allow, "allowlisted"},
-		{"mixed.test.", dns.TypeA, dns.RcodeSuccess, []string{"5.6.7.8"}, audit.Allow, "dropped address 127.0.0.1 refused: loopback"},
-		{"rebind.test.", dns.TypeA, dns.RcodeSuccess, nil, audit.Deny, "rebinding: address 127.0.0.1 refused: loopback"},
+		{"mixed.test.", dns.TypeA, dns.RcodeSuccess, []string{"5.6.7.8"}, audit.Allow, "dropped address 127.0.0.1 refused: 127.0.0.0/8 reaches the host's loopback"},
+		{"rebind.test.", dns.TypeA, dns.RcodeSuccess, nil, audit.Deny, "rebinding: address 127.0.0.1 refused: 127.0.0.0/8 reaches the host's loopback"},
 		{"ten.test.", dns.TypeA, dns.RcodeSuccess, nil, audit.Deny, "rebinding: address 10.0.0.1 refused"},
 		// A rule naming the literal admits that private address only.
 		{"lit.test.", dns.TypeA, dns.RcodeSuccess, []string{"10.9.9.9"}, audit.Allow, "dropped address 10.9.9.8"},
