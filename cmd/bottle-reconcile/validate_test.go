@@ -59,7 +59,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid dir", []string{"validate", good}, 0, "1 spec file(s) valid"},
 		{"examples", []string{"validate", "../../specs"}, 0, "spec file(s) valid"},
-		{"invalid dir", []string{"validate", bad}, 1, "bob.yaml:7:16: spec.allowCIDRs[0]: 127.0.0.0/8 reaches the host's loopback; remove it"},
+		{"invalid dir", []string{"validate", bad}, 1, "bob.yaml:7:16: spec.allowCIDRs[0]: 127.0.0.0/8 overlaps 127.0.0.0/8, which reaches the host's loopback; remove it"},
 		{"single file", []string{"validate", filepath.Join(bad, "bob.yaml")}, 1, "1 of 1 spec file(s) invalid"},
 		{"flag after dir", []string{"validate", bad, "--format", "github"}, 1, "::error file=" + filepath.Join(bad, "bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8"},
 		{"duplicate across args", []string{"validate", good, filepath.Join(bad, "alice.yaml")}, 1, `bottle "alice" is defined by more than one file`},
@@ -153,7 +153,7 @@ spec:
 	}
 	f := func(name string) string { return escapeProperty(filepath.Join(dir, name)) }
 	want := strings.Join([]string{
-		"::error file=" + f("bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8 reaches the host's loopback; remove it",
+		"::error file=" + f("bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8 overlaps 127.0.0.0/8, which reaches the host's loopback; remove it",
 		"::error file=" + f("carol.yaml") + ",line=7,col=3::spec.alowCIDRs: unknown field; did you mean allowCIDRs?",
 		"::error file=" + f("carol.yaml") + ",line=8,col=9::spec.env.HTTP_PROXY: is set by bottle-reconcile itself (it points the guest at its bundle); remove it",
 		"2 of 3 spec file(s) invalid, 3 problem(s)",
