@@ -319,20 +319,47 @@ func (l hostLayer) repair(ctx context.Context, s layerSpec, pid int) error {
 	return nil
 }
 
-// cleanup removes the instance's cgroup once it holds no bottle, and the
-// base cgroup once it holds no instance.
-func (l hostLayer) cleanup(instance string) error {
+// cleanup removes what is left of the instance's host layer once it has no
+// bottle: rules of its bottles whose machines went some other way (removed
+// by hand, an older reconciler), their empty cgroups, the instance's
+// cgroup, and the base cgroup once it holds no instance.
+func (l hostLayer) cleanup(ctx context.Context, instance string) error {
 	if l.off != "" || !safeName(instance) {
 		return nil
 	}
-	for _, dir := range []string{filepath.Join(l.root, cgroupBase, instance), filepath.Join(l.root, cgroupBase)} {
-		err := os.Remove(dir)
+	prefix := layerComment + instance + " "
+	unlock := hostfw.Lock()
+	var errs []error
+	for _, f := range families {
+		t, err := l.fw[f].ReadFresh(ctx)
+		if err == nil {
+			left := t.Matching(VMMChain, func(c string) bool { return strings.HasPrefix(c, prefix) })
+			err = l.fw[f].Apply(ctx, hostfw.DeleteTx(VMMChain, left))
+		}
+		errs = append(errs, err)
+	}
+	unlock()
+	dir := filepath.Join(l.root, cgroupBase, instance)
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && safeName(e.Name()) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !isNotEmpty(err) {
+					errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+				}
+			}
+		}
+	}
+	for _, d := range []string{dir, filepath.Join(l.root, cgroupBase)} {
+		err := os.Remove(d)
 		if isNotEmpty(err) {
-			return nil
+			break
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("host layer: remove cgroup %s: %w", dir, err)
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("host layer: clean up instance %s: %w", instance, err)
 	}
 	return nil
 }

@@ -281,3 +281,35 @@ func jsonLabels(m map[string]string) string {
 	}
 	return string(b)
 }
+
+// Once an instance has no bottle, what is left of its layer goes: rules of
+// machines removed some other way, their cgroups; other instances' stay.
+func TestCleanupTakesTheInstancesLeftovers(t *testing.T) {
+	ctx := context.Background()
+	l := fakeLayer(t)
+	gone := layerSpec{Instance: "inst", Bottle: "gone", Bundle: netip.MustParseAddr("10.77.0.2"), Egress: true}
+	other := layerSpec{Instance: "other", Bottle: "kept", Bundle: netip.MustParseAddr("10.77.0.10"), DNS: true}
+	for _, s := range []layerSpec{gone, other} {
+		if _, err := l.prepare(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.cleanup(ctx, "inst"); err != nil {
+		t.Fatal(err)
+	}
+	ipt := layerIPTables(l)
+	for _, f := range families {
+		if got := ipt.Table(f).Tagged(VMMChain, gone.comment()); len(got) != 0 {
+			t.Errorf("%s: rules of the cleaned-up instance left: %q", f, got)
+		}
+		if got := ipt.Table(f).Tagged(VMMChain, other.comment()); len(got) == 0 {
+			t.Errorf("%s: another instance's rules were removed", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(l.root, cgroupBase, "inst")); !os.IsNotExist(err) {
+		t.Errorf("instance cgroup left: %v", err)
+	}
+	if _, err := os.Stat(l.dir(other)); err != nil {
+		t.Errorf("another instance's cgroup removed: %v", err)
+	}
+}

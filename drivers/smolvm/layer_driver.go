@@ -58,9 +58,9 @@ func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
 
 // Cleanup implements reconciler.Cleaner: the instance's cgroup goes once
 // it holds no bottle.
-func (d *Driver) Cleanup(_ context.Context, instance string) error {
+func (d *Driver) Cleanup(ctx context.Context, instance string) error {
 	if d.layer == nil {
 		return nil
 	}
-	return d.layer.cleanup(instance)
+	return d.layer.cleanup(ctx, instance)
 }

@@ -16,7 +16,7 @@ import (
 // holds smolvm bottles instead of taking "no machines" for the truth.
 func TestObserveWithoutBinaryIsUnobservable(t *testing.T) {
 	for _, bin := range []string{filepath.Join(t.TempDir(), "smolvm"), "smolvm-that-is-not-in-path"} {
-		d, err := New(testr.New(t), Options{Binary: bin})
+		d, err := New(testr.New(t), Options{Binary: bin, NoHostLayer: true})
 		if err != nil {
 			t.Fatal(err)
 		}
