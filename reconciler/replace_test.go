@@ -1,0 +1,98 @@
+package reconciler
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// TestWhichFieldsReplaceWhichRoles changes one spec field at a time on a
+// converged bottle and checks, against expectations written out by hand
+// rather than derived from Hash, exactly which roles the plan replaces.
+// Dropping a field from a role's hash, or adding one to the wrong role,
+// fails a row here.
+func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
+	base := func(s *spec.Spec) {
+		s.Env = map[string]string{"MODE": "one"}
+		s.EnvFromHost = []string{"TOKEN_A", "TOKEN_B"}
+		s.Egress.Allow = []string{"a.example.com", "b.example.com:443"}
+		s.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24"}
+	}
+	const subnet = "10.213.0.8/29"
+	observed := chain(desiredBottle("alice", base), subnet)
+
+	const (
+		N = RoleNetwork
+		B = RoleBundle
+		G = RoleGuest
+	)
+	tests := []struct {
+		field string
+		edit  func(*DesiredBottle)
+		want  []Role // the roles deleted and created again, in creation order
+	}{
+		{"nothing", func(*DesiredBottle) {}, nil},
+		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []Role{G}},
+		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []Role{G}},
+		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []Role{G}},
+		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []Role{G}},
+		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []Role{G}},
+		{"envFromHost reordered", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_B", "TOKEN_A"} }, nil},
+		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []Role{B, G}},
+		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []Role{B, G}},
+		{"daemons reordered", func(d *DesiredBottle) { d.Spec.Daemons = []string{"dns", "egress"} }, nil},
+		{"egress.allow host added", func(d *DesiredBottle) {
+			d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:443", "c.example.com"}
+		}, []Role{B}},
+		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}},
+		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []Role{B}},
+		{"egress.allow reordered", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"b.example.com:443", "a.example.com"} }, nil},
+		{"allowCIDRs range added", func(d *DesiredBottle) {
+			d.Spec.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"}
+		}, []Role{G}},
+		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}},
+		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil},
+		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}},
+		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}},
+		{"network.subnet pinned elsewhere", func(d *DesiredBottle) {
+			d.Spec.Network.Subnet = "10.213.9.0/29"
+			d.Subnet = netip.MustParsePrefix("10.213.9.0/29")
+		}, []Role{N, B, G}},
+		{"network.subnet pinned to the one it has", func(d *DesiredBottle) {
+			d.Spec.Network.Subnet = subnet
+			d.Subnet = netip.MustParsePrefix(subnet)
+		}, nil},
+		{"guest smolvm to docker", func(d *DesiredBottle) {
+			d.Spec.Guest = spec.GuestDocker
+			d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
+		}, []Role{N, B, G}},
+		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil},
+		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			db := desiredBottle("alice", base)
+			tt.edit(db)
+			plan := Diff(want(db), NewObserved(inst, observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
+			var deleted, created []Role
+			for _, op := range plan.Ops {
+				switch op.Action {
+				case ActionDelete:
+					deleted = append(deleted, op.Role)
+				case ActionCreate:
+					created = append(created, op.Role)
+				}
+			}
+			// Deletion order is TestDiff's business; here only which roles.
+			slices.SortFunc(deleted, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
+			if !slices.Equal(deleted, tt.want) {
+				t.Errorf("changing %s deletes %v, want %v\n%s", tt.field, deleted, tt.want, plan)
+			}
+			if !slices.Equal(created, tt.want) {
+				t.Errorf("changing %s creates %v, want %v\n%s", tt.field, created, tt.want, plan)
+			}
+		})
+	}
+}
