@@ -253,6 +253,26 @@ func fakeProxy(t *testing.T, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if req.Method == http.MethodConnect {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+			_, _ = http.ReadRequest(br)
+			_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n"+token)
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(uint16(len(token)))+"\r\n\r\n"+token)
+	})
+	return ln.Addr().String()
+}
+
+// serve hands each connection ln accepts to handle, in its own goroutine,
+// and closes the connection after; ln is closed when t ends.
+func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -262,22 +282,10 @@ func fakeProxy(t *testing.T, token string) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				if req.Method == http.MethodConnect {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-					_, _ = http.ReadRequest(br)
-					_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n"+token)
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(uint16(len(token)))+"\r\n\r\n"+token)
+				handle(c)
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 // TestScanFindsWhatIsOpen is the scanner's positive control on the host:
