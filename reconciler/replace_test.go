@@ -22,6 +22,15 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 	}
 	const subnet = "10.213.0.8/29"
 	observed := chain(desiredBottle("alice", base), subnet)
+	docker := func(d *DesiredBottle) {
+		d.Spec.Guest = spec.GuestDocker
+		d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
+	}
+	dockerObserved := func() []Resource {
+		db := desiredBottle("alice", base)
+		docker(db)
+		return chain(db, subnet)
+	}()
 
 	const (
 		N = RoleNetwork
@@ -29,53 +38,56 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		G = RoleGuest
 	)
 	tests := []struct {
-		field string
-		edit  func(*DesiredBottle)
-		want  []Role // the roles deleted and created again, in creation order
+		field    string
+		edit     func(*DesiredBottle)
+		want     []Role     // the roles deleted and created again, in creation order
+		observed []Resource // what exists: a bottle made from base
 	}{
-		{"nothing", func(*DesiredBottle) {}, nil},
-		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []Role{G}},
-		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []Role{G}},
-		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []Role{G}},
-		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []Role{G}},
-		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []Role{G}},
-		{"envFromHost reordered", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_B", "TOKEN_A"} }, nil},
-		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []Role{B, G}},
-		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []Role{B, G}},
-		{"daemons reordered", func(d *DesiredBottle) { d.Spec.Daemons = []string{"dns", "egress"} }, nil},
+		{"nothing", func(*DesiredBottle) {}, nil, observed},
+		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []Role{G}, observed},
+		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []Role{G}, observed},
+		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []Role{G}, observed},
+		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []Role{G}, observed},
+		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []Role{G}, observed},
+		{"envFromHost reordered", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_B", "TOKEN_A"} }, nil, observed},
+		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []Role{B, G}, observed},
+		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []Role{B, G}, observed},
+		{"daemons reordered", func(d *DesiredBottle) { d.Spec.Daemons = []string{"dns", "egress"} }, nil, observed},
 		{"egress.allow host added", func(d *DesiredBottle) {
 			d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:443", "c.example.com"}
-		}, []Role{B}},
-		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}},
-		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []Role{B}},
-		{"egress.allow reordered", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"b.example.com:443", "a.example.com"} }, nil},
+		}, []Role{B}, observed},
+		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, observed},
+		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []Role{B}, observed},
+		{"egress.allow reordered", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"b.example.com:443", "a.example.com"} }, nil, observed},
 		{"allowCIDRs range added", func(d *DesiredBottle) {
 			d.Spec.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"}
-		}, []Role{G}},
-		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}},
-		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil},
-		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}},
-		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}},
+		}, []Role{G}, observed},
+		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}, observed},
+		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil, observed},
+		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}, observed},
+		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}, observed},
 		{"network.subnet pinned elsewhere", func(d *DesiredBottle) {
 			d.Spec.Network.Subnet = "10.213.9.0/29"
 			d.Subnet = netip.MustParsePrefix("10.213.9.0/29")
-		}, []Role{N, B, G}},
+		}, []Role{N, B, G}, observed},
 		{"network.subnet pinned to the one it has", func(d *DesiredBottle) {
 			d.Spec.Network.Subnet = subnet
 			d.Subnet = netip.MustParsePrefix(subnet)
-		}, nil},
-		{"guest smolvm to docker", func(d *DesiredBottle) {
-			d.Spec.Guest = spec.GuestDocker
-			d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
-		}, []Role{N, B, G}},
-		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil},
-		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil},
+		}, nil, observed},
+		{"guest smolvm to docker", docker, []Role{N, B, G}, observed},
+		// The same rules hold for a docker guest.
+		{"docker guest: nothing", docker, nil, dockerObserved},
+		{"docker guest: egress.allow", func(d *DesiredBottle) { docker(d); d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, dockerObserved},
+		{"docker guest: allowCIDRs", func(d *DesiredBottle) { docker(d); d.Spec.AllowCIDRs = nil }, []Role{G}, dockerObserved},
+		{"docker guest: image", func(d *DesiredBottle) { docker(d); d.Spec.Image = "agent:2" }, []Role{G}, dockerObserved},
+		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil, observed},
+		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil, observed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			db := desiredBottle("alice", base)
 			tt.edit(db)
-			plan := Diff(want(db), NewObserved(inst, observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
+			plan := Diff(want(db), NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
 			var deleted, created []Role
 			for _, op := range plan.Ops {
 				switch op.Action {
