@@ -66,7 +66,7 @@ func TestBuildPlan(t *testing.T) {
 	if c := find("bundle TCP scan 1-65535 (only 3128,53 may be open)"); !slices.Equal(c.Ports, []int{3128, 53}) || c.Expect != Blocked {
 		t.Errorf("scan %+v", c)
 	}
-	if c := find("control: the bundle TCP scan finds 3128,53 open"); c.Kind != KindScan || c.Expect != Allowed || c.Addr != "10.218.0.2" || len(c.Ports) != 0 {
+	if c := find("control: a TCP scan of bundle ports 53-3128 finds 3128,53 open"); c.Kind != KindScan || c.Expect != Allowed || c.Addr != "10.218.0.2" || len(c.Ports) != 0 || c.ScanFrom != 53 || c.ScanTo != 3128 {
 		t.Errorf("scan control %+v", c)
 	}
 	if c := find("host 10.218.0.1 canary direct"); c.Addr != "10.218.0.1:1002" || c.Token != "tok" {
@@ -321,6 +321,8 @@ func TestScanFindsWhatIsOpen(t *testing.T) {
 	p := Plan{Checks: []Check{
 		{ID: "1", Kind: KindScan, Expect: Blocked, Addr: host},
 		{ID: "2", Kind: KindScan, Expect: Blocked, Addr: host, Ports: ports},
+		// A bounded scan (the plan's twin) sees its range and nothing past it.
+		{ID: "3", Kind: KindScan, Expect: Allowed, Addr: host, ScanFrom: ports[len(ports)-2], ScanTo: ports[len(ports)-2]},
 	}}
 	obs := Execute(context.Background(), p)
 	// Nothing allowed: every listener is unexpected, and the check fails.
@@ -337,6 +339,9 @@ func TestScanFindsWhatIsOpen(t *testing.T) {
 	twin := Plan{Checks: []Check{{ID: "1", Kind: KindScan, Expect: Allowed, Addr: host}}}
 	if r := Judge(twin, obs[:1]); !Passed(r) {
 		t.Errorf("the scan control against open ports failed: %+v", r)
+	}
+	if want := "UNEXPECTED OPEN: " + strconv.Itoa(ports[len(ports)-2]); obs[2].Observed != want {
+		t.Errorf("scan of port %d alone: %q, want %q", ports[len(ports)-2], obs[2].Observed, want)
 	}
 	// All allowed: none of them is unexpected (the host's wildcard
 	// listeners answer on this address too, so others may be).
