@@ -206,6 +206,15 @@ func (b *builder) build() {
 	}
 	b.add(Check{Name: "bundle TCP scan 1-65535 (only " + ints(open) + " may be open)", Kind: KindScan, Addr: t.Bundle.String(), Ports: open})
 	b.add(Check{Name: "bundle control port 9099 on the bundle address", Kind: KindHTTP, Addr: ap(t.Bundle, 9099)})
+	if len(open) > 0 {
+		// The scan's twin: a scan allowing nothing must find the daemons'
+		// ports, or a scanner that saw nothing would pass above. Only over
+		// their span: the full range is the host test's (TestScanFindsWhatIsOpen),
+		// and a second full scan would double a probe run.
+		lo, hi := slices.Min(open), slices.Max(open)
+		b.add(Check{Name: fmt.Sprintf("control: a TCP scan of bundle ports %d-%d finds %s open", lo, hi, ints(open)),
+			Kind: KindScan, Expect: Allowed, Addr: t.Bundle.String(), ScanFrom: lo, ScanTo: hi})
+	}
 
 	// 4: the proxy as a pivot to its own loopback or itself.
 	b.section(4)

@@ -232,7 +232,8 @@ func checkProxy(ctx context.Context, c Check) Observation {
 	return o
 }
 
-// checkScan connects to every port of Addr (a host) and lists the open ones.
+// checkScan connects to every port of Addr (a host), or those from ScanFrom
+// to ScanTo, and lists the open ones.
 func checkScan(ctx context.Context, c Check) Observation {
 	d := timeout(c, scanTimeout)
 	ports := make(chan int)
@@ -257,7 +258,14 @@ func checkScan(ctx context.Context, c Check) Observation {
 			}
 		}()
 	}
-	for p := 1; p <= 65535 && ctx.Err() == nil; p++ {
+	from, to := 1, 65535
+	if c.ScanFrom > 0 {
+		from = c.ScanFrom
+	}
+	if c.ScanTo > 0 {
+		to = min(c.ScanTo, 65535)
+	}
+	for p := from; p <= to && ctx.Err() == nil; p++ {
 		ports <- p
 	}
 	close(ports)

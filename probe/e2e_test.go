@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -230,7 +231,7 @@ func hostAddrForBundles(t *testing.T) netip.Addr {
 			return a
 		}
 	}
-	t.Skip("no host IPv4 address outside 10/8 for the canary resolver")
+	dockertest.Lacks(t, errors.New("no host IPv4 address outside 10/8 for the canary resolver"))
 	return netip.Addr{}
 }
 
@@ -273,7 +274,7 @@ spec:
 func TestEndToEnd(t *testing.T) {
 	cli := dockerOrSkip(t)
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skipf("no iptables: the docker guest driver needs it: %v", err)
+		dockertest.Lacks(t, fmt.Errorf("no iptables: the docker guest driver needs it: %w", err))
 	}
 	start := time.Now()
 	tmp := t.TempDir()

@@ -24,7 +24,7 @@ const (
 	KindHTTP   = "http"      // direct TCP to Addr, a plain GET; reached when Token (or, without one, any byte) comes back
 	KindTCP    = "tcp"       // direct TCP to Addr; reached when the handshake completes (targets with no canary)
 	KindProxy  = "proxy"     // through the proxy at Addr: CONNECT Target, or GET of the absolute URI Target
-	KindScan   = "scan"      // TCP connect scan of every port of Addr; reached when a port outside Ports is open
+	KindScan   = "scan"      // TCP connect scan of every port of Addr (or ScanFrom-ScanTo); reached when a port outside Ports is open
 	KindDNS    = "dns"       // one query for Query to Addr over Net; see DNSWant
 	KindUDP    = "udp"       // one datagram to Addr; reached when Token comes back
 	KindICMP   = "icmp"      // echo request to Addr; reached on a reply
@@ -68,7 +68,10 @@ type Check struct {
 	DNSWant string   `json:"dnsWant,omitempty"` // dns: DNSAnswer (default) or DNSReply
 	BadIPs  []string `json:"badIPs,omitempty"`  // dns: reached only when an answer holds one of these (rebinding)
 	Ports   []int    `json:"ports,omitempty"`   // scan: ports that may be open
-	Paths   []string `json:"paths,omitempty"`   // files
+	// ScanFrom and ScanTo bound a scan's range; 0 means 1 and 65535.
+	ScanFrom int      `json:"scanFrom,omitempty"`
+	ScanTo   int      `json:"scanTo,omitempty"`
+	Paths    []string `json:"paths,omitempty"` // files
 	// TimeoutMillis bounds one attempt; 0 means the kind's default.
 	TimeoutMillis int `json:"timeoutMillis,omitempty"`
 }

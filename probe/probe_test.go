@@ -63,8 +63,11 @@ func TestBuildPlan(t *testing.T) {
 		t.Fatalf("no check %q in plan", name)
 		return Check{}
 	}
-	if c := find("bundle TCP scan 1-65535 (only 3128,53 may be open)"); !slices.Equal(c.Ports, []int{3128, 53}) {
-		t.Errorf("scan ports %v", c.Ports)
+	if c := find("bundle TCP scan 1-65535 (only 3128,53 may be open)"); !slices.Equal(c.Ports, []int{3128, 53}) || c.Expect != Blocked {
+		t.Errorf("scan %+v", c)
+	}
+	if c := find("control: a TCP scan of bundle ports 53-3128 finds 3128,53 open"); c.Kind != KindScan || c.Expect != Allowed || c.Addr != "10.218.0.2" || len(c.Ports) != 0 || c.ScanFrom != 53 || c.ScanTo != 3128 {
+		t.Errorf("scan control %+v", c)
 	}
 	if c := find("host 10.218.0.1 canary direct"); c.Addr != "10.218.0.1:1002" || c.Token != "tok" {
 		t.Errorf("%+v", c)
@@ -85,8 +88,16 @@ func TestBuildPlan(t *testing.T) {
 		if c.Kind == KindProxy {
 			t.Errorf("proxy check without the egress daemon: %+v", c)
 		}
-		if c.Kind == KindScan && !slices.Equal(c.Ports, []int{53}) {
+		if c.Kind == KindScan && c.Expect == Blocked && !slices.Equal(c.Ports, []int{53}) {
 			t.Errorf("scan ports %v", c.Ports)
+		}
+	}
+	// With no daemon nothing on the bundle is open, so there is no control
+	// to run, and the scan allows nothing.
+	tg.Daemons = []string{}
+	for _, c := range BuildPlan(tg).Checks {
+		if c.Kind == KindScan && (c.Expect != Blocked || len(c.Ports) != 0) {
+			t.Errorf("scan without daemons: %+v", c)
 		}
 	}
 }
@@ -242,6 +253,26 @@ func fakeProxy(t *testing.T, token string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve(t, ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if req.Method == http.MethodConnect {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+			_, _ = http.ReadRequest(br)
+			_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n"+token)
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(uint16(len(token)))+"\r\n\r\n"+token)
+	})
+	return ln.Addr().String()
+}
+
+// serve hands each connection ln accepts to handle, in its own goroutine,
+// and closes the connection after; ln is closed when t ends.
+func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -251,20 +282,76 @@ func fakeProxy(t *testing.T, token string) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				if req.Method == http.MethodConnect {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-					_, _ = http.ReadRequest(br)
-					_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n"+token)
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+itoa(uint16(len(token)))+"\r\n\r\n"+token)
+				handle(c)
 			}()
 		}
 	}()
-	return ln.Addr().String()
+}
+
+// TestScanFindsWhatIsOpen is the scanner's positive control on the host:
+// listeners at both ends of the port range and in between, on a loopback
+// address of their own, must be found, reported when not allowed and
+// accepted when allowed. A scanner that scans nothing, or stops short of
+// 65535, fails here.
+func TestScanFindsWhatIsOpen(t *testing.T) {
+	const host = "127.0.0.77" // all of 127/8 is loopback on Linux
+	var ports []int
+	for _, p := range []int{1, 0, 65535} { // 0: one the kernel picks
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			if p == 1 {
+				t.Logf("low edge not tested: listen on %s:1: %v (needs root)", host, err)
+				continue
+			}
+			t.Fatalf("listen on %s:%d: %v", host, p, err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	slices.Sort(ports)
+	p := Plan{Checks: []Check{
+		{ID: "1", Kind: KindScan, Expect: Blocked, Addr: host},
+		{ID: "2", Kind: KindScan, Expect: Blocked, Addr: host, Ports: ports},
+		// A bounded scan (the plan's twin) sees its range and nothing past it.
+		{ID: "3", Kind: KindScan, Expect: Allowed, Addr: host, ScanFrom: ports[len(ports)-2], ScanTo: ports[len(ports)-2]},
+	}}
+	obs := Execute(context.Background(), p)
+	// Nothing allowed: every listener is unexpected, and the check fails.
+	if !obs[0].Reached || !strings.HasPrefix(obs[0].Observed, "UNEXPECTED OPEN: ") {
+		t.Fatalf("scan allowing nothing: %+v", obs[0])
+	}
+	found := strings.Split(strings.TrimPrefix(obs[0].Observed, "UNEXPECTED OPEN: "), ",")
+	for _, p := range ports {
+		if !slices.Contains(found, strconv.Itoa(p)) {
+			t.Errorf("scan missed open port %d: %s", p, obs[0].Observed)
+		}
+	}
+	// As the plan's twin (Expect Allowed), that scan passes.
+	twin := Plan{Checks: []Check{{ID: "1", Kind: KindScan, Expect: Allowed, Addr: host}}}
+	if r := Judge(twin, obs[:1]); !Passed(r) {
+		t.Errorf("the scan control against open ports failed: %+v", r)
+	}
+	if want := "UNEXPECTED OPEN: " + strconv.Itoa(ports[len(ports)-2]); obs[2].Observed != want {
+		t.Errorf("scan of port %d alone: %q, want %q", ports[len(ports)-2], obs[2].Observed, want)
+	}
+	// All allowed: none of them is unexpected (the host's wildcard
+	// listeners answer on this address too, so others may be).
+	if rest, unexpected := strings.CutPrefix(obs[1].Observed, "UNEXPECTED OPEN: "); unexpected {
+		for _, p := range ports {
+			if slices.Contains(strings.Split(rest, ","), strconv.Itoa(p)) {
+				t.Errorf("allowed port %d reported unexpected: %s", p, obs[1].Observed)
+			}
+		}
+	} else if obs[1].Observed != "open: "+ints(ports) {
+		t.Errorf("scan allowing the listeners: %q, want %q", obs[1].Observed, "open: "+ints(ports))
+	}
 }

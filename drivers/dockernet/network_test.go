@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -158,11 +159,12 @@ func TestNetworkAllocationStepsAroundForeign(t *testing.T) {
 }
 
 // hostRoute adds a blackhole route for p to the host for the test's
-// duration; it skips when routes cannot be added (not root).
+// duration; it skips when routes cannot be added (not root), or fails
+// under BOTTLE_REQUIRE_DOCKER=1.
 func hostRoute(t *testing.T, p string) {
 	t.Helper()
 	if out, err := exec.Command("ip", "route", "add", "blackhole", p).CombinedOutput(); err != nil {
-		t.Skipf("cannot add a host route (needs root and iproute2): %v: %s", err, out)
+		dockertest.Lacks(t, fmt.Errorf("cannot add a host route (needs root and iproute2): %w: %s", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "route", "del", "blackhole", p).CombinedOutput(); err != nil {

@@ -33,14 +33,28 @@ func Dial(ctx context.Context) (*client.Client, error) {
 	return cli, nil
 }
 
-// Unusable ends t because what it needs is missing: a skip that says why,
-// or a failure when RequireEnv is 1.
+// Unusable ends t because the Docker daemon is missing: a skip that says
+// why, or a failure when RequireEnv is 1.
 func Unusable(t testing.TB, why error) {
+	t.Helper()
+	end(t, why, "start Docker, or ")
+}
+
+// Lacks ends a Docker-backed test because something else of the host it
+// needs is missing (iptables, root for a route, a usable host address): a
+// skip that says why, or, under RequireEnv=1, a failure, so a CI host
+// lacking it cannot go green without the test.
+func Lacks(t testing.TB, why error) {
+	t.Helper()
+	end(t, why, "")
+}
+
+func end(t testing.TB, why error, hint string) {
 	t.Helper()
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatalf("%s=1 but the test cannot run: %v", RequireEnv, why)
 	}
-	t.Skipf("skipped: %v (start Docker, or set %s=1 to fail instead of skip)", why, RequireEnv)
+	t.Skipf("skipped: %v (%sset %s=1 to fail instead of skip)", why, hint, RequireEnv)
 }
 
 // Client returns a client of a daemon that answers, closed when t ends.

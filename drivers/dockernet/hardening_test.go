@@ -1,0 +1,129 @@
+package dockernet
+
+import (
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// These tests need no Docker: they pin down what the bundle container is
+// created with, so a weakened setting fails here and not only (or never)
+// in a test against a daemon.
+
+func TestBundleHostConfigHardening(t *testing.T) {
+	hc := hostConfig("bottle-a")
+	checks := []struct {
+		setting string
+		ok      bool
+	}{
+		{"network mode is the bottle network", hc.NetworkMode == "bottle-a"},
+		{"not privileged", !hc.Privileged},
+		{"every capability dropped", slices.Equal(hc.CapDrop, []string{"ALL"})},
+		{"no capability added", len(hc.CapAdd) == 0},
+		{"no-new-privileges", slices.Equal(hc.SecurityOpt, []string{"no-new-privileges"})},
+		{"read-only root filesystem", hc.ReadonlyRootfs},
+		{"no restart policy (the reconciler heals)", hc.RestartPolicy.Name == container.RestartPolicyDisabled},
+		{"pids limit", hc.PidsLimit != nil && *hc.PidsLimit == bundlePidsLimit && bundlePidsLimit == 128},
+		{"memory limit", hc.Memory == 128<<20},
+		{"no swap on top of memory", hc.MemorySwap == hc.Memory},
+		{"unprivileged port 53", hc.Sysctls["net.ipv4.ip_unprivileged_port_start"] == "0"},
+		{"no mounts", len(hc.Binds) == 0 && len(hc.Mounts) == 0 && len(hc.VolumesFrom) == 0 && len(hc.Tmpfs) == 0},
+		{"no published ports", len(hc.PortBindings) == 0 && !hc.PublishAllPorts},
+		{"no devices", len(hc.Devices) == 0},
+		{"host namespaces not shared", hc.PidMode == "" && hc.IpcMode == "" && hc.UTSMode == "" && hc.UsernsMode == ""},
+		// The ready line is read from the log stream, so the daemon's
+		// default (readable) log driver must not be overridden.
+		{"daemon's log driver", hc.LogConfig.Type == "" && len(hc.LogConfig.Config) == 0},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("bundle host config: %s does not hold", c.setting)
+		}
+	}
+
+	// And nothing else: the whole config written out, so a setting added
+	// without a test here (a bind, a capability) fails too.
+	pids := int64(128)
+	sysctls := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
+		sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
+	}
+	want := &container.HostConfig{
+		NetworkMode:    "bottle-a",
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Sysctls:        sysctls,
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Resources:      container.Resources{PidsLimit: &pids, Memory: 128 << 20, MemorySwap: 128 << 20},
+	}
+	if !reflect.DeepEqual(hc, want) {
+		t.Errorf("bundle host config:\n got %+v\nwant %+v", hc, want)
+	}
+}
+
+func TestBundleContainerConfig(t *testing.T) {
+	labels := map[string]string{reconciler.LabelBottle: "a"}
+	cc := containerConfig("bottle-reconcile-bundle:x", `{"bottle":"a"}`, labels)
+	want := &container.Config{
+		Image:       "bottle-reconcile-bundle:x",
+		User:        "65534:65534", // nobody, never root
+		Entrypoint:  []string{binaryPath},
+		Cmd:         []string{"bundle", "run"},
+		Env:         []string{bundle.ConfigEnv + `={"bottle":"a"}`},
+		Labels:      labels,
+		Healthcheck: &container.HealthConfig{Test: []string{"NONE"}}, // overrides any HEALTHCHECK in the image
+	}
+	if !reflect.DeepEqual(cc, want) {
+		t.Errorf("bundle container config:\n got %+v\nwant %+v", cc, want)
+	}
+	if len(cc.ExposedPorts) != 0 || len(cc.Volumes) != 0 || cc.Tty || cc.OpenStdin {
+		t.Errorf("bundle container config exposes ports, volumes or a terminal: %+v", cc)
+	}
+}
+
+// TestBundleConfigWire checks what the driver hands the bundle: the spec's
+// rules in canonical form, the pool to refuse, the upstream, and that the
+// bundle program decodes exactly that.
+func TestBundleConfigWire(t *testing.T) {
+	pool := netip.MustParsePrefix("10.213.0.0/16")
+	d := &BundleDriver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53"}}}
+	w := reconciler.Want{
+		Bottle:     "alice",
+		Spec:       spec.Spec{Daemons: []string{"egress", "dns"}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.example.org:8443", "192.0.2.7:443"}}},
+		BundleAddr: netip.MustParseAddr("10.213.0.10"),
+	}
+	enc, err := d.bundleConfig(w)
+	if err != nil {
+		t.Fatalf("bundleConfig: %v", err)
+	}
+	got, err := bundle.DecodeConfig(enc)
+	if err != nil {
+		t.Fatalf("DecodeConfig(%s): %v", enc, err)
+	}
+	want := bundle.Config{
+		Bottle:   "alice",
+		Daemons:  []string{"egress", "dns"},
+		Allow:    []string{"api.example.com", "*.example.org:8443", "192.0.2.7:443"},
+		Listen:   netip.MustParseAddr("10.213.0.10"),
+		Refuse:   []netip.Prefix{pool},
+		Upstream: "192.0.2.53:53",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bundle config on the wire:\n got %+v\nwant %+v\n(%s)", got, want, enc)
+	}
+
+	w.Spec.Egress.Allow = []string{"ok.example.com", "http://bad.example.com/"}
+	if _, err := d.bundleConfig(w); err == nil || !strings.Contains(err.Error(), `"http://bad.example.com/"`) {
+		t.Errorf("bundleConfig with a URL rule: err = %v, want one naming the rule", err)
+	}
+}

@@ -1,0 +1,110 @@
+package reconciler
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
+)
+
+// TestWhichFieldsReplaceWhichRoles changes one spec field at a time on a
+// converged bottle and checks, against expectations written out by hand
+// rather than derived from Hash, exactly which roles the plan replaces.
+// Dropping a field from a role's hash, or adding one to the wrong role,
+// fails a row here.
+func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
+	base := func(s *spec.Spec) {
+		s.Env = map[string]string{"MODE": "one"}
+		s.EnvFromHost = []string{"TOKEN_A", "TOKEN_B"}
+		s.Egress.Allow = []string{"a.example.com", "b.example.com:443"}
+		s.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24"}
+	}
+	const subnet = "10.213.0.8/29"
+	observed := chain(desiredBottle("alice", base), subnet)
+	docker := func(d *DesiredBottle) {
+		d.Spec.Guest = spec.GuestDocker
+		d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
+	}
+	dockerObserved := func() []Resource {
+		db := desiredBottle("alice", base)
+		docker(db)
+		return chain(db, subnet)
+	}()
+
+	const (
+		N = RoleNetwork
+		B = RoleBundle
+		G = RoleGuest
+	)
+	tests := []struct {
+		field    string
+		edit     func(*DesiredBottle)
+		want     []Role     // the roles deleted and created again, in creation order
+		observed []Resource // what exists: a bottle made from base
+	}{
+		{"nothing", func(*DesiredBottle) {}, nil, observed},
+		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []Role{G}, observed},
+		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []Role{G}, observed},
+		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []Role{G}, observed},
+		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []Role{G}, observed},
+		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []Role{G}, observed},
+		{"envFromHost reordered", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_B", "TOKEN_A"} }, nil, observed},
+		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []Role{B, G}, observed},
+		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []Role{B, G}, observed},
+		{"daemons reordered", func(d *DesiredBottle) { d.Spec.Daemons = []string{"dns", "egress"} }, nil, observed},
+		{"egress.allow host added", func(d *DesiredBottle) {
+			d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:443", "c.example.com"}
+		}, []Role{B}, observed},
+		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, observed},
+		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []Role{B}, observed},
+		{"egress.allow reordered", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"b.example.com:443", "a.example.com"} }, nil, observed},
+		{"allowCIDRs range added", func(d *DesiredBottle) {
+			d.Spec.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"}
+		}, []Role{G}, observed},
+		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}, observed},
+		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil, observed},
+		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}, observed},
+		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}, observed},
+		{"network.subnet pinned elsewhere", func(d *DesiredBottle) {
+			d.Spec.Network.Subnet = "10.213.9.0/29"
+			d.Subnet = netip.MustParsePrefix("10.213.9.0/29")
+		}, []Role{N, B, G}, observed},
+		{"network.subnet pinned to the one it has", func(d *DesiredBottle) {
+			d.Spec.Network.Subnet = subnet
+			d.Subnet = netip.MustParsePrefix(subnet)
+		}, nil, observed},
+		{"guest smolvm to docker", docker, []Role{N, B, G}, observed},
+		// The same rules hold for a docker guest.
+		{"docker guest: nothing", docker, nil, dockerObserved},
+		{"docker guest: egress.allow", func(d *DesiredBottle) { docker(d); d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, dockerObserved},
+		{"docker guest: allowCIDRs", func(d *DesiredBottle) { docker(d); d.Spec.AllowCIDRs = nil }, []Role{G}, dockerObserved},
+		{"docker guest: image", func(d *DesiredBottle) { docker(d); d.Spec.Image = "agent:2" }, []Role{G}, dockerObserved},
+		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil, observed},
+		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil, observed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			db := desiredBottle("alice", base)
+			tt.edit(db)
+			plan := Diff(want(db), NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
+			var deleted, created []Role
+			for _, op := range plan.Ops {
+				switch op.Action {
+				case ActionDelete:
+					deleted = append(deleted, op.Role)
+				case ActionCreate:
+					created = append(created, op.Role)
+				}
+			}
+			// Deletion order is TestDiff's business; here only which roles.
+			slices.SortFunc(deleted, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
+			if !slices.Equal(deleted, tt.want) {
+				t.Errorf("changing %s deletes %v, want %v\n%s", tt.field, deleted, tt.want, plan)
+			}
+			if !slices.Equal(created, tt.want) {
+				t.Errorf("changing %s creates %v, want %v\n%s", tt.field, created, tt.want, plan)
+			}
+		})
+	}
+}
