@@ -40,9 +40,10 @@ func TestBundleHostConfigHardening(t *testing.T) {
 		{"no published ports", len(hc.PortBindings) == 0 && !hc.PublishAllPorts},
 		{"no devices", len(hc.Devices) == 0},
 		{"host namespaces not shared", hc.PidMode == "" && hc.IpcMode == "" && hc.UTSMode == "" && hc.UsernsMode == ""},
-		// The ready line is read from the log stream, so the daemon's
-		// default (readable) log driver must not be overridden.
-		{"daemon's log driver", hc.LogConfig.Type == "" && len(hc.LogConfig.Config) == 0},
+		// The ready line is read from the log stream, so the driver must be
+		// a readable one; what a guest makes the bundle log is stored on
+		// the host, so it is rotated.
+		{"rotated json-file logs", hc.LogConfig.Type == "json-file" && hc.LogConfig.Config["max-size"] == "10m" && hc.LogConfig.Config["max-file"] == "3"},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -64,6 +65,7 @@ func TestBundleHostConfigHardening(t *testing.T) {
 		ReadonlyRootfs: true,
 		Sysctls:        sysctls,
 		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
 		Resources:      container.Resources{PidsLimit: &pids, Memory: 128 << 20, MemorySwap: 128 << 20},
 	}
 	if !reflect.DeepEqual(hc, want) {
