@@ -176,14 +176,15 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	if bunWhy != "" {
 		// Free the pinned address before the new bundle starts, and keep the
 		// guest stopped while its bundle is away, so it never runs without one.
+		// A guest that is replaced too goes first, for the same reason.
 		if guest != nil && guestWhy == "" && guest.State == StateRunning {
 			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle")
 		}
-		for _, r := range append(strayBuns, list(bun)...) {
-			p.act(ActionDelete, r, "bundle "+bunWhy)
-		}
 		if guest != nil && guestWhy != "" {
 			p.act(ActionDelete, *guest, guestWhy)
+		}
+		for _, r := range append(strayBuns, list(bun)...) {
+			p.act(ActionDelete, r, "bundle "+bunWhy)
 		}
 		p.create(db, RoleBundle, "bundle "+bunWhy, subnet)
 		switch {

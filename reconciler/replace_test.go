@@ -108,3 +108,21 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		})
 	}
 }
+
+// A change that replaces the bundle and the guest takes the guest down
+// first: a guest never runs while its bundle is away, also when it is about
+// to be replaced itself.
+func TestBundleAndGuestReplacedGuestFirst(t *testing.T) {
+	const subnet = "10.213.0.8/29"
+	observed := chain(desiredBottle("alice", func(*spec.Spec) {}), subnet)
+	db := desiredBottle("alice", func(s *spec.Spec) { s.Daemons = []string{"egress"} })
+	plan := Diff(want(db), NewObserved(inst, observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
+	var got []string
+	for _, op := range plan.Ops {
+		got = append(got, string(op.Action)+" "+string(op.Role))
+	}
+	want := []string{"delete guest", "delete bundle", "create bundle", "create guest"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ops %q, want %q\n%s", got, want, plan)
+	}
+}
