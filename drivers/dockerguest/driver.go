@@ -461,6 +461,15 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 		return nil
 	}
 	if err := d.api.ContainerStart(ctx, ref(r), container.StartOptions{}); err != nil {
+		if staleTask(err) {
+			// A Docker daemon killed while it started the container leaves
+			// containerd's task behind, and no start succeeds again: the
+			// container goes, so the next pass creates it afresh.
+			if derr := d.Delete(ctx, r); derr != nil {
+				return fmt.Errorf("dockerguest: %s: %w; removing it failed too: %w", op, err, derr)
+			}
+			return fmt.Errorf("dockerguest: %s: Docker holds a stale task for it (left by a daemon crash), so it can never start; removed it, and the next pass creates it again: %w", op, err)
+		}
 		return wrap(op, err)
 	}
 	// A start makes a fresh network namespace, with Docker's routes.
@@ -472,6 +481,13 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	return nil
+}
+
+// staleTask reports whether a start failed because containerd still has a
+// task for the container ("task ...: already exists").
+func staleTask(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "task ") && strings.Contains(msg, "already exists")
 }
 
 // Stop implements reconciler.Starter. The reconciler stops a guest only

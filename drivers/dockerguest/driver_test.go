@@ -2,6 +2,7 @@ package dockerguest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -544,5 +545,47 @@ func TestRemoveInstanceRules(t *testing.T) {
 	}
 	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("ins", "carol"))); n != carol || n == 0 {
 		t.Errorf("instance ins has %d rules, want its %d untouched", n, carol)
+	}
+}
+
+// A Docker daemon killed while it started a guest leaves containerd's task
+// behind, and every later start fails with "task ...: already exists". No
+// start can ever bring that guest up, so Start removes it (and its rules)
+// and says so: the next pass creates it afresh instead of failing forever.
+func TestStartOfAGuestWithAStaleTaskRemovesIt(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
+	d := newFakeDriver(t, api, ipt)
+	w := testWant("inst", "alice", subnet)
+	got, err := d.Create(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.containers["bottle-alice-guest"]
+	c.state, c.pid = container.StateCreated, 0
+	api.net.halt(c.id)
+	api.failOn = map[string]error{"ContainerStart": errors.New("Error response from daemon: task " + c.id + ": already exists")}
+	err = d.Start(ctx, got)
+	if err == nil || !strings.Contains(err.Error(), "stale task") || !strings.Contains(err.Error(), "next pass creates it again") {
+		t.Fatalf("start: %v, want an error saying the guest was removed for its stale task", err)
+	}
+	if len(api.containers) != 0 || len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) != 0 {
+		t.Errorf("left: %d containers, rules %q", len(api.containers), tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice")))
+	}
+
+	// Any other start failure leaves the guest alone.
+	api.failOn = nil
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	c = api.containers["bottle-alice-guest"]
+	c.state, c.pid = container.StateExited, 0
+	api.net.halt(c.id)
+	api.failOn = map[string]error{"ContainerStart": errors.New("Error response from daemon: no space left on device")}
+	if err := d.Start(ctx, got); err == nil || strings.Contains(err.Error(), "stale task") {
+		t.Errorf("start: %v", err)
+	}
+	if len(api.containers) != 1 {
+		t.Errorf("a guest whose start failed otherwise was removed")
 	}
 }
