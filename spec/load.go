@@ -163,6 +163,7 @@ func LoadFiles(files []string, opts Options) *Result {
 			r.Bottles = append(r.Bottles, cs[0].b)
 		}
 	}
+	r.Bottles = bottleOverlaps(r, r.Bottles)
 	sortProblems(r.Problems)
 	opts.Cache.sweep()
 	return r

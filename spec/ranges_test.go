@@ -2,6 +2,8 @@ package spec
 
 import (
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +45,34 @@ func TestOneTable(t *testing.T) {
 		if _, got := RefusedAddr(netip.MustParseAddr(tt.addr), nil); got != tt.refused {
 			t.Errorf("gate on %s: refused %v, want %v", tt.addr, got, tt.refused)
 		}
+	}
+}
+
+// allowCIDRs may not reach into the subnet another bottle pins: the
+// offending bottle is invalid (and held), the pinning one stays valid.
+func TestAllowCIDRsIntoAnotherBottlesSubnet(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", withSpec("network: {subnet: 10.99.0.0/29}")) // bottle alice
+	write(t, dir, "b.yaml", named("bob")+"  allowCIDRs: [198.51.100.0/24, 10.99.0.0/24]\n")
+	write(t, dir, "c.yaml", named("carol")+"  allowCIDRs: [\"::ffff:10.99.0.3\"]\n")
+	write(t, dir, "d.yaml", named("dave")+"  allowCIDRs: [10.99.1.0/24]\n")
+	r, err := LoadDir(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range r.Bottles {
+		names = append(names, b.Metadata.Name)
+	}
+	if strings.Join(names, ",") != "alice,dave" {
+		t.Errorf("valid bottles %v, want alice and dave", names)
+	}
+	if len(r.Problems) != 2 || r.Held["bob"] == "" || r.Held["carol"] == "" {
+		t.Fatalf("problems %v, held %v", r.Problems, r.Held)
+	}
+	p := r.Problems[0]
+	if filepath.Base(p.File) != "b.yaml" || p.Field != "spec.allowCIDRs[1]" || p.Line != 7 ||
+		!strings.Contains(p.Message, `10.99.0.0/24 overlaps 10.99.0.0/29, the subnet bottle "alice" pins`) {
+		t.Errorf("problem %+v", p)
 	}
 }
