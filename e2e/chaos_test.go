@@ -122,15 +122,19 @@ func newChaos(t *testing.T, seed uint64) *chaos {
 	return c
 }
 
-// write writes bottle b's spec as c.bottles says. Docker guests name their
-// image in Extra, which comes after the harness's image line and wins.
-func (c *chaos) write(b string) {
+// write writes bottle b's spec as c.bottles says.
+func (c *chaos) write(b string) { c.e.writeRaw(b, c.specYAML(b)) }
+
+// specYAML is bottle b's spec file as c.bottles says. Docker guests name
+// their image in Extra, so the harness's image line goes (a key given twice
+// is refused).
+func (c *chaos) specYAML(b string) string {
 	s := c.bottles[b]
 	y := s.yaml(c.e.name(b))
 	if strings.Contains(s.Extra, "image:") {
 		y = strings.Replace(y, "  image: "+testImage+"\n", "", 1)
 	}
-	c.e.writeRaw(b, y)
+	return y
 }
 
 // canaries makes what nobody may touch: a container and a network with no

@@ -149,12 +149,7 @@ func (c *chaos) configMapSwap() {
 		c.t.Fatal(err)
 	}
 	for b := range c.bottles {
-		s := c.bottles[b]
-		y := s.yaml(c.e.name(b))
-		if strings.Contains(s.Extra, "image:") {
-			y = strings.Replace(y, "  image: "+testImage+"\n", "", 1)
-		}
-		if err := os.WriteFile(filepath.Join(gen, b+".yaml"), []byte(y), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(gen, b+".yaml"), []byte(c.specYAML(b)), 0o644); err != nil {
 			c.t.Fatal(err)
 		}
 		link := c.e.file(b)

@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -78,7 +79,7 @@ func instanceRules(t *testing.T, instance, bottle string) []string {
 // deleteRules deletes rules printed by iptables -S.
 func deleteRules(t *testing.T, rules []string) {
 	for _, r := range rules {
-		args, err := splitArgs(strings.TrimPrefix(r, "-A "))
+		args, err := hostfw.SplitArgs(strings.TrimPrefix(r, "-A ")) // -S quotes as -save does
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,36 +88,6 @@ func deleteRules(t *testing.T, rules []string) {
 			t.Errorf("iptables -D %s: %v: %s", r, err, out)
 		}
 	}
-}
-
-// splitArgs splits an iptables -S line, which quotes words with spaces.
-func splitArgs(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	in, word := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			in, word = !in, true
-		case c == ' ' && !in:
-			if word {
-				out = append(out, cur.String())
-				cur.Reset()
-				word = false
-			}
-		default:
-			cur.WriteByte(c)
-			word = true
-		}
-	}
-	if in {
-		return nil, fmt.Errorf("unterminated quote in %q", s)
-	}
-	if word {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }
 
 // cleanupInstance removes everything carrying the instance label, the test

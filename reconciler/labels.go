@@ -63,3 +63,18 @@ func Labelled(kind string, role Role, name string, labels map[string]string) Res
 		HashVersion: l[LabelHashVersion],
 	}
 }
+
+// ValidInstance reports whether s can name a reconciler instance: 1 to 63
+// of a-z, 0-9 and '-'. Such a name goes as it is into label values, host
+// firewall rule comments and cgroup names; bottle names are narrower still.
+func ValidInstance(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

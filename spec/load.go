@@ -321,20 +321,30 @@ func parse(file string, data []byte, opts Options) (b *Bottle, name string, doc 
 		}
 		return nil, name, doc, ps
 	}
-	var bottle Bottle
-	strict := json.NewDecoder(bytes.NewReader(j))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(&bottle); err != nil {
+	bottle, err := decodeStrict(file, j)
+	if err != nil {
 		// The schema accepted it, so this is a mismatch between schema and
 		// types: report it rather than hide it.
 		return nil, name, doc, []Problem{{File: file, Line: 1, Column: 1, Message: fmt.Sprintf("cannot decode the spec: %v", err)}}
 	}
-	bottle.Source = file
-	bottle.Spec.applyDefaults()
-	if ps := check(file, loc, &bottle, opts); len(ps) > 0 {
+	if ps := check(file, loc, bottle, opts); len(ps) > 0 {
 		return nil, name, doc, ps
 	}
-	return &bottle, name, doc, nil
+	return bottle, name, doc, nil
+}
+
+// decodeStrict decodes a document's JSON into a Bottle from file, every key
+// known, with the defaults applied; the semantic checks are the caller's.
+func decodeStrict(file string, j []byte) (*Bottle, error) {
+	var b Bottle
+	strict := json.NewDecoder(bytes.NewReader(j))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&b); err != nil {
+		return nil, err
+	}
+	b.Source = file
+	b.Spec.applyDefaults()
+	return &b, nil
 }
 
 func nameOf(v any) string {

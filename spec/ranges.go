@@ -59,8 +59,13 @@ var RefusedRanges = []RefusedRange{
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-// mappedV4 is all of IPv4 in IPv4-mapped IPv6 spelling.
-var mappedV4 = pfx("::ffff:0.0.0.0/96")
+// mappedV4 is all of IPv4 in IPv4-mapped IPv6 spelling; nat64 and sixToFour
+// are the translator ranges whose addresses carry an IPv4 address inside.
+var (
+	mappedV4  = pfx("::ffff:0.0.0.0/96")
+	nat64     = pfx("64:ff9b::/96")
+	sixToFour = pfx("2002::/16")
+)
 
 // RefusedAddr reports why the egress gate refuses ip: it lies in a refused
 // range (any kind but a translator's) or in one of extra, directly or
@@ -107,9 +112,9 @@ func embeddedV4(ip netip.Addr) (netip.Addr, string, bool) {
 	}
 	b := ip.As16()
 	switch {
-	case pfx("64:ff9b::/96").Contains(ip):
+	case nat64.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[12:16])), "NAT64 form", true
-	case pfx("2002::/16").Contains(ip):
+	case sixToFour.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[2:6])), "6to4 form", true
 	}
 	return netip.Addr{}, "", false

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -160,16 +159,9 @@ func parseKnownValid(file string, data []byte, name string, opts Options) (*Bott
 	if err != nil {
 		return nil, false
 	}
-	var b Bottle
-	strict := json.NewDecoder(bytes.NewReader(j))
-	strict.DisallowUnknownFields()
-	if strict.Decode(&b) != nil || b.Metadata.Name != name {
+	b, err := decodeStrict(file, j)
+	if err != nil || b.Metadata.Name != name || len(check(file, nil, b, opts)) > 0 {
 		return nil, false
 	}
-	b.Source = file
-	b.Spec.applyDefaults()
-	if len(check(file, nil, &b, opts)) > 0 {
-		return nil, false
-	}
-	return &b, true
+	return b, true
 }

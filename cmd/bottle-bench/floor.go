@@ -146,19 +146,30 @@ func pinned(net, addr string) *network.NetworkingConfig {
 // observe is what a reconciler must do at least on every pass: one
 // label-filtered list per resource kind.
 func (f *floor) observe(ctx context.Context) error {
-	sel := filters.NewArgs(filters.Arg("label", labelRun+"="+f.w.id))
-	nets, err := f.w.docker.NetworkList(ctx, network.ListOptions{Filters: sel})
+	// The egress network is one more than the bottles'.
+	return observeFloor(ctx, f.w.docker, f.w.id, len(f.bottles)+1, 2*len(f.bottles))
+}
+
+// floorLister is the part of the Docker client the floor's observe uses.
+type floorLister interface {
+	NetworkList(ctx context.Context, opts network.ListOptions) ([]network.Summary, error)
+	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
+}
+
+// observeFloor lists run's floor networks and containers and fails unless
+// there are exactly wantN and wantC of them.
+func observeFloor(ctx context.Context, api floorLister, run string, wantN, wantC int) error {
+	sel := filters.NewArgs(filters.Arg("label", labelRun+"="+run))
+	nets, err := api.NetworkList(ctx, network.ListOptions{Filters: sel})
 	if err != nil {
 		return fmt.Errorf("floor: list networks: %w", err)
 	}
-	cs, err := f.w.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: sel})
+	cs, err := api.ContainerList(ctx, container.ListOptions{All: true, Filters: sel})
 	if err != nil {
 		return fmt.Errorf("floor: list containers: %w", err)
 	}
-	// The egress network is one more than the bottles'.
-	if len(nets) != len(f.bottles)+1 || len(cs) != 2*len(f.bottles) {
-		return fmt.Errorf("floor: observed %d networks and %d containers, want %d and %d",
-			len(nets), len(cs), len(f.bottles)+1, 2*len(f.bottles))
+	if len(nets) != wantN || len(cs) != wantC {
+		return fmt.Errorf("floor: observed %d networks and %d containers, want %d and %d", len(nets), len(cs), wantN, wantC)
 	}
 	return nil
 }

@@ -8,9 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 )
 
@@ -65,19 +62,8 @@ func floorObserve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer cli.Close()
-	sel := filters.NewArgs(filters.Arg("label", labelRun+"="+args[0]), filters.Arg("label", labelContender+"=floor"))
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: sel})
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-bench: list networks: %v\n", err)
-		return 1
-	}
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: sel})
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-bench: list containers: %v\n", err)
-		return 1
-	}
-	if len(nets) != wantN || len(cs) != wantC {
-		fmt.Fprintf(stderr, "bottle-bench: observed %d networks and %d containers, want %d and %d\n", len(nets), len(cs), wantN, wantC)
+	if err := observeFloor(ctx, cli, args[0], wantN, wantC); err != nil {
+		fmt.Fprintf(stderr, "bottle-bench: %v\n", err)
 		return 1
 	}
 	return 0

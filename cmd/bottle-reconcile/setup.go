@@ -74,7 +74,7 @@ func (c *common) resolve(dirArg string) error {
 	c.dir = abs
 	if c.instance == "" {
 		c.instance = defaultInstance(abs)
-	} else if !validInstance(c.instance) {
+	} else if !reconciler.ValidInstance(c.instance) {
 		return fmt.Errorf("--instance %q: use 1-63 characters of a-z, 0-9 and '-'", c.instance)
 	}
 	if c.stateDir == "" {
@@ -115,18 +115,6 @@ func defaultInstance(absDir string) string {
 		base = "specs"
 	}
 	return base + "-" + hex.EncodeToString(sum[:4])
-}
-
-func validInstance(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func defaultStateDir(instance string) string {

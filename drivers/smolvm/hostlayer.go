@@ -79,7 +79,7 @@ func layerLabels(w reconciler.Want) map[string]string {
 // layerOf reads a machine's host layer from its labels.
 func layerOf(labels map[string]string) (layerSpec, error) {
 	s := layerSpec{Instance: labels[reconciler.LabelInstance], Bottle: labels[reconciler.LabelBottle]}
-	if !safeName(s.Instance) || !safeName(s.Bottle) {
+	if !reconciler.ValidInstance(s.Instance) || !reconciler.ValidInstance(s.Bottle) {
 		return s, fmt.Errorf("instance %q or bottle %q cannot name a cgroup or a rule comment", s.Instance, s.Bottle)
 	}
 	var err error
@@ -99,19 +99,6 @@ func layerOf(labels map[string]string) (layerSpec, error) {
 		s.Allow = append(s.Allow, p.Masked())
 	}
 	return s, nil
-}
-
-// safeName is what a cgroup name and a rule comment word may be.
-func safeName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // cgroup is the bottle's cgroup, relative to the cgroup2 root.
@@ -324,7 +311,7 @@ func (l hostLayer) repair(ctx context.Context, s layerSpec, pid int) error {
 // by hand, an older reconciler), their empty cgroups, the instance's
 // cgroup, and the base cgroup once it holds no instance.
 func (l hostLayer) cleanup(ctx context.Context, instance string) error {
-	if l.off != "" || !safeName(instance) {
+	if l.off != "" || !reconciler.ValidInstance(instance) {
 		return nil
 	}
 	prefix := layerComment + instance + " "
@@ -342,7 +329,7 @@ func (l hostLayer) cleanup(ctx context.Context, instance string) error {
 	dir := filepath.Join(l.root, cgroupBase, instance)
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && safeName(e.Name()) {
+			if e.IsDir() && reconciler.ValidInstance(e.Name()) {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !isNotEmpty(err) {
 					errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 				}

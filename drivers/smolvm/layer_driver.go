@@ -21,11 +21,7 @@ func (d *Driver) checkLayer(ctx context.Context, r *reconciler.Resource, m machi
 		r.Drift = "host layer: " + err.Error()
 		return
 	}
-	pid := 0
-	if m.State == "running" && m.PID != nil {
-		pid = *m.PID
-	}
-	r.Drift = d.layer.drift(ctx, s, pid)
+	r.Drift = d.layer.drift(ctx, s, m.vmmPID())
 }
 
 // Repair implements reconciler.Repairer: it puts a machine's host layer
@@ -46,11 +42,7 @@ func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
 	if err != nil {
 		return fmt.Errorf("smolvm: repair machine %q: host layer: %w", r.Name, err)
 	}
-	pid := 0
-	if m.State == "running" && m.PID != nil {
-		pid = *m.PID
-	}
-	if err := d.layer.repair(ctx, s, pid); err != nil {
+	if err := d.layer.repair(ctx, s, m.vmmPID()); err != nil {
 		return fmt.Errorf("smolvm: repair machine %q: %w", r.Name, err)
 	}
 	return nil

@@ -45,6 +45,14 @@ func (m machine) ours() bool {
 	return !m.Ephemeral && m.Labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue
 }
 
+// vmmPID is the pid of m's VMM while it runs, else 0.
+func (m machine) vmmPID() int {
+	if m.State == "running" && m.PID != nil {
+		return *m.PID
+	}
+	return 0
+}
+
 // mapState normalises a smolvm RecordState (src/config.rs). Anything that is
 // not running is stopped: `start` boots a fresh VMM for stopped, failed and
 // unreachable machines. A frozen one is stopped too, but start refuses it,
