@@ -70,6 +70,12 @@ func (c cgroupPIDs) initPID(id string) (int, error) {
 			return 0, fmt.Errorf("read processes of container %.12s: %w", id, err)
 		}
 		c.hit.Store(int32(n))
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && c.inOtherPIDNamespace(pid) {
+			// One process, in a pid namespace of its own: the init, whose
+			// exit would have ended the container. An idle guest is mostly
+			// this, and two readlinks cost far less than its status.
+			return pid, nil
+		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			pid, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
@@ -80,6 +86,14 @@ func (c cgroupPIDs) initPID(id string) (int, error) {
 		return 0, fmt.Errorf("container %.12s has no init process in %s", id, dir)
 	}
 	return 0, errPIDUnknown
+}
+
+// inOtherPIDNamespace reports whether pid's pid namespace is known and not
+// this process's.
+func (c cgroupPIDs) inOtherPIDNamespace(pid int) bool {
+	theirs, err1 := os.Readlink(filepath.Join(c.proc, strconv.Itoa(pid), "ns", "pid"))
+	ours, err2 := os.Readlink(filepath.Join(c.proc, "self", "ns", "pid"))
+	return err1 == nil && err2 == nil && theirs != ours
 }
 
 // isNamespaceInit reports whether pid is pid 1 of its own pid namespace:

@@ -15,16 +15,19 @@ func TestInitPID(t *testing.T) {
 		layout string            // cgroup dir of the container, "" for none
 		procs  string            // its cgroup.procs
 		status map[string]string // pid -> NSpid line
+		pidns  map[string]string // pid (or "self") -> its ns/pid link
 		want   int
 		err    string // "" for none, "unknown" for errPIDUnknown
 	}{
-		{"cgroup v1 cgroupfs", "pids/docker/" + id, "4711\n4712\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, 4711, ""},
-		{"init not listed first", "pids/docker/" + id, "4712\n4711\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, 4711, ""},
-		{"cgroup v2 systemd", "system.slice/docker-" + id + ".scope", "900\n", map[string]string{"900": "NSpid:\t900\t1"}, 900, ""},
-		{"cgroup v2 cgroupfs", "docker/" + id, "901\n", map[string]string{"901": "NSpid:\t901\t1"}, 901, ""},
-		{"no cgroup: ask Docker", "", "", nil, 0, "unknown"},
-		{"a host process is not an init", "docker/" + id, "1\n", map[string]string{"1": "NSpid:\t1"}, 0, "has no init process"},
-		{"stopped: no processes", "docker/" + id, "", nil, 0, "has no init process"},
+		{"cgroup v1 cgroupfs", "pids/docker/" + id, "4711\n4712\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, nil, 4711, ""},
+		{"init not listed first", "pids/docker/" + id, "4712\n4711\n", map[string]string{"4711": "NSpid:\t4711\t1", "4712": "NSpid:\t4712\t7"}, nil, 4711, ""},
+		{"cgroup v2 systemd", "system.slice/docker-" + id + ".scope", "900\n", map[string]string{"900": "NSpid:\t900\t1"}, nil, 900, ""},
+		{"cgroup v2 cgroupfs", "docker/" + id, "901\n", map[string]string{"901": "NSpid:\t901\t1"}, nil, 901, ""},
+		{"no cgroup: ask Docker", "", "", nil, nil, 0, "unknown"},
+		{"one process in its own pid namespace", "docker/" + id, "902\n", nil, map[string]string{"self": "pid:[4026531836]", "902": "pid:[4026532999]"}, 902, ""},
+		{"one process in the host's pid namespace", "docker/" + id, "903\n", map[string]string{"903": "NSpid:\t903"}, map[string]string{"self": "pid:[4026531836]", "903": "pid:[4026531836]"}, 0, "has no init process"},
+		{"a host process is not an init", "docker/" + id, "1\n", map[string]string{"1": "NSpid:\t1"}, nil, 0, "has no init process"},
+		{"stopped: no processes", "docker/" + id, "", nil, nil, 0, "has no init process"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +46,14 @@ func TestInitPID(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(filepath.Join(proc, pid, "status"), []byte("Name:\tsh\n"+ns+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for pid, link := range tt.pidns {
+				if err := os.MkdirAll(filepath.Join(proc, pid, "ns"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(link, filepath.Join(proc, pid, "ns", "pid")); err != nil {
 					t.Fatal(err)
 				}
 			}
