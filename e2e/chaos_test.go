@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -31,6 +32,7 @@ var (
 	chaosSeed    = flag.Uint64("chaos.seed", 0, "TestChaos: the seed of the faults (0 picks one and prints it)")
 	chaosDockerd = flag.Bool("chaos.dockerd", false, "TestChaos: also kill -9 and restart dockerd (nothing else may use Docker meanwhile)")
 	chaosReport  = flag.String("chaos.report", "", "TestChaos: write what ran and what broke, as JSON, to this file")
+	chaosOnly    = flag.String("chaos.only", "", "TestChaos: inject only the faults whose name matches this regular expression")
 )
 
 // healPasses bounds convergence once faults stop: this many --once runs
@@ -65,8 +67,20 @@ func TestChaos(t *testing.T) {
 		seed = rand.Uint64()
 	}
 	t.Logf("chaos: seed %d, %d faults (rerun: scripts/chaos -seed %d -faults %d)", seed, *chaosFaults, seed, *chaosFaults)
+	only, err := regexp.Compile(*chaosOnly)
+	if err != nil {
+		t.Fatalf("-chaos.only: %v", err)
+	}
 	c := newChaos(t, seed)
-	faults := c.faults()
+	var faults []fault
+	for _, f := range c.faults() {
+		if only.MatchString(f.name) {
+			faults = append(faults, f)
+		}
+	}
+	if len(faults) == 0 {
+		t.Fatalf("-chaos.only %q matches no fault", *chaosOnly)
+	}
 	stats := map[string]*faultStats{}
 	for _, f := range faults {
 		stats[f.name] = &faultStats{Passes: map[int]int{}}
@@ -108,6 +122,7 @@ func newChaos(t *testing.T, seed uint64) *chaos {
 			t.Logf("remove image %s: %v", c.image, err)
 		}
 	})
+	c.stateFS()
 	c.canaries()
 	for _, b := range []string{"s1", "s2"} {
 		c.bottles[b] = bottleSpec{Env: map[string]string{"GEN": "0"}}
@@ -310,6 +325,7 @@ func (c *chaos) faults() []fault {
 			return c.smolvmFault("SMOLVM_EMU_CRASH_AFTER_CREATE=1")
 		}},
 	}
+	fs = append(fs, c.stateFaults()...)
 	if *chaosDockerd {
 		fs = append(fs, fault{"dockerd SIGKILL mid-pass", func(c *chaos) string {
 			b := c.pick("")

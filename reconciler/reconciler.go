@@ -92,6 +92,9 @@ type Pass struct {
 	// prev is the statuses the plan read; Apply records against them
 	// rather than reading them again (the instance lock keeps them ours).
 	prev []Status
+	// Unreadable names the state files the plan could not decode: the pass
+	// goes on without them, and Apply rewrites or removes them.
+	Unreadable []Unreadable
 }
 
 // drivers lists every distinct driver, network first.
@@ -119,7 +122,13 @@ func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
 	for _, d := range r.drivers() {
 		obs = append(obs, d)
 	}
-	return plan(ctx, r.cfg, obs, r.guests, r.status, r.now())
+	p, err := plan(ctx, r.cfg, obs, r.guests, r.status, r.now())
+	if p != nil {
+		for _, u := range p.Unreadable {
+			r.log.Info("a state file cannot be read; the pass goes on without it and rewrites it", "file", u.File, "error", u.Err.Error())
+		}
+	}
+	return p, err
 }
 
 func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time) (*Pass, error) {
@@ -140,12 +149,13 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	// The recorded statuses are read beside the specs too.
 	type record struct {
 		sts []Status
+		bad []Unreadable
 		err error
 	}
 	rc := make(chan record, 1)
 	go func() {
-		sts, err := st.All()
-		rc <- record{sts, err}
+		sts, bad, err := st.Read()
+		rc <- record{sts, bad, err}
 	}()
 	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
 	rec := <-rc
@@ -164,7 +174,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		return nil, o.err
 	}
 	resources := o.resources
-	p := &Pass{Time: now, Specs: specs, prev: prev}
+	p := &Pass{Time: now, Specs: specs, prev: prev, Unreadable: rec.bad}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
 	p.Observed.Unobservable = o.unseen
@@ -322,6 +332,15 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 	}
 	for _, name := range gone(p, prev) {
 		errs = append(errs, r.status.Remove(name))
+	}
+	recorded := make(map[string]bool, len(p.Statuses))
+	for _, st := range p.Statuses {
+		recorded[st.Bottle+".json"] = true
+	}
+	for _, u := range p.Unreadable {
+		if !recorded[filepath.Base(u.File)] {
+			errs = append(errs, r.status.RemoveUnreadable(u))
+		}
 	}
 	errs = append(errs, r.status.WritePassTime(now), r.status.WriteRuntimes(runtimes(ctx, r.drivers())))
 	if err := r.cfg.verdicts.Save(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/atomicfile"
 )
 
 // Runtime is what a pass learned about one driver's runtime.
@@ -41,19 +43,12 @@ func (s StatusStore) runtimesPath() string { return filepath.Join(s.Dir, "runtim
 
 // WriteRuntimes records the runtimes a pass saw.
 func (s StatusStore) WriteRuntimes(rts []Runtime) error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("status: create %s: %w", s.Dir, err)
-	}
 	b, err := json.MarshalIndent(rts, "", "  ")
 	if err != nil {
 		return fmt.Errorf("status: encode runtimes: %w", err)
 	}
-	tmp := s.runtimesPath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("status: write runtimes: %w", err)
-	}
-	if err := os.Rename(tmp, s.runtimesPath()); err != nil {
-		return fmt.Errorf("status: write runtimes: %w", err)
+	if err := atomicfile.Write(s.runtimesPath(), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("status: record runtimes: %w", err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/atomicfile"
 )
 
 // Bottle states as status reports them.
@@ -89,26 +91,12 @@ func (s StatusStore) dir() string { return filepath.Join(s.Dir, "status") }
 
 // Write records st, atomically.
 func (s StatusStore) Write(st Status) error {
-	if err := os.MkdirAll(s.dir(), 0o700); err != nil {
-		return fmt.Errorf("status: create %s: %w", s.dir(), err)
-	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("status: encode %s: %w", st.Bottle, err)
 	}
-	tmp, err := os.CreateTemp(s.dir(), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("status: write %s: %w", st.Bottle, err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: write %s: %w", st.Bottle, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir(), st.Bottle+".json")); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: write %s: %w", st.Bottle, err)
+	if err := atomicfile.Write(filepath.Join(s.dir(), st.Bottle+".json"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("status: record bottle %s: %w", st.Bottle, err)
 	}
 	return nil
 }
@@ -122,18 +110,36 @@ func (s StatusStore) Remove(bottle string) error {
 	return nil
 }
 
-// All reads every status, sorted by bottle. A missing directory is no status.
+// All reads every status, sorted by bottle. A missing directory is no
+// status. A file that does not decode is left out (see Read).
 func (s StatusStore) All() ([]Status, error) {
+	sts, _, err := s.Read()
+	return sts, err
+}
+
+// Unreadable is a state file that exists but does not decode (a disk
+// error, a crash of something other than us mid-write, a hand edit). A
+// record is only a record: the bottle it was about is observed afresh, so
+// the pass carries on as if it had none, and rewrites it.
+type Unreadable struct {
+	File string // relative to the state directory
+	Err  error
+}
+
+// Read reads every status, sorted by bottle, and names the files that do
+// not decode. Only a directory that cannot be listed is an error.
+func (s StatusStore) Read() ([]Status, []Unreadable, error) {
 	entries, err := os.ReadDir(s.dir())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("status: read %s: %w", s.dir(), err)
+		return nil, nil, fmt.Errorf("status: read %s: %w", s.dir(), err)
 	}
+	var bad []Unreadable
 	last, err := s.passTime()
 	if err != nil {
-		return nil, err
+		bad = append(bad, Unreadable{File: filepath.Base(s.passPath()), Err: err})
 	}
 	var out []Status
 	for _, e := range entries {
@@ -142,7 +148,8 @@ func (s StatusStore) All() ([]Status, error) {
 		}
 		st, err := s.read(e)
 		if err != nil {
-			return nil, err
+			bad = append(bad, Unreadable{File: filepath.Join("status", e.Name()), Err: err})
+			continue
 		}
 		if last.After(st.LastReconciled) {
 			st.LastReconciled = last
@@ -150,7 +157,17 @@ func (s StatusStore) All() ([]Status, error) {
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Bottle < out[j].Bottle })
-	return out, nil
+	return out, bad, nil
+}
+
+// RemoveUnreadable removes an unreadable status file whose bottle this
+// pass recorded nothing for (one it did record was just rewritten).
+func (s StatusStore) RemoveUnreadable(u Unreadable) error {
+	dir, name := filepath.Split(u.File)
+	if filepath.Clean(dir) != "status" {
+		return nil
+	}
+	return s.Remove(strings.TrimSuffix(name, ".json"))
 }
 
 // read decodes one status file, or takes it from the cache.
@@ -176,6 +193,9 @@ func (s StatusStore) read(e fs.DirEntry) (Status, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return Status{}, fmt.Errorf("status: decode %s: %w", e.Name(), err)
 	}
+	if st.Bottle+".json" != e.Name() {
+		return Status{}, fmt.Errorf("status: %s is about bottle %q", e.Name(), st.Bottle)
+	}
 	if s.cache != nil {
 		s.cache.mu.Lock()
 		s.cache.m[e.Name()] = cachedStatus{size: info.Size(), mod: info.ModTime(), st: st}
@@ -193,16 +213,9 @@ func (s StatusStore) passPath() string { return filepath.Join(s.Dir, "pass.json"
 
 // WritePassTime records that a pass looked at every bottle at t.
 func (s StatusStore) WritePassTime(t time.Time) error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("status: create %s: %w", s.Dir, err)
-	}
 	b, _ := json.Marshal(passRecord{Time: t.UTC()}) // a time always encodes
-	tmp := s.passPath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("status: write pass time: %w", err)
-	}
-	if err := os.Rename(tmp, s.passPath()); err != nil {
-		return fmt.Errorf("status: write pass time: %w", err)
+	if err := atomicfile.Write(s.passPath(), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("status: record pass time: %w", err)
 	}
 	return nil
 }

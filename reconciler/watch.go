@@ -158,12 +158,19 @@ func (w *Watcher) seed(log logr.Logger) {
 		log.Error(err, "cannot read the recorded statuses; backoff starts over")
 		return
 	}
+	now := w.now()
 	for _, st := range sts {
 		if st.Fingerprint != "" {
 			w.fps[st.Bottle] = st.Fingerprint
 		}
 		if st.State == StatusFailed && st.NextRetry != nil {
-			w.retry[st.Bottle] = retryInfo{at: *st.NextRetry, failures: st.Failures}
+			// A retry further off than the backoff allows was recorded
+			// before the clock jumped back: it is not waited for.
+			at := *st.NextRetry
+			if latest := now.Add(w.opts.Backoff.Delay(st.Failures)); at.After(latest) {
+				at = latest
+			}
+			w.retry[st.Bottle] = retryInfo{at: at, failures: st.Failures}
 		}
 	}
 }

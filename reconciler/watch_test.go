@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 )
 
@@ -618,5 +619,34 @@ func TestWatchIdle(t *testing.T) {
 	g.net.mu.Unlock()
 	if after != before || len(x.passes) != 0 {
 		t.Fatalf("an idle watcher made %d driver calls and %d passes in a second", after-before, len(x.passes))
+	}
+}
+
+// A retry time recorded before the clock jumped back is not waited for: a
+// restarted watcher waits at most what the backoff allows from now.
+func TestWatchRetryAfterClockJumpedBack(t *testing.T) {
+	g := newRig(t, "i1")
+	opts := WatchOptions{Backoff: Backoff{Base: time.Minute, Max: time.Hour}}
+	now := time.Now()
+	tests := []struct {
+		bottle   string
+		at       time.Time
+		failures int
+		want     time.Time
+	}{
+		{"jumped", now.Add(365 * 24 * time.Hour), 3, now.Add(4 * time.Minute)},
+		{"honest", now.Add(2 * time.Minute), 3, now.Add(2 * time.Minute)},
+		{"capped", now.Add(3 * time.Hour), 20, now.Add(time.Hour)},
+	}
+	for _, tt := range tests {
+		mustDo(t, g.r.Status().Write(Status{Bottle: tt.bottle, State: StatusFailed, Failures: tt.failures, NextRetry: &tt.at}))
+	}
+	w := g.r.Watcher(opts)
+	w.now = func() time.Time { return now }
+	w.seed(logr.Discard())
+	for _, tt := range tests {
+		if got := w.retry[tt.bottle].at; !got.Equal(tt.want) {
+			t.Errorf("%s: retry %v after restart, want %v", tt.bottle, got.Sub(now), tt.want.Sub(now))
+		}
 	}
 }

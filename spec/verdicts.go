@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/atomicfile"
 )
 
 // Verdicts remember, across processes, which file contents a full check
@@ -136,14 +137,7 @@ func (v *Verdicts) Save() error {
 	if err != nil {
 		return fmt.Errorf("spec: encode verdicts: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(v.path), 0o700); err != nil {
-		return fmt.Errorf("spec: save verdicts: %w", err)
-	}
-	tmp := v.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("spec: save verdicts: %w", err)
-	}
-	if err := os.Rename(tmp, v.path); err != nil {
+	if err := atomicfile.Write(v.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("spec: save verdicts: %w", err)
 	}
 	v.dirty = false

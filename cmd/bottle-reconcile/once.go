@@ -63,10 +63,15 @@ func once(ctx context.Context, c *common, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile: pass failed, nothing was changed: %v\n", err)
 		return exitFail
 	}
+	rc := report(p, stdout, stderr)
 	if err != nil {
+		// The bottles' work is reported above; what failed here is the
+		// pass's own record (a full or read-only state directory), which
+		// the next pass needs: not a success.
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		rc = exitFail
 	}
-	return report(p, stdout, stderr)
+	return rc
 }
 
 // How long and how often --once passes again while bundles are starting. A

@@ -30,10 +30,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitUsage
 	}
-	sts, err := reconciler.StatusStore{Dir: c.stateDir}.All()
+	sts, bad, err := reconciler.StatusStore{Dir: c.stateDir}.Read()
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitFail
+	}
+	for _, u := range bad {
+		fmt.Fprintf(stderr, "bottle-reconcile: %s in %s cannot be read (%v); the next pass rewrites it\n", u.File, c.stateDir, u.Err)
 	}
 	if *output == "json" {
 		if sts == nil {
