@@ -89,6 +89,7 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		s.Egress.Allow[i] = canon
 	}
 
+	own := c.checkOwnSubnet(s, opts)
 	for i, a := range s.AllowCIDRs {
 		p := sp.with("allowCIDRs").with(i)
 		pfx, err := parseCIDR(a)
@@ -100,18 +101,41 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 			c.add(p, "%s %s; remove it", pfx, why)
 			continue
 		}
+		if own.IsValid() && unmapPrefix(pfx).Overlaps(own) {
+			c.add(p, "%s overlaps %s, this bottle's own subnet (spec.network.subnet), whose gateway is the host; the bundle is always reachable without it: remove it", pfx, own)
+			continue
+		}
 		s.AllowCIDRs[i] = pfx.String()
 	}
 
-	if s.Network.Subnet != "" {
-		p := sp.with("network").with("subnet")
-		if pfx, err := checkSubnet(s.Network.Subnet); err != nil {
-			c.add(p, "%v", err)
-		} else {
-			s.Network.Subnet = pfx.String()
-		}
-	}
 	return c.problems
+}
+
+// checkOwnSubnet checks spec.network.subnet and returns it, or an invalid
+// prefix when it is not set or not valid.
+func (c *checker) checkOwnSubnet(s *Spec, opts Options) netip.Prefix {
+	if s.Network.Subnet == "" {
+		return netip.Prefix{}
+	}
+	p := path{"spec", "network", "subnet"}
+	pfx, err := checkSubnet(s.Network.Subnet)
+	if err != nil {
+		c.add(p, "%v", err)
+		return netip.Prefix{}
+	}
+	if pool := opts.pool(); !opts.AllowSubnetOutsidePool && !within(pfx, pool) {
+		// Bundles refuse the pool, not the host's other ranges: a bottle
+		// outside it is not kept from other bottles' egress gates.
+		c.add(p, "%s is outside the subnet pool %s (--subnet-pool), which every bottle's egress gate refuses; a subnet outside it is not kept from other bottles: move it into %s, or run the reconciler with --allow-subnet-outside-pool", pfx, pool, pool)
+		return netip.Prefix{}
+	}
+	s.Network.Subnet = pfx.String()
+	return pfx
+}
+
+// within reports whether p lies wholly inside outer.
+func within(p, outer netip.Prefix) bool {
+	return outer.Bits() <= p.Bits() && outer.Contains(p.Addr())
 }
 
 // parseCIDR accepts a CIDR or a bare address (taken as /32 or /128, as smolvm

@@ -112,6 +112,8 @@ func TestParseRejects(t *testing.T) {
 		{"subnet v6", withSpec(`network: {subnet: "fd00::/64"}`), "is IPv6"},
 		{"subnet host bits", withSpec("network: {subnet: 10.213.4.3/29}"), "did you mean 10.213.4.0/29?"},
 		{"subnet loopback", withSpec("network: {subnet: 127.1.0.0/24}"), "reaches the host's loopback"},
+		{"subnet outside pool", withSpec("network: {subnet: 10.99.0.0/29}"), "f.yaml:7:21: spec.network.subnet: 10.99.0.0/29 is outside the subnet pool 10.213.0.0/16 (--subnet-pool), which every bottle's egress gate refuses; a subnet outside it is not kept from other bottles: move it into 10.213.0.0/16, or run the reconciler with --allow-subnet-outside-pool"},
+		{"subnet covering pool", withSpec("network: {subnet: 10.212.0.0/15}"), "is outside the subnet pool 10.213.0.0/16"},
 		{"egress wildcard middle", withSpec(`egress: {allow: ["a.*.com"]}`), "a wildcard is only allowed as a leading"},
 		{"egress wildcard tld", withSpec(`egress: {allow: ["*.com"]}`), "too broad"},
 		{"egress url", withSpec(`egress: {allow: ["https://x.com/"]}`), "not a URL"},
@@ -192,6 +194,64 @@ func TestPoolOption(t *testing.T) {
 	doc = withSpec("allowCIDRs: [10.99.1.0/24]")
 	if _, _, _, ps := Parse("f.yaml", []byte(doc), Options{Pool: mustPrefix(t, "10.99.0.0/16")}); len(ps) == 0 {
 		t.Fatal("pool range accepted")
+	}
+}
+
+// A subnet outside the pool is accepted only when the reconciler is told
+// to; even then allowCIDRs may not reach into the bottle's own subnet (its
+// gateway is the host), which the pool check no longer covers.
+func TestSubnetOutsidePool(t *testing.T) {
+	outside := Options{AllowSubnetOutsidePool: true}
+	tests := []struct {
+		name string
+		doc  string
+		opts Options
+		want string // "" for valid
+	}{
+		{"inside the pool", withSpec("network: {subnet: 10.213.4.0/29}"), Options{}, ""},
+		{"the whole pool", withSpec("network: {subnet: 10.213.0.0/16}"), Options{}, ""},
+		{"outside", withSpec("network: {subnet: 10.99.0.0/29}"), Options{}, "outside the subnet pool"},
+		{"outside, allowed", withSpec("network: {subnet: 10.99.0.0/29}"), outside, ""},
+		{"inside another pool", withSpec("network: {subnet: 10.99.0.0/29}"), Options{Pool: mustPrefix(t, "10.99.0.0/24")}, ""},
+		{"own subnet in allowCIDRs", withSpec("network: {subnet: 10.99.0.0/29}", "allowCIDRs: [10.99.0.0/24]"), outside,
+			"spec.allowCIDRs[0]: 10.99.0.0/24 overlaps 10.99.0.0/29, this bottle's own subnet (spec.network.subnet), whose gateway is the host"},
+		{"own gateway mapped", withSpec("network: {subnet: 10.99.0.0/29}", `allowCIDRs: ["::ffff:10.99.0.1"]`), outside, "this bottle's own subnet"},
+		{"next to own subnet", withSpec("network: {subnet: 10.99.0.0/29}", "allowCIDRs: [10.99.0.8/29]"), outside, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _, _, ps := Parse("f.yaml", []byte(tt.doc), tt.opts)
+			if tt.want == "" {
+				if b == nil || len(ps) > 0 {
+					t.Fatalf("refused: %v", ps)
+				}
+				return
+			}
+			if b != nil || len(ps) != 1 || !strings.Contains(ps[0].String(), tt.want) {
+				t.Fatalf("problems %v, want one mentioning %q", ps, tt.want)
+			}
+		})
+	}
+}
+
+// The cache and the verdicts are keyed by every option: a file found valid
+// with --allow-subnet-outside-pool is not valid without it.
+func TestSubnetOutsidePoolIsNotCachedAcross(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", withSpec("network: {subnet: 10.99.0.0/29}"))
+	c := NewCache()
+	v := OpenVerdicts(filepath.Join(t.TempDir(), "verdicts.json"))
+	for _, tt := range []struct {
+		allow bool
+		valid bool
+	}{{true, true}, {false, false}, {true, true}, {false, false}} {
+		r, err := LoadDir(dir, Options{AllowSubnetOutsidePool: tt.allow, Cache: c, Verdicts: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK() != tt.valid {
+			t.Fatalf("allow %v: valid %v, want %v: %v", tt.allow, r.OK(), tt.valid, r.Problems)
+		}
 	}
 }
 

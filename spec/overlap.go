@@ -32,9 +32,7 @@ func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 			if err != nil {
 				continue // the per-file check reported it
 			}
-			if p.Addr().Is6() && mappedV4.Contains(p.Addr()) && p.Bits() >= 96 {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
+			p = unmapPrefix(p)
 			for _, o := range pins {
 				if o.name == b.Metadata.Name || !p.Overlaps(o.subnet) {
 					continue
@@ -58,4 +56,12 @@ func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 		kept = append(kept, b)
 	}
 	return kept
+}
+
+// unmapPrefix returns the IPv4 range an IPv4-mapped IPv6 range spells, or p.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is6() && mappedV4.Contains(p.Addr()) && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }

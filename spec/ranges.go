@@ -132,7 +132,7 @@ func refusedCIDR(p, pool netip.Prefix) string {
 			return "contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of all of IPv4: it would open the guest to everything"
 		}
 		// An IPv4-mapped range is its IPv4 range.
-		v4 := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		v4 := unmapPrefix(p)
 		if why := refusedCIDR(v4, pool); why != "" {
 			return fmt.Sprintf("is the IPv4-mapped spelling of %s, which %s", v4, why)
 		}

@@ -56,7 +56,7 @@ func TestAllowCIDRsIntoAnotherBottlesSubnet(t *testing.T) {
 	write(t, dir, "b.yaml", named("bob")+"  allowCIDRs: [198.51.100.0/24, 10.99.0.0/24]\n")
 	write(t, dir, "c.yaml", named("carol")+"  allowCIDRs: [\"::ffff:10.99.0.3\"]\n")
 	write(t, dir, "d.yaml", named("dave")+"  allowCIDRs: [10.99.1.0/24]\n")
-	r, err := LoadDir(dir, Options{})
+	r, err := LoadDir(dir, Options{AllowSubnetOutsidePool: true})
 	if err != nil {
 		t.Fatal(err)
 	}

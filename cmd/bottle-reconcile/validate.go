@@ -17,6 +17,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "output format: text, json or github (workflow annotations)")
 	pool := spec.DefaultPool
 	fs.Var(prefixFlag{&pool}, "subnet-pool", "the range bottle subnets are allocated from (allowCIDRs may not reach into it)")
+	outside := fs.Bool(outsidePoolFlag, false, outsidePoolUsage)
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitUsage
@@ -30,7 +31,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"specs"}
 	}
-	res, err := loadPaths(paths, spec.Options{Pool: pool})
+	res, err := loadPaths(paths, spec.Options{Pool: pool, AllowSubnetOutsidePool: *outside})
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile validate: %v\n", err)
 		return exitUsage

@@ -51,6 +51,7 @@ func specDir(t *testing.T, files map[string]string) string {
 func TestValidate(t *testing.T) {
 	good := specDir(t, map[string]string{"alice.yaml": goodSpec})
 	bad := specDir(t, map[string]string{"alice.yaml": goodSpec, "bob.yaml": badSpec})
+	pinned := specDir(t, map[string]string{"alice.yaml": goodSpec + "  network: {subnet: 10.99.0.0/29}\n"})
 	tests := []struct {
 		name     string
 		args     []string
@@ -64,6 +65,9 @@ func TestValidate(t *testing.T) {
 		{"flag after dir", []string{"validate", bad, "--format", "github"}, 1, "::error file=" + filepath.Join(bad, "bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8"},
 		{"duplicate across args", []string{"validate", good, filepath.Join(bad, "alice.yaml")}, 1, `bottle "alice" is defined by more than one file`},
 		{"pool flag", []string{"validate", "--subnet-pool", "127.0.0.0/8", good}, 0, "valid"},
+		{"subnet outside pool", []string{"validate", pinned}, 1, "spec.network.subnet: 10.99.0.0/29 is outside the subnet pool 10.213.0.0/16 (--subnet-pool)"},
+		{"subnet outside pool allowed", []string{"validate", "--allow-subnet-outside-pool", pinned}, 0, "1 spec file(s) valid"},
+		{"subnet inside another pool", []string{"validate", "--subnet-pool", "10.99.0.0/16", pinned}, 0, "1 spec file(s) valid"},
 		{"missing path", []string{"validate", filepath.Join(good, "nope")}, 2, ""},
 		{"bad format", []string{"validate", "--format", "xml", good}, 2, ""},
 		{"bad pool", []string{"validate", "--subnet-pool", "10.1.2.3/16", good}, 2, ""},
