@@ -20,11 +20,12 @@ func validName(n string) bool {
 	return len(n) <= 40 && nameRE.MatchString(n) && !strings.Contains(n, "--")
 }
 
-// checker collects semantic problems, located in the file.
+// checker collects semantic problems and warnings, located in the file.
 type checker struct {
 	file     string
 	loc      *locator
 	problems []Problem
+	warnings []Problem
 }
 
 func (c *checker) add(p path, format string, args ...any) {
@@ -34,15 +35,27 @@ func (c *checker) add(p path, format string, args ...any) {
 // addAt points at the key of p's last segment instead of its value when
 // key is set: for a problem with a map key, such as a reserved env name.
 func (c *checker) addAt(p path, key bool, format string, args ...any) {
-	line, col := c.loc.locate(p, key)
-	c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)})
+	c.problems = append(c.problems, c.problem(p, key, format, args...))
 }
 
-// check applies the rules a JSON Schema cannot express.
+// warn notes something a reviewer should look at twice that does not make
+// the spec invalid.
+func (c *checker) warn(p path, format string, args ...any) {
+	c.warnings = append(c.warnings, c.problem(p, false, format, args...))
+}
+
+func (c *checker) problem(p path, key bool, format string, args ...any) Problem {
+	line, col := c.loc.locate(p, key)
+	return Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)}
+}
+
+// check applies the rules a JSON Schema cannot express. It returns the
+// problems and keeps the warnings in b.
 func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 	c := &checker{file: file, loc: loc}
 	s := &b.Spec
 	sp := path{"spec"}
+	defer func() { b.warnings = c.warnings }()
 
 	// A missing image is the schema's to report ("required"); saying it is
 	// also not a valid reference would only be noise.
@@ -68,6 +81,7 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		}
 	}
 
+	own := c.checkOwnSubnet(s, opts)
 	egressOn := s.Runs(DaemonEgress) || s.Runs(DaemonDNS)
 	if len(s.Egress.Allow) > 0 && !egressOn {
 		c.add(sp.with("egress").with("allow"), "has no effect because spec.daemons runs neither egress nor dns; add egress to spec.daemons or remove the list")
@@ -80,6 +94,22 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 			c.add(p, "%q: %v", a, err)
 			continue
 		}
+		if r.IP.IsValid() {
+			if why := refusedRuleAddr(r.IP, own, opts.pool()); why != "" {
+				c.add(p, "%q names %s, which %s; a rule naming an address lets the gate dial it: remove it", a, r.IP, why)
+				continue
+			}
+		}
+		if r.Wildcard {
+			refused, warning := wildcardScope(r.Host)
+			if refused != "" {
+				c.add(p, "%q %s", a, refused)
+				continue
+			}
+			if warning != "" {
+				c.warn(p, "%q %s", a, warning)
+			}
+		}
 		canon := r.String()
 		if j, dup := seenRule[canon]; dup {
 			c.add(p, "%q is the same rule as spec.egress.allow[%d] once normalised (%s); keep one", a, j, canon)
@@ -89,7 +119,6 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		s.Egress.Allow[i] = canon
 	}
 
-	own := c.checkOwnSubnet(s, opts)
 	for i, a := range s.AllowCIDRs {
 		p := sp.with("allowCIDRs").with(i)
 		pfx, err := parseCIDR(a)
@@ -131,6 +160,17 @@ func (c *checker) checkOwnSubnet(s *Spec, opts Options) netip.Prefix {
 	}
 	s.Network.Subnet = pfx.String()
 	return pfx
+}
+
+// refusedRuleAddr says why an egress.allow rule may not name ip, or "".
+func refusedRuleAddr(ip netip.Addr, own, pool netip.Prefix) string {
+	if why := refusedLiteral(ip, pool); why != "" {
+		return why
+	}
+	if own.IsValid() && own.Contains(ip.Unmap()) {
+		return fmt.Sprintf("is in %s, this bottle's own subnet (spec.network.subnet), whose gateway is the host", own)
+	}
+	return ""
 }
 
 // within reports whether p lies wholly inside outer.

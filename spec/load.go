@@ -69,6 +69,10 @@ type Result struct {
 	Bottles []*Bottle
 	// Problems lists everything wrong, sorted by file and position.
 	Problems []Problem
+	// Warnings lists what a reviewer should look at twice in the valid
+	// bottles' files (such as a wildcard over a private-section public
+	// suffix), sorted like Problems. They do not make a file invalid.
+	Warnings []Problem
 	// Held maps the name of each bottle whose file is invalid, or claimed by
 	// more than one file, to the reason. Such a bottle must be left exactly as
 	// it is: an invalid edit never means "destroy".
@@ -178,7 +182,11 @@ func LoadFiles(files []string, opts Options) *Result {
 		}
 	}
 	r.Bottles = bottleOverlaps(r, r.Bottles)
+	for _, b := range r.Bottles {
+		r.Warnings = append(r.Warnings, b.warnings...)
+	}
 	sortProblems(r.Problems)
+	sortProblems(r.Warnings)
 	opts.Cache.sweep()
 	return r
 }

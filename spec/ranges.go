@@ -148,3 +148,28 @@ func refusedCIDR(p, pool netip.Prefix) string {
 	}
 	return ""
 }
+
+// refusedLiteral says why spec.egress.allow may not name the address ip,
+// or "": a rule naming an address lets the gate dial it whatever range it
+// is in, so the ranges no guest may reach (all but the explicit ones, a
+// team's own private networks) and the pool are refused here, in every
+// spelling: IPv4-mapped, and the NAT64 and 6to4 forms judged by the IPv4
+// address inside.
+func refusedLiteral(ip netip.Addr, pool netip.Prefix) string {
+	ip = ip.Unmap()
+	if v4, form, ok := embeddedV4(ip); ok {
+		if why := refusedLiteral(v4, pool); why != "" {
+			return fmt.Sprintf("is the %s of %s, which %s", form, v4, why)
+		}
+		return ""
+	}
+	for _, r := range RefusedRanges {
+		if !r.Explicit && !r.Translator && r.Prefix.Contains(ip) {
+			return fmt.Sprintf("is in %s, which %s", r.Prefix, r.Reason)
+		}
+	}
+	if pool.Contains(ip) {
+		return fmt.Sprintf("is in %s, the range bottle subnets are allocated from: it would open this bottle to other bottles", pool)
+	}
+	return ""
+}

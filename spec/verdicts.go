@@ -160,7 +160,8 @@ func parseKnownValid(file string, data []byte, name string, opts Options) (*Bott
 		return nil, false
 	}
 	b, err := decodeStrict(file, j)
-	if err != nil || b.Metadata.Name != name || len(check(file, nil, b, opts)) > 0 {
+	// A file with warnings is checked in full, which locates them.
+	if err != nil || b.Metadata.Name != name || len(check(file, nil, b, opts)) > 0 || len(b.warnings) > 0 {
 		return nil, false
 	}
 	return b, true

@@ -181,7 +181,7 @@ func TestGithubAnnotation(t *testing.T) {
 			"::error file=specs/a.yaml::cannot read%0D"},
 	}
 	for _, tt := range tests {
-		if got := githubAnnotation(tt.p); got != tt.want {
+		if got := githubAnnotation("error", tt.p); got != tt.want {
 			t.Errorf("githubAnnotation(%+v) =\n%s\nwant\n%s", tt.p, got, tt.want)
 		}
 	}
@@ -234,5 +234,37 @@ func TestValidateUsageErrors(t *testing.T) {
 		if code, out, errs := runCmd(t, args...); code != 2 || out != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and nothing on stdout", args, code, out, errs)
 		}
+	}
+}
+
+// A wildcard over a private-section public suffix is a warning: shown in
+// every format, counted in the summary, and the exit code stays 0.
+func TestValidateWarnings(t *testing.T) {
+	dir := specDir(t, map[string]string{"alice.yaml": goodSpec + "  egress: {allow: [\"*.github.io\"]}\n"})
+	file := filepath.Join(dir, "alice.yaml")
+	msg := `"*.github.io" covers names that anyone can get under github.io (a public suffix in the private section of the Public Suffix List): any of them can receive what the guest sends; name the hosts you need, e.g. acme.github.io`
+	for _, tt := range []struct {
+		format, want string
+	}{
+		{"text", file + ":7:20: warning: spec.egress.allow[0]: " + msg + "\n1 spec file(s) valid, 1 warning(s)\n"},
+		{"github", "::warning file=" + escapeProperty(file) + ",line=7,col=20::spec.egress.allow[0]: " + msg + "\n1 spec file(s) valid, 1 warning(s)\n"},
+	} {
+		code, out, errs := runCmd(t, "validate", "--format", tt.format, dir)
+		if code != 0 || out != tt.want {
+			t.Errorf("%s: exit %d, output:\n%s\nwant:\n%s\nstderr: %s", tt.format, code, out, tt.want, errs)
+		}
+	}
+	code, out, _ := runCmd(t, "validate", "--format", "json", dir)
+	var got struct {
+		Valid    bool
+		Problems []spec.Problem
+		Warnings []spec.Problem
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	want := spec.Problem{File: file, Line: 7, Column: 20, Field: "spec.egress.allow[0]", Message: msg}
+	if !got.Valid || len(got.Problems) != 0 || len(got.Warnings) != 1 || got.Warnings[0] != want {
+		t.Fatalf("json: %+v", got)
 	}
 }
