@@ -1,7 +1,9 @@
 // Package resolver is a bottle's DNS server: it answers only names the
 // egress allowlist admits, forwards those to an upstream resolver and drops
 // answers that point into refused ranges (DNS rebinding). A name that is
-// not allowlisted never leaves the bundle, so DNS cannot carry data out.
+// not allowlisted never leaves the bundle. Under a wildcard rule the guest
+// chooses the start of a name, which does leave: a tunnel, bounded by a
+// cap on those bytes and a per-bottle query rate.
 package resolver
 
 import (
