@@ -38,6 +38,13 @@ type Config struct {
 	// Upstream is the DNS server the resolver forwards allowed names to, as
 	// host:port. Empty means the first nameserver of /etc/resolv.conf.
 	Upstream string `json:"upstream,omitempty"`
+	// DNSQueryRate (queries a second) and DNSQueryBurst bound the queries
+	// the resolver answers, and MaxWildcardBytes the part of a name a
+	// wildcard rule admits (in both daemons): what a DNS tunnel through an
+	// allowed wildcard can carry. Zero means the daemons' defaults.
+	DNSQueryRate     float64 `json:"dnsQueryRate,omitempty"`
+	DNSQueryBurst    int     `json:"dnsQueryBurst,omitempty"`
+	MaxWildcardBytes int     `json:"maxWildcardBytes,omitempty"`
 }
 
 // Encode returns the config as the value of ConfigEnv.

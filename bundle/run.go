@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/egress"
@@ -152,7 +153,7 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 			res = upstreamResolver(cfg.Upstream)
 		}
 		p, err := egress.New(egress.Options{Policy: pol, Audit: al, Log: log.WithName("egress"),
-			Resolver: res, Self: self, LocalAddrs: local})
+			Resolver: res, Self: self, LocalAddrs: local, MaxWildcardBytes: cfg.MaxWildcardBytes})
 		if err != nil {
 			return fmt.Errorf("bundle: egress: %w", err)
 		}
@@ -168,7 +169,8 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 		if up == addrs[DaemonDNS] {
 			return fmt.Errorf("bundle: dns upstream %s is the bundle's own resolver", up)
 		}
-		s, err := resolver.New(resolver.Options{Policy: pol, Upstream: up, Audit: al, Log: log.WithName("dns")})
+		s, err := resolver.New(resolver.Options{Policy: pol, Upstream: up, Audit: al, Log: log.WithName("dns"),
+			QueryRate: rate.Limit(cfg.DNSQueryRate), QueryBurst: cfg.DNSQueryBurst, MaxWildcardBytes: cfg.MaxWildcardBytes})
 		if err != nil {
 			return fmt.Errorf("bundle: dns: %w", err)
 		}

@@ -36,6 +36,8 @@ type Config struct {
 	Instance string       // the ownership label value of this instance
 	StateDir string       // lock and status files, outside Dir
 	Pool     netip.Prefix // the range bottle subnets come from
+	// AllowSubnetOutsidePool accepts specs that pin a subnet outside Pool.
+	AllowSubnetOutsidePool bool
 	// MaxDeletes caps the bottles one pass may tear down; negative lifts it.
 	MaxDeletes int
 	// Concurrency bounds how many bottles are worked on at once.
@@ -157,7 +159,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		sts, bad, err := st.Read()
 		rc <- record{sts, bad, err}
 	}()
-	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, AllowSubnetOutsidePool: cfg.AllowSubnetOutsidePool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
 	rec := <-rc
 	prev := rec.sts
 	if err == nil {

@@ -478,3 +478,18 @@ func TestLastBottleGoneCleansUpInstance(t *testing.T) {
 		t.Fatalf("cleanups = %v, want one for i1", cleaned)
 	}
 }
+
+// A spec pinning a subnet outside the pool is invalid (held, nothing
+// created) unless the reconciler is told to accept it.
+func TestSubnetOutsidePoolNeedsTheOption(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a", "network: {subnet: 10.99.0.0/29}"))
+	p := g.pass()
+	if w := g.writes(); len(w) != 0 || len(p.Specs.Problems) != 1 || !strings.Contains(p.Specs.Problems[0].Message, "--allow-subnet-outside-pool") {
+		t.Fatalf("writes %v, problems %v", w, p.Specs.Problems)
+	}
+	g.r.cfg.AllowSubnetOutsidePool = true
+	if p = g.pass(); !p.Converged() || len(g.writes()) != 3 {
+		t.Fatalf("with AllowSubnetOutsidePool: converged %v, failures %v", p.Converged(), p.Failures())
+	}
+}

@@ -28,7 +28,7 @@ type cacheKey struct {
 	dev, ino uint64
 	size     int64
 	mod, chg time.Time
-	pool     string
+	opts     string // Options.key
 }
 
 type parsed struct {
@@ -59,7 +59,7 @@ func (c *Cache) load(file string, opts Options, load func() *parsed) *parsed {
 		return load()
 	}
 	k := cacheKey{file: file, dev: uint64(st.Dev), ino: st.Ino, size: fi.Size(), mod: fi.ModTime(),
-		chg: time.Unix(st.Ctim.Sec, st.Ctim.Nsec), pool: opts.pool().String()}
+		chg: time.Unix(st.Ctim.Sec, st.Ctim.Nsec), opts: opts.key()}
 	c.mu.Lock()
 	p, hit := c.m[k]
 	c.used[k] = true

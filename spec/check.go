@@ -20,11 +20,12 @@ func validName(n string) bool {
 	return len(n) <= 40 && nameRE.MatchString(n) && !strings.Contains(n, "--")
 }
 
-// checker collects semantic problems, located in the file.
+// checker collects semantic problems and warnings, located in the file.
 type checker struct {
 	file     string
 	loc      *locator
 	problems []Problem
+	warnings []Problem
 }
 
 func (c *checker) add(p path, format string, args ...any) {
@@ -34,15 +35,27 @@ func (c *checker) add(p path, format string, args ...any) {
 // addAt points at the key of p's last segment instead of its value when
 // key is set: for a problem with a map key, such as a reserved env name.
 func (c *checker) addAt(p path, key bool, format string, args ...any) {
-	line, col := c.loc.locate(p, key)
-	c.problems = append(c.problems, Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)})
+	c.problems = append(c.problems, c.problem(p, key, format, args...))
 }
 
-// check applies the rules a JSON Schema cannot express.
+// warn notes something a reviewer should look at twice that does not make
+// the spec invalid.
+func (c *checker) warn(p path, format string, args ...any) {
+	c.warnings = append(c.warnings, c.problem(p, false, format, args...))
+}
+
+func (c *checker) problem(p path, key bool, format string, args ...any) Problem {
+	line, col := c.loc.locate(p, key)
+	return Problem{File: c.file, Line: line, Column: col, Field: p.String(), Message: fmt.Sprintf(format, args...)}
+}
+
+// check applies the rules a JSON Schema cannot express. It returns the
+// problems and keeps the warnings in b.
 func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 	c := &checker{file: file, loc: loc}
 	s := &b.Spec
 	sp := path{"spec"}
+	defer func() { b.warnings = c.warnings }()
 
 	// A missing image is the schema's to report ("required"); saying it is
 	// also not a valid reference would only be noise.
@@ -68,6 +81,7 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		}
 	}
 
+	own := c.checkOwnSubnet(s, opts)
 	egressOn := s.Runs(DaemonEgress) || s.Runs(DaemonDNS)
 	if len(s.Egress.Allow) > 0 && !egressOn {
 		c.add(sp.with("egress").with("allow"), "has no effect because spec.daemons runs neither egress nor dns; add egress to spec.daemons or remove the list")
@@ -79,6 +93,22 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		if err != nil {
 			c.add(p, "%q: %v", a, err)
 			continue
+		}
+		if r.IP.IsValid() {
+			if why := refusedRuleAddr(r.IP, own, opts.pool()); why != "" {
+				c.add(p, "%q names %s, which %s; a rule naming an address lets the gate dial it: remove it", a, r.IP, why)
+				continue
+			}
+		}
+		if r.Wildcard {
+			refused, warning := wildcardScope(r.Host)
+			if refused != "" {
+				c.add(p, "%q %s", a, refused)
+				continue
+			}
+			if warning != "" {
+				c.warn(p, "%q %s", a, warning)
+			}
 		}
 		canon := r.String()
 		if j, dup := seenRule[canon]; dup {
@@ -100,18 +130,52 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 			c.add(p, "%s %s; remove it", pfx, why)
 			continue
 		}
+		if own.IsValid() && unmapPrefix(pfx).Overlaps(own) {
+			c.add(p, "%s overlaps %s, this bottle's own subnet (spec.network.subnet), whose gateway is the host; the bundle is always reachable without it: remove it", pfx, own)
+			continue
+		}
 		s.AllowCIDRs[i] = pfx.String()
 	}
 
-	if s.Network.Subnet != "" {
-		p := sp.with("network").with("subnet")
-		if pfx, err := checkSubnet(s.Network.Subnet); err != nil {
-			c.add(p, "%v", err)
-		} else {
-			s.Network.Subnet = pfx.String()
-		}
-	}
 	return c.problems
+}
+
+// checkOwnSubnet checks spec.network.subnet and returns it, or an invalid
+// prefix when it is not set or not valid.
+func (c *checker) checkOwnSubnet(s *Spec, opts Options) netip.Prefix {
+	if s.Network.Subnet == "" {
+		return netip.Prefix{}
+	}
+	p := path{"spec", "network", "subnet"}
+	pfx, err := checkSubnet(s.Network.Subnet)
+	if err != nil {
+		c.add(p, "%v", err)
+		return netip.Prefix{}
+	}
+	if pool := opts.pool(); !opts.AllowSubnetOutsidePool && !within(pfx, pool) {
+		// Bundles refuse the pool, not the host's other ranges: a bottle
+		// outside it is not kept from other bottles' egress gates.
+		c.add(p, "%s is outside the subnet pool %s (--subnet-pool), which every bottle's egress gate refuses; a subnet outside it is not kept from other bottles: move it into %s, or run the reconciler with --allow-subnet-outside-pool", pfx, pool, pool)
+		return netip.Prefix{}
+	}
+	s.Network.Subnet = pfx.String()
+	return pfx
+}
+
+// refusedRuleAddr says why an egress.allow rule may not name ip, or "".
+func refusedRuleAddr(ip netip.Addr, own, pool netip.Prefix) string {
+	if why := refusedLiteral(ip, pool); why != "" {
+		return why
+	}
+	if own.IsValid() && own.Contains(ip.Unmap()) {
+		return fmt.Sprintf("is in %s, this bottle's own subnet (spec.network.subnet), whose gateway is the host", own)
+	}
+	return ""
+}
+
+// within reports whether p lies wholly inside outer.
+func within(p, outer netip.Prefix) bool {
+	return outer.Bits() <= p.Bits() && outer.Contains(p.Addr())
 }
 
 // parseCIDR accepts a CIDR or a bare address (taken as /32 or /128, as smolvm

@@ -38,6 +38,10 @@ type Options struct {
 	// Verdicts, when set, saves a new process the full check of files it
 	// has found valid before (see Verdicts).
 	Verdicts *Verdicts
+	// AllowSubnetOutsidePool accepts a spec.network.subnet outside Pool.
+	// Off by default: bundles refuse only the pool, so a subnet outside it
+	// is not kept from other bottles' egress gates.
+	AllowSubnetOutsidePool bool
 }
 
 func (o Options) pool() netip.Prefix {
@@ -45,6 +49,16 @@ func (o Options) pool() netip.Prefix {
 		return o.Pool
 	}
 	return DefaultPool
+}
+
+// key spells every option a check depends on, for the cache and verdicts:
+// a file valid under one setting may not be under another.
+func (o Options) key() string {
+	k := o.pool().String()
+	if o.AllowSubnetOutsidePool {
+		k += " subnet-outside-pool"
+	}
+	return k
 }
 
 // Result is what a directory (or a list of files) holds.
@@ -55,6 +69,10 @@ type Result struct {
 	Bottles []*Bottle
 	// Problems lists everything wrong, sorted by file and position.
 	Problems []Problem
+	// Warnings lists what a reviewer should look at twice in the valid
+	// bottles' files (such as a wildcard over a private-section public
+	// suffix), sorted like Problems. They do not make a file invalid.
+	Warnings []Problem
 	// Held maps the name of each bottle whose file is invalid, or claimed by
 	// more than one file, to the reason. Such a bottle must be left exactly as
 	// it is: an invalid edit never means "destroy".
@@ -164,7 +182,11 @@ func LoadFiles(files []string, opts Options) *Result {
 		}
 	}
 	r.Bottles = bottleOverlaps(r, r.Bottles)
+	for _, b := range r.Bottles {
+		r.Warnings = append(r.Warnings, b.warnings...)
+	}
 	sortProblems(r.Problems)
+	sortProblems(r.Warnings)
 	opts.Cache.sweep()
 	return r
 }
@@ -214,7 +236,7 @@ func loadFile(file string, opts Options) (b *Bottle, name string, doc *yamlv3.No
 		}
 		p := &parsed{}
 		if opts.Verdicts != nil {
-			p.verdict = verdictKey(data, opts.pool().String())
+			p.verdict = verdictKey(data, opts.key())
 			if name, ok := opts.Verdicts.lookup(p.verdict); ok {
 				if b, ok := parseKnownValid(file, data, name, opts); ok {
 					p.b, p.name = b, name

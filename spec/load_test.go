@@ -112,6 +112,8 @@ func TestParseRejects(t *testing.T) {
 		{"subnet v6", withSpec(`network: {subnet: "fd00::/64"}`), "is IPv6"},
 		{"subnet host bits", withSpec("network: {subnet: 10.213.4.3/29}"), "did you mean 10.213.4.0/29?"},
 		{"subnet loopback", withSpec("network: {subnet: 127.1.0.0/24}"), "reaches the host's loopback"},
+		{"subnet outside pool", withSpec("network: {subnet: 10.99.0.0/29}"), "f.yaml:7:21: spec.network.subnet: 10.99.0.0/29 is outside the subnet pool 10.213.0.0/16 (--subnet-pool), which every bottle's egress gate refuses; a subnet outside it is not kept from other bottles: move it into 10.213.0.0/16, or run the reconciler with --allow-subnet-outside-pool"},
+		{"subnet covering pool", withSpec("network: {subnet: 10.212.0.0/15}"), "is outside the subnet pool 10.213.0.0/16"},
 		{"egress wildcard middle", withSpec(`egress: {allow: ["a.*.com"]}`), "a wildcard is only allowed as a leading"},
 		{"egress wildcard tld", withSpec(`egress: {allow: ["*.com"]}`), "too broad"},
 		{"egress url", withSpec(`egress: {allow: ["https://x.com/"]}`), "not a URL"},
@@ -130,6 +132,29 @@ func TestParseRejects(t *testing.T) {
 		{"egress whitespace", withSpec(`egress: {allow: [" x.com"]}`), "surrounding whitespace"},
 		{"egress zone", withSpec(`egress: {allow: ["[fe80::1%eth0]:443"]}`), "zone"},
 		{"egress without daemons", withSpec(`egress: {allow: [x.com]}`, "daemons: []"), "has no effect because spec.daemons runs neither"},
+		// Address literals the gate would dial because a rule names them.
+		{"egress metadata", withSpec(`egress: {allow: ["169.254.169.254"]}`), `f.yaml:7:20: spec.egress.allow[0]: "169.254.169.254" names 169.254.169.254, which is in 169.254.0.0/16, which is link-local, where cloud metadata (169.254.169.254) lives; a rule naming an address lets the gate dial it: remove it`},
+		{"egress loopback v6 port", withSpec(`egress: {allow: ["[::1]:53"]}`), "names ::1, which is in ::1/128, which reaches the host's loopback"},
+		{"egress loopback", withSpec(`egress: {allow: ["127.0.0.1:9099"]}`), "which is in 127.0.0.0/8"},
+		{"egress pool", withSpec(`egress: {allow: ["10.213.0.2:3128"]}`), "names 10.213.0.2, which is in 10.213.0.0/16, the range bottle subnets are allocated from"},
+		{"egress metadata mapped", withSpec(`egress: {allow: ["[::ffff:169.254.169.254]:80"]}`), "names 169.254.169.254, which is in 169.254.0.0/16"},
+		{"egress metadata nat64", withSpec(`egress: {allow: ["64:ff9b::a9fe:a9fe"]}`), "names 64:ff9b::a9fe:a9fe, which is the NAT64 form of 169.254.169.254, which is in 169.254.0.0/16"},
+		{"egress pool nat64", withSpec(`egress: {allow: ["64:ff9b::ad5:2"]}`), "is the NAT64 form of 10.213.0.2, which is in 10.213.0.0/16, the range bottle subnets"},
+		{"egress loopback 6to4", withSpec(`egress: {allow: ["2002:7f00:1::1"]}`), "is the 6to4 form of 127.0.0.1"},
+		{"egress ipv4-compatible", withSpec(`egress: {allow: ["::7f00:1"]}`), "which is in ::/96, which is IPv4-compatible IPv6"},
+		{"egress siit", withSpec(`egress: {allow: ["::ffff:0:a9fe:a9fe"]}`), "which is in ::ffff:0:0:0/96, which is IPv4-translated IPv6 (SIIT)"},
+		{"egress local nat64", withSpec(`egress: {allow: ["64:ff9b:1::1"]}`), "is local-use NAT64"},
+		{"egress teredo", withSpec(`egress: {allow: ["2001::1"]}`), "is Teredo"},
+		{"egress ipv6 metadata", withSpec(`egress: {allow: ["fd00:ec2::254"]}`), "which is in fc00::/7, which is unique local (ULA)"},
+		{"egress link-local v6", withSpec(`egress: {allow: ["[fe80::1]:443"]}`), "which is in fe80::/10"},
+		{"egress smolvm host loopback", withSpec(`egress: {allow: ["100.96.0.1"]}`), "is where smolvm maps the host's loopback"},
+		{"egress unspecified", withSpec(`egress: {allow: ["0.0.0.0"]}`), "is the unspecified"},
+		{"egress broadcast", withSpec(`egress: {allow: ["255.255.255.255"]}`), "is reserved or broadcast"},
+		{"egress multicast", withSpec(`egress: {allow: ["224.0.0.251"]}`), "is multicast"},
+		// Wildcards over a suffix anyone can register under.
+		{"egress wildcard public suffix", withSpec(`egress: {allow: ["*.co.uk"]}`), `f.yaml:7:20: spec.egress.allow[0]: "*.co.uk" covers every name registered under co.uk, a public suffix: anyone can register one and receive what the guest sends; name a registered domain, e.g. *.example.co.uk`},
+		{"egress wildcard public suffix port", withSpec(`egress: {allow: ["*.com.au:443"]}`), "covers every name registered under com.au"},
+		{"egress wildcard public suffix by rule", withSpec(`egress: {allow: ["*.foo.kawasaki.jp"]}`), "under foo.kawasaki.jp, a public suffix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +198,73 @@ func TestParseNormalisesAndDefaults(t *testing.T) {
 	}
 }
 
+// What egress.allow may still name: a team's own private or public
+// addresses, NAT64 forms of public ones, wildcards under a registered
+// domain; a wildcard over a private-section public suffix is valid with a
+// warning.
+func TestEgressAllowAccepted(t *testing.T) {
+	for _, tt := range []struct {
+		rule, warning string
+	}{
+		{"10.9.9.9", ""},
+		{"192.168.1.10:8080", ""},
+		{"100.101.2.3", ""},
+		{"198.51.100.7", ""},
+		{"[2606:4700::1111]:443", ""},
+		{"64:ff9b::c633:6407", ""}, // NAT64 of 198.51.100.7
+		{"*.github.com", ""},
+		{"*.example.co.uk", ""},
+		{"*.wild.test", ""},
+		{"*.github.io", `f.yaml:7:20: spec.egress.allow[0]: "*.github.io" covers names that anyone can get under github.io (a public suffix in the private section of the Public Suffix List): any of them can receive what the guest sends; name the hosts you need, e.g. acme.github.io`},
+		{"*.s3.amazonaws.com:443", "anyone can get under s3.amazonaws.com"},
+	} {
+		b, _, _, ps := Parse("f.yaml", []byte(withSpec(`egress: {allow: ["`+tt.rule+`"]}`)), Options{})
+		if b == nil || len(ps) > 0 {
+			t.Errorf("%s refused: %v", tt.rule, ps)
+			continue
+		}
+		var got []string
+		for _, w := range b.warnings {
+			got = append(got, w.String())
+		}
+		if text := strings.Join(got, "\n"); (tt.warning == "") != (text == "") || !strings.Contains(text, tt.warning) {
+			t.Errorf("%s: warnings %q, want %q", tt.rule, text, tt.warning)
+		}
+	}
+}
+
+// Warnings reach the Result with their positions, for valid bottles only,
+// through the cache and verdicts as well as a fresh load.
+func TestLoadWarnings(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", withSpec(`egress: {allow: [x.com, "*.github.io"]}`))
+	write(t, dir, "b.yaml", named("bob")+`  egress: {allow: ["*.github.io"]}`+"\n  allowCIDRs: [127.0.0.1]\n")
+	write(t, dir, "c.yaml", named("carol"))
+	state := filepath.Join(t.TempDir(), "verdicts.json")
+	c := NewCache()
+	for i := range 3 {
+		v := OpenVerdicts(state)
+		r, err := LoadDir(dir, Options{Cache: c, Verdicts: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Warnings) != 1 {
+			t.Fatalf("load %d: warnings %v, want one for a.yaml", i, r.Warnings)
+		}
+		w := r.Warnings[0]
+		if filepath.Base(w.File) != "a.yaml" || w.Line != 7 || w.Column != 27 || w.Field != "spec.egress.allow[1]" {
+			t.Errorf("load %d: warning %+v", i, w)
+		}
+		if len(r.Problems) != 1 || len(r.Bottles) != 2 {
+			t.Errorf("load %d: problems %v, bottles %d", i, r.Problems, len(r.Bottles))
+		}
+		c = nil // the next loads go through the verdicts
+	}
+}
+
 func TestDaemonsEmptyIsNotDefault(t *testing.T) {
 	b, _, _, problems := Parse("f.yaml", []byte(withSpec("daemons: []")), Options{})
 	if len(problems) > 0 {
@@ -192,6 +284,64 @@ func TestPoolOption(t *testing.T) {
 	doc = withSpec("allowCIDRs: [10.99.1.0/24]")
 	if _, _, _, ps := Parse("f.yaml", []byte(doc), Options{Pool: mustPrefix(t, "10.99.0.0/16")}); len(ps) == 0 {
 		t.Fatal("pool range accepted")
+	}
+}
+
+// A subnet outside the pool is accepted only when the reconciler is told
+// to; even then allowCIDRs may not reach into the bottle's own subnet (its
+// gateway is the host), which the pool check no longer covers.
+func TestSubnetOutsidePool(t *testing.T) {
+	outside := Options{AllowSubnetOutsidePool: true}
+	tests := []struct {
+		name string
+		doc  string
+		opts Options
+		want string // "" for valid
+	}{
+		{"inside the pool", withSpec("network: {subnet: 10.213.4.0/29}"), Options{}, ""},
+		{"the whole pool", withSpec("network: {subnet: 10.213.0.0/16}"), Options{}, ""},
+		{"outside", withSpec("network: {subnet: 10.99.0.0/29}"), Options{}, "outside the subnet pool"},
+		{"outside, allowed", withSpec("network: {subnet: 10.99.0.0/29}"), outside, ""},
+		{"inside another pool", withSpec("network: {subnet: 10.99.0.0/29}"), Options{Pool: mustPrefix(t, "10.99.0.0/24")}, ""},
+		{"own subnet in allowCIDRs", withSpec("network: {subnet: 10.99.0.0/29}", "allowCIDRs: [10.99.0.0/24]"), outside,
+			"spec.allowCIDRs[0]: 10.99.0.0/24 overlaps 10.99.0.0/29, this bottle's own subnet (spec.network.subnet), whose gateway is the host"},
+		{"own gateway mapped", withSpec("network: {subnet: 10.99.0.0/29}", `allowCIDRs: ["::ffff:10.99.0.1"]`), outside, "this bottle's own subnet"},
+		{"next to own subnet", withSpec("network: {subnet: 10.99.0.0/29}", "allowCIDRs: [10.99.0.8/29]"), outside, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _, _, ps := Parse("f.yaml", []byte(tt.doc), tt.opts)
+			if tt.want == "" {
+				if b == nil || len(ps) > 0 {
+					t.Fatalf("refused: %v", ps)
+				}
+				return
+			}
+			if b != nil || len(ps) != 1 || !strings.Contains(ps[0].String(), tt.want) {
+				t.Fatalf("problems %v, want one mentioning %q", ps, tt.want)
+			}
+		})
+	}
+}
+
+// The cache and the verdicts are keyed by every option: a file found valid
+// with --allow-subnet-outside-pool is not valid without it.
+func TestSubnetOutsidePoolIsNotCachedAcross(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", withSpec("network: {subnet: 10.99.0.0/29}"))
+	c := NewCache()
+	v := OpenVerdicts(filepath.Join(t.TempDir(), "verdicts.json"))
+	for _, tt := range []struct {
+		allow bool
+		valid bool
+	}{{true, true}, {false, false}, {true, true}, {false, false}} {
+		r, err := LoadDir(dir, Options{AllowSubnetOutsidePool: tt.allow, Cache: c, Verdicts: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK() != tt.valid {
+			t.Fatalf("allow %v: valid %v, want %v: %v", tt.allow, r.OK(), tt.valid, r.Problems)
+		}
 	}
 }
 

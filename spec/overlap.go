@@ -5,10 +5,10 @@ import (
 	"net/netip"
 )
 
-// bottleOverlaps finds allowCIDRs that reach into the subnet another bottle
-// pins: a direct path from one bottle into another's network. Each such
-// bottle is taken out of bottles (the ones left are returned), held as it
-// is, and its problem points at the entry.
+// bottleOverlaps finds allowCIDRs and egress.allow address literals that
+// reach into the subnet another bottle pins: a path from one bottle into
+// another's network. Each such bottle is taken out of bottles (the ones
+// left are returned), held as it is, and its problem points at the entry.
 func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 	type pin struct {
 		name   string
@@ -27,14 +27,7 @@ func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 	var kept []*Bottle
 	for _, b := range bottles {
 		bad := false
-		for i, c := range b.Spec.AllowCIDRs {
-			p, err := netip.ParsePrefix(c)
-			if err != nil {
-				continue // the per-file check reported it
-			}
-			if p.Addr().Is6() && mappedV4.Contains(p.Addr()) && p.Bits() >= 96 {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
+		reach := func(at path, entry, verb string, p netip.Prefix) {
 			for _, o := range pins {
 				if o.name == b.Metadata.Name || !p.Overlaps(o.subnet) {
 					continue
@@ -43,12 +36,22 @@ func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 				if doc == nil {
 					doc = docOf(b.Source)
 				}
-				line, col := locate(doc, path{"spec", "allowCIDRs", i}, false)
+				line, col := locate(doc, at, false)
 				r.Problems = append(r.Problems, Problem{
-					File: b.Source, Line: line, Column: col, Field: fmt.Sprintf("spec.allowCIDRs[%d]", i),
-					Message: fmt.Sprintf("%s overlaps %s, the subnet bottle %q pins (%s): it would open this bottle to that one; remove it", c, o.subnet, o.name, o.file),
+					File: b.Source, Line: line, Column: col, Field: at.String(),
+					Message: fmt.Sprintf("%s %s %s, the subnet bottle %q pins (%s): it would open this bottle to that one; remove it", entry, verb, o.subnet, o.name, o.file),
 				})
 				bad = true
+			}
+		}
+		for i, c := range b.Spec.AllowCIDRs {
+			if p, err := netip.ParsePrefix(c); err == nil { // else the per-file check reported it
+				reach(path{"spec", "allowCIDRs", i}, c, "overlaps", unmapPrefix(p))
+			}
+		}
+		for i, a := range b.Spec.Egress.Allow {
+			if rule, err := ParseHostRule(a); err == nil && rule.IP.IsValid() {
+				reach(path{"spec", "egress", "allow", i}, a, "is in", netip.PrefixFrom(rule.IP, rule.IP.BitLen()))
 			}
 		}
 		if bad {
@@ -58,4 +61,12 @@ func bottleOverlaps(r *Result, bottles []*Bottle) []*Bottle {
 		kept = append(kept, b)
 	}
 	return kept
+}
+
+// unmapPrefix returns the IPv4 range an IPv4-mapped IPv6 range spells, or p.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is6() && mappedV4.Contains(p.Addr()) && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }

@@ -132,7 +132,7 @@ func refusedCIDR(p, pool netip.Prefix) string {
 			return "contains ::ffff:0.0.0.0/96, the IPv4-mapped spelling of all of IPv4: it would open the guest to everything"
 		}
 		// An IPv4-mapped range is its IPv4 range.
-		v4 := netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		v4 := unmapPrefix(p)
 		if why := refusedCIDR(v4, pool); why != "" {
 			return fmt.Sprintf("is the IPv4-mapped spelling of %s, which %s", v4, why)
 		}
@@ -145,6 +145,31 @@ func refusedCIDR(p, pool netip.Prefix) string {
 	}
 	if p.Overlaps(pool) {
 		return fmt.Sprintf("overlaps %s, the range bottle subnets are allocated from: it would open this bottle to other bottles", pool)
+	}
+	return ""
+}
+
+// refusedLiteral says why spec.egress.allow may not name the address ip,
+// or "": a rule naming an address lets the gate dial it whatever range it
+// is in, so the ranges no guest may reach (all but the explicit ones, a
+// team's own private networks) and the pool are refused here, in every
+// spelling: IPv4-mapped, and the NAT64 and 6to4 forms judged by the IPv4
+// address inside.
+func refusedLiteral(ip netip.Addr, pool netip.Prefix) string {
+	ip = ip.Unmap()
+	if v4, form, ok := embeddedV4(ip); ok {
+		if why := refusedLiteral(v4, pool); why != "" {
+			return fmt.Sprintf("is the %s of %s, which %s", form, v4, why)
+		}
+		return ""
+	}
+	for _, r := range RefusedRanges {
+		if !r.Explicit && !r.Translator && r.Prefix.Contains(ip) {
+			return fmt.Sprintf("is in %s, which %s", r.Prefix, r.Reason)
+		}
+	}
+	if pool.Contains(ip) {
+		return fmt.Sprintf("is in %s, the range bottle subnets are allocated from: it would open this bottle to other bottles", pool)
 	}
 	return ""
 }

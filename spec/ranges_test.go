@@ -55,8 +55,9 @@ func TestAllowCIDRsIntoAnotherBottlesSubnet(t *testing.T) {
 	write(t, dir, "a.yaml", withSpec("network: {subnet: 10.99.0.0/29}")) // bottle alice
 	write(t, dir, "b.yaml", named("bob")+"  allowCIDRs: [198.51.100.0/24, 10.99.0.0/24]\n")
 	write(t, dir, "c.yaml", named("carol")+"  allowCIDRs: [\"::ffff:10.99.0.3\"]\n")
-	write(t, dir, "d.yaml", named("dave")+"  allowCIDRs: [10.99.1.0/24]\n")
-	r, err := LoadDir(dir, Options{})
+	write(t, dir, "d.yaml", named("dave")+"  allowCIDRs: [10.99.1.0/24]\n  egress: {allow: [\"10.99.1.2:443\"]}\n")
+	write(t, dir, "e.yaml", named("erin")+"  egress: {allow: [x.com, \"10.99.0.2:3128\"]}\n")
+	r, err := LoadDir(dir, Options{AllowSubnetOutsidePool: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +68,12 @@ func TestAllowCIDRsIntoAnotherBottlesSubnet(t *testing.T) {
 	if strings.Join(names, ",") != "alice,dave" {
 		t.Errorf("valid bottles %v, want alice and dave", names)
 	}
-	if len(r.Problems) != 2 || r.Held["bob"] == "" || r.Held["carol"] == "" {
+	if len(r.Problems) != 3 || r.Held["bob"] == "" || r.Held["carol"] == "" || r.Held["erin"] == "" {
 		t.Fatalf("problems %v, held %v", r.Problems, r.Held)
+	}
+	if p := r.Problems[2]; filepath.Base(p.File) != "e.yaml" || p.Field != "spec.egress.allow[1]" || p.Line != 7 || p.Column != 27 ||
+		!strings.Contains(p.Message, `10.99.0.2:3128 is in 10.99.0.0/29, the subnet bottle "alice" pins`) {
+		t.Errorf("problem %+v", p)
 	}
 	p := r.Problems[0]
 	if filepath.Base(p.File) != "b.yaml" || p.Field != "spec.allowCIDRs[1]" || p.Line != 7 ||

@@ -41,7 +41,8 @@ type Bottle struct {
 	// bottle's identity: renaming a file changes nothing.
 	Source string `json:"-"`
 
-	doc *yamlv3.Node // the parsed file, to locate problems found later
+	doc      *yamlv3.Node // the parsed file, to locate problems found later
+	warnings []Problem    // what the checks warned about; the spec is valid
 }
 
 // Metadata identifies a bottle.

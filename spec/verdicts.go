@@ -16,7 +16,7 @@ import (
 // Verdicts remember, across processes, which file contents a full check
 // found valid, so that a new process (every `--once` run) does not check
 // unchanged specs from scratch. A verdict is keyed by the SHA-256 of the
-// file's bytes and the subnet pool the check ran against, and it holds only
+// file's bytes and the options the check ran with (Options.key), and it holds only
 // the bottle's name: no spec content, so no env value, is written to disk.
 // A file with a verdict is still read and decoded each load; only the YAML
 // node tree, the JSON Schema and the problem positions are skipped, and the
@@ -79,15 +79,15 @@ func buildID() string {
 	return fmt.Sprintf("%s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
 }
 
-func verdictKey(data []byte, pool string) string {
+func verdictKey(data []byte, opts string) string {
 	h := sha256.New()
 	h.Write(data)
 	h.Write([]byte{0})
-	h.Write([]byte(pool))
+	h.Write([]byte(opts))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// lookup reports whether data was found valid against pool, and the name
+// lookup reports whether data was found valid under its options, and the name
 // of its bottle.
 func (v *Verdicts) lookup(key string) (string, bool) {
 	if v == nil {
@@ -154,7 +154,8 @@ func parseKnownValid(file string, data []byte, name string, opts Options) (*Bott
 		return nil, false
 	}
 	b, err := decodeStrict(file, j)
-	if err != nil || b.Metadata.Name != name || len(check(file, nil, b, opts)) > 0 {
+	// A file with warnings is checked in full, which locates them.
+	if err != nil || b.Metadata.Name != name || len(check(file, nil, b, opts)) > 0 || len(b.warnings) > 0 {
 		return nil, false
 	}
 	return b, true

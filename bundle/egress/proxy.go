@@ -78,6 +78,11 @@ type Options struct {
 	// sending their header.
 	MaxConns       int
 	MaxHeaderBytes int
+	// MaxWildcardBytes bounds the part of a name a wildcard rule admits
+	// before its suffix (see policy.WildcardPrefix): the gate looks names
+	// up, so a longer one would carry data out through DNS. Default
+	// policy.DefaultMaxWildcardBytes.
+	MaxWildcardBytes int
 }
 
 // Proxy is the egress gate. Create it with New and run it with Serve.
@@ -105,6 +110,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxWildcardBytes <= 0 {
+		opts.MaxWildcardBytes = policy.DefaultMaxWildcardBytes
 	}
 	if opts.MaxTunnels <= 0 {
 		opts.MaxTunnels = DefaultMaxTunnels
@@ -410,6 +418,10 @@ func (p *Proxy) open(ctx context.Context, r *request, t policy.Target, self []ne
 	rule, ok := p.opts.Policy.AllowTarget(t)
 	if !ok {
 		p.deny(r, http.StatusForbidden, t.String()+" is not in the egress allowlist")
+		return nil, "", netip.AddrPort{}, false
+	}
+	if n, wild := p.opts.Policy.WildcardPrefix(t.Name); n > p.opts.MaxWildcardBytes {
+		p.deny(r, http.StatusForbidden, fmt.Sprintf("name under %s longer than %d bytes before its suffix", wild, p.opts.MaxWildcardBytes))
 		return nil, "", netip.AddrPort{}, false
 	}
 	addrs, status, reason := p.addresses(ctx, t, self)

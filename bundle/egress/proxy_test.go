@@ -2,9 +2,7 @@ package egress
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
+	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit/audittest"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
 )
 
@@ -45,50 +44,6 @@ var testResolver = fakeResolver{
 	"mapped.test": {netip.MustParseAddr("::ffff:127.0.0.1")},
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// decisions parses the log, failing on any line that is not a complete
-// decision.
-func (s *syncBuffer) decisions(t *testing.T) []audit.Decision {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []audit.Decision
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q: %v", line, err)
-		}
-		for _, k := range []string{"time", "bottle", "daemon", "client", "method", "target", "verdict", "reason"} {
-			if _, ok := m[k]; !ok {
-				t.Errorf("log line lacks %q: %s", k, line)
-			}
-		}
-		var d audit.Decision
-		_ = json.Unmarshal([]byte(line), &d)
-		out = append(out, d)
-	}
-	return out
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,13 +63,13 @@ func portOf(t *testing.T, addr string) string {
 }
 
 // serve runs a proxy on ln until the test ends and checks it stops cleanly.
-func serve(t *testing.T, ln net.Listener, allow []string, mod func(*Options)) *syncBuffer {
+func serve(t *testing.T, ln net.Listener, allow []string, mod func(*Options)) *audittest.Buffer {
 	t.Helper()
 	pol, err := policy.New(allow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &syncBuffer{}
+	buf := &audittest.Buffer{}
 	opts := Options{
 		Policy:   pol,
 		Audit:    audit.New(buf, "bottle-test"),
@@ -179,15 +134,6 @@ func exchange(t *testing.T, proxy, raw string) (*http.Response, string, net.Conn
 	}
 	body, _ := io.ReadAll(resp.Body)
 	return resp, string(body), c, br
-}
-
-func lastDecision(t *testing.T, log *syncBuffer) audit.Decision {
-	t.Helper()
-	ds := log.decisions(t)
-	if len(ds) == 0 {
-		t.Fatal("no decision logged")
-	}
-	return ds[len(ds)-1]
 }
 
 func TestForward(t *testing.T) {
@@ -276,7 +222,7 @@ func TestForward(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
 				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
 			}
-			d := lastDecision(t, log)
+			d := log.Last(t)
 			wantVerdict := audit.Deny
 			if tt.wantStatus == 200 {
 				wantVerdict = audit.Allow
@@ -356,7 +302,7 @@ func TestConnect(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("CONNECT %s: %d %q, want %d", target, resp.StatusCode, body, tt.wantStatus)
 			}
-			d := lastDecision(t, log)
+			d := log.Last(t)
 			if !strings.Contains(d.Reason, tt.wantReason) || d.Method != http.MethodConnect {
 				t.Errorf("logged %+v, want CONNECT with reason containing %q", d, tt.wantReason)
 			}
@@ -439,7 +385,7 @@ func TestMaxTunnels(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "too many tunnels") {
 		t.Fatalf("third tunnel: %d %q, want 503 too many tunnels", resp.StatusCode, body)
 	}
-	if d := lastDecision(t, log); d.Verdict != audit.Deny || d.Status != 503 {
+	if d := log.Last(t); d.Verdict != audit.Deny || d.Status != 503 {
 		t.Errorf("logged %+v, want a 503 deny", d)
 	}
 	// Closing a tunnel frees its slot.
@@ -564,7 +510,7 @@ func TestMaxConns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if d := lastDecision(t, log); d.Verdict != audit.Deny || d.Status != 503 || d.Reason != "too many connections" {
+	if d := log.Last(t); d.Verdict != audit.Deny || d.Status != 503 || d.Reason != "too many connections" {
 		t.Errorf("logged %+v, want a 503 deny", d)
 	}
 	idle[0].Close()
@@ -655,5 +601,33 @@ func TestDialsResolvedAddress(t *testing.T) {
 	// 10.0.0.9 is private and not named by a rule: never dialled.
 	if len(dialled) != 1 || dialled[0] != "127.0.0.1:"+op {
 		t.Errorf("dialled %q, want only 127.0.0.1:%s", dialled, op)
+	}
+}
+
+// A name a wildcard admits carries at most MaxWildcardBytes of the guest's
+// choosing before the rule's suffix: the gate's own lookup of a longer one
+// would be a DNS tunnel too, so it is refused before any lookup.
+func TestWildcardNameCap(t *testing.T) {
+	long := strings.Repeat("a", 40) + "." + strings.Repeat("b", 24) // 65 bytes
+	tests := []struct {
+		target string
+		status int
+		reason string
+	}{
+		{long + ".wild.test:443", 403, "name under *.wild.test longer than 63 bytes before its suffix"},
+		{strings.Repeat("c", 63) + ".wild.test:443", 502, ""},       // past the cap; the lookup fails
+		{strings.Repeat("c", 60) + ".named.wild.test:443", 502, ""}, // 66 bytes under *.wild.test, 60 under *.named.wild.test
+	}
+	for _, tt := range tests {
+		ln := listen(t)
+		log := serve(t, ln, []string{"*.wild.test", "*.named.wild.test"}, nil)
+		resp, body, _, _ := exchange(t, ln.Addr().String(), "CONNECT "+tt.target+" HTTP/1.1\r\nHost: "+tt.target+"\r\n\r\n")
+		if resp.StatusCode != tt.status {
+			t.Errorf("CONNECT %s: %d %q, want %d", tt.target, resp.StatusCode, body, tt.status)
+			continue
+		}
+		if d := log.Last(t); d.Verdict != audit.Deny || !strings.Contains(d.Reason, tt.reason) {
+			t.Errorf("CONNECT %s: logged %+v, want a denial with reason containing %q", tt.target, d, tt.reason)
+		}
 	}
 }

@@ -57,6 +57,35 @@ func (p *Policy) AllowName(name string) bool {
 	return false
 }
 
+// DefaultMaxWildcardBytes bounds what WildcardPrefix may measure before the
+// daemons refuse a name: one label's worth, room for any real host name
+// under a wildcard and little for tunnelled data.
+const DefaultMaxWildcardBytes = 63
+
+// WildcardPrefix returns how many bytes of the normalised name a wildcard
+// rule admits before its suffix (3 for a.b.example.com under
+// *.example.com: "a.b"), the fewest over every wildcard that matches, and
+// that rule's spelling. It returns 0 and "" when a rule names name exactly
+// or no wildcard admits it. Those bytes are the guest's to choose, so they
+// are what a DNS tunnel through the rule carries.
+func (p *Policy) WildcardPrefix(name string) (int, string) {
+	n, rule := 0, ""
+	for _, r := range p.rules {
+		if r.IP.IsValid() {
+			continue
+		}
+		if !r.Wildcard && r.Host == name {
+			return 0, ""
+		}
+		if r.MatchesHost(name) {
+			if k := len(name) - len(r.Host) - 1; rule == "" || k < n {
+				n, rule = k, "*."+r.Host
+			}
+		}
+	}
+	return n, rule
+}
+
 // CheckDial returns an error unless the egress gate may dial ip:port: an
 // address in a refused range passes only when a rule names that address
 // literal and admits the port.

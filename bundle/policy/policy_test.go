@@ -312,3 +312,29 @@ func TestNewRejectsBadRule(t *testing.T) {
 		}
 	}
 }
+
+// WildcardPrefix measures what a wildcard leaves to the guest: nothing for
+// a name a rule names exactly, the fewest bytes over every wildcard.
+func TestWildcardPrefix(t *testing.T) {
+	p := mustPolicy(t, []string{"exact.test", "*.wild.test", "*.deep.wild.test:8443", "named.wild.test", "10.1.2.3"})
+	tests := []struct {
+		name string
+		n    int
+		rule string
+	}{
+		{"exact.test", 0, ""},
+		{"other.test", 0, ""},
+		{"a.wild.test", 1, "*.wild.test"},
+		{"ab.cd.wild.test", 5, "*.wild.test"},
+		{"named.wild.test", 0, ""},
+		{"x.deep.wild.test", 1, "*.deep.wild.test"},
+		{"deep.wild.test", 4, "*.wild.test"},
+		{"wild.test", 0, ""},
+		{"10.1.2.3", 0, ""},
+	}
+	for _, tt := range tests {
+		if n, rule := p.WildcardPrefix(tt.name); n != tt.n || rule != tt.rule {
+			t.Errorf("WildcardPrefix(%q) = %d, %q; want %d, %q", tt.name, n, rule, tt.n, tt.rule)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package resolver is a bottle's DNS server: it answers only names the
 // egress allowlist admits, forwards those to an upstream resolver and drops
 // answers that point into refused ranges (DNS rebinding). A name that is
-// not allowlisted never leaves the bundle, so DNS cannot carry data out.
+// not allowlisted never leaves the bundle. Under a wildcard rule the guest
+// chooses the start of a name, which does leave: a tunnel, bounded by a
+// cap on those bytes and a per-bottle query rate.
 package resolver
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
@@ -33,6 +36,12 @@ const (
 	// edns0Size is the DNS flag day 2020 buffer size: big enough for
 	// ordinary answers, small enough to avoid IP fragmentation.
 	edns0Size = 1232
+	// DefaultQueryRate and DefaultQueryBurst bound the queries one bottle
+	// may send: far above what tools resolving the hosts they talk to ask
+	// (a package install is a few hundred lookups at most), far below what
+	// a tunnel through an allowed wildcard wants.
+	DefaultQueryRate  rate.Limit = 100
+	DefaultQueryBurst            = 1000
 )
 
 // Options configure a Server. Policy and Upstream are required.
@@ -49,6 +58,16 @@ type Options struct {
 	MaxInflight int
 	// MaxTCPConns bounds open TCP client connections.
 	MaxTCPConns int
+	// QueryRate and QueryBurst are a token bucket over every query the
+	// bottle sends (a bundle serves one bottle); past it queries are
+	// REFUSED. rate.Inf lifts it.
+	QueryRate  rate.Limit
+	QueryBurst int
+	// MaxWildcardBytes bounds the part of a name a wildcard rule admits
+	// before its suffix (see policy.WildcardPrefix); longer names are
+	// REFUSED without reaching the upstream. Default
+	// policy.DefaultMaxWildcardBytes.
+	MaxWildcardBytes int
 }
 
 // Server answers DNS queries; it is a dns.Handler.
@@ -57,6 +76,8 @@ type Server struct {
 	udp, tcp *dns.Client
 	inflight chan struct{}
 	serving  atomic.Int32
+	// limit is refilled lazily by each query: nothing runs at rest.
+	limit *rate.Limiter
 }
 
 var _ dns.Handler = (*Server)(nil)
@@ -78,11 +99,21 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxTCPConns <= 0 {
 		opts.MaxTCPConns = DefaultMaxTCPConns
 	}
+	if opts.QueryRate <= 0 {
+		opts.QueryRate = DefaultQueryRate
+	}
+	if opts.QueryBurst <= 0 {
+		opts.QueryBurst = DefaultQueryBurst
+	}
+	if opts.MaxWildcardBytes <= 0 {
+		opts.MaxWildcardBytes = policy.DefaultMaxWildcardBytes
+	}
 	return &Server{
 		opts:     opts,
 		udp:      &dns.Client{Net: "udp", Timeout: opts.Timeout, UDPSize: edns0Size},
 		tcp:      &dns.Client{Net: "tcp", Timeout: opts.Timeout},
 		inflight: make(chan struct{}, opts.MaxInflight),
+		limit:    rate.NewLimiter(opts.QueryRate, opts.QueryBurst),
 	}, nil
 }
 
@@ -174,6 +205,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.opts.Audit.Record(d)
 		s.write(w, req, resp)
 	}()
+	if !s.limit.Allow() {
+		// No name in the line: a tunnel's names all differ, and one
+		// counted line per run is what keeps a flood from filling the log.
+		resp.Rcode, d.Reason = dns.RcodeRefused, fmt.Sprintf("over the query rate limit (%g/s, burst %d)", float64(s.opts.QueryRate), s.opts.QueryBurst)
+		return
+	}
 	if req.Opcode != dns.OpcodeQuery {
 		resp.Rcode, d.Reason = dns.RcodeNotImplemented, "opcode not supported"
 		return
@@ -194,6 +231,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	d.Target = name
+	if n, rule := s.opts.Policy.WildcardPrefix(name); n > s.opts.MaxWildcardBytes {
+		// The rule, not the name, in the line: see the rate limit.
+		resp.Rcode, d.Target = dns.RcodeRefused, rule
+		d.Reason = fmt.Sprintf("name under the wildcard longer than %d bytes before its suffix", s.opts.MaxWildcardBytes)
+		return
+	}
 	switch q.Qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT:
 		// Forwarded. TXT of an allowlisted name carries no guest data out

@@ -1,9 +1,7 @@
 package resolver
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
+	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit/audittest"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
 )
 
@@ -107,39 +106,39 @@ func (u *upstream) asked(name string) bool {
 	return slices.Contains(u.seen, name)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) last(t *testing.T) audit.Decision {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(s.b.String()), "\n")
-	var d audit.Decision
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil {
-		t.Fatalf("log line %q: %v", lines[len(lines)-1], err)
+// count returns how often the upstream was asked name.
+func (u *upstream) count(name string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, s := range u.seen {
+		if s == name {
+			n++
+		}
 	}
-	return d
+	return n
 }
 
 // startServer runs the resolver on loopback and returns its UDP and TCP
 // addresses.
-func startServer(t *testing.T, upstreamAddr string, allow []string) (string, string, *syncBuffer) {
+func startServer(t *testing.T, upstreamAddr string, allow []string) (string, string, *audittest.Buffer) {
+	t.Helper()
+	udp, tcp, buf, _ := startServerWith(t, upstreamAddr, allow, Options{})
+	return udp, tcp, buf
+}
+
+// startServerWith is startServer with opts (Policy, Upstream, Audit and
+// Log are filled in); it also returns the audit log.
+func startServerWith(t *testing.T, upstreamAddr string, allow []string, opts Options) (string, string, *audittest.Buffer, *audit.Log) {
 	t.Helper()
 	pol, err := policy.New(allow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := &syncBuffer{}
-	s, err := New(Options{Policy: pol, Upstream: upstreamAddr, Audit: audit.New(buf, "bottle-test"), Log: testr.New(t)})
+	buf := &audittest.Buffer{}
+	al := audit.New(buf, "bottle-test")
+	opts.Policy, opts.Upstream, opts.Audit, opts.Log = pol, upstreamAddr, al, testr.New(t)
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +169,7 @@ func startServer(t *testing.T, upstreamAddr string, allow []string) (string, str
 			t.Fatal("resolver not serving")
 		}
 	}
-	return pc.LocalAddr().String(), ln.Addr().String(), buf
+	return pc.LocalAddr().String(), ln.Addr().String(), buf, al
 }
 
 var testAllow = []string{"allowed.test", "*.wild.test", "rebind.test", "ten.test", "mixed.test",
@@ -240,7 +239,7 @@ func TestResolver(t *testing.T) {
 				if r.Rcode != tt.rcode || !slices.Equal(got, tt.answers) {
 					t.Errorf("got %s %q, want %s %q", dns.RcodeToString[r.Rcode], got, dns.RcodeToString[tt.rcode], tt.answers)
 				}
-				d := log.last(t)
+				d := log.Last(t)
 				if d.Verdict != tt.verdict || !strings.Contains(d.Reason, tt.reason) || d.Daemon != "dns" || d.Bottle != "bottle-test" {
 					t.Errorf("logged %+v, want verdict %s with reason containing %q", d, tt.verdict, tt.reason)
 				}
@@ -289,7 +288,7 @@ func TestUpstreamFailure(t *testing.T) {
 	if err != nil || r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("got %v %v, want SERVFAIL", r, err)
 	}
-	if d := log.last(t); d.Verdict != audit.Deny || !strings.Contains(d.Reason, "upstream") {
+	if d := log.Last(t); d.Verdict != audit.Deny || !strings.Contains(d.Reason, "upstream") {
 		t.Errorf("logged %+v, want an upstream deny", d)
 	}
 }
@@ -372,5 +371,97 @@ func TestMaxTCPConns(t *testing.T) {
 		}
 	case <-time.After(8 * time.Second):
 		t.Fatal("Serve did not return with a full TCP listener")
+	}
+}
+
+// query asks addr one question over UDP and returns the rcode.
+func query(t *testing.T, addr, name string, qtype uint16) int {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("exchange %s: %v", name, err)
+	}
+	return r.Rcode
+}
+
+// A bottle's queries past its token bucket are REFUSED, never reach the
+// upstream, and a run of them is one counted line in the log. The bucket
+// refills so slowly here that no refill can happen during the test.
+func TestQueryRateLimit(t *testing.T) {
+	up, upAddr := newUpstream(t)
+	udp, _, log, al := startServerWith(t, upAddr, testAllow, Options{QueryRate: 1e-9, QueryBurst: 3})
+	for i := range 3 {
+		if rc := query(t, udp, "allowed.test.", dns.TypeA); rc != dns.RcodeSuccess {
+			t.Fatalf("query %d within the burst: %s", i, dns.RcodeToString[rc])
+		}
+	}
+	// Names differ, as a tunnel's do; so do verdicts the names would get.
+	for _, name := range []string{"allowed.test.", "x1.wild.test.", "x2.wild.test.", "denied.test."} {
+		if rc := query(t, udp, name, dns.TypeA); rc != dns.RcodeRefused {
+			t.Errorf("%s past the burst: %s, want REFUSED", name, dns.RcodeToString[rc])
+		}
+	}
+	if n := up.count("allowed.test."); n != 3 || up.asked("x1.wild.test.") || up.asked("x2.wild.test.") {
+		t.Errorf("upstream asked allowed.test %d times (want 3), x1/x2.wild.test %v/%v", n, up.asked("x1.wild.test."), up.asked("x2.wild.test."))
+	}
+	al.Flush()
+	ds := log.Decisions(t)
+	if len(ds) != 5 {
+		t.Fatalf("log has %d lines, want 3 allowed and one counted run of 4 refusals: %+v", len(ds), ds)
+	}
+	for _, d := range ds[3:] {
+		if d.Verdict != audit.Deny || d.Status != dns.RcodeRefused || d.Target != "" || !strings.Contains(d.Reason, "over the query rate limit (1e-09/s, burst 3)") {
+			t.Errorf("logged %+v, want a rate-limit refusal without a name", d)
+		}
+	}
+	if ds[3].Repeated != 0 || ds[4].Repeated != 3 {
+		t.Errorf("repeated counts %d and %d, want 0 and 3", ds[3].Repeated, ds[4].Repeated)
+	}
+}
+
+// A name admitted by a wildcard carries at most MaxWildcardBytes of the
+// guest's choosing before the rule's suffix; longer ones are REFUSED and
+// never reach the upstream. A rule naming the host exactly, or a narrower
+// wildcard, admits it.
+func TestWildcardNameCap(t *testing.T) {
+	up, upAddr := newUpstream(t)
+	long := strings.Repeat("a", 40) + "." + strings.Repeat("b", 40) // 81 bytes
+	allow := append(slices.Clone(testAllow), long+".exact.wild.test", "*.deep.wild.test")
+	udp, _, log, al := startServerWith(t, upAddr, allow, Options{})
+	tests := []struct {
+		name  string
+		rcode int
+	}{
+		{"a.wild.test.", dns.RcodeSuccess},
+		{strings.Repeat("c", 63) + ".wild.test.", dns.RcodeSuccess},                                 // 63 bytes
+		{strings.Repeat("c", 31) + "." + strings.Repeat("d", 31) + ".wild.test.", dns.RcodeSuccess}, // 63 with the dot
+		{strings.Repeat("c", 32) + "." + strings.Repeat("d", 31) + ".wild.test.", dns.RcodeRefused}, // 64
+		{long + ".wild.test.", dns.RcodeRefused},
+		{long + ".exact.wild.test.", dns.RcodeSuccess},                   // named exactly
+		{strings.Repeat("e", 60) + ".deep.wild.test.", dns.RcodeSuccess}, // 60 under *.deep
+		{strings.Repeat("e", 60) + "." + strings.Repeat("f", 3) + ".deep.wild.test.", dns.RcodeRefused},
+	}
+	for _, tt := range tests {
+		if rc := query(t, udp, tt.name, dns.TypeA); rc != tt.rcode {
+			t.Errorf("%s (%d bytes): %s, want %s", tt.name, len(tt.name), dns.RcodeToString[rc], dns.RcodeToString[tt.rcode])
+		}
+		if asked := up.asked(tt.name); asked != (tt.rcode == dns.RcodeSuccess) {
+			t.Errorf("%s: upstream asked %v", tt.name, asked)
+		}
+	}
+	al.Flush()
+	var refused []audit.Decision
+	for _, d := range log.Decisions(t) {
+		if d.Status == dns.RcodeRefused {
+			refused = append(refused, d)
+		}
+	}
+	// The two over *.wild.test are one run (the rule is the target); the
+	// one over *.deep.wild.test another.
+	if len(refused) != 3 || refused[0].Target != "*.wild.test" || refused[1].Target != "*.wild.test" || refused[1].Repeated != 1 ||
+		refused[2].Target != "*.deep.wild.test" || !strings.Contains(refused[0].Reason, "longer than 63 bytes") {
+		t.Errorf("refusals logged: %+v", refused)
 	}
 }

@@ -68,3 +68,10 @@ func (f prefixFlag) Set(s string) error {
 	*f.p = p
 	return nil
 }
+
+// The flag that lets a spec pin a subnet outside --subnet-pool, shared by
+// validate and the commands that act on bottles.
+const (
+	outsidePoolFlag  = "allow-subnet-outside-pool"
+	outsidePoolUsage = "accept a spec.network.subnet outside --subnet-pool (bundles refuse only the pool, so such a bottle is not kept from other bottles' egress gates)"
+)

@@ -24,7 +24,7 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile schema                   print the spec's JSON Schema
        bottle-reconcile --version                print the version and VCS revision
 
-common flags: --state-dir DIR, --instance NAME, --subnet-pool CIDR, --smolvm PATH,
+common flags: --state-dir DIR, --instance NAME, --subnet-pool CIDR, --allow-subnet-outside-pool, --smolvm PATH,
   --concurrency N, --max-deletes N, --log-format auto|text|json, -v N
   (bottle-reconcile COMMAND -h lists every flag of a command)
 `

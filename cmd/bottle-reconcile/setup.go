@@ -31,6 +31,7 @@ type common struct {
 	stateDir        string
 	instance        string
 	pool            netip.Prefix
+	outsidePool     bool
 	smolvmBin       string
 	smolvmHostLayer bool
 	bundleBin       string
@@ -49,6 +50,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.stateDir, "state-dir", "", "directory for the lock and status files (default /var/lib/bottle-reconcile/INSTANCE as root, else ~/.local/state/bottle-reconcile/INSTANCE)")
 	fs.StringVar(&c.instance, "instance", "", "name of this reconciler instance, carried by every resource it owns (default: derived from the spec directory's path)")
 	fs.Var(prefixFlag{&c.pool}, "subnet-pool", "IPv4 range bottle subnets are allocated from, in /29s")
+	fs.BoolVar(&c.outsidePool, outsidePoolFlag, false, outsidePoolUsage)
 	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
 	fs.BoolVar(&c.smolvmHostLayer, "smolvm-host-layer", true, "run each smolvm bottle's VMM in its own cgroup behind host firewall rules that let it reach only its bundle and allowCIDRs (needs cgroup2); false leaves smolvm's own egress policy as the only one")
 	fs.StringVar(&c.bundleBin, "bundle-binary", "", "static bottle-reconcile binary to put in the bundle image (default: this binary)")
@@ -210,7 +212,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 		maxDeletes = -1
 	}
 	rec := reconciler.New(reconciler.Config{
-		Dir: c.dir, Instance: c.instance, StateDir: c.stateDir, Pool: c.pool,
+		Dir: c.dir, Instance: c.instance, StateDir: c.stateDir, Pool: c.pool, AllowSubnetOutsidePool: c.outsidePool,
 		MaxDeletes: maxDeletes, Concurrency: c.concurrency, AllowEmpty: c.allowEmpty,
 	}, netd, bund, guests, log)
 	return &env{rec: rec, docker: cli, bundle: bund, log: log}, nil

@@ -17,6 +17,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "output format: text, json or github (workflow annotations)")
 	pool := spec.DefaultPool
 	fs.Var(prefixFlag{&pool}, "subnet-pool", "the range bottle subnets are allocated from (allowCIDRs may not reach into it)")
+	outside := fs.Bool(outsidePoolFlag, false, outsidePoolUsage)
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitUsage
@@ -30,7 +31,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"specs"}
 	}
-	res, err := loadPaths(paths, spec.Options{Pool: pool})
+	res, err := loadPaths(paths, spec.Options{Pool: pool, AllowSubnetOutsidePool: *outside})
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile validate: %v\n", err)
 		return exitUsage
@@ -42,7 +43,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			Files    []string       `json:"files"`
 			Bottles  []string       `json:"bottles"`
 			Problems []spec.Problem `json:"problems"`
-		}{res.OK(), res.Files, nil, res.Problems}
+			Warnings []spec.Problem `json:"warnings"`
+		}{res.OK(), res.Files, nil, res.Problems, res.Warnings}
 		if out.Files == nil {
 			out.Files = []string{}
 		}
@@ -53,17 +55,26 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		if out.Problems == nil {
 			out.Problems = []spec.Problem{}
 		}
+		if out.Warnings == nil {
+			out.Warnings = []spec.Problem{}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	case "github":
 		for _, p := range res.Problems {
-			fmt.Fprintln(stdout, githubAnnotation(p))
+			fmt.Fprintln(stdout, githubAnnotation("error", p))
+		}
+		for _, p := range res.Warnings {
+			fmt.Fprintln(stdout, githubAnnotation("warning", p))
 		}
 		fmt.Fprintln(stdout, summary(res))
 	default:
 		for _, p := range res.Problems {
 			fmt.Fprintln(stdout, p)
+		}
+		for _, p := range res.Warnings {
+			fmt.Fprintln(stdout, warningText(p))
 		}
 		fmt.Fprintln(stdout, summary(res))
 	}
@@ -103,16 +114,30 @@ func summary(r *spec.Result) string {
 	if len(r.Files) == 0 {
 		return "no spec files found (a spec file ends in .yaml or .yml)"
 	}
-	if len(invalid) == 0 {
-		return fmt.Sprintf("%d spec file(s) valid", len(r.Files))
+	warnings := ""
+	if len(r.Warnings) > 0 {
+		warnings = fmt.Sprintf(", %d warning(s)", len(r.Warnings))
 	}
-	return fmt.Sprintf("%d of %d spec file(s) invalid, %d problem(s)", len(invalid), len(r.Files), len(r.Problems))
+	if len(invalid) == 0 {
+		return fmt.Sprintf("%d spec file(s) valid%s", len(r.Files), warnings)
+	}
+	return fmt.Sprintf("%d of %d spec file(s) invalid, %d problem(s)%s", len(invalid), len(r.Files), len(r.Problems), warnings)
 }
 
-// githubAnnotation renders a problem as a GitHub Actions workflow command.
-func githubAnnotation(p spec.Problem) string {
+// warningText renders a warning as file:line:col: warning: field: message.
+func warningText(p spec.Problem) string {
+	if p.Field != "" {
+		p.Message = p.Field + ": " + p.Message
+	}
+	p.Field = "warning"
+	return p.String()
+}
+
+// githubAnnotation renders a problem as a GitHub Actions workflow command
+// of kind error or warning.
+func githubAnnotation(kind string, p spec.Problem) string {
 	var b strings.Builder
-	b.WriteString("::error file=")
+	b.WriteString("::" + kind + " file=")
 	b.WriteString(escapeProperty(p.File))
 	if p.Line > 0 {
 		fmt.Fprintf(&b, ",line=%d", p.Line)

@@ -51,6 +51,7 @@ func specDir(t *testing.T, files map[string]string) string {
 func TestValidate(t *testing.T) {
 	good := specDir(t, map[string]string{"alice.yaml": goodSpec})
 	bad := specDir(t, map[string]string{"alice.yaml": goodSpec, "bob.yaml": badSpec})
+	pinned := specDir(t, map[string]string{"alice.yaml": goodSpec + "  network: {subnet: 10.99.0.0/29}\n"})
 	tests := []struct {
 		name     string
 		args     []string
@@ -64,6 +65,9 @@ func TestValidate(t *testing.T) {
 		{"flag after dir", []string{"validate", bad, "--format", "github"}, 1, "::error file=" + filepath.Join(bad, "bob.yaml") + ",line=7,col=16::spec.allowCIDRs[0]: 127.0.0.0/8"},
 		{"duplicate across args", []string{"validate", good, filepath.Join(bad, "alice.yaml")}, 1, `bottle "alice" is defined by more than one file`},
 		{"pool flag", []string{"validate", "--subnet-pool", "127.0.0.0/8", good}, 0, "valid"},
+		{"subnet outside pool", []string{"validate", pinned}, 1, "spec.network.subnet: 10.99.0.0/29 is outside the subnet pool 10.213.0.0/16 (--subnet-pool)"},
+		{"subnet outside pool allowed", []string{"validate", "--allow-subnet-outside-pool", pinned}, 0, "1 spec file(s) valid"},
+		{"subnet inside another pool", []string{"validate", "--subnet-pool", "10.99.0.0/16", pinned}, 0, "1 spec file(s) valid"},
 		{"missing path", []string{"validate", filepath.Join(good, "nope")}, 2, ""},
 		{"bad format", []string{"validate", "--format", "xml", good}, 2, ""},
 		{"bad pool", []string{"validate", "--subnet-pool", "10.1.2.3/16", good}, 2, ""},
@@ -177,7 +181,7 @@ func TestGithubAnnotation(t *testing.T) {
 			"::error file=specs/a.yaml::cannot read%0D"},
 	}
 	for _, tt := range tests {
-		if got := githubAnnotation(tt.p); got != tt.want {
+		if got := githubAnnotation("error", tt.p); got != tt.want {
 			t.Errorf("githubAnnotation(%+v) =\n%s\nwant\n%s", tt.p, got, tt.want)
 		}
 	}
@@ -230,5 +234,37 @@ func TestValidateUsageErrors(t *testing.T) {
 		if code, out, errs := runCmd(t, args...); code != 2 || out != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and nothing on stdout", args, code, out, errs)
 		}
+	}
+}
+
+// A wildcard over a private-section public suffix is a warning: shown in
+// every format, counted in the summary, and the exit code stays 0.
+func TestValidateWarnings(t *testing.T) {
+	dir := specDir(t, map[string]string{"alice.yaml": goodSpec + "  egress: {allow: [\"*.github.io\"]}\n"})
+	file := filepath.Join(dir, "alice.yaml")
+	msg := `"*.github.io" covers names that anyone can get under github.io (a public suffix in the private section of the Public Suffix List): any of them can receive what the guest sends; name the hosts you need, e.g. acme.github.io`
+	for _, tt := range []struct {
+		format, want string
+	}{
+		{"text", file + ":7:20: warning: spec.egress.allow[0]: " + msg + "\n1 spec file(s) valid, 1 warning(s)\n"},
+		{"github", "::warning file=" + escapeProperty(file) + ",line=7,col=20::spec.egress.allow[0]: " + msg + "\n1 spec file(s) valid, 1 warning(s)\n"},
+	} {
+		code, out, errs := runCmd(t, "validate", "--format", tt.format, dir)
+		if code != 0 || out != tt.want {
+			t.Errorf("%s: exit %d, output:\n%s\nwant:\n%s\nstderr: %s", tt.format, code, out, tt.want, errs)
+		}
+	}
+	code, out, _ := runCmd(t, "validate", "--format", "json", dir)
+	var got struct {
+		Valid    bool
+		Problems []spec.Problem
+		Warnings []spec.Problem
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	want := spec.Problem{File: file, Line: 7, Column: 20, Field: "spec.egress.allow[0]", Message: msg}
+	if !got.Valid || len(got.Problems) != 0 || len(got.Warnings) != 1 || got.Warnings[0] != want {
+		t.Fatalf("json: %+v", got)
 	}
 }
