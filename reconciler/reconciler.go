@@ -147,7 +147,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		sts, err := st.All()
 		rc <- record{sts, err}
 	}()
-	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, Cache: cfg.specCache, Verdicts: cfg.verdicts, StateDir: cfg.StateDir})
 	rec := <-rc
 	prev := rec.sts
 	if err == nil {

@@ -103,6 +103,10 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		s.AllowCIDRs[i] = pfx.String()
 	}
 
+	if s.Workspace != nil {
+		c.checkWorkspace(file, s.Workspace)
+	}
+
 	if s.Network.Subnet != "" {
 		p := sp.with("network").with("subnet")
 		if pfx, err := checkSubnet(s.Network.Subnet); err != nil {

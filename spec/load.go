@@ -38,6 +38,14 @@ type Options struct {
 	// Verdicts, when set, saves a new process the full check of files it
 	// has found valid before (see Verdicts).
 	Verdicts *Verdicts
+	// Offline skips what only the reconciler's host can tell (whether a
+	// workspace's host path exists, is a directory, and where its symlinks
+	// lead) and lists it in Result.Unchecked: for `validate` in CI. Without
+	// it LoadDir and LoadFiles look those up on this host, on every load.
+	Offline bool
+	// StateDir is the reconciler's state directory, which no workspace may
+	// be, be inside or hold.
+	StateDir string
 }
 
 func (o Options) pool() netip.Prefix {
@@ -63,6 +71,9 @@ type Result struct {
 	// Any bottle might be the one they meant, so a reconciler must not prune
 	// anything while this is not empty.
 	Unattributed []string
+	// Unchecked lists what an Offline load could not check, each located
+	// like a problem; it does not make a file invalid.
+	Unchecked []Problem
 }
 
 // OK reports whether every file was valid.
@@ -164,7 +175,9 @@ func LoadFiles(files []string, opts Options) *Result {
 		}
 	}
 	r.Bottles = bottleOverlaps(r, r.Bottles)
+	r.Bottles = checkHostWorkspaces(r, r.Bottles, opts)
 	sortProblems(r.Problems)
+	sortProblems(r.Unchecked)
 	opts.Cache.sweep()
 	return r
 }

@@ -30,7 +30,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"specs"}
 	}
-	res, err := loadPaths(paths, spec.Options{Pool: pool})
+	// Offline: validate may run where the specs are reviewed, not where the
+	// reconciler runs, so what only that host shows is listed, not guessed.
+	res, err := loadPaths(paths, spec.Options{Pool: pool, Offline: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile validate: %v\n", err)
 		return exitUsage
@@ -42,7 +44,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			Files    []string       `json:"files"`
 			Bottles  []string       `json:"bottles"`
 			Problems []spec.Problem `json:"problems"`
-		}{res.OK(), res.Files, nil, res.Problems}
+			// Unchecked: what only the reconciler's host can tell.
+			Unchecked []spec.Problem `json:"unchecked"`
+		}{res.OK(), res.Files, nil, res.Problems, res.Unchecked}
 		if out.Files == nil {
 			out.Files = []string{}
 		}
@@ -53,17 +57,26 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		if out.Problems == nil {
 			out.Problems = []spec.Problem{}
 		}
+		if out.Unchecked == nil {
+			out.Unchecked = []spec.Problem{}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	case "github":
 		for _, p := range res.Problems {
-			fmt.Fprintln(stdout, githubAnnotation(p))
+			fmt.Fprintln(stdout, githubAnnotation("error", p))
+		}
+		for _, p := range res.Unchecked {
+			fmt.Fprintln(stdout, githubAnnotation("notice", p))
 		}
 		fmt.Fprintln(stdout, summary(res))
 	default:
 		for _, p := range res.Problems {
 			fmt.Fprintln(stdout, p)
+		}
+		for _, p := range res.Unchecked {
+			fmt.Fprintln(stdout, "note:", p)
 		}
 		fmt.Fprintln(stdout, summary(res))
 	}
@@ -109,10 +122,11 @@ func summary(r *spec.Result) string {
 	return fmt.Sprintf("%d of %d spec file(s) invalid, %d problem(s)", len(invalid), len(r.Files), len(r.Problems))
 }
 
-// githubAnnotation renders a problem as a GitHub Actions workflow command.
-func githubAnnotation(p spec.Problem) string {
+// githubAnnotation renders a problem as a GitHub Actions workflow command
+// of the given level (error, notice).
+func githubAnnotation(level string, p spec.Problem) string {
 	var b strings.Builder
-	b.WriteString("::error file=")
+	b.WriteString("::" + level + " file=")
 	b.WriteString(escapeProperty(p.File))
 	if p.Line > 0 {
 		fmt.Fprintf(&b, ",line=%d", p.Line)
