@@ -19,6 +19,18 @@ type Workspace struct {
 	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
+// CheckPaths checks the shape of both paths (absolute, not /, no ':'), for
+// drivers to refuse a workspace that did not come through the loader.
+func (w *Workspace) CheckPaths() error {
+	if why := badPath(w.HostPath); why != "" {
+		return fmt.Errorf("workspace host path %q %s", w.HostPath, why)
+	}
+	if why := badPath(w.GuestPath); why != "" {
+		return fmt.Errorf("workspace guest path %q %s", w.GuestPath, why)
+	}
+	return nil
+}
+
 // refusedHostPaths may never be a workspace, nor be inside one: each gives
 // the guest the host (or the reconciler, or another bottle) through a
 // file. The second half is smolvm's own list (CONTRACT.md, `-v`), so a
