@@ -180,3 +180,28 @@ func TestWorkspaceOffline(t *testing.T) {
 		t.Fatalf("host load: ok %v, unchecked %v", r.OK(), r.Unchecked)
 	}
 }
+
+// The example spec is valid on a host where its workspace exists: here a
+// temp dir stands in for /srv/bottles/carol/work.
+func TestWorkspaceExample(t *testing.T) {
+	data, err := os.ReadFile("../specs/workspace.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "/srv/bottles/carol/work"
+	if !strings.Contains(string(data), "hostPath: "+host+"\n") {
+		t.Fatalf("the example no longer mounts %s", host)
+	}
+	work := t.TempDir()
+	f := filepath.Join(t.TempDir(), "workspace.yaml")
+	if err := os.WriteFile(f, []byte(strings.Replace(string(data), host, work, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := LoadFiles([]string{f}, Options{})
+	if !r.OK() || len(r.Bottles) != 1 {
+		t.Fatalf("example refused on a host that has its workspace: %v", r.Problems)
+	}
+	if w := r.Bottles[0].Spec.Workspace; *w != (Workspace{HostPath: work, GuestPath: "/work"}) {
+		t.Errorf("workspace = %+v", *w)
+	}
+}
