@@ -39,6 +39,9 @@ type Target struct {
 	// Rebind lists allowlisted names whose answers point into refused
 	// ranges; the resolver must drop the answers and the proxy refuse them.
 	Rebind []Rebind
+	// Workspace is the spec's mounted host directory, if any: the one host
+	// filesystem the guest may see.
+	Workspace *spec.Workspace
 }
 
 // Peer is another bottle of the same instance.
@@ -322,7 +325,16 @@ func (b *builder) build() {
 	b.section(13)
 	b.add(Check{Name: "no Docker or containerd socket", Kind: KindFiles,
 		Paths: []string{"/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock"}})
-	b.add(Check{Name: "no host filesystem mounted", Kind: KindMounts})
+	if ws := b.t.Workspace; ws != nil {
+		name, kind := "workspace "+ws.GuestPath+" mounted read-write", KindWorkspace
+		if ws.ReadOnly {
+			name = "workspace " + ws.GuestPath + " mounted read-only"
+		}
+		b.add(Check{Name: name, Kind: kind, Expect: Allowed, Paths: []string{ws.GuestPath}, ReadOnly: ws.ReadOnly})
+		b.add(Check{Name: "no host filesystem mounted but the workspace", Kind: KindMounts, Paths: []string{ws.GuestPath}})
+	} else {
+		b.add(Check{Name: "no host filesystem mounted", Kind: KindMounts})
+	}
 	for _, port := range []uint16{2375, 2376} {
 		b.add(Check{Name: fmt.Sprintf("Docker API on the bridge gateway :%d", port), Kind: KindTCP, Addr: ap(t.Gateway, port)})
 	}

@@ -47,6 +47,8 @@ var kinds = map[string]checkFunc{
 	KindIPv6:   checkIPv6,
 	KindFiles:  checkFiles,
 	KindMounts: checkMounts,
+
+	KindWorkspace: checkWorkspace,
 }
 
 // Execute carries out every check of p, several at a time, and returns the
@@ -507,33 +509,94 @@ var hostFS = []string{"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "vf
 // own directory; they belong to the container.
 var ownFiles = []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
 
-// checkMounts reads /proc/self/mountinfo and reports host filesystems
-// mounted anywhere but the guest's own root and Docker's per-container files.
-func checkMounts(ctx context.Context, c Check) Observation {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return Observation{Observed: "unreadable", Detail: err.Error()}
-	}
-	var bad []string
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
+// mountLine is one line of /proc/self/mountinfo: where, what type, and
+// its per-mount options (ro or rw first).
+type mountLine struct{ point, fstype, opts string }
+
+// parseMountinfo reads the mount point (field 5), the per-mount options
+// (field 6) and the filesystem type (the first field after " - ").
+func parseMountinfo(text string) []mountLine {
+	var out []mountLine
+	for _, line := range strings.Split(text, "\n") {
 		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
 			continue
 		}
-		n++
 		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 1 {
+		if len(f) < 6 || len(g) < 1 {
 			continue
 		}
-		mnt, fstype := f[4], g[0]
-		if mnt == "/" || slices.Contains(ownFiles, mnt) || !slices.Contains(hostFS, fstype) && !strings.HasPrefix(fstype, "fuse.") {
+		out = append(out, mountLine{point: f[4], fstype: g[0], opts: f[5]})
+	}
+	return out
+}
+
+func readMountinfo() ([]mountLine, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	return parseMountinfo(string(b)), nil
+}
+
+// checkMounts reads /proc/self/mountinfo and reports host filesystems
+// mounted anywhere but the guest's own root, Docker's per-container files
+// and the workspace (c.Paths).
+func checkMounts(ctx context.Context, c Check) Observation {
+	ms, err := readMountinfo()
+	if err != nil {
+		return Observation{Observed: "unreadable", Detail: err.Error()}
+	}
+	return judgeMounts(ms, c.Paths)
+}
+
+func judgeMounts(ms []mountLine, allowed []string) Observation {
+	var bad []string
+	for _, m := range ms {
+		if m.point == "/" || slices.Contains(ownFiles, m.point) || slices.Contains(allowed, m.point) ||
+			!slices.Contains(hostFS, m.fstype) && !strings.HasPrefix(m.fstype, "fuse.") {
 			continue
 		}
-		bad = append(bad, mnt+" ("+fstype+" "+f[3]+")")
+		bad = append(bad, m.point+" ("+m.fstype+" "+m.opts+")")
 	}
 	if len(bad) > 0 {
 		return Observation{Reached: true, Observed: "HOST MOUNTS " + strings.Join(bad, " ")}
 	}
-	return Observation{Observed: fmt.Sprintf("none of %d mounts is a host filesystem", n)}
+	return Observation{Observed: fmt.Sprintf("none of %d mounts is a host filesystem", len(ms))}
+}
+
+// checkWorkspace reports whether the workspace c.Paths[0] is mounted, and
+// read-only exactly when c.ReadOnly asks.
+func checkWorkspace(ctx context.Context, c Check) Observation {
+	ms, err := readMountinfo()
+	if err != nil {
+		return Observation{Observed: "unreadable", Detail: err.Error()}
+	}
+	return judgeWorkspace(ms, c)
+}
+
+func judgeWorkspace(ms []mountLine, c Check) Observation {
+	if len(c.Paths) != 1 {
+		return Observation{Observed: "no workspace path"}
+	}
+	var found *mountLine
+	for i := range ms {
+		if ms[i].point == c.Paths[0] {
+			found = &ms[i] // the last one is the one on top
+		}
+	}
+	if found == nil {
+		return Observation{Observed: "NOT MOUNTED", Detail: c.Paths[0]}
+	}
+	ro := slices.Contains(strings.Split(found.opts, ","), "ro")
+	detail := found.fstype + " " + found.opts
+	switch {
+	case ro && c.ReadOnly:
+		return Observation{Reached: true, Observed: "mounted read-only", Detail: detail}
+	case !ro && !c.ReadOnly:
+		return Observation{Reached: true, Observed: "mounted read-write", Detail: detail}
+	case c.ReadOnly:
+		return Observation{Observed: "WRITABLE", Detail: detail}
+	}
+	return Observation{Observed: "READ-ONLY", Detail: detail}
 }

@@ -114,7 +114,7 @@ func nonceResult(nonce string, seen func(string) bool) Result {
 // observe finds the bottle's network, bundle address, guest and the other
 // bottles of the instance, from labels.
 func observe(ctx context.Context, o Options) (Target, guest, error) {
-	t := Target{Bottle: o.Bottle, GuestKind: o.Spec.Guest, Daemons: o.Spec.Daemons}
+	t := Target{Bottle: o.Bottle, GuestKind: o.Spec.Guest, Daemons: o.Spec.Daemons, Workspace: o.Spec.Workspace}
 	for _, a := range o.Spec.Egress.Allow {
 		if r, err := spec.ParseHostRule(a); err == nil {
 			t.Allow = append(t.Allow, r)

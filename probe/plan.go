@@ -31,7 +31,10 @@ const (
 	KindRoute  = "route"     // a UDP connect() to Addr, which sends nothing; reached when the kernel has a route
 	KindIPv6   = "ipv6-addr" // reached when the guest holds a global or unique-local IPv6 address
 	KindFiles  = "files"     // reached when any of Paths exists
-	KindMounts = "mounts"    // reached when a host filesystem is mounted (per /proc/self/mountinfo)
+	KindMounts = "mounts"    // reached when a host filesystem is mounted (per /proc/self/mountinfo) anywhere but Paths
+	// KindWorkspace is reached when Paths[0] is a mount point, read-only
+	// if ReadOnly and writable if not (per /proc/self/mountinfo).
+	KindWorkspace = "workspace"
 )
 
 // DefaultResolver as the Addr of a dns check means the guest's own resolver,
@@ -71,7 +74,8 @@ type Check struct {
 	// ScanFrom and ScanTo bound a scan's range; 0 means 1 and 65535.
 	ScanFrom int      `json:"scanFrom,omitempty"`
 	ScanTo   int      `json:"scanTo,omitempty"`
-	Paths    []string `json:"paths,omitempty"` // files
+	Paths    []string `json:"paths,omitempty"`    // files; mounts: the workspace allowed; workspace: its mount point
+	ReadOnly bool     `json:"readOnly,omitempty"` // workspace: it must be mounted read-only
 	// TimeoutMillis bounds one attempt; 0 means the kind's default.
 	TimeoutMillis int `json:"timeoutMillis,omitempty"`
 }

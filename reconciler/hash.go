@@ -49,7 +49,10 @@ func Hash(role Role, s spec.Spec) string {
 			AllowCIDRs  []string          `json:"allowCIDRs"`
 			CPUs        int               `json:"cpus"`
 			MemoryMiB   int               `json:"memoryMiB"`
-		}{s.Guest, s.Image, s.Env, sorted(s.EnvFromHost), sorted(s.Daemons), sorted(s.AllowCIDRs), s.Resources.CPUs, s.Resources.MemoryMiB}
+			// omitempty: a bottle without one keeps the hash it had
+			// before workspaces existed, so nothing is recreated for them.
+			Workspace *spec.Workspace `json:"workspace,omitempty"`
+		}{s.Guest, s.Image, s.Env, sorted(s.EnvFromHost), sorted(s.Daemons), sorted(s.AllowCIDRs), s.Resources.CPUs, s.Resources.MemoryMiB, s.Workspace}
 	}
 	b, err := json.Marshal(v) // maps marshal with sorted keys
 	if err != nil {

@@ -159,7 +159,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		sts, bad, err := st.Read()
 		rc <- record{sts, bad, err}
 	}()
-	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, AllowSubnetOutsidePool: cfg.AllowSubnetOutsidePool, Cache: cfg.specCache, Verdicts: cfg.verdicts})
+	specs, err := spec.LoadDir(cfg.Dir, spec.Options{Pool: cfg.Pool, AllowSubnetOutsidePool: cfg.AllowSubnetOutsidePool, Cache: cfg.specCache, Verdicts: cfg.verdicts, StateDir: cfg.StateDir})
 	rec := <-rc
 	prev := rec.sts
 	if err == nil {

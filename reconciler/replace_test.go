@@ -26,6 +26,11 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		d.Spec.Guest = spec.GuestDocker
 		d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
 	}
+	// A bottle made from base with a workspace.
+	wsObserved := chain(desiredBottle("alice", func(s *spec.Spec) {
+		base(s)
+		s.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"}
+	}), subnet)
 	dockerObserved := func() []Resource {
 		db := desiredBottle("alice", base)
 		docker(db)
@@ -64,6 +69,14 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		}, []Role{G}, observed},
 		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}, observed},
 		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil, observed},
+		{"workspace added", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"} }, []Role{G}, observed},
+		{"workspace removed", func(d *DesiredBottle) { d.Spec.Workspace = nil }, []Role{G}, wsObserved},
+		{"workspace same", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"} }, nil, wsObserved},
+		{"workspace hostPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/v", GuestPath: "/work"} }, []Role{G}, wsObserved},
+		{"workspace guestPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/src"} }, []Role{G}, wsObserved},
+		{"workspace readOnly", func(d *DesiredBottle) {
+			d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work", ReadOnly: true}
+		}, []Role{G}, wsObserved},
 		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}, observed},
 		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}, observed},
 		{"network.subnet pinned elsewhere", func(d *DesiredBottle) {
@@ -80,6 +93,10 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		{"docker guest: egress.allow", func(d *DesiredBottle) { docker(d); d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, dockerObserved},
 		{"docker guest: allowCIDRs", func(d *DesiredBottle) { docker(d); d.Spec.AllowCIDRs = nil }, []Role{G}, dockerObserved},
 		{"docker guest: image", func(d *DesiredBottle) { docker(d); d.Spec.Image = "agent:2" }, []Role{G}, dockerObserved},
+		{"docker guest: workspace", func(d *DesiredBottle) {
+			docker(d)
+			d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work", ReadOnly: true}
+		}, []Role{G}, dockerObserved},
 		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil, observed},
 		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil, observed},
 	}

@@ -137,6 +137,9 @@ func check(file string, loc *locator, b *Bottle, opts Options) []Problem {
 		s.AllowCIDRs[i] = pfx.String()
 	}
 
+	if s.Workspace != nil {
+		c.checkWorkspace(file, s.Workspace)
+	}
 	return c.problems
 }
 

@@ -42,6 +42,14 @@ type Options struct {
 	// Off by default: bundles refuse only the pool, so a subnet outside it
 	// is not kept from other bottles' egress gates.
 	AllowSubnetOutsidePool bool
+	// Offline skips what only the reconciler's host can tell (whether a
+	// workspace's host path exists, is a directory, and where its symlinks
+	// lead) and lists it in Result.Unchecked: for `validate` in CI. Without
+	// it LoadDir and LoadFiles look those up on this host, on every load.
+	Offline bool
+	// StateDir is the reconciler's state directory, which no workspace may
+	// be, be inside or hold.
+	StateDir string
 }
 
 func (o Options) pool() netip.Prefix {
@@ -81,6 +89,9 @@ type Result struct {
 	// Any bottle might be the one they meant, so a reconciler must not prune
 	// anything while this is not empty.
 	Unattributed []string
+	// Unchecked lists what an Offline load could not check, each located
+	// like a problem; it does not make a file invalid.
+	Unchecked []Problem
 }
 
 // OK reports whether every file was valid.
@@ -182,11 +193,13 @@ func LoadFiles(files []string, opts Options) *Result {
 		}
 	}
 	r.Bottles = bottleOverlaps(r, r.Bottles)
+	r.Bottles = checkHostWorkspaces(r, r.Bottles, opts)
 	for _, b := range r.Bottles {
 		r.Warnings = append(r.Warnings, b.warnings...)
 	}
 	sortProblems(r.Problems)
 	sortProblems(r.Warnings)
+	sortProblems(r.Unchecked)
 	opts.Cache.sweep()
 	return r
 }

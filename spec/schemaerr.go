@@ -132,6 +132,10 @@ func friendly(field, kw, msg string) string {
 		return "must not contain whitespace"
 	case kw == "pattern" && strings.HasPrefix(field, "spec.envFromHost["):
 		return "is not a valid environment variable name; use letters, digits and '_', not starting with a digit"
+	case strings.HasPrefix(field, "spec.workspace.") && kw == "pattern":
+		return "must be an absolute path without ':' (smolvm's -v separator); write it from /, like /srv/bottles/alice/work"
+	case strings.HasPrefix(field, "spec.workspace.") && kw == "not":
+		return "must not be / (the whole filesystem); name a directory below it"
 	case kw == "type" && strings.HasSuffix(msg, "but got boolean"):
 		return msg + "; YAML reads yes/no/on/off/y/n as booleans: quote the value"
 	case kw == "type" && strings.HasSuffix(msg, "but got number") && strings.Contains(msg, "expected string"):

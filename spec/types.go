@@ -69,8 +69,10 @@ type Spec struct {
 	AllowCIDRs []string  `json:"allowCIDRs,omitempty"`
 	Resources  Resources `json:"resources,omitempty"`
 	Network    Network   `json:"network,omitempty"`
-	Suspend    bool      `json:"suspend,omitempty"`
-	Protect    bool      `json:"protect,omitempty"`
+	// Workspace, when set, mounts a host directory into the guest.
+	Workspace *Workspace `json:"workspace,omitempty"`
+	Suspend   bool       `json:"suspend,omitempty"`
+	Protect   bool       `json:"protect,omitempty"`
 }
 
 // Egress configures the bundle's egress gate.

@@ -37,7 +37,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitUsage
 	}
-	res, err := spec.LoadDir(c.dir, spec.Options{Pool: c.pool, AllowSubnetOutsidePool: c.outsidePool})
+	res, err := spec.LoadDir(c.dir, spec.Options{Pool: c.pool, AllowSubnetOutsidePool: c.outsidePool, StateDir: c.stateDir})
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitUsage

@@ -31,7 +31,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"specs"}
 	}
-	res, err := loadPaths(paths, spec.Options{Pool: pool, AllowSubnetOutsidePool: *outside})
+	// Offline: validate may run where the specs are reviewed, not where the
+	// reconciler runs, so what only that host shows is listed, not guessed.
+	res, err := loadPaths(paths, spec.Options{Pool: pool, AllowSubnetOutsidePool: *outside, Offline: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile validate: %v\n", err)
 		return exitUsage
@@ -44,7 +46,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			Bottles  []string       `json:"bottles"`
 			Problems []spec.Problem `json:"problems"`
 			Warnings []spec.Problem `json:"warnings"`
-		}{res.OK(), res.Files, nil, res.Problems, res.Warnings}
+			// Unchecked: what only the reconciler's host can tell.
+			Unchecked []spec.Problem `json:"unchecked"`
+		}{res.OK(), res.Files, nil, res.Problems, res.Warnings, res.Unchecked}
 		if out.Files == nil {
 			out.Files = []string{}
 		}
@@ -58,6 +62,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		if out.Warnings == nil {
 			out.Warnings = []spec.Problem{}
 		}
+		if out.Unchecked == nil {
+			out.Unchecked = []spec.Problem{}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
@@ -68,6 +75,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		for _, p := range res.Warnings {
 			fmt.Fprintln(stdout, githubAnnotation("warning", p))
 		}
+		for _, p := range res.Unchecked {
+			fmt.Fprintln(stdout, githubAnnotation("notice", p))
+		}
 		fmt.Fprintln(stdout, summary(res))
 	default:
 		for _, p := range res.Problems {
@@ -75,6 +85,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, p := range res.Warnings {
 			fmt.Fprintln(stdout, warningText(p))
+		}
+		for _, p := range res.Unchecked {
+			fmt.Fprintln(stdout, "note:", p)
 		}
 		fmt.Fprintln(stdout, summary(res))
 	}
@@ -134,10 +147,10 @@ func warningText(p spec.Problem) string {
 }
 
 // githubAnnotation renders a problem as a GitHub Actions workflow command
-// of kind error or warning.
-func githubAnnotation(kind string, p spec.Problem) string {
+// of the given level (error, notice).
+func githubAnnotation(level string, p spec.Problem) string {
 	var b strings.Builder
-	b.WriteString("::" + kind + " file=")
+	b.WriteString("::" + level + " file=")
 	b.WriteString(escapeProperty(p.File))
 	if p.Line > 0 {
 		fmt.Fprintf(&b, ",line=%d", p.Line)

@@ -112,6 +112,38 @@ func TestValidateJSON(t *testing.T) {
 	}
 }
 
+// validate runs offline: a workspace whose host path only the reconciler's
+// host can vouch for is valid, with a note saying what was not checked;
+// one refused as written is invalid.
+func TestValidateWorkspace(t *testing.T) {
+	const ws = goodSpec + "  workspace: {hostPath: /srv/bottles/alice/work, guestPath: /work}\n"
+	dir := specDir(t, map[string]string{"alice.yaml": ws})
+	file := filepath.Join(dir, "alice.yaml")
+	note := "spec.workspace.hostPath: not checked here: whether /srv/bottles/alice/work exists on the reconciler's host"
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"text", []string{"validate", dir}, 0, "note: " + file + ":7:25: " + note},
+		{"github", []string{"validate", "--format", "github", dir}, 0, "::notice file=" + file + ",line=7,col=25::" + note},
+		{"json", []string{"validate", "--format", "json", dir}, 0, `"unchecked": [`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, tt.args...)
+			if code != tt.code || !strings.Contains(out, tt.contains) {
+				t.Fatalf("exit %d, want %d; stdout lacks %q?\n%s\n%s", code, tt.code, tt.contains, out, errs)
+			}
+		})
+	}
+	bad := specDir(t, map[string]string{"alice.yaml": strings.Replace(ws, "/srv/bottles/alice/work", "/var/lib/docker", 1)})
+	if code, out, _ := runCmd(t, "validate", bad); code != 1 || !strings.Contains(out, "spec.workspace.hostPath: /var/lib/docker is /var/lib/docker, which is Docker's data directory") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
 func TestSchemaCommand(t *testing.T) {
 	code, out, _ := runCmd(t, "schema")
 	var v map[string]any

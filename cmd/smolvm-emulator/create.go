@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -73,7 +74,7 @@ const (
 // newRecord is a never-started machine with default resources.
 func newRecord(name string) Record {
 	return Record{Name: name, State: "created", CreatedAt: time.Now().Unix(), CPUs: defaultCPUs, MemoryMiB: defaultMem,
-		Labels: map[string]string{}, Env: [][2]string{}, Mounts: []string{}, Ports: []string{},
+		Labels: map[string]string{}, Env: [][2]string{}, Mounts: []Mount{}, Ports: []string{},
 		AllowedCIDRs: []string{}, DNSHosts: []string{}, Cmd: []string{}}
 }
 
@@ -193,12 +194,11 @@ func (a *app) create(p parsedArgs) error {
 	if err := a.createNetwork(p, &o); err != nil {
 		return err
 	}
-	for _, v := range p.vals["volume"] {
-		if err := checkVolume(v); err != nil {
-			return err
-		}
+	mounts, err := parseVolumes(p.vals["volume"])
+	if err != nil {
+		return err
 	}
-	r.Mounts = append(r.Mounts, p.vals["volume"]...)
+	r.Mounts = append(r.Mounts, mounts...)
 	r.Env = parseEnvSpec(p.vals["env"], a.lookupEnv)
 	r.Workdir, _ = p.one("workdir")
 	r.Init = p.vals["init"]
@@ -228,6 +228,9 @@ func (a *app) create(p parsedArgs) error {
 	}
 	fmt.Fprintf(a.stdout, "Created machine: %s\n", name)
 	fmt.Fprintf(a.stdout, "  CPUs: %d, Memory: %d MiB\n", r.CPUs, r.MemoryMiB)
+	if n := len(p.vals["volume"]); n > 0 {
+		fmt.Fprintf(a.stdout, "  Mounts: %d\n", n)
+	}
 	// The hint wording is not from the source.
 	fmt.Fprintf(a.stdout, "\nStart it with: smolvm machine start --name %s\n", name)
 	return nil
@@ -329,22 +332,98 @@ func (a *app) resolveAllowHost(h string) ([]string, error) {
 	return ips, nil
 }
 
-// checkVolume validates HOST:GUEST[:ro]; a local host path must exist, while
-// s3:// and rclone remotes are taken as they are. Wordings are not from the
-// reference.
-func checkVolume(v string) error {
-	spec := strings.TrimSuffix(v, ":ro")
-	i := strings.LastIndex(spec, ":")
-	if i <= 0 || !strings.HasPrefix(spec[i+1:], "/") {
-		return errorf("invalid volume '%s': expected HOST:GUEST[:ro]", v)
+// Mount is a host directory mount as smolvm records it (config.rs
+// `mounts: Vec<(String, String, bool)>`): the canonical host path, the guest
+// path, read-only.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// MarshalJSON writes the tuple smolvm stores.
+func (m Mount) MarshalJSON() ([]byte, error) {
+	return json.Marshal([]any{m.Source, m.Target, m.ReadOnly})
+}
+
+// UnmarshalJSON reads it back.
+func (m *Mount) UnmarshalJSON(b []byte) error {
+	var t []json.RawMessage
+	if err := json.Unmarshal(b, &t); err != nil || len(t) != 3 {
+		return fmt.Errorf("mount %s: want [source, target, read_only]", b)
 	}
-	host := spec[:i]
-	if strings.HasPrefix(host, "/") || strings.HasPrefix(host, ".") {
-		if _, err := os.Stat(host); err != nil {
-			return errorf("invalid volume '%s': host path '%s' does not exist", v, host)
+	if err := json.Unmarshal(t[0], &m.Source); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(t[1], &m.Target); err != nil {
+		return err
+	}
+	return json.Unmarshal(t[2], &m.ReadOnly)
+}
+
+// protectedMountPaths is smolvm's Linux ILLEGAL_SOURCE_MOUNT_PATH
+// (src/data/storage.rs): the path itself, and with true its subtree.
+var protectedMountPaths = []struct {
+	path    string
+	subtree bool
+}{
+	{"/", false}, {"/var", false}, {"/var/run", true}, {"/var/log", true}, {"/etc", true}, {"/boot", true},
+	{"/usr", true}, {"/bin", true}, {"/sbin", true}, {"/lib", true}, {"/proc", true}, {"/sys", true},
+	{"/dev", true}, {"/run", true},
+}
+
+// parseVolumes does what build_vm_record does with -v (vm_common.rs
+// 589-609): remote sources (s3://…, :remote…) are set aside unchecked, the
+// rest go through HostMount::parse (src/data/storage.rs): split from the
+// right on an optional :ro or :rw, then on the guest path; the host path
+// must exist and be a directory, is canonicalised, and may not be a
+// protected system path; the guest path must start with '/'; no guest path
+// twice. Texts are smolvm's.
+func parseVolumes(specs []string) ([]Mount, error) {
+	var out []Mount
+	for _, v := range specs {
+		if strings.HasPrefix(v, "s3://") || strings.HasPrefix(v, ":") {
+			continue // mounted by rclone inside the guest at start: not emulated
 		}
+		rest, ro := v, false
+		if i := strings.LastIndex(v, ":"); i >= 0 && (v[i+1:] == "ro" || v[i+1:] == "rw") {
+			rest, ro = v[:i], v[i+1:] == "ro"
+		}
+		i := strings.LastIndex(rest, ":")
+		if i <= 0 || i == len(rest)-1 {
+			return nil, errorf("invalid mount path: invalid format '%s' (expected host:guest[:ro|:rw])", v)
+		}
+		src, target := rest[:i], rest[i+1:]
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, errorf("mount source not found: %s", src)
+		}
+		if !st.IsDir() {
+			return nil, errorf("mount operation failed: validate host path: source path on host must be a directory (virtiofs limitation): %s", src)
+		}
+		canon, err := filepath.Abs(src)
+		if err == nil {
+			canon, err = filepath.EvalSymlinks(canon)
+		}
+		if err != nil {
+			return nil, errorf("mount operation failed: canonicalize host path: '%s': %v", src, err)
+		}
+		for _, p := range protectedMountPaths {
+			if canon == p.path || (p.subtree && strings.HasPrefix(canon, p.path+"/")) {
+				return nil, errorf("mount operation failed: validate host path: source path on host is a protected system path and cannot be mounted: %s", canon)
+			}
+		}
+		if !strings.HasPrefix(target, "/") {
+			return nil, errorf("mount operation failed: validate guest path: target path on guest should be an absolute directory: %s", target)
+		}
+		for _, m := range out {
+			if m.Target == target {
+				return nil, errorf("mount operation failed: validate mounts: duplicate mount target: %s is specified more than once", target)
+			}
+		}
+		out = append(out, Mount{Source: canon, Target: target, ReadOnly: ro})
 	}
-	return nil
+	return out, nil
 }
 
 // makeDataDir creates smolvm's per-VM data dir with its `name` file

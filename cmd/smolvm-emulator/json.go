@@ -159,7 +159,11 @@ func (a *app) printDetails(r *Record) {
 		fmt.Fprintf(a.stdout, "  Allowed CIDRs: %s\n", strings.Join(r.AllowedCIDRs, ", "))
 	}
 	for _, m := range r.Mounts {
-		fmt.Fprintf(a.stdout, "  Mount: %s\n", m)
+		ro := ""
+		if m.ReadOnly {
+			ro = " (ro)"
+		}
+		fmt.Fprintf(a.stdout, "  Mount: %s -> %s%s\n", m.Source, m.Target, ro)
 	}
 	for _, p := range r.Ports {
 		fmt.Fprintf(a.stdout, "  Port: %s\n", p)

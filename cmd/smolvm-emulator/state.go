@@ -25,7 +25,7 @@ type Record struct {
 	OverlayGB     *int              `json:"overlay_gb"`
 	Env           [][2]string       `json:"env"`
 	Labels        map[string]string `json:"labels"`
-	Mounts        []string          `json:"mounts"`
+	Mounts        []Mount           `json:"mounts"` // (host, guest, read_only), as smolvm stores them
 	Ports         []string          `json:"ports"`
 	Network       bool              `json:"network"`
 	NetBackend    string            `json:"network_backend,omitempty"`

@@ -3,7 +3,8 @@
 // hosts without smolvm.
 //
 // Two layers keep the guest in. Docker's: the container is attached only to
-// the bottle's internal network, with no capabilities, mounts or published
+// the bottle's internal network, with no capabilities, no mount but its
+// spec.workspace (a bind, rprivate, read-only when asked) and no published
 // ports. The host's: an internal network still reaches the host's own
 // addresses (the bridge gateway, docker0, the LAN address, services bound
 // to 0.0.0.0), so the driver puts iptables rules in the filter table's

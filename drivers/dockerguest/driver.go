@@ -17,6 +17,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
@@ -360,6 +361,11 @@ func checkWant(w reconciler.Want) (guestRules, error) {
 	if err := g.check(); err != nil {
 		return guestRules{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
 	}
+	if ws := w.Spec.Workspace; ws != nil {
+		if err := ws.CheckPaths(); err != nil {
+			return guestRules{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
+		}
+	}
 	return g, nil
 }
 
@@ -390,7 +396,8 @@ func guestEnv(w reconciler.Want, getenv func(string) (string, bool)) ([]string, 
 }
 
 // hostConfig is the hardened runtime setup of a guest: no capabilities, no
-// mounts, no published ports, no extra hosts, and only the bottle network.
+// mounts but its workspace, no published ports, no extra hosts, and only the
+// bottle network.
 func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 	pids := d.opts.PidsLimit
 	mem := int64(w.Spec.Resources.MemoryMiB) << 20
@@ -418,6 +425,7 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 		// "no": the reconciler heals a dead guest, after checking its rules.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		LogConfig:     dockernet.BoundedLogs(),
+		Mounts:        workspaceMounts(w.Spec.Workspace),
 		Resources: container.Resources{
 			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
 			Memory:     mem,
@@ -621,4 +629,21 @@ func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	return nil
+}
+
+// workspaceMounts is the guest's one bind mount, if its spec has a
+// workspace: rprivate, so no mount made on either side later propagates to
+// the other, and read-only when asked. Docker refuses a source that is not
+// there rather than creating it.
+func workspaceMounts(ws *spec.Workspace) []mount.Mount {
+	if ws == nil {
+		return nil
+	}
+	return []mount.Mount{{
+		Type:        mount.TypeBind,
+		Source:      ws.HostPath,
+		Target:      ws.GuestPath,
+		ReadOnly:    ws.ReadOnly,
+		BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate},
+	}}
 }

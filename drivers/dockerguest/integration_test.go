@@ -447,7 +447,15 @@ func checkHardened(ctx context.Context, t *testing.T, cli *client.Client, id, ne
 // them, one line.
 func guestRoutes(ctx context.Context, t *testing.T, cli *client.Client, id string) string {
 	t.Helper()
-	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: []string{"ip", "-4", "route"}, AttachStdout: true, AttachStderr: true})
+	out, _ := guestExec(ctx, t, cli, id, "ip", "-4", "route")
+	return strings.Join(strings.Fields(out), " ")
+}
+
+// guestExec runs cmd in the guest and returns its stdout and stderr, and
+// its exit code.
+func guestExec(ctx context.Context, t *testing.T, cli *client.Client, id string, cmd ...string) (string, int) {
+	t.Helper()
+	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +468,11 @@ func guestRoutes(ctx context.Context, t *testing.T, cli *client.Client, id strin
 	if _, err := stdcopy.StdCopy(&out, &errOut, att.Reader); err != nil {
 		t.Fatal(err)
 	}
-	return strings.Join(strings.Fields(out.String()+errOut.String()), " ")
+	insp, err := cli.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String() + errOut.String(), insp.ExitCode
 }
 
 // restart restarts the guest behind the driver's back: a new network

@@ -75,6 +75,19 @@ func (d *Driver) createCall(w reconciler.Want, img source) (call, error) {
 	// the bundle, name lookups simply fail (fail closed).
 	args = append(args, "--dns", bundleAddr.String())
 
+	if ws := w.Spec.Workspace; ws != nil {
+		// HOST:GUEST[:ro], split by smolvm from the right (CONTRACT.md):
+		// CheckPaths refuses a ':' in either path.
+		if err := ws.CheckPaths(); err != nil {
+			return call{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
+		}
+		v := ws.HostPath + ":" + ws.GuestPath
+		if ws.ReadOnly {
+			v += ":ro"
+		}
+		args = append(args, "-v", v)
+	}
+
 	envArgs, childEnv, err := d.guestEnv(w)
 	if err != nil {
 		return call{}, err

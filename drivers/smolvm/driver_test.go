@@ -87,6 +87,30 @@ func TestCreateArgv(t *testing.T) {
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2",
 		},
 		{
+			name: "workspace read-only",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{}
+				w.Spec.AllowCIDRs = nil
+				w.Spec.Env = nil
+				w.Spec.EnvFromHost = nil
+				w.Spec.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work", ReadOnly: true}
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 -v /srv/bottles/alice:/work:ro",
+		},
+		{
+			name: "workspace read-write",
+			edit: func(w *reconciler.Want) {
+				w.Spec.Daemons = []string{}
+				w.Spec.AllowCIDRs = nil
+				w.Spec.Env = nil
+				w.Spec.EnvFromHost = nil
+				w.Spec.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work"}
+			},
+			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
+				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 -v /srv/bottles/alice:/work",
+		},
+		{
 			name: "dns only",
 			edit: func(w *reconciler.Want) {
 				w.Spec.Daemons = []string{spec.DaemonDNS}

@@ -3,6 +3,8 @@ package smolvm
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // These tests drive a smolvm binary: the emulator, and a real smolvm when
@@ -433,5 +436,46 @@ func testFrozenReplaced(t *testing.T, b *backend) {
 	}
 	if _, err := d.Create(ctx, w); err != nil {
 		t.Fatalf("re-create after delete: %v", err)
+	}
+}
+
+func TestWorkspace(t *testing.T) { eachBackend(t, testWorkspace) }
+
+// The workspace reaches smolvm as -v HOST:GUEST[:ro], which it takes:
+// the emulator records it as smolvm does; a real guest reads the host's file
+// and, read-only, cannot write.
+func testWorkspace(t *testing.T, b *backend) {
+	ctx := context.Background()
+	d := b.driver(t, Options{})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "from-host"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := b.want(t)
+	w.Spec.Workspace = &spec.Workspace{HostPath: dir, GuestPath: "/work", ReadOnly: true}
+	if _, err := d.Create(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if b.emulated {
+		var create string
+		for _, args := range b.calls(t) {
+			if len(args) > 1 && args[1] == "create" {
+				create = strings.Join(args, " ")
+			}
+		}
+		if !strings.Contains(create, " -v "+dir+":/work:ro") {
+			t.Errorf("create argv lacks -v %s:/work:ro: %s", dir, create)
+		}
+		out, _, _ := b.smolvm(t, "machine", "ls", "-v")
+		if !strings.Contains(out, "Mount: "+dir+" -> /work (ro)") {
+			t.Errorf("smolvm does not list the mount:\n%s", out)
+		}
+		return
+	}
+	if out, stderr, code := b.smolvm(t, "machine", "exec", "--name", w.Name, "--", "cat", "/work/from-host"); code != 0 || out != "hello" {
+		t.Errorf("guest reads %q (exit %d: %s), want the host's file", out, code, stderr)
+	}
+	if _, _, code := b.smolvm(t, "machine", "exec", "--name", w.Name, "--", "sh", "-c", "echo x > /work/from-guest"); code == 0 {
+		t.Error("the guest wrote to a read-only workspace")
 	}
 }
