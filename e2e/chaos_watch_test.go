@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,8 +33,11 @@ func TestChaosWatch(t *testing.T) {
 	rounds := max(1, *chaosFaults/4)
 	t.Logf("chaos watch: seed %d, %d rounds (rerun: scripts/chaos -seed %d -faults %d)", seed, rounds, seed, *chaosFaults)
 	c := newChaos(t, seed)
-	w := c.e.start(nil, "", "--debounce", "200ms", "--resync", "10s", c.e.specs)
+	metrics := freeAddr(t)
+	w := c.e.start(nil, "", "--debounce", "200ms", "--resync", "10s", "--metrics-addr", metrics, c.e.specs)
 	c.watcher = w.cmd.Process.Pid
+	base := c.restingFootprint(w, metrics)
+	t.Logf("watcher at rest before the churn: %s", base)
 	t.Cleanup(func() {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 		if !w.exited(30 * time.Second) {
@@ -65,6 +73,147 @@ func TestChaosWatch(t *testing.T) {
 		}
 		t.Logf("round %d: %s: converged in %s", i, strings.Join(did, ", "), time.Since(start).Round(100*time.Millisecond))
 	}
+	if *chaosDockerd {
+		c.dockerdOutage(w, 12*time.Second)
+	}
+	end := c.restingFootprint(w, metrics)
+	t.Logf("watcher at rest after %d rounds: %s", rounds, end)
+	if leak := end.leakedSince(base); leak != "" {
+		t.Errorf("the watcher leaks across passes: %s (before %s, after %s)", leak, base, end)
+	}
+}
+
+// dockerdOutage stops dockerd for d (longer than the watcher's resync),
+// checks that the watcher outlives it, starts dockerd again and waits for
+// the world to converge.
+func (c *chaos) dockerdOutage(w *background, d time.Duration) {
+	if out, err := exec.Command("pkill", "-TERM", "-x", "dockerd").CombinedOutput(); err != nil {
+		c.t.Fatalf("stop dockerd: %v %s", err, out)
+	}
+	time.Sleep(d)
+	if w.exited(0) {
+		c.t.Fatalf("the watcher exited while dockerd was down:\n%s", w.err.String())
+	}
+	if out, err := exec.Command("../scripts/docker-up").CombinedOutput(); err != nil {
+		c.t.Fatalf("restart dockerd: %v\n%s", err, out)
+	}
+	start := time.Now()
+	for {
+		bad := c.invariants()
+		if r := c.e.runNoFatal("plan", "--detailed-exitcode", c.e.specs); r.code != 0 {
+			bad = append(bad, fmt.Sprintf("plan still has work (exit %d): %s", r.code, r.stdout))
+		}
+		if len(bad) == 0 {
+			c.t.Logf("dockerd stopped for %s: the watcher lived through it and converged %s after the restart", d, time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		if time.Since(start) > watchSettle {
+			c.t.Errorf("after dockerd was stopped for %s: not converged within %s: %s\nwatcher log:\n%s", d, watchSettle, strings.Join(bad, "; "), w.err.String())
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// footprint is what a watcher holds: goroutines and open files (from its
+// own metrics) and child processes (from the kernel).
+type footprint struct{ goroutines, fds, children int }
+
+func (f footprint) String() string {
+	return fmt.Sprintf("%d goroutines, %d open files, %d child processes", f.goroutines, f.fds, f.children)
+}
+
+// leakedSince says what grew beyond what a pass in flight can explain.
+func (f footprint) leakedSince(base footprint) string {
+	var out []string
+	if f.goroutines > base.goroutines+10 {
+		out = append(out, fmt.Sprintf("%d more goroutines", f.goroutines-base.goroutines))
+	}
+	if f.fds > base.fds+5 {
+		out = append(out, fmt.Sprintf("%d more open files", f.fds-base.fds))
+	}
+	if f.children > 0 {
+		out = append(out, fmt.Sprintf("%d child processes at rest", f.children))
+	}
+	return strings.Join(out, ", ")
+}
+
+// restingFootprint waits for the watcher to be ready, then takes the least
+// of a few samples a second apart, so a pass in flight does not count.
+func (c *chaos) restingFootprint(w *background, addr string) footprint {
+	deadline := time.Now().Add(watchSettle)
+	for !ready(addr) {
+		if time.Now().After(deadline) || w.exited(0) {
+			c.t.Fatalf("the watcher never became ready:\n%s", w.err.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var least footprint
+	for i := range 5 {
+		time.Sleep(time.Second)
+		f, err := sampleFootprint(addr, w.cmd.Process.Pid)
+		if err != nil {
+			c.t.Fatalf("sample the watcher: %v", err)
+		}
+		if i == 0 {
+			least = f
+		}
+		least = footprint{min(least.goroutines, f.goroutines), min(least.fds, f.fds), min(least.children, f.children)}
+	}
+	return least
+}
+
+func ready(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func sampleFootprint(addr string, pid int) (footprint, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return footprint{}, err
+	}
+	defer resp.Body.Close()
+	var f footprint
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			continue
+		}
+		switch name {
+		case "go_goroutines":
+			f.goroutines, found = int(n), found+1
+		case "process_open_fds":
+			f.fds, found = int(n), found+1
+		}
+	}
+	if found != 2 {
+		return footprint{}, fmt.Errorf("/metrics has no go_goroutines or process_open_fds")
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		f.children += len(strings.Fields(string(b)))
+	}
+	return f, nil
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 type churnOp struct {
