@@ -93,7 +93,7 @@ func (p Plan) String() string {
 			fmt.Fprintf(&b, "bottle %s\n", op.Bottle)
 			last = op.Bottle
 		}
-		fmt.Fprintf(&b, "  %s %-7s %-8s %s (%s)%s\n", symbols[op.Action], op.Action, op.Role, op.Name, op.Cause, details(op.Details))
+		fmt.Fprintf(&b, "  %s\n", op)
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(&b, "bottle %s: %s: %s\n", n.Bottle, n.Kind, n.Message)
@@ -105,6 +105,12 @@ func (p Plan) String() string {
 	}
 	b.WriteString(".\n")
 	return b.String()
+}
+
+// String renders the operation as one line of a plan, e.g.
+// "+ create  network  bottle-alice (network missing) subnet=10.213.0.0/29".
+func (op Op) String() string {
+	return fmt.Sprintf("%s %-7s %-8s %s (%s)%s", symbols[op.Action], op.Action, op.Role, op.Name, op.Cause, details(op.Details))
 }
 
 func details(d map[string]string) string {

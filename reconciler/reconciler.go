@@ -180,12 +180,18 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
 	p.Observed.Unobservable = o.unseen
-	if len(specs.Files) == 0 && len(p.Observed.Bottles) > 0 && !cfg.AllowEmpty && p.Desired.PruneBlocked == "" {
-		p.Desired.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
-	}
 	p.Observed.Protected = protected(prev, p.Observed)
-	p.Plan = Diff(p.Desired, p.Observed, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes})
+	p.Plan = diffPass(cfg, specs, &p.Desired, p.Observed)
 	return p, nil
+}
+
+// diffPass is a pass's decision once specs are loaded and the runtimes
+// observed; a review (Review) makes the same one offline.
+func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed) Plan {
+	if len(specs.Files) == 0 && len(o.Bottles) > 0 && !cfg.AllowEmpty && d.PruneBlocked == "" {
+		d.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
+	}
+	return Diff(*d, o, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes})
 }
 
 // observeAll calls every observer once, concurrently. Any failure fails the

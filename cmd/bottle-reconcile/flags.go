@@ -40,6 +40,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if c, ok := stderr.(*flagCollector); ok {
+		c.sets = append(c.sets, fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bottle-reconcile %s\n\nflags:\n", usage)
 		fs.PrintDefaults()

@@ -18,16 +18,56 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile --once [--dry-run] [DIR] one pass, then exit
        bottle-reconcile plan [DIR]               print what a pass would do, changing nothing
        bottle-reconcile validate [DIR|FILE]...   check spec files (no Docker, no smolvm)
+       bottle-reconcile diff BASE HEAD           what a spec change does on a host converged on BASE (offline)
        bottle-reconcile status [-o json]         show each bottle's state
        bottle-reconcile down NAME... | --all     tear bottles down
        bottle-reconcile probe NAME [-o json]     run the escape probes in a live bottle
        bottle-reconcile schema                   print the spec's JSON Schema
+       bottle-reconcile completion bash|zsh      print a shell completion script
        bottle-reconcile --version                print the version and VCS revision
 
 common flags: --state-dir DIR, --instance NAME, --subnet-pool CIDR, --allow-subnet-outside-pool, --smolvm PATH,
   --concurrency N, --max-deletes N, --log-format auto|text|json, -v N
   (bottle-reconcile COMMAND -h lists every flag of a command)
 `
+
+// command is one subcommand. The table is what run dispatches on and what
+// shell completion lists, so the two cannot drift apart.
+type command struct {
+	name string
+	// args says what the positional arguments are, for completion: dir (a
+	// spec directory), paths (spec directories or files), bottles (names
+	// of bottles in the spec directory), shells, or none.
+	args   string
+	hidden bool // internal: not listed in completion
+	run    func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands lists every subcommand, in the order help shows them.
+func commands() []command {
+	ctxless := func(f func([]string, io.Writer, io.Writer) int) func(context.Context, []string, io.Writer, io.Writer) int {
+		return func(_ context.Context, args []string, stdout, stderr io.Writer) int { return f(args, stdout, stderr) }
+	}
+	return []command{
+		{name: "plan", args: "dir", run: cmdPlan},
+		{name: "validate", args: "paths", run: ctxless(cmdValidate)},
+		{name: "diff", args: "paths", run: ctxless(cmdDiff)},
+		{name: "status", args: "dir", run: ctxless(cmdStatus)},
+		{name: "down", args: "bottles", run: cmdDown},
+		{name: "probe", args: "bottles", run: cmdProbe},
+		{name: "schema", run: ctxless(cmdSchema)},
+		{name: "completion", args: "shells", run: ctxless(cmdCompletion)},
+		{name: "version", run: func(_ context.Context, _ []string, stdout, _ io.Writer) int { return cmdVersion(stdout) }},
+		{name: "bundle", hidden: true, run: func(ctx context.Context, args []string, _, stderr io.Writer) int {
+			log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, nil))
+			return bundle.Main(ctx, log, args, stderr)
+		}},
+		{name: "probe-run", hidden: true, run: func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+			return probe.RunMain(ctx, args, os.Stdin, stdout, stderr) // the probe runner inside a guest
+		}},
+		{name: "__bottles", hidden: true, run: ctxless(cmdBottleNames)}, // completion's bottle names
+	}
+}
 
 // run dispatches a command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -36,28 +76,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "bundle":
-		log := logr.FromSlogHandler(slog.NewJSONHandler(stderr, nil))
-		return bundle.Main(ctx, log, args[1:], stderr)
-	case "plan":
-		return cmdPlan(ctx, args[1:], stdout, stderr)
-	case "probe":
-		return cmdProbe(ctx, args[1:], stdout, stderr)
-	case "probe-run": // hidden: the probe runner inside a guest
-		return probe.RunMain(ctx, args[1:], os.Stdin, stdout, stderr)
-	case "status":
-		return cmdStatus(args[1:], stdout, stderr)
-	case "down":
-		return cmdDown(ctx, args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
-	case "schema":
-		return cmdSchema(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	case "version", "--version", "-version":
+	case "--version", "-version":
 		return cmdVersion(stdout)
+	}
+	for _, c := range commands() {
+		if c.name == cmd {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
 	}
 	if cmd != "" && !strings.HasPrefix(cmd, "-") && !isDir(cmd) {
 		fmt.Fprintf(stderr, "bottle-reconcile: unknown command %q\n%s", cmd, usage)

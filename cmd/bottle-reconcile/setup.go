@@ -53,7 +53,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.outsidePool, outsidePoolFlag, false, outsidePoolUsage)
 	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
 	fs.BoolVar(&c.smolvmHostLayer, "smolvm-host-layer", true, "run each smolvm bottle's VMM in its own cgroup behind host firewall rules that let it reach only its bundle and allowCIDRs (needs cgroup2); false leaves smolvm's own egress policy as the only one")
-	fs.StringVar(&c.bundleBin, "bundle-binary", "", "static bottle-reconcile binary to put in the bundle image (default: this binary)")
+	fs.StringVar(&c.bundleBin, "bundle-binary", "", "bottle-reconcile binary to put in the bundle image (default: this binary; a dynamically linked one brings its loader and libraries from this host)")
 	fs.StringVar(&c.dnsUpstream, "dns-upstream", "", "host:port of the resolver bundles forward allowlisted names to (default: the bundle's /etc/resolv.conf); must be reachable from the egress network")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
 	fs.IntVar(&c.maxDeletes, "max-deletes", 3, "most bottles one pass may tear down because their spec is gone")

@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -39,33 +39,71 @@ ENTRYPOINT ["` + binaryPath + `"]
 CMD ["bundle", "run"]
 `
 
-// checkStatic refuses a binary that needs a dynamic loader: FROM scratch has
-// none, so the bundle would fail to start with an obscure "no such file".
-func checkStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("bundle binary %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("bundle binary %s is dynamically linked: built with cgo; rebuild with CGO_ENABLED=0 or pass --bundle-binary: %w",
-				path, cerrdefs.ErrFailedPrecondition)
-		}
-	}
-	return nil
+// imageContext is what a bundle image is built from: the binary and, for a
+// dynamically linked one (a default cgo build, as `go install` makes), the
+// ELF interpreter and shared libraries it loads, read from this host and put
+// in the image under rootfs/ at the paths the loader will look for them.
+type imageContext struct {
+	binary []byte
+	libs   []contextFile // empty for a static binary
+	// libDirs are the image's directories holding libs, searched first.
+	libDirs []string
 }
 
-// imageTag returns the content tag of the image built from binary.
-func imageTag(binary []byte) string {
+type contextFile struct {
+	path string // absolute, in the image
+	data []byte
+}
+
+// newImageContext reads the binary at path and what it needs to run.
+func newImageContext(path string) (imageContext, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
+	}
+	libs, err := elfDeps(path)
+	if err != nil {
+		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
+	}
+	c := imageContext{binary: bin, libs: libs}
+	seen := map[string]bool{}
+	for _, l := range libs {
+		if d := filepath.Dir(l.path); !seen[d] {
+			seen[d] = true
+			c.libDirs = append(c.libDirs, d)
+		}
+	}
+	return c, nil
+}
+
+// dockerfile returns the Dockerfile: a static binary's alone, or one that
+// also copies the loader and libraries. Name lookups stay in Go's own
+// resolver: the image has no NSS modules for libc's.
+func (c imageContext) dockerfile() string {
+	if len(c.libs) == 0 {
+		return bundleDockerfile
+	}
+	return strings.Replace(bundleDockerfile, "COPY ", "COPY rootfs/ /\nENV LD_LIBRARY_PATH="+strings.Join(c.libDirs, ":")+" GODEBUG=netdns=go\nCOPY ", 1)
+}
+
+// tag returns the content tag of the image: a new binary, or a host
+// library that changed, makes a new image.
+func (c imageContext) tag() string {
 	h := sha256.New()
-	h.Write(binary)
-	h.Write([]byte(bundleDockerfile))
+	h.Write(c.binary)
+	h.Write([]byte(c.dockerfile()))
+	for _, l := range c.libs {
+		h.Write([]byte(l.path))
+		h.Write(l.data)
+	}
 	return ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// buildContext returns the tar the image is built from.
-func buildContext(binary []byte) ([]byte, error) {
+// imageTag returns the content tag of the image built from a static binary.
+func imageTag(binary []byte) string { return imageContext{binary: binary}.tag() }
+
+// tarball returns the tar the image is built from.
+func (c imageContext) tarball() ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	files := []struct {
@@ -73,8 +111,15 @@ func buildContext(binary []byte) ([]byte, error) {
 		mode int64
 		data []byte
 	}{
-		{"Dockerfile", 0o644, []byte(bundleDockerfile)},
-		{"bottle-reconcile", 0o555, binary},
+		{"Dockerfile", 0o644, []byte(c.dockerfile())},
+		{"bottle-reconcile", 0o555, c.binary},
+	}
+	for _, l := range c.libs {
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{"rootfs" + l.path, 0o555, l.data})
 	}
 	for _, f := range files {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
@@ -120,14 +165,11 @@ func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkStatic(path); err != nil {
-		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
-	}
-	bin, err := os.ReadFile(path)
+	ic, err := newImageContext(path)
 	if err != nil {
 		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
 	}
-	tag := imageTag(bin)
+	tag := ic.tag()
 	op := fmt.Sprintf("build bundle image %q", tag)
 	_, err = d.api.ImageInspect(ctx, tag)
 	if err == nil {
@@ -137,7 +179,7 @@ func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 	if !cerrdefs.IsNotFound(err) {
 		return "", wrap(op, err)
 	}
-	tarball, err := buildContext(bin)
+	tarball, err := ic.tarball()
 	if err != nil {
 		return "", fmt.Errorf("dockernet: %s: make context: %w", op, err)
 	}

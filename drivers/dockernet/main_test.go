@@ -98,14 +98,17 @@ func testImageCleanup(binary string) func() error {
 	}
 }
 
-func buildBinary(out string) error {
+func buildBinary(out string) error { return buildBinaryEnv(out, "CGO_ENABLED=0") }
+
+// buildBinaryEnv builds bottle-reconcile with extra environment (cgo or not).
+func buildBinaryEnv(out string, env ...string) error {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/bottle-reconcile")
 	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build bundle binary: %w\n%s", err, b)
 	}

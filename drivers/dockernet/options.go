@@ -37,8 +37,9 @@ type Options struct {
 	// concurrent creates, in this process or another, never pick the same
 	// subnet; default DefaultLockPath.
 	LockPath string
-	// BundleBinary is the statically linked bottle-reconcile binary put in
-	// the bundle image; default os.Executable().
+	// BundleBinary is the bottle-reconcile binary put in the bundle image;
+	// default os.Executable(). A dynamically linked one brings its loader
+	// and shared libraries from this host.
 	BundleBinary string
 	// ReadyTimeout bounds how long Create waits for a new bundle's ready
 	// line; default DefaultReadyTimeout.

@@ -188,20 +188,6 @@ type errString string
 
 func (e errString) Error() string { return string(e) }
 
-func TestCheckStatic(t *testing.T) {
-	if err := checkStatic(testBinary); err != nil {
-		t.Errorf("checkStatic(static build) = %v", err)
-	}
-	// /bin/sh on Debian needs the dynamic loader, like a cgo build.
-	err := checkStatic("/bin/sh")
-	if err == nil || !strings.Contains(err.Error(), "built with cgo; rebuild with CGO_ENABLED=0 or pass --bundle-binary") {
-		t.Errorf("checkStatic(/bin/sh) = %v, want the cgo refusal", err)
-	}
-	if err := checkStatic("/nonexistent"); err == nil {
-		t.Error("checkStatic(/nonexistent) = nil")
-	}
-}
-
 func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{}.withDefaults()
 	if err != nil {
