@@ -21,6 +21,9 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile status [-o json]         show each bottle's state
        bottle-reconcile down NAME... | --all     tear bottles down
        bottle-reconcile probe NAME [-o json]     run the escape probes in a live bottle
+       bottle-reconcile exec NAME [-i] [-t] -- CMD...  run a command in a bottle's guest
+       bottle-reconcile cp SRC NAME:DST | NAME:SRC DST  copy files into or out of a guest
+       bottle-reconcile logs NAME [-f] [-o json] the bundle's egress and DNS decisions
        bottle-reconcile schema                   print the spec's JSON Schema
        bottle-reconcile --version                print the version and VCS revision
 
@@ -41,6 +44,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return bundle.Main(ctx, log, args[1:], stderr)
 	case "plan":
 		return cmdPlan(ctx, args[1:], stdout, stderr)
+	case "exec":
+		return cmdExec(ctx, args[1:], stdout, stderr)
+	case "cp":
+		return cmdCp(ctx, args[1:], stdout, stderr)
+	case "logs":
+		return cmdLogs(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return cmdProbe(ctx, args[1:], stdout, stderr)
 	case "probe-run": // hidden: the probe runner inside a guest

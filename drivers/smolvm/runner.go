@@ -14,9 +14,9 @@ import (
 
 // call is one smolvm invocation.
 type call struct {
-	args    []string // without the binary
-	env     []string // KEY=VALUE added to smolvm's own environment: exactly the forwarded -e KEY values
-	stdin   io.Reader
+	args  []string // without the binary
+	env   []string // KEY=VALUE added to smolvm's own environment: exactly the forwarded -e KEY values
+	stdin io.Reader
 	// stdout and stderr, when set, get smolvm's output as it comes
 	// instead of the result's buffers (exec and cp for the CLI).
 	stdout, stderr io.Writer
