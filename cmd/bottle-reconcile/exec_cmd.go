@@ -18,18 +18,36 @@ import (
 // docker exec uses it; otherwise exec exits with the command's code.
 const exitExecFailed = 125
 
-// envFlag collects repeated -e KEY=VALUE flags. Its String never shows a
-// value: flag's usage output prints defaults.
-type envFlag []string
+// envFlag collects repeated -e flags: KEY=VALUE, or KEY alone for the
+// value of KEY here (left out when it is not set), as docker exec has it.
+// Nothing it says ever shows a value: flag's own errors quote the
+// argument, so Set never fails and check reports instead.
+type envFlag struct {
+	kv  []string
+	bad int // entries with an empty KEY
+}
 
 func (f *envFlag) String() string { return "" }
 
 func (f *envFlag) Set(s string) error {
-	k, _, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE, got a value without '=' (or an empty KEY)")
+	k, _, hasValue := strings.Cut(s, "=")
+	switch {
+	case k == "":
+		f.bad++
+	case hasValue:
+		f.kv = append(f.kv, s)
+	default:
+		if v, ok := os.LookupEnv(k); ok {
+			f.kv = append(f.kv, k+"="+v)
+		}
 	}
-	*f = append(*f, s)
+	return nil
+}
+
+func (f *envFlag) check() error {
+	if f.bad > 0 {
+		return fmt.Errorf("-e: %d entries have an empty KEY; use -e KEY=VALUE or -e KEY", f.bad)
+	}
 	return nil
 }
 
@@ -43,8 +61,11 @@ func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tty := fs.Bool("t", false, "give the command a terminal (with -i, the local terminal is put in raw mode and its size followed)")
 	workdir := fs.String("w", "", "working directory in the guest")
 	var envs envFlag
-	fs.Var(&envs, "e", "set KEY=VALUE in the command's environment (repeatable; values are never logged)")
+	fs.Var(&envs, "e", "set KEY=VALUE in the command's environment, or KEY to pass this KEY's value from here (repeatable; values are never logged)")
 	name, argv, err := splitCommand(fs, args)
+	if err == nil {
+		err = envs.check()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile exec: %v\n", err)
 		fs.Usage()
@@ -65,7 +86,7 @@ func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile exec: %v\n", err)
 		return exitExecFailed
 	}
-	x := guestio.Exec{Cmd: argv, Env: envs, Dir: *workdir, TTY: *tty, Stdout: stdout, Stderr: stderr}
+	x := guestio.Exec{Cmd: argv, Env: envs.kv, Dir: *workdir, TTY: *tty, Stdout: stdout, Stderr: stderr}
 	if *interactive {
 		x.Stdin = os.Stdin
 	}
@@ -98,6 +119,7 @@ func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func splitCommand(fs *flag.FlagSet, args []string) (string, []string, error) {
 	var name string
 	var argv []string
+	args = joinedShortFlags(args)
 	if i := slices.Index(args, "--"); i >= 0 {
 		pos, err := parseInterspersed(fs, args[:i])
 		if err != nil {
@@ -124,4 +146,21 @@ func splitCommand(fs *flag.FlagSet, args []string) (string, []string, error) {
 		return "", nil, fmt.Errorf("no command to run in bottle %q (put it after --)", name)
 	}
 	return name, argv, nil
+}
+
+// joinedShortFlags spells -it and -ti, as docker exec takes them, as the
+// two flags the flag package reads; the command after "--" is left alone.
+func joinedShortFlags(args []string) []string {
+	out := make([]string, 0, len(args)+1)
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "-it" || a == "-ti" {
+			out = append(out, "-i", "-t")
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
