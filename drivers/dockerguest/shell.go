@@ -75,6 +75,11 @@ func (d *Driver) Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec
 		}
 		done <- err
 	}()
+	if x.TTY && x.Size.Width > 0 {
+		// Daemons before API 1.42 drop ConsoleSize; the daemon holds a
+		// resize until the exec's process runs.
+		_ = sh.ContainerExecResize(ctx, ex.ID, container.ResizeOptions{Height: x.Size.Height, Width: x.Size.Width})
+	}
 	if x.TTY && x.Resize != nil {
 		go func() {
 			for {

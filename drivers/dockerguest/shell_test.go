@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -22,12 +23,13 @@ import (
 // fakeShell plays one exec: it records what was asked, answers resizes,
 // and runs a scripted command on the attached stream.
 type fakeShell struct {
-	shellAPI // copies are tested against the real daemon
-	mu       sync.Mutex
-	opts     container.ExecOptions
-	resizes  []container.ResizeOptions
-	resized  chan struct{} // closed at the first resize
-	exitCode int
+	shellAPI    // copies are tested against the real daemon
+	mu          sync.Mutex
+	opts        container.ExecOptions
+	resizes     []container.ResizeOptions
+	resized     chan struct{} // closed at the resize number waitResizes
+	waitResizes int
+	exitCode    int
 	// command gets the exec's stdin and writes its output; it returns
 	// when the command is over.
 	command func(stdin io.Reader, out io.Writer, f *fakeShell)
@@ -51,7 +53,7 @@ func (f *fakeShell) ContainerExecResize(_ context.Context, _ string, o container
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resizes = append(f.resizes, o)
-	if len(f.resizes) == 1 {
+	if len(f.resizes) == f.waitResizes {
 		close(f.resized)
 	}
 	return nil
@@ -106,11 +108,11 @@ func TestExec(t *testing.T) {
 				_, _ = out.Write([]byte("raw"))
 			},
 			wantOut:    "raw",
-			wantResize: []container.ResizeOptions{{Height: 50, Width: 132}},
+			wantResize: []container.ResizeOptions{{Height: 24, Width: 80}, {Height: 50, Width: 132}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeShell{resized: make(chan struct{}), exitCode: 3, command: tc.command}
+			f := &fakeShell{resized: make(chan struct{}), waitResizes: len(tc.wantResize), exitCode: 3, command: tc.command}
 			d := newFakeDriver(t, newFakeDocker(), nil)
 			d.sh = f
 			var out, errb bytes.Buffer
@@ -137,7 +139,7 @@ func TestExec(t *testing.T) {
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if len(f.resizes) != len(tc.wantResize) || (len(f.resizes) > 0 && f.resizes[0] != tc.wantResize[0]) {
+			if fmt.Sprint(f.resizes) != fmt.Sprint(tc.wantResize) {
 				t.Errorf("resizes %v, want %v", f.resizes, tc.wantResize)
 			}
 		})
