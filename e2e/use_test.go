@@ -115,6 +115,9 @@ func useBottle(t *testing.T, e *env, name, bb string) {
 				t.Errorf("%s: want exit 125 saying there is no such bottle\n%s", sub, r)
 			}
 		}
+		if r := e.run("logs", append([]string{"nosuch"}, dir...)...); r.code != 1 || !strings.Contains(r.stderr, `bottle "nosuch" has no bundle`) {
+			t.Errorf("logs: want exit 1 saying there is no such bundle\n%s", r)
+		}
 	})
 }
 
