@@ -22,6 +22,9 @@ const usage = `usage: bottle-reconcile [flags] [DIR]          watch DIR (default
        bottle-reconcile status [-o json]         show each bottle's state
        bottle-reconcile down NAME... | --all     tear bottles down
        bottle-reconcile probe NAME [-o json]     run the escape probes in a live bottle
+       bottle-reconcile exec NAME [-i] [-t] -- CMD...  run a command in a bottle's guest
+       bottle-reconcile cp SRC NAME:DST | NAME:SRC DST  copy files into or out of a guest
+       bottle-reconcile logs NAME [-f] [-o json] the bundle's egress and DNS decisions
        bottle-reconcile schema                   print the spec's JSON Schema
        bottle-reconcile completion bash|zsh      print a shell completion script
        bottle-reconcile --version                print the version and VCS revision
@@ -55,6 +58,9 @@ func commands() []command {
 		{name: "status", args: "dir", run: ctxless(cmdStatus)},
 		{name: "down", args: "bottles", run: cmdDown},
 		{name: "probe", args: "bottles", run: cmdProbe},
+		{name: "exec", args: "bottles", run: cmdExec},
+		{name: "cp", run: cmdCp},
+		{name: "logs", args: "bottles", run: cmdLogs},
 		{name: "schema", run: ctxless(cmdSchema)},
 		{name: "completion", args: "shells", run: ctxless(cmdCompletion)},
 		{name: "version", run: func(_ context.Context, _ []string, stdout, _ io.Writer) int { return cmdVersion(stdout) }},

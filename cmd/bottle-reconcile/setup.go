@@ -153,6 +153,7 @@ type env struct {
 	rec    *reconciler.Reconciler
 	docker *client.Client
 	bundle *dockernet.BundleDriver
+	guests map[string]reconciler.Driver // by spec.guest kind
 	log    logr.Logger
 }
 
@@ -215,7 +216,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 		Dir: c.dir, Instance: c.instance, StateDir: c.stateDir, Pool: c.pool, AllowSubnetOutsidePool: c.outsidePool,
 		MaxDeletes: maxDeletes, Concurrency: c.concurrency, AllowEmpty: c.allowEmpty,
 	}, netd, bund, guests, log)
-	return &env{rec: rec, docker: cli, bundle: bund, log: log}, nil
+	return &env{rec: rec, docker: cli, bundle: bund, guests: guests, log: log}, nil
 }
 
 // smolvmDriver returns the smolvm driver, or a stand-in that reports why it

@@ -3,12 +3,14 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Local images, as src/data/image_source.rs (a5df5001) resolves them at
@@ -157,6 +159,9 @@ func rustIOError(err error) string {
 	}
 	if os.IsPermission(err) {
 		return "Permission denied (os error 13)"
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return "Is a directory (os error 21)"
 	}
 	return err.Error()
 }

@@ -188,12 +188,23 @@ func (a *app) cp(p parsedArgs) error {
 		return err
 	}
 	if !upload {
+		// As read_file_to_path (src/agent/client.rs 2224-2244): the local
+		// path is created first, with File::create, so a directory there
+		// is an error and nothing is put inside it.
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return errorf("agent operation failed: write local file: %s: %s", dst, rustIOError(err))
+		}
+		defer f.Close()
 		data, err := os.ReadFile(a.guestPath(name, gpath))
 		if err != nil {
 			// Wording not from the source.
 			return errorf("agent operation failed: read file '%s': %v", gpath, errors.Unwrap(err))
 		}
-		return writeAtomic(localTarget(dst, gpath), data, 0o644)
+		if _, err := f.Write(data); err != nil {
+			return errorf("agent operation failed: write local file: %v", err)
+		}
+		return f.Close()
 	}
 	mode := os.FileMode(0o644)
 	if v, ok := p.one("mode"); ok {
@@ -212,15 +223,6 @@ func (a *app) cp(p parsedArgs) error {
 		return fmt.Errorf("cp: %w", err)
 	}
 	return writeAtomic(target, data, mode)
-}
-
-// localTarget puts a download into dst, or into dst/<base> when dst is a
-// directory.
-func localTarget(dst, gpath string) string {
-	if st, err := os.Stat(dst); err == nil && st.IsDir() {
-		return filepath.Join(dst, filepath.Base(gpath))
-	}
-	return dst
 }
 
 // writeAtomic writes through a temp file and rename, as the guest agent's

@@ -74,6 +74,14 @@ func TestCp(t *testing.T) {
 	if b, err := os.ReadFile(out); err != nil || string(b) != "payload\n" {
 		t.Errorf("download = %q, %v", b, err)
 	}
+	// The local path is File::create'd: a directory there is an error
+	// (src/agent/client.rs 2239-2244), and nothing lands inside it.
+	outDir := t.TempDir()
+	want{code: 1, stderr: "Error: agent operation failed: write local file: " + outDir + ": Is a directory (os error 21)\n"}.
+		check(t, e.run("machine", "cp", "vm1:/etc/in.txt", outDir))
+	if _, err := os.Stat(filepath.Join(outDir, "in.txt")); err == nil {
+		t.Error("a download to a directory was put inside it")
+	}
 	// ".." cannot leave the rootfs stand-in.
 	want{}.check(t, e.run("machine", "cp", src, "vm1:/../../escape.txt"))
 	if _, err := os.Stat(filepath.Join(e.data, "emu", "escape.txt")); err == nil {

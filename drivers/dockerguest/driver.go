@@ -48,6 +48,7 @@ const (
 // Driver manages docker guests and their host firewall rules.
 type Driver struct {
 	api  dockerAPI
+	sh   shellAPI // exec and cp; nil when api cannot do them
 	fw   firewall
 	net  guestNet
 	opts Options
@@ -83,6 +84,7 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 	if d.opts.Images == nil {
 		d.opts.Images = images.New(api, nil, d.log)
 	}
+	d.sh, _ = api.(shellAPI)
 	d.hadGuests.Store(true)
 	return d, nil
 }

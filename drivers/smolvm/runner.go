@@ -14,9 +14,18 @@ import (
 
 // call is one smolvm invocation.
 type call struct {
-	args    []string // without the binary
-	env     []string // KEY=VALUE added to smolvm's own environment: exactly the forwarded -e KEY values
-	stdin   io.Reader
+	args  []string // without the binary
+	env   []string // KEY=VALUE added to smolvm's own environment: exactly the forwarded -e KEY values
+	stdin io.Reader
+	// stdout and stderr, when set, get smolvm's output as it comes
+	// instead of the result's buffers (exec and cp for the CLI).
+	stdout, stderr io.Writer
+	// terminal, when set, is the local terminal smolvm reads and draws
+	// on (exec -t): its process group is made the terminal's foreground
+	// group while it runs, else reading from it would stop smolvm
+	// (SIGTTIN), and ours is put back after.
+	terminal *os.File
+	// timeout bounds the call; 0 leaves it to ctx (an interactive exec).
 	timeout time.Duration
 	// cgroup, when set, is the cgroup (v2) directory smolvm starts in, so
 	// the VMM it launches runs there (the host layer).
@@ -54,7 +63,10 @@ type execRunner struct {
 }
 
 func (r execRunner) run(ctx context.Context, c call) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	cancel := func() {}
+	if c.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+	}
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, r.binary, c.args...)
@@ -64,10 +76,20 @@ func (r execRunner) run(ctx context.Context, c call) (result, error) {
 	cmd.Stdin = c.stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if c.stdout != nil {
+		cmd.Stdout = c.stdout
+	}
+	if c.stderr != nil {
+		cmd.Stderr = c.stderr
+	}
 	// smolvm's installed entry point is a bash wrapper; killing only the
 	// direct child could leave its descendants running, so it gets its own
 	// process group and the whole group is killed on timeout.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if c.terminal != nil {
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, int(c.terminal.Fd())
+		defer takeForeground(c.terminal)
+	}
 	if c.cgroup != "" {
 		// Placed by the kernel at clone (CLONE_INTO_CGROUP), so no code of
 		// smolvm's ever runs outside the cgroup.
