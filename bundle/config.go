@@ -35,6 +35,12 @@ type Config struct {
 	// Refuse lists ranges the egress gate must never dial on top of the
 	// built-in ones, e.g. the pool bottle subnets come from.
 	Refuse []netip.Prefix `json:"refuse,omitempty"`
+	// HostAddrs are the host's own addresses outside the refused ranges
+	// (its public ones), which the bundle cannot list from its own network
+	// namespace: the reconciler reads them on the host and passes them here,
+	// and both daemons refuse them like Refuse, so no allowed name or
+	// literal leads to a service on the host.
+	HostAddrs []netip.Addr `json:"hostAddrs,omitempty"`
 	// Upstream is the DNS server the resolver forwards allowed names to, as
 	// host:port. Empty means the first nameserver of /etc/resolv.conf.
 	Upstream string `json:"upstream,omitempty"`

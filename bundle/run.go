@@ -125,6 +125,9 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 
 	local := localAddrs(log, cfg.Listen)
 	refuse := slices.Clone(cfg.Refuse)
+	for _, a := range cfg.HostAddrs {
+		refuse = append(refuse, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
 	for _, a := range local {
 		// The bundle's own addresses, whatever range they are in.
 		refuse = append(refuse, netip.PrefixFrom(a, a.BitLen()))

@@ -68,16 +68,20 @@ func startRun(t *testing.T, cfg Config) (map[string]string, *lockedWriter) {
 	return startRunWith(t, cfg, runOptions{})
 }
 
-// startRunWith is startRun with o's watchdog interval.
+// startRunWith is startRun with o's watchdog interval and proxy resolver.
 func startRunWith(t *testing.T, cfg Config, o runOptions) (map[string]string, *lockedWriter) {
 	t.Helper()
 	out := &lockedWriter{}
 	ready := make(chan map[string]string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	res := o.proxyResolver
+	if res == nil {
+		res = noResolver{}
+	}
 	go func() {
 		done <- run(ctx, testr.New(t), cfg, runOptions{
-			controlAddr: "127.0.0.1:0", ephemeral: true, audit: out, proxyResolver: noResolver{},
+			controlAddr: "127.0.0.1:0", ephemeral: true, audit: out, proxyResolver: res,
 			ready: func(m map[string]string) { ready <- m }, watchdog: o.watchdog,
 		})
 	}()
@@ -372,5 +376,45 @@ func TestRunResolvesThroughUpstream(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("decision log lacks %s:\n%s", want, log)
 		}
+	}
+}
+
+// TestRunRefusesHostAddrs: an address the reconciler passes as one of the
+// host's is refused by both daemons, by name and by literal, though it is
+// in no refused range and a rule names it.
+func TestRunRefusesHostAddrs(t *testing.T) {
+	const host = "198.51.100.7" // documentation space: in no refused range
+	up := zoneUpstream(t, map[string]string{"host.test.": host})
+	cfg := Config{
+		Bottle:    "b3",
+		Daemons:   []string{DaemonEgress, DaemonDNS},
+		Allow:     []string{"host.test"},
+		Listen:    netip.MustParseAddr("127.0.0.1"),
+		Upstream:  up,
+		HostAddrs: []netip.Addr{netip.MustParseAddr(host)},
+	}
+	addrs, out := startRunWith(t, cfg, runOptions{proxyResolver: upstreamResolver(up)})
+	c, err := net.DialTimeout("tcp", addrs[DaemonEgress], 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "CONNECT host.test:443 HTTP/1.1\r\nHost: host.test:443\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), host) {
+		t.Errorf("CONNECT host.test:443 (resolves to the host's %s): %d %q, want 403 naming it", host, resp.StatusCode, body)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("host.test.", dns.TypeA)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: 2 * time.Second}).Exchange(m, addrs[DaemonDNS])
+	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+		t.Errorf("host.test: %v %v, want an empty answer (the host's address dropped)", r, err)
+	}
+	if log := out.String(); !strings.Contains(log, "address "+host+" refused") {
+		t.Errorf("decision log does not name %s as refused:\n%s", host, log)
 	}
 }

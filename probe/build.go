@@ -24,8 +24,11 @@ type Target struct {
 	// HostAddrs are the host's own addresses other than loopback: LAN,
 	// docker0, every bridge's gateway.
 	HostAddrs []netip.Addr
-	Peers     []Peer // the instance's other bottles
-	Canary    Canaries
+	// PublicAddrs are the host's addresses outside every refused range,
+	// which bundles refuse by address (bundle.Config.HostAddrs).
+	PublicAddrs []netip.Addr
+	Peers       []Peer // the instance's other bottles
+	Canary      Canaries
 
 	// MetadataToken is served at 169.254.169.254:80 by a stand-in, when
 	// there is one; without it any data from that address fails the probe.
@@ -62,7 +65,10 @@ type Rebind struct {
 
 // Canaries are the host's canary servers: each answers Token.
 type Canaries struct {
-	Token    string
+	Token string
+	// Mark is this run's: checks send it to the canaries, which count
+	// traffic carrying another run's mark as stale.
+	Mark     string
 	Loopback uint16 // HTTP on 127.0.0.1
 	Any      uint16 // HTTP on 0.0.0.0
 	UDP      uint16 // UDP on 0.0.0.0
@@ -109,6 +115,9 @@ func (b *builder) add(c Check) {
 	c.ID = strconv.Itoa(b.group) + "." + strconv.Itoa(b.n)
 	if c.Expect == "" {
 		c.Expect = Blocked
+	}
+	if c.Kind == KindHTTP || c.Kind == KindUDP || c.Kind == KindProxy {
+		c.Mark = b.t.Canary.Mark
 	}
 	b.checks = append(b.checks, c)
 }
@@ -338,6 +347,16 @@ func (b *builder) build() {
 	for _, port := range []uint16{2375, 2376} {
 		b.add(Check{Name: fmt.Sprintf("Docker API on the bridge gateway :%d", port), Kind: KindTCP, Addr: ap(t.Gateway, port)})
 	}
+
+	// 14: the host's public addresses through the proxy. No range refuses
+	// them, so each bundle is told them; the host-side control before each
+	// pair (publicControls) shows the canary is there.
+	b.section(14)
+	for _, a := range publicProbed(t) {
+		b.n++ // the control's number
+		b.viaProxy("host's public address "+a.String()+" via proxy (absolute URI)", http.MethodGet, "http://"+ap(a, t.Canary.Any)+"/", "")
+		b.viaProxy("host's public address "+a.String()+" via proxy (CONNECT)", http.MethodConnect, ap(a, t.Canary.Any), "")
+	}
 }
 
 // allowedRule returns an allowlisted host name and its rule, preferring an
@@ -360,4 +379,10 @@ func (b *builder) allowedRule() (string, spec.HostRule, bool) {
 func (b *builder) allowedName() string {
 	h, _, _ := b.allowedRule()
 	return h
+}
+
+// publicProbed are the host's public addresses the plan probes: at most
+// four, enough to show the rule without a long run on a host with many.
+func publicProbed(t Target) []netip.Addr {
+	return t.PublicAddrs[:min(len(t.PublicAddrs), 4)]
 }

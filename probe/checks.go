@@ -138,7 +138,7 @@ func checkHTTP(ctx context.Context, c Check) Observation {
 		host = c.Addr
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(d))
-	_, _ = io.WriteString(conn, "GET / HTTP/1.0\r\nHost: "+host+"\r\n\r\n")
+	_, _ = io.WriteString(conn, "GET /"+c.Mark+" HTTP/1.0\r\nHost: "+host+"\r\n\r\n")
 	return judgeData(readAll(conn, d), c.Token, "connected")
 }
 
@@ -213,7 +213,7 @@ func checkProxy(ctx context.Context, c Check) Observation {
 	status := resp.Status
 	if c.Method == http.MethodConnect && resp.StatusCode/100 == 2 {
 		// A tunnel: ask the far end for the token through it.
-		_, _ = io.WriteString(conn, "GET / HTTP/1.0\r\nHost: "+c.Target+"\r\n\r\n")
+		_, _ = io.WriteString(conn, "GET /"+c.Mark+" HTTP/1.0\r\nHost: "+c.Target+"\r\n\r\n")
 		b, _ := io.ReadAll(io.LimitReader(br, maxRead))
 		o := judgeData(b, c.Token, "tunnel")
 		o.Reached = true
@@ -359,7 +359,7 @@ func checkUDP(ctx context.Context, c Check) Observation {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(d))
-	if _, err := conn.Write([]byte("probe")); err != nil {
+	if _, err := conn.Write([]byte("probe " + c.Mark)); err != nil {
 		return Observation{Observed: "send: " + describe(err), Detail: err.Error()}
 	}
 	buf := make([]byte, 2048)

@@ -10,6 +10,10 @@
 // (BuildPlan), copies the binary into the guest, runs it there and judges
 // each observation against what the spec expects (Judge).
 //
+// The guest's word is not final: the canaries count every connection and
+// datagram that reaches them, and Confirm fails each check the guest
+// reports blocked whose canary saw more than the guest owns up to.
+//
 // A check judges by whether data came back (a canary token, a DNS answer,
 // an HTTP status from the proxy), not by whether connect() succeeded, and
 // reports how long it took, so a block by refusal can be told from a block

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -61,6 +64,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	results, err := runIn(ctx, o, t, g)
+	if err != nil {
+		return nil, err
+	}
+	return &Report{Bottle: o.Bottle, Guest: g.String(), Passed: Passed(results),
+		Millis: time.Since(start).Milliseconds(), Results: results}, nil
+}
+
+// runIn runs the plan for t in g with this run's canaries, and judges what
+// the guest reports against what the host saw.
+func runIn(ctx context.Context, o Options, t Target, g guest) ([]Result, error) {
 	can, err := StartCanaries()
 	if err != nil {
 		return nil, err
@@ -73,6 +87,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	t.Nonce = "x" + NewToken()[:16]
 	plan := BuildPlan(t)
 	plan.RemoveSelf = true
+	// Before the guest runs: the host reaches its canary at each of its
+	// public addresses, or a refusal to reach them would prove nothing.
+	controls := publicControls(ctx, t, can)
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout+30*time.Second)
 	defer cancel()
@@ -88,16 +105,36 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := can.Finish(ctx); err != nil {
+		return nil, fmt.Errorf("probe: count what reached the host canaries: %w", err)
+	}
 	var res Output
 	if err := json.Unmarshal(out, &res); err != nil {
 		return nil, fmt.Errorf("probe: runner output in %s is not JSON: %w: %.200q", g, err, out)
 	}
-	results := Judge(plan, res.Observations)
+	results := Confirm(plan, can.Canaries, append(Judge(plan, res.Observations), controls...), can.Arrivals())
 	if o.DNSSeen != nil {
 		results = append(results, nonceResult(t.Nonce, o.DNSSeen))
 	}
-	return &Report{Bottle: o.Bottle, Guest: g.String(), Passed: Passed(results),
-		Millis: time.Since(start).Milliseconds(), Results: results}, nil
+	return results, nil
+}
+
+// publicControls are the host-side controls of the probes of the host's
+// public addresses: the host itself gets the token from its canary there.
+func publicControls(ctx context.Context, t Target, can *HostCanaries) []Result {
+	if !slices.Contains(t.Daemons, spec.DaemonEgress) {
+		return nil
+	}
+	var out []Result
+	for i, a := range publicProbed(t) {
+		r := Result{ID: "14." + strconv.Itoa(i*3+1), Name: "control: the host reaches its canary at " + a.String(), Expected: Allowed,
+			Observed: "TOKEN RETURNED", Verdict: Pass}
+		if err := can.HostGet(ctx, a); err != nil {
+			r.fail("no token", "the probes of "+a.String()+" below prove nothing: "+err.Error())
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // nonceResult is the host-side half of the DNS exfiltration probe: the
@@ -145,6 +182,9 @@ func observe(ctx context.Context, o Options) (Target, guest, error) {
 	}
 	t.Gateway, t.Bundle = reconciler.Gateway(t.Subnet), reconciler.BundleAddr(t.Subnet)
 	t.HostAddrs = hostAddrs()
+	// Best effort: without them the probes of the public addresses are
+	// left out, the rest stand.
+	t.PublicAddrs, _ = hostaddr.Unrefused(nil)
 
 	var g guest
 	switch o.Spec.Guest {

@@ -65,6 +65,7 @@ type Check struct {
 	Method  string   `json:"method,omitempty"`  // proxy: CONNECT or GET
 	Host    string   `json:"host,omitempty"`    // the Host header to send, when not the target's
 	Token   string   `json:"token,omitempty"`   // canary token that must not come back
+	Mark    string   `json:"mark,omitempty"`    // the run's mark, sent to canaries (the request path, a datagram)
 	Status  int      `json:"status,omitempty"`  // proxy: the status a blocked request must get (0: any non-2xx)
 	Query   string   `json:"query,omitempty"`   // dns: the name asked
 	Net     string   `json:"net,omitempty"`     // dns: udp or tcp

@@ -22,12 +22,13 @@ func testTarget() Target {
 		Bottle: "a", GuestKind: spec.GuestDocker,
 		Subnet:  netip.MustParsePrefix("10.218.0.0/29"),
 		Gateway: netip.MustParseAddr("10.218.0.1"), Bundle: netip.MustParseAddr("10.218.0.2"),
-		Daemons:   []string{spec.DaemonEgress, spec.DaemonDNS},
-		Allow:     []spec.HostRule{rule},
-		HostAddrs: []netip.Addr{netip.MustParseAddr("10.218.0.1"), netip.MustParseAddr("172.17.0.1"), netip.MustParseAddr("192.0.2.2")},
-		Peers:     []Peer{{Bottle: "b", Bundle: netip.MustParseAddr("10.218.0.10"), Guest: netip.MustParseAddr("10.218.0.11")}},
-		Canary:    Canaries{Token: "tok", Loopback: 1001, Any: 1002, UDP: 1003},
-		Rebind:    []Rebind{{Name: "rebind.example.com", BadIPs: []string{"127.0.0.1"}}, {Name: "peer", Proxy: true}},
+		Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
+		Allow:       []spec.HostRule{rule},
+		HostAddrs:   []netip.Addr{netip.MustParseAddr("10.218.0.1"), netip.MustParseAddr("172.17.0.1"), netip.MustParseAddr("192.0.2.2")},
+		PublicAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")},
+		Peers:       []Peer{{Bottle: "b", Bundle: netip.MustParseAddr("10.218.0.10"), Guest: netip.MustParseAddr("10.218.0.11")}},
+		Canary:      Canaries{Token: "tok", Loopback: 1001, Any: 1002, UDP: 1003},
+		Rebind:      []Rebind{{Name: "rebind.example.com", BadIPs: []string{"127.0.0.1"}}, {Name: "peer", Proxy: true}},
 	}
 }
 
@@ -49,7 +50,7 @@ func TestBuildPlan(t *testing.T) {
 			t.Errorf("%s: proxy check %+v", c.ID, c)
 		}
 	}
-	for g := range 14 {
+	for g := range 15 {
 		if !groups[strconv.Itoa(g)] {
 			t.Errorf("no probe in group %d", g)
 		}
@@ -71,6 +72,14 @@ func TestBuildPlan(t *testing.T) {
 	}
 	if c := find("host 10.218.0.1 canary direct"); c.Addr != "10.218.0.1:1002" || c.Token != "tok" {
 		t.Errorf("%+v", c)
+	}
+	// The host's public address through the proxy, refused with 403, and
+	// seen by the any-address canary if it is not.
+	for _, name := range []string{"host's public address 198.51.100.1 via proxy (absolute URI)", "host's public address 198.51.100.1 via proxy (CONNECT)"} {
+		c := find(name)
+		if k, ok := canaryTarget(c, testTarget().Canary); c.Status != http.StatusForbidden || !ok || k != (canaryKey{CanaryAny, netip.MustParseAddr("198.51.100.1")}) {
+			t.Errorf("%s: %+v aims at %v (%v)", name, c, k, ok)
+		}
 	}
 	find("allowlisted api.example.com on port 22")
 	find("bottle b's proxy via proxy")

@@ -15,6 +15,9 @@ type DiffOptions struct {
 	// spec is gone; a larger teardown is held whole until a flag lifts the
 	// cap. Negative means no cap.
 	MaxDeletes int
+	// Facts are what each role's driver makes its resources from beside
+	// the spec (HashFacter), hashed with it.
+	Facts map[Role]string
 }
 
 // Diff compares what the specs ask for with what exists and returns the
@@ -169,7 +172,7 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	addr := BundleAddr(subnet)
 
 	guestWhy := guestDrift(db, guest, addr)
-	bunWhy, waiting := bundleDrift(db, bun, addr)
+	bunWhy, waiting := bundleDrift(db, bun, addr, p.opts.Facts[RoleBundle])
 	if bunWhy == "" && len(strayBuns) > 0 {
 		bunWhy = "has an unexpected twin"
 	}
@@ -234,13 +237,16 @@ func (p *planner) create(db *DesiredBottle, role Role, cause string, subnet neti
 		Role:    role,
 		Spec:    db.Spec,
 		Network: Names(db.Name, RoleNetwork),
-		Labels:  OwnerLabels(p.opts.Instance, db.Name, role, Hash(role, db.Spec)),
+		Labels:  OwnerLabels(p.opts.Instance, db.Name, role, HashWith(role, db.Spec, p.opts.Facts[role])),
 	}
 	if role != RoleGuest && db.GuestKind != "" {
 		w.Labels[LabelGuestKind] = db.GuestKind
 	}
 	if db.Spec.Protect {
 		w.Labels[LabelProtect] = "true"
+	}
+	if f := FactsDigest(p.opts.Facts[role]); f != "" {
+		w.Labels[LabelFacts] = f
 	}
 	kind := ""
 	d := map[string]string{}
@@ -316,11 +322,14 @@ func networkDrift(db *DesiredBottle, net *Resource) string {
 
 // bundleDrift says why the bundle must be replaced, or "", and whether it is
 // still starting (neither healthy nor failed yet).
-func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr) (string, bool) {
+func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr, facts string) (string, bool) {
 	switch {
 	case b == nil:
 		return "missing", false
-	case hashDrift(*b, Hash(RoleBundle, db.Spec)):
+	case hashDrift(*b, HashWith(RoleBundle, db.Spec, facts)):
+		if b.Labels[LabelFacts] != FactsDigest(facts) {
+			return "bundle settings changed (the host's public addresses or the DNS limit flags)", false
+		}
 		return "spec hash changed", false
 	case b.Addr != addr:
 		return fmt.Sprintf("address is %s, want %s", orNone(b.Addr), addr), false

@@ -321,3 +321,74 @@ Plan: 0 to create, 0 to delete, 0 to start, 0 to stop, 1 to repair.
 		t.Fatalf("plan:\n%s\nwant:\n%s", got, wantPlan)
 	}
 }
+
+// TestDiffBundleFacts: a bundle driver's facts (the host's addresses, DNS
+// limit flags) are hashed into the bundle's hash, so a change of them
+// replaces the bundle alone, with a cause saying so; no facts leave the
+// hash as it was.
+func TestDiffBundleFacts(t *testing.T) {
+	alice := desiredBottle("alice")
+	plain := chain(alice, "10.213.0.8/29")
+	withFacts := func(f string) []Resource {
+		return edit(plain, RoleBundle, func(r *Resource) {
+			r.Hash = HashWith(RoleBundle, alice.Spec, f)
+			r.Labels[LabelHash], r.Labels[LabelFacts] = r.Hash, FactsDigest(f)
+		})
+	}
+	tests := []struct {
+		name     string
+		facts    string
+		observed []Resource
+		replace  bool
+	}{
+		{"no facts, made without", "", plain, false},
+		{"facts, made without (an upgrade on a host with a public address)", "hosts=203.0.113.9", plain, true},
+		{"same facts", "hosts=203.0.113.9", withFacts("hosts=203.0.113.9"), false},
+		{"the host's address changed", "hosts=203.0.113.10", withFacts("hosts=203.0.113.9"), true},
+		{"the facts went away", "", withFacts("hosts=203.0.113.9"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var facts map[Role]string
+			if tt.facts != "" {
+				facts = map[Role]string{RoleBundle: tt.facts}
+			}
+			p := Diff(want(alice), NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 10, Facts: facts})
+			if !tt.replace {
+				if len(p.Ops) != 0 {
+					t.Fatalf("plan:\n%s\nwant nothing", p)
+				}
+				return
+			}
+			var created *Want
+			for _, op := range p.Ops {
+				if op.Role != RoleBundle {
+					// A docker guest is frozen and thawed, a smolvm guest
+					// stopped and started: never recreated for the facts.
+					if op.Action == ActionCreate || op.Action == ActionDelete {
+						t.Errorf("op %s %s %s; want only the bundle replaced", op.Action, op.Role, op.Name)
+					}
+					continue
+				}
+				if !strings.Contains(op.Cause, "bundle settings changed") {
+					t.Errorf("op %s bundle cause %q, want one saying the bundle settings changed", op.Action, op.Cause)
+				}
+				if op.Action == ActionCreate {
+					created = op.Want
+				}
+			}
+			if created == nil {
+				t.Fatalf("plan:\n%s\nwant the bundle replaced", p)
+			}
+			if h := created.Labels[LabelHash]; h != HashWith(RoleBundle, alice.Spec, tt.facts) {
+				t.Errorf("new bundle hash %s, want the hash with the facts", h)
+			}
+			if f := created.Labels[LabelFacts]; f != FactsDigest(tt.facts) {
+				t.Errorf("new bundle facts label %q, want %q", f, FactsDigest(tt.facts))
+			}
+		})
+	}
+	if Hash(RoleBundle, alice.Spec) != HashWith(RoleBundle, alice.Spec, "") {
+		t.Error("empty facts change the hash: an upgrade would replace every bundle")
+	}
+}

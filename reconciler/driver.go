@@ -49,3 +49,13 @@ type Versioned interface {
 type Cleaner interface {
 	Cleanup(ctx context.Context, instance string) error
 }
+
+// HashFacter is implemented by drivers whose resources are made from more
+// than the spec: facts of the host or flags of the reconciler (a bundle's
+// refused host addresses, non-default DNS limits). HashFacts returns them in
+// one canonical string, "" when there are none worth hashing. They are read
+// once a pass and hashed into each of the driver's resources, so when they
+// change the next pass replaces those resources.
+type HashFacter interface {
+	HashFacts(ctx context.Context) (string, error)
+}

@@ -19,6 +19,13 @@ const HashVersion = "1"
 // suspend and protect are not, and neither are observed facts such as the
 // allocated subnet, which the diff compares directly.
 func Hash(role Role, s spec.Spec) string {
+	return HashWith(role, s, "")
+}
+
+// HashWith is Hash with facts, what a driver makes the resource from beside
+// the spec (HashFacter). Empty facts give Hash, so a driver with none, or
+// whose settings are all defaults, keeps the hashes it had.
+func HashWith(role Role, s spec.Spec, facts string) string {
 	var v any
 	switch role {
 	case RoleNetwork:
@@ -57,6 +64,9 @@ func Hash(role Role, s spec.Spec) string {
 	b, err := json.Marshal(v) // maps marshal with sorted keys
 	if err != nil {
 		panic("reconciler: hash: " + err.Error()) // plain structs of strings cannot fail
+	}
+	if facts != "" {
+		b = append(append(b, 0), facts...)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

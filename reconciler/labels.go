@@ -1,5 +1,10 @@
 package reconciler
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // Label keys carried by every resource bottle-reconcile creates. Ownership is
 // decided by these labels only, never by name.
 const (
@@ -32,7 +37,19 @@ const (
 	// LabelBundleAddr is set on guests: the bundle address their egress is
 	// locked to. A guest whose lock points elsewhere is recreated.
 	LabelBundleAddr = labelPrefix + "bundle-addr"
+	// LabelFacts is set when a driver's HashFacts were hashed in: a digest
+	// of them, so a replace can say that they changed, not the spec.
+	LabelFacts = labelPrefix + "facts"
 )
+
+// FactsDigest is the value of LabelFacts for facts, "" for none.
+func FactsDigest(facts string) string {
+	if facts == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(facts))
+	return hex.EncodeToString(sum[:8])
+}
 
 // OwnerLabels returns the labels that mark a resource of bottle b as owned by
 // this instance, with the hash of its role.

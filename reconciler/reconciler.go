@@ -139,6 +139,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	type observation struct {
 		resources []Resource
 		unseen    map[string]string
+		facts     map[Role]string
 		err       error
 	}
 	octx, cancel := context.WithCancel(ctx)
@@ -146,7 +147,11 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	oc := make(chan observation, 1)
 	go func() {
 		rs, unseen, err := observeAll(octx, obs)
-		oc <- observation{rs, unseen, err}
+		var facts map[Role]string
+		if err == nil {
+			facts, err = hashFacts(octx, obs)
+		}
+		oc <- observation{rs, unseen, facts, err}
 	}()
 	// The recorded statuses are read beside the specs too.
 	type record struct {
@@ -181,17 +186,37 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
 	p.Observed.Unobservable = o.unseen
 	p.Observed.Protected = protected(prev, p.Observed)
-	p.Plan = diffPass(cfg, specs, &p.Desired, p.Observed)
+	p.Plan = diffPass(cfg, specs, &p.Desired, p.Observed, o.facts)
 	return p, nil
 }
 
 // diffPass is a pass's decision once specs are loaded and the runtimes
-// observed; a review (Review) makes the same one offline.
-func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed) Plan {
+// observed; a review (Review) makes the same one offline, with no facts of
+// a host.
+func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed, facts map[Role]string) Plan {
 	if len(specs.Files) == 0 && len(o.Bottles) > 0 && !cfg.AllowEmpty && d.PruneBlocked == "" {
 		d.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
 	}
-	return Diff(*d, o, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes})
+	return Diff(*d, o, DiffOptions{Instance: cfg.Instance, MaxDeletes: cfg.MaxDeletes, Facts: facts})
+}
+
+// hashFacts asks every observer that has them for its HashFacts, by role.
+func hashFacts(ctx context.Context, obs []Observer) (map[Role]string, error) {
+	facts := map[Role]string{}
+	for _, o := range obs {
+		hf, ok := o.(HashFacter)
+		if !ok {
+			continue
+		}
+		f, err := hf.HashFacts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the facts %s resources are made from: %w", o.Kind(), err)
+		}
+		if f != "" {
+			facts[o.Role()] = f
+		}
+	}
+	return facts, nil
 }
 
 // observeAll calls every observer once, concurrently. Any failure fails the

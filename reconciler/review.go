@@ -46,7 +46,7 @@ func Review(base, head *spec.Result, layout HostLayout, cfg Config) (*Pass, erro
 	obs, guests := layout.drivers()
 	p := &Pass{Specs: head, Observed: o}
 	p.Desired = desired(head, obs, guests)
-	p.Plan = diffPass(cfg, head, &p.Desired, p.Observed)
+	p.Plan = diffPass(cfg, head, &p.Desired, p.Observed, nil)
 	return p, nil
 }
 

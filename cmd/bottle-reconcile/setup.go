@@ -36,6 +36,9 @@ type common struct {
 	smolvmHostLayer bool
 	bundleBin       string
 	dnsUpstream     string
+	dnsQueryRate    float64
+	dnsQueryBurst   int
+	dnsWildcard     int
 	concurrency     int
 	maxDeletes      int
 	allowMassDelete bool
@@ -55,6 +58,9 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.smolvmHostLayer, "smolvm-host-layer", true, "run each smolvm bottle's VMM in its own cgroup behind host firewall rules that let it reach only its bundle and allowCIDRs (needs cgroup2); false leaves smolvm's own egress policy as the only one")
 	fs.StringVar(&c.bundleBin, "bundle-binary", "", "bottle-reconcile binary to put in the bundle image (default: this binary; a dynamically linked one brings its loader and libraries from this host)")
 	fs.StringVar(&c.dnsUpstream, "dns-upstream", "", "host:port of the resolver bundles forward allowlisted names to (default: the bundle's /etc/resolv.conf); must be reachable from the egress network")
+	fs.Float64Var(&c.dnsQueryRate, "dns-query-rate", 0, "DNS queries a second each bundle's resolver answers before it refuses (0: the bundle's default, 100)")
+	fs.IntVar(&c.dnsQueryBurst, "dns-query-burst", 0, "DNS queries each bundle's resolver answers at once above --dns-query-rate (0: the bundle's default, 1000)")
+	fs.IntVar(&c.dnsWildcard, "dns-max-wildcard-bytes", 0, "most bytes a name may add before a wildcard rule's suffix, in the resolver and the gate (0: the bundle's default, 63)")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bottles worked on at once")
 	fs.IntVar(&c.maxDeletes, "max-deletes", 3, "most bottles one pass may tear down because their spec is gone")
 	fs.BoolVar(&c.allowMassDelete, "allow-mass-delete", false, "lift --max-deletes")
@@ -180,6 +186,12 @@ func (c *common) openLocked(ctx context.Context, stderr io.Writer) (e *env, rele
 	return e, func() { lock.Release(); e.Close() }, exitOK
 }
 
+// dockernetOptions are the network and bundle drivers' settings from flags.
+func (c *common) dockernetOptions() dockernet.Options {
+	return dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream,
+		DNSQueryRate: c.dnsQueryRate, DNSQueryBurst: c.dnsQueryBurst, MaxWildcardBytes: c.dnsWildcard}
+}
+
 // build wires the drivers and the reconciler.
 func (c *common) build(stderr io.Writer) (*env, error) {
 	log := c.logger(stderr)
@@ -187,7 +199,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	opts := dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream}
+	opts := c.dockernetOptions()
 	netd, err := dockernet.NewNetworkDriver(cli, opts, log)
 	if err != nil {
 		cli.Close()

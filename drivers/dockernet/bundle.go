@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +40,9 @@ type BundleDriver struct {
 }
 
 var (
-	_ reconciler.Driver  = (*BundleDriver)(nil)
-	_ reconciler.Cleaner = (*BundleDriver)(nil)
+	_ reconciler.Driver     = (*BundleDriver)(nil)
+	_ reconciler.Cleaner    = (*BundleDriver)(nil)
+	_ reconciler.HashFacter = (*BundleDriver)(nil)
 )
 
 // NewBundleDriver returns the bundle driver. api is usually a
@@ -95,7 +97,11 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 			op, w.Network, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
 	}
 	instance := w.Labels[reconciler.LabelInstance]
-	cfg, err := d.bundleConfig(w)
+	hosts, err := d.opts.HostAddrs()
+	if err != nil {
+		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+	}
+	cfg, err := d.bundleConfig(w, hosts)
 	if err != nil {
 		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
@@ -155,8 +161,9 @@ func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance strin
 	return fmt.Errorf("dockernet: %s: the bundle already exists; delete it first: %w", op, cerrdefs.ErrConflict)
 }
 
-// bundleConfig is what the bundle program reads from its environment.
-func (d *BundleDriver) bundleConfig(w reconciler.Want) (string, error) {
+// bundleConfig is what the bundle program reads from its environment;
+// hosts are the host's addresses it must refuse.
+func (d *BundleDriver) bundleConfig(w reconciler.Want, hosts []netip.Addr) (string, error) {
 	allow := make([]string, 0, len(w.Spec.Egress.Allow))
 	for _, a := range w.Spec.Egress.Allow {
 		r, err := spec.ParseHostRule(a)
@@ -172,7 +179,38 @@ func (d *BundleDriver) bundleConfig(w reconciler.Want) (string, error) {
 		Listen:   w.BundleAddr,
 		Refuse:   []netip.Prefix{d.opts.Pool},
 		Upstream: d.opts.DNSUpstream,
+
+		HostAddrs:        hosts,
+		DNSQueryRate:     d.opts.DNSQueryRate,
+		DNSQueryBurst:    d.opts.DNSQueryBurst,
+		MaxWildcardBytes: d.opts.MaxWildcardBytes,
 	}.Encode()
+}
+
+// HashFacts implements reconciler.HashFacter: the host's addresses a bundle
+// refuses and the DNS limits set by flag, each only when there is one, so
+// a host with no public address and default limits hashes as before. The
+// host's addresses are read from the kernel once a pass, which costs one
+// netlink dump and nothing at rest; a change of them (a new public address)
+// replaces every bundle on the next pass, which freezes each guest for
+// about a second, rather than keep a channel open into every bundle.
+func (d *BundleDriver) HashFacts(context.Context) (string, error) {
+	hosts, err := d.opts.HostAddrs()
+	if err != nil {
+		return "", fmt.Errorf("dockernet: bundle facts: %w", err)
+	}
+	var parts []string
+	if len(hosts) > 0 {
+		s := make([]string, len(hosts))
+		for i, a := range hosts {
+			s[i] = a.String()
+		}
+		parts = append(parts, "hosts="+strings.Join(s, ","))
+	}
+	if o := d.opts; o.DNSQueryRate != 0 || o.DNSQueryBurst != 0 || o.MaxWildcardBytes != 0 {
+		parts = append(parts, fmt.Sprintf("dns=%g/%d/%d", o.DNSQueryRate, o.DNSQueryBurst, o.MaxWildcardBytes))
+	}
+	return strings.Join(parts, ";"), nil
 }
 
 func containerConfig(image, cfg string, labels map[string]string) *container.Config {

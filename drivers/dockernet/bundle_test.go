@@ -40,6 +40,11 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
 	opts := testOptions("10.215.5.0/24")
+	// The reconciler's DNS limit flags and the host's addresses reach the
+	// bundle's config.
+	opts.DNSQueryRate, opts.DNSQueryBurst, opts.MaxWildcardBytes = 50, 500, 40
+	hostIP := netip.MustParseAddr("203.0.113.9")
+	opts.HostAddrs = func() ([]netip.Addr, error) { return []netip.Addr{hostIP}, nil }
 	api := &countingAPI{dockerAPI: cli}
 	nd, bd := newDrivers(t, api, opts)
 	s := spec.Spec{Daemons: []string{}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.Foo.org:8443"}}}
@@ -123,6 +128,8 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 		Bottle: b.bun.Bottle, Daemons: []string{},
 		Allow:  []string{"api.example.com", "*.foo.org:8443"},
 		Listen: BundleAddr(b.net.Subnet), Refuse: []netip.Prefix{opts.Pool},
+		HostAddrs:    []netip.Addr{hostIP},
+		DNSQueryRate: 50, DNSQueryBurst: 500, MaxWildcardBytes: 40,
 	}
 	if !reflect.DeepEqual(cfg, wantCfg) {
 		t.Errorf("bundle config = %+v, want %+v", cfg, wantCfg)

@@ -1,6 +1,7 @@
 package dockernet
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"reflect"
@@ -94,17 +95,20 @@ func TestBundleContainerConfig(t *testing.T) {
 }
 
 // TestBundleConfigWire checks what the driver hands the bundle: the spec's
-// rules in canonical form, the pool to refuse, the upstream, and that the
+// rules in canonical form, the pool and the host's addresses to refuse, the
+// upstream, the DNS limits, and that the
 // bundle program decodes exactly that.
 func TestBundleConfigWire(t *testing.T) {
 	pool := netip.MustParsePrefix("10.213.0.0/16")
-	d := &BundleDriver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53"}}}
+	d := &BundleDriver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53",
+		DNSQueryRate: 12.5, DNSQueryBurst: 30, MaxWildcardBytes: 20}}}
 	w := reconciler.Want{
 		Bottle:     "alice",
 		Spec:       spec.Spec{Daemons: []string{"egress", "dns"}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.example.org:8443", "192.0.2.7:443"}}},
 		BundleAddr: netip.MustParseAddr("10.213.0.10"),
 	}
-	enc, err := d.bundleConfig(w)
+	hosts := []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")}
+	enc, err := d.bundleConfig(w, hosts)
 	if err != nil {
 		t.Fatalf("bundleConfig: %v", err)
 	}
@@ -119,13 +123,67 @@ func TestBundleConfigWire(t *testing.T) {
 		Listen:   netip.MustParseAddr("10.213.0.10"),
 		Refuse:   []netip.Prefix{pool},
 		Upstream: "192.0.2.53:53",
+
+		HostAddrs:    hosts,
+		DNSQueryRate: 12.5, DNSQueryBurst: 30, MaxWildcardBytes: 20,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("bundle config on the wire:\n got %+v\nwant %+v\n(%s)", got, want, enc)
 	}
 
 	w.Spec.Egress.Allow = []string{"ok.example.com", "http://bad.example.com/"}
-	if _, err := d.bundleConfig(w); err == nil || !strings.Contains(err.Error(), `"http://bad.example.com/"`) {
+	if _, err := d.bundleConfig(w, nil); err == nil || !strings.Contains(err.Error(), `"http://bad.example.com/"`) {
 		t.Errorf("bundleConfig with a URL rule: err = %v, want one naming the rule", err)
+	}
+}
+
+// TestBundleHashFacts: the host's addresses and DNS limits set by flag are
+// hashed into bundles, and nothing is when there are none (so an upgrade on
+// such a host recreates nothing); a changed address set changes the facts.
+func TestBundleHashFacts(t *testing.T) {
+	hosts := []netip.Addr{}
+	tests := []struct {
+		name  string
+		opts  Options
+		hosts []string
+		want  string
+	}{
+		{"defaults, no public address", Options{}, nil, ""},
+		{"one public address", Options{}, []string{"203.0.113.9"}, "hosts=203.0.113.9"},
+		{"two", Options{}, []string{"203.0.113.9", "2001:db8::9"}, "hosts=203.0.113.9,2001:db8::9"},
+		{"DNS limits", Options{DNSQueryRate: 10}, nil, "dns=10/0/0"},
+		{"both", Options{MaxWildcardBytes: 30}, []string{"203.0.113.9"}, "hosts=203.0.113.9;dns=0/0/30"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hosts = hosts[:0]
+			for _, h := range tt.hosts {
+				hosts = append(hosts, netip.MustParseAddr(h))
+			}
+			o := tt.opts
+			o.HostAddrs = func() ([]netip.Addr, error) { return hosts, nil }
+			d := &BundleDriver{base: base{opts: o}}
+			got, err := d.HashFacts(context.Background())
+			if err != nil || got != tt.want {
+				t.Errorf("HashFacts = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDNSLimitDefaults: a DNS limit spelled as its default is unset (so it
+// is not hashed and recreates nothing); a negative one is refused.
+func TestDNSLimitDefaults(t *testing.T) {
+	o, err := Options{DNSQueryRate: 100, DNSQueryBurst: 1000, MaxWildcardBytes: 63}.withDefaults()
+	if err != nil || o.DNSQueryRate != 0 || o.DNSQueryBurst != 0 || o.MaxWildcardBytes != 0 {
+		t.Errorf("defaults spelled out = %g/%d/%d, %v; want all unset", o.DNSQueryRate, o.DNSQueryBurst, o.MaxWildcardBytes, err)
+	}
+	if o, err = (Options{DNSQueryRate: 5, DNSQueryBurst: 7, MaxWildcardBytes: 9}).withDefaults(); err != nil || o.DNSQueryRate != 5 || o.DNSQueryBurst != 7 || o.MaxWildcardBytes != 9 {
+		t.Errorf("limits set = %g/%d/%d, %v; want them kept", o.DNSQueryRate, o.DNSQueryBurst, o.MaxWildcardBytes, err)
+	}
+	for _, bad := range []Options{{DNSQueryRate: -1}, {DNSQueryBurst: -1}, {MaxWildcardBytes: -1}} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("withDefaults(%+v) succeeded, want an error", bad)
+		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
+	"github.com/bottle-reconcile/bottle-reconcile/bundle/resolver"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
 )
 
 // Defaults for Options.
@@ -48,6 +52,16 @@ type Options struct {
 	// host:port; empty means the bundle's own /etc/resolv.conf (Docker's
 	// embedded DNS). It must be reachable from the egress network.
 	DNSUpstream string
+	// DNSQueryRate (queries a second), DNSQueryBurst and MaxWildcardBytes
+	// are the bundles' DNS limits (bundle.Config); zero means the bundle's
+	// defaults, and only values set are hashed, so leaving them unset
+	// recreates nothing.
+	DNSQueryRate     float64
+	DNSQueryBurst    int
+	MaxWildcardBytes int
+	// HostAddrs lists the host's addresses bundles must refuse; default
+	// hostaddr.Unrefused with the pool. A test hook.
+	HostAddrs func() ([]netip.Addr, error)
 }
 
 // withDefaults fills in what o leaves out and checks the rest.
@@ -61,6 +75,24 @@ func (o Options) withDefaults() (Options, error) {
 	o.Pool = o.Pool.Masked()
 	if o.LockPath == "" {
 		o.LockPath = DefaultLockPath
+	}
+	if o.DNSQueryRate < 0 || o.DNSQueryBurst < 0 || o.MaxWildcardBytes < 0 {
+		return o, fmt.Errorf("dockernet: DNS limits must not be negative (query rate %g, burst %d, wildcard bytes %d)", o.DNSQueryRate, o.DNSQueryBurst, o.MaxWildcardBytes)
+	}
+	// A limit set to its default is no limit set: it is not hashed, so
+	// spelling out the default recreates nothing.
+	if o.DNSQueryRate == float64(resolver.DefaultQueryRate) {
+		o.DNSQueryRate = 0
+	}
+	if o.DNSQueryBurst == resolver.DefaultQueryBurst {
+		o.DNSQueryBurst = 0
+	}
+	if o.MaxWildcardBytes == policy.DefaultMaxWildcardBytes {
+		o.MaxWildcardBytes = 0
+	}
+	if o.HostAddrs == nil {
+		pool := o.Pool
+		o.HostAddrs = func() ([]netip.Addr, error) { return hostaddr.Unrefused([]netip.Prefix{pool}) }
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
