@@ -50,20 +50,20 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 			st.LastError = res.Err.Error()
 			st.Failures = old.Failures + 1
 			st.NextRetry = p.sched.retryAt(st.Failures, now)
-		case noted && note.Kind == "backoff":
+		case noted && note.Kind == NoteBackoff:
 			st.State, st.Reason = StatusFailed, note.Message
 			st.LastError, st.Failures, st.NextRetry = old.LastError, old.Failures, old.NextRetry
-		case noted && note.Kind == "held":
+		case noted && note.Kind == NoteHeld:
 			st.State, st.Reason = StatusInvalid, note.Message
 			st.LastError, st.Failures = old.LastError, old.Failures
-		case noted && note.Kind == "suspended":
+		case noted && note.Kind == NoteSuspended:
 			st.State, st.Reason = StatusSuspended, note.Message
-		case noted && note.Kind == "unobservable":
+		case noted && note.Kind == NoteUnobservable:
 			st.State, st.Reason = StatusFailed, "guest cannot be observed"
 			st.LastError, st.Failures = note.Message, old.Failures
-		case noted && note.Kind == "waiting":
+		case noted && note.Kind == NoteWaiting:
 			st.State, st.Reason = StatusProgressing, note.Message
-		case noted && note.Kind == "conflict":
+		case noted && note.Kind == NoteConflict:
 			st.State, st.Reason, st.LastError = StatusFailed, "name conflict", note.Message
 			st.Failures = old.Failures + 1
 			st.NextRetry = p.sched.retryAt(st.Failures, now)

@@ -332,7 +332,7 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 		}
 		if ri, ok := w.retry[b]; ok && now.Before(ri.at) && !asked {
 			hold[b] = true
-			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: "backoff",
+			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: NoteBackoff,
 				Message: fmt.Sprintf("failed %d time(s) in a row; next retry at %s", ri.failures, ri.at.Format(time.RFC3339))})
 		}
 	}
