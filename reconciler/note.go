@@ -17,6 +17,7 @@ const (
 	NoteBlocked      NoteKind = "blocked"      // spec gone, but teardown is blocked (an unreadable spec)
 	NoteMissing      NoteKind = "missing"      // down named a bottle that has no resources
 	NoteBackoff      NoteKind = "backoff"      // a watcher holds a failing bottle until its retry time
+	NoteUnchanged    NoteKind = "unchanged"    // a watcher holds a Blocked bottle: nothing it depends on changed
 )
 
 // Note is something about a bottle that is not an operation: why it is left

@@ -45,6 +45,10 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		st.Resources = resourcesAfter(p.Observed.Bottles[n], res)
 		note, noted := notes[n]
 		switch {
+		case res != nil && res.Err != nil && Terminal(res.Err):
+			// Trying again fixes nothing until something changes: no backoff.
+			st.State, st.Reason = StatusBlocked, res.Failed.Cause
+			st.LastError, st.Failures = res.Err.Error(), old.Failures
 		case res != nil && res.Err != nil:
 			st.State, st.Reason = StatusFailed, res.Failed.Cause
 			st.LastError = res.Err.Error()
@@ -53,6 +57,9 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		case noted && note.Kind == NoteBackoff:
 			st.State, st.Reason = StatusFailed, note.Message
 			st.LastError, st.Failures, st.NextRetry = old.LastError, old.Failures, old.NextRetry
+		case noted && note.Kind == NoteUnchanged:
+			st.State, st.Reason = StatusBlocked, old.Reason
+			st.LastError, st.Failures = old.LastError, old.Failures
 		case noted && note.Kind == NoteHeld:
 			st.State, st.Reason = StatusInvalid, note.Message
 			st.LastError, st.Failures = old.LastError, old.Failures
@@ -64,9 +71,9 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		case noted && note.Kind == NoteWaiting:
 			st.State, st.Reason = StatusProgressing, note.Message
 		case noted && note.Kind == NoteConflict:
-			st.State, st.Reason, st.LastError = StatusFailed, "name conflict", note.Message
-			st.Failures = old.Failures + 1
-			st.NextRetry = p.sched.retryAt(st.Failures, now)
+			// Another instance's resource: planned anew each pass, at no cost.
+			st.State, st.Reason, st.LastError = StatusBlocked, "name conflict", note.Message
+			st.Failures = old.Failures
 		case noted: // protected, capped, blocked: the spec is gone, the bottle stays
 			st.State, st.Reason = StatusOrphaned, note.Message
 		case db == nil:

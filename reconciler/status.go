@@ -24,7 +24,8 @@ type BottleState string
 const (
 	StatusReady       BottleState = "Ready"
 	StatusProgressing BottleState = "Progressing"
-	StatusFailed      BottleState = "Failed"
+	StatusFailed      BottleState = "Failed"  // backing off: retried at NextRetry
+	StatusBlocked     BottleState = "Blocked" // a terminal error (see Terminal): retried when something changes
 	StatusInvalid     BottleState = "Invalid"
 	StatusSuspended   BottleState = "Suspended"
 	StatusOrphaned    BottleState = "Orphaned" // spec gone, kept (protected, capped or blocked)
