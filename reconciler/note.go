@@ -18,6 +18,7 @@ const (
 	NoteMissing      NoteKind = "missing"      // down named a bottle that has no resources
 	NoteBackoff      NoteKind = "backoff"      // a watcher holds a failing bottle until its retry time
 	NoteUnchanged    NoteKind = "unchanged"    // a watcher holds a Blocked bottle: nothing it depends on changed
+	NoteTentative    NoteKind = "tentative"    // a watcher holds a teardown until a quiet period confirms it
 )
 
 // Note is something about a bottle that is not an operation: why it is left

@@ -349,13 +349,11 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 		}
 		if ri, ok := w.retry[b]; ok && now.Before(ri.at) && !asked {
 			hold[b] = true
-			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: NoteBackoff,
-				Message: fmt.Sprintf("failed %d time(s) in a row; next retry at %s", ri.failures, ri.at.Format(time.RFC3339))})
+			p.Plan.Notes = append(p.Plan.Notes, backoffNote(b, ri.failures, ri.at))
 		}
 		if w.blocked[b] && !asked && !blockedRetry[""] && !blockedRetry[b] {
 			hold[b] = true
-			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: NoteUnchanged,
-				Message: "blocked by an error that retrying does not fix; retried when its spec or its resources change, on SIGHUP, or at the next resync"})
+			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: NoteUnchanged, Message: unchangedMessage})
 		}
 	}
 	var confirm time.Time
