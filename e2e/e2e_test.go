@@ -618,6 +618,7 @@ type planJSON struct {
 		Action string `json:"action"`
 		Role   string `json:"role"`
 		Name   string `json:"name"`
+		Reason string `json:"reason"`
 	} `json:"ops"`
 	Notes    []json.RawMessage `json:"notes"`
 	Problems []json.RawMessage `json:"problems"`
@@ -657,10 +658,10 @@ func TestPlanAndDryRun(t *testing.T) {
 	var aOps []string
 	for _, o := range p.Ops {
 		if o.Bottle == a {
-			aOps = append(aOps, o.Action+" "+o.Role)
+			aOps = append(aOps, o.Action+" "+o.Role+" "+o.Reason)
 		}
 	}
-	if want := []string{"create network", "create bundle", "create guest"}; !slices.Equal(aOps, want) {
+	if want := []string{"create network new", "create bundle new", "create guest new"}; !slices.Equal(aOps, want) {
 		t.Errorf("plan -o json ops for %s: %v, want %v", a, aOps, want)
 	}
 

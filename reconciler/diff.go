@@ -54,13 +54,13 @@ func Diff(d Desired, o Observed, opts DiffOptions) Plan {
 		}
 		switch {
 		case d.Held[n] != "":
-			p.note(n, "held", d.Held[n]+"; the bottle is left as it is until that is fixed")
+			p.note(n, NoteHeld, d.Held[n]+"; the bottle is left as it is until that is fixed")
 		case db != nil && db.Spec.Suspend:
-			p.note(n, "suspended", "spec.suspend is true; the bottle is left as it is")
+			p.note(n, NoteSuspended, "spec.suspend is true; the bottle is left as it is")
 		case db != nil && o.Unobservable[db.GuestKind] != "":
-			p.note(n, "unobservable", fmt.Sprintf("its %s guest cannot be observed (%s); the bottle is left as it is until it can", db.GuestKind, o.Unobservable[db.GuestKind]))
+			p.note(n, NoteUnobservable, fmt.Sprintf("its %s guest cannot be observed (%s); the bottle is left as it is until it can", db.GuestKind, o.Unobservable[db.GuestKind]))
 		case unseen != "":
-			p.note(n, "unobservable", "spec file removed, but "+unseen+"; nothing is torn down until it can be observed")
+			p.note(n, NoteUnobservable, "spec file removed, but "+unseen+"; nothing is torn down until it can be observed")
 		case db != nil:
 			p.converge(db, ob)
 		case ob != nil && len(ob.Resources) > 0:
@@ -79,7 +79,7 @@ type planner struct {
 	step   map[string]int
 }
 
-func (p *planner) note(bottle, kind, msg string) {
+func (p *planner) note(bottle string, kind NoteKind, msg string) {
 	p.notes = append(p.notes, Note{Bottle: bottle, Kind: kind, Message: msg})
 }
 
@@ -89,9 +89,9 @@ func (p *planner) add(op Op) {
 	p.ops = append(p.ops, op)
 }
 
-func (p *planner) act(a Action, r Resource, cause string) {
+func (p *planner) act(a Action, r Resource, cause string, reason Reason) {
 	rr := r
-	p.add(Op{Bottle: r.Bottle, Action: a, Role: r.Role, Kind: r.Kind, Name: r.Name, Cause: cause, Target: &rr})
+	p.add(Op{Bottle: r.Bottle, Action: a, Role: r.Role, Kind: r.Kind, Name: r.Name, Cause: cause, Reason: reason, Target: &rr})
 }
 
 // teardown removes bottles whose spec is gone, guest first, unless pruning
@@ -101,29 +101,29 @@ func (p *planner) teardown(gone []*ObservedBottle, blocked string, protected map
 	for _, ob := range gone {
 		switch {
 		case blocked != "":
-			p.note(ob.Name, "blocked", "spec file removed, but "+blocked+"; nothing is torn down until that is fixed")
+			p.note(ob.Name, NoteBlocked, "spec file removed, but "+blocked+"; nothing is torn down until that is fixed")
 		case protected[ob.Name]:
-			p.note(ob.Name, "protected", "spec file removed, but the bottle is protected; tear it down with `bottle-reconcile down --force "+ob.Name+"`")
+			p.note(ob.Name, NoteProtected, "spec file removed, but the bottle is protected; tear it down with `bottle-reconcile down --force "+ob.Name+"`")
 		default:
 			doomed = append(doomed, ob)
 		}
 	}
 	if p.opts.MaxDeletes >= 0 && len(doomed) > p.opts.MaxDeletes {
 		for _, ob := range doomed {
-			p.note(ob.Name, "capped", fmt.Sprintf("spec file removed, but %d bottles would be torn down and the cap is %d per pass; rerun with --allow-mass-delete if that is intended", len(doomed), p.opts.MaxDeletes))
+			p.note(ob.Name, NoteCapped, fmt.Sprintf("spec file removed, but %d bottles would be torn down and the cap is %d per pass; rerun with --allow-mass-delete if that is intended", len(doomed), p.opts.MaxDeletes))
 		}
 		return
 	}
 	for _, ob := range doomed {
-		p.removeAll(ob, "spec file removed")
+		p.removeAll(ob, "spec file removed", ReasonSpecRemoved)
 	}
 }
 
 // removeAll deletes every resource of a bottle in reverse creation order.
-func (p *planner) removeAll(ob *ObservedBottle, cause string) {
+func (p *planner) removeAll(ob *ObservedBottle, cause string, reason Reason) {
 	for i := len(Roles) - 1; i >= 0; i-- {
 		for _, r := range ob.Of(Roles[i]) {
-			p.act(ActionDelete, r, cause)
+			p.act(ActionDelete, r, cause, reason)
 		}
 	}
 }
@@ -135,8 +135,13 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		ob = &ObservedBottle{Name: db.Name}
 	}
 	if c := p.conflict(db); c != "" {
-		p.note(db.Name, "conflict", c)
+		p.note(db.Name, NoteConflict, c)
 		return
+	}
+	// A resource missing from a bottle that has others was lost, not yet made.
+	missing := ReasonNew
+	if len(ob.Resources) > 0 {
+		missing = ReasonDrift
 	}
 	netName := Names(db.Name, RoleNetwork)
 	net, strayNets := pick(ob.Of(RoleNetwork), func(r Resource) bool { return r.Name == netName })
@@ -146,73 +151,84 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	// Strays are ours but not what this spec describes (e.g. the guest of a
 	// kind the spec no longer asks for): removed first, guest side first.
 	for _, r := range strayGuests {
-		p.act(ActionDelete, r, "spec.guest is now "+db.Spec.Guest)
+		p.act(ActionDelete, r, "spec.guest is now "+db.Spec.Guest, ReasonSpecChanged)
 	}
 
-	if why := networkDrift(db, net); why != "" {
+	if why, reason := networkDrift(db, net, missing); why != "" {
 		// The whole chain hangs off the network: rebuild it in order.
+		cause := "network " + why
 		if guest != nil {
-			p.act(ActionDelete, *guest, "network "+why)
+			p.act(ActionDelete, *guest, cause, reason)
 		}
 		for _, r := range append(strayBuns, list(bun)...) {
-			p.act(ActionDelete, r, "network "+why)
+			p.act(ActionDelete, r, cause, reason)
 		}
 		for _, r := range append(strayNets, list(net)...) {
-			p.act(ActionDelete, r, "network "+why)
+			p.act(ActionDelete, r, cause, reason)
 		}
-		p.create(db, RoleNetwork, "network "+why, netip.Prefix{})
-		p.create(db, RoleBundle, ifNil(bun, "bundle missing", "network "+why), netip.Prefix{})
-		p.create(db, RoleGuest, ifNil(guest, "guest missing", "network "+why), netip.Prefix{})
+		p.create(db, RoleNetwork, cause, reason, netip.Prefix{})
+		if bun == nil {
+			p.create(db, RoleBundle, "bundle missing", missing, netip.Prefix{})
+		} else {
+			p.create(db, RoleBundle, cause, reason, netip.Prefix{})
+		}
+		if guest == nil {
+			p.create(db, RoleGuest, "guest missing", missing, netip.Prefix{})
+		} else {
+			p.create(db, RoleGuest, cause, reason, netip.Prefix{})
+		}
 		return
 	}
 	for _, r := range strayNets {
-		p.act(ActionDelete, r, "unexpected network for this bottle")
+		p.act(ActionDelete, r, "unexpected network for this bottle", ReasonBroken)
 	}
 	subnet := net.Subnet
 	addr := BundleAddr(subnet)
 
-	guestWhy := guestDrift(db, guest, addr)
-	bunWhy, waiting := bundleDrift(db, bun, addr, p.opts.Facts[RoleBundle])
+	guestWhy, guestReason := guestDrift(db, guest, addr)
+	bunWhy, bunReason, waiting := bundleDrift(db, bun, addr, missing, p.opts.Facts[RoleBundle])
 	if bunWhy == "" && len(strayBuns) > 0 {
-		bunWhy = "has an unexpected twin"
+		bunWhy, bunReason = "has an unexpected twin", ReasonBroken
 	}
 	if bunWhy != "" {
 		// Free the pinned address before the new bundle starts, and keep the
 		// guest stopped while its bundle is away, so it never runs without one.
 		// A guest that is replaced too goes first, for the same reason.
 		if guest != nil && guestWhy == "" && guest.State == StateRunning {
-			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle")
+			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle", bunReason)
 		}
 		if guest != nil && guestWhy != "" {
-			p.act(ActionDelete, *guest, guestWhy)
+			p.act(ActionDelete, *guest, guestWhy, guestReason)
 		}
 		for _, r := range append(strayBuns, list(bun)...) {
-			p.act(ActionDelete, r, "bundle "+bunWhy)
+			p.act(ActionDelete, r, "bundle "+bunWhy, bunReason)
 		}
-		p.create(db, RoleBundle, "bundle "+bunWhy, subnet)
+		p.create(db, RoleBundle, "bundle "+bunWhy, bunReason, subnet)
 		switch {
-		case guest == nil || guestWhy != "":
-			p.create(db, RoleGuest, orElse(guestWhy, "guest missing"), subnet)
+		case guest == nil:
+			p.create(db, RoleGuest, "guest missing", missing, subnet)
+		case guestWhy != "":
+			p.create(db, RoleGuest, guestWhy, guestReason, subnet)
 		default:
-			p.act(ActionStart, *guest, "bundle replaced")
+			p.act(ActionStart, *guest, "bundle replaced", bunReason)
 		}
 		return
 	}
 	if waiting {
-		p.note(db.Name, "waiting", "bundle "+bun.Name+" is starting; the guest follows once it is healthy")
+		p.note(db.Name, NoteWaiting, "bundle "+bun.Name+" is starting; the guest follows once it is healthy")
 		return
 	}
 	switch {
 	case guest == nil:
-		p.create(db, RoleGuest, "guest missing", subnet)
+		p.create(db, RoleGuest, "guest missing", missing, subnet)
 	case guestWhy != "":
-		p.act(ActionDelete, *guest, guestWhy)
-		p.create(db, RoleGuest, guestWhy, subnet)
+		p.act(ActionDelete, *guest, guestWhy, guestReason)
+		p.create(db, RoleGuest, guestWhy, guestReason, subnet)
 	case guest.State != StateRunning:
-		p.act(ActionStart, *guest, "guest "+stateCause(*guest))
+		p.act(ActionStart, *guest, "guest "+stateCause(*guest), ReasonDrift)
 	}
 	if guest != nil && guestWhy == "" && guest.Drift != "" {
-		p.act(ActionRepair, *guest, guest.Drift)
+		p.act(ActionRepair, *guest, guest.Drift, ReasonDrift)
 	}
 }
 
@@ -231,7 +247,7 @@ func (p *planner) conflict(db *DesiredBottle) string {
 	return ""
 }
 
-func (p *planner) create(db *DesiredBottle, role Role, cause string, subnet netip.Prefix) {
+func (p *planner) create(db *DesiredBottle, role Role, cause string, reason Reason, subnet netip.Prefix) {
 	w := &Want{
 		Bottle:  db.Name,
 		Role:    role,
@@ -289,7 +305,7 @@ func (p *planner) create(db *DesiredBottle, role Role, cause string, subnet neti
 			d["addr"] = w.BundleAddr.String()
 		}
 	}
-	p.add(Op{Bottle: db.Name, Action: ActionCreate, Role: role, Kind: kind, Name: w.Name, Cause: cause, Details: d, Want: w})
+	p.add(Op{Bottle: db.Name, Action: ActionCreate, Role: role, Kind: kind, Name: w.Name, Cause: cause, Reason: reason, Details: d, Want: w})
 }
 
 // Fill sets the addresses that follow from the bottle's subnet, once known.
@@ -305,57 +321,59 @@ func (w *Want) Fill(subnet netip.Prefix) {
 	}
 }
 
-// networkDrift says why the bottle's network must be (re)created, or "".
-func networkDrift(db *DesiredBottle, net *Resource) string {
+// networkDrift says why the bottle's network must be (re)created, or "";
+// missing is the reason when there is none.
+func networkDrift(db *DesiredBottle, net *Resource, missing Reason) (string, Reason) {
 	switch {
 	case net == nil:
-		return "missing"
+		return "missing", missing
 	case hashDrift(*net, Hash(RoleNetwork, db.Spec)):
-		return "spec hash changed"
+		return "spec hash changed", ReasonSpecChanged
 	case db.Subnet.IsValid() && net.Subnet != db.Subnet:
-		return fmt.Sprintf("subnet is %s, spec pins %s", net.Subnet, db.Subnet)
+		return fmt.Sprintf("subnet is %s, spec pins %s", net.Subnet, db.Subnet), ReasonSpecChanged
 	case !net.Subnet.IsValid():
-		return "has no IPv4 subnet"
+		return "has no IPv4 subnet", ReasonBroken
 	}
-	return ""
+	return "", ""
 }
 
 // bundleDrift says why the bundle must be replaced, or "", and whether it is
-// still starting (neither healthy nor failed yet).
-func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr, facts string) (string, bool) {
+// still starting (neither healthy nor failed yet); missing is the reason
+// when there is none.
+func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr, missing Reason, facts string) (string, Reason, bool) {
 	switch {
 	case b == nil:
-		return "missing", false
+		return "missing", missing, false
 	case hashDrift(*b, HashWith(RoleBundle, db.Spec, facts)):
 		if b.Labels[LabelFacts] != FactsDigest(facts) {
-			return "bundle settings changed (the host's public addresses or the DNS limit flags)", false
+			return "bundle settings changed (the host's public addresses or the DNS limit flags)", ReasonSpecChanged, false
 		}
-		return "spec hash changed", false
+		return "spec hash changed", ReasonSpecChanged, false
 	case b.Addr != addr:
-		return fmt.Sprintf("address is %s, want %s", orNone(b.Addr), addr), false
+		return fmt.Sprintf("address is %s, want %s", orNone(b.Addr), addr), ReasonDrift, false
 	case b.State != StateRunning:
-		return stateCause(*b), false
+		return stateCause(*b), ReasonDrift, false
 	case b.Health == HealthUnhealthy:
-		return "unhealthy", false
+		return "unhealthy", ReasonDrift, false
 	case b.Health == HealthStarting:
-		return "", true
+		return "", "", true
 	}
-	return "", false
+	return "", "", false
 }
 
 // guestDrift says why the guest must be recreated, or "".
-func guestDrift(db *DesiredBottle, g *Resource, addr netip.Addr) string {
+func guestDrift(db *DesiredBottle, g *Resource, addr netip.Addr) (string, Reason) {
 	switch {
 	case g == nil:
-		return ""
+		return "", ""
 	case hashDrift(*g, Hash(RoleGuest, db.Spec)):
-		return "spec hash changed"
+		return "spec hash changed", ReasonSpecChanged
 	case g.Broken != "":
-		return g.Broken
+		return g.Broken, ReasonBroken
 	case g.Labels[LabelBundleAddr] != addr.String():
-		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[LabelBundleAddr]), addr)
+		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[LabelBundleAddr]), addr), ReasonDrift
 	}
-	return ""
+	return "", ""
 }
 
 func hashDrift(r Resource, want string) bool {
@@ -396,20 +414,6 @@ func list(r *Resource) []Resource {
 		return nil
 	}
 	return []Resource{*r}
-}
-
-func ifNil(r *Resource, missing, present string) string {
-	if r == nil {
-		return missing
-	}
-	return present
-}
-
-func orElse(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func orNone(v any) string {

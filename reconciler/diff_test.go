@@ -3,6 +3,7 @@ package reconciler
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -390,5 +391,57 @@ func TestDiffBundleFacts(t *testing.T) {
 	}
 	if Hash(RoleBundle, alice.Spec) != HashWith(RoleBundle, alice.Spec, "") {
 		t.Error("empty facts change the hash: an upgrade would replace every bundle")
+	}
+}
+
+// TestDiffReasons checks the reason each operation carries: code (the drift
+// metric, plan -o json) reads it, never the cause's words.
+func TestDiffReasons(t *testing.T) {
+	alice := desiredBottle("alice")
+	aliceRes := chain(alice, "10.213.0.8/29")
+	exited := func(r *Resource) { r.State, r.Detail, r.Health = StateStopped, "exited (137)", "" }
+	tests := []struct {
+		name     string
+		desired  Desired
+		observed []Resource
+		want     []Reason
+	}{
+		{"new bottle", want(alice), nil, []Reason{ReasonNew, ReasonNew, ReasonNew}},
+		{"guest removed out of band", want(alice), without(aliceRes, RoleGuest), []Reason{ReasonDrift}},
+		{"bundle removed out of band: stop, create, start", want(alice), without(aliceRes, RoleBundle), []Reason{ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"bundle exited", want(alice), edit(aliceRes, RoleBundle, exited), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"bundle unhealthy", want(alice), edit(aliceRes, RoleBundle, func(r *Resource) { r.Health = HealthUnhealthy }), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"guest stopped", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.State = StateStopped }), []Reason{ReasonDrift}},
+		{"guest rules lost", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Drift = "host firewall rules missing" }), []Reason{ReasonDrift}},
+		{"guest egress locked elsewhere", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Labels[LabelBundleAddr] = "10.213.0.99" }), []Reason{ReasonDrift, ReasonDrift}},
+		{"guest half made", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Broken = "never got an address" }), []Reason{ReasonBroken, ReasonBroken}},
+		{"guest spec changed", want(desiredBottle("alice", func(s *spec.Spec) { s.Image = "agent:2" })), aliceRes, []Reason{ReasonSpecChanged, ReasonSpecChanged}},
+		// The guest's restart follows its bundle's reason: a spec change, not drift.
+		{"bundle spec changed", want(desiredBottle("alice", func(s *spec.Spec) { s.Egress.Allow = []string{"example.com"} })), aliceRes,
+			[]Reason{ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged}},
+		{"pinned subnet changed", want(desiredBottle("alice", func(s *spec.Spec) { s.Network.Subnet = "10.213.9.0/29" })), aliceRes,
+			[]Reason{ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged, ReasonSpecChanged}},
+		{"spec removed", want(), aliceRes, []Reason{ReasonSpecRemoved, ReasonSpecRemoved, ReasonSpecRemoved}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Diff(tt.desired, NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 10})
+			var got []Reason
+			for _, op := range p.Ops {
+				got = append(got, op.Reason)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("reasons = %q, want %q\n%s", got, tt.want, p)
+			}
+		})
+	}
+}
+
+func TestTeardownReason(t *testing.T) {
+	o := NewObserved(inst, chain(desiredBottle("alice"), "10.213.0.8/29"), nil)
+	for _, op := range Teardown(o, []string{"alice"}, false, false, false).Ops {
+		if op.Reason != ReasonDown {
+			t.Errorf("%s: reason %q, want %q", op, op.Reason, ReasonDown)
+		}
 	}
 }

@@ -25,19 +25,19 @@ func Teardown(o Observed, names []string, all, force, abandon bool) Plan {
 	sort.Strings(sorted)
 	for _, n := range names {
 		if o.Bottles[n] == nil {
-			p.note(n, "missing", "no resources of this bottle exist for this instance")
+			p.note(n, NoteMissing, "no resources of this bottle exist for this instance")
 		}
 	}
 	for _, n := range sorted {
 		if o.Protected[n] && !force {
-			p.note(n, "protected", "the bottle is protected; add --force to tear it down anyway")
+			p.note(n, NoteProtected, "the bottle is protected; add --force to tear it down anyway")
 			continue
 		}
 		if why := o.unseenGuest(o.Bottles[n]); why != "" && !abandon {
-			p.note(n, "unobservable", why+"; tearing down its network and bundle would leave that guest running, its egress allowed to an address the next bottle may get: make the runtime observable again, or add --abandon-guest")
+			p.note(n, NoteUnobservable, why+"; tearing down its network and bundle would leave that guest running, its egress allowed to an address the next bottle may get: make the runtime observable again, or add --abandon-guest")
 			continue
 		}
-		p.removeAll(o.Bottles[n], "down")
+		p.removeAll(o.Bottles[n], "down", ReasonDown)
 	}
 	return Plan{Ops: p.ops, Notes: p.notes}
 }

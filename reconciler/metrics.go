@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +109,7 @@ func (m *Metrics) pass(p *Pass, held int, d time.Duration) {
 		}
 		m.reconciles.WithLabelValues(result).Inc()
 		for _, op := range res.Done {
-			if isDrift(op, p) {
+			if op.Reason == ReasonDrift {
 				m.drift.Inc()
 			}
 		}
@@ -118,29 +117,6 @@ func (m *Metrics) pass(p *Pass, held int, d time.Duration) {
 	m.reconciles.WithLabelValues(resultRequeue).Add(float64(held))
 	m.bottles.Reset()
 	for _, st := range p.Statuses {
-		m.bottles.WithLabelValues(st.State).Inc()
+		m.bottles.WithLabelValues(string(st.State)).Inc()
 	}
-}
-
-// driftCauses are the causes Diff gives an operation when the runtime, not
-// the spec, moved away from what was created.
-var driftCauses = []string{"missing", "exited", "stopped", "unhealthy", "never started", "address is", "subnet is", "egress is locked", "bundle replaced"}
-
-// isDrift says whether op put right out-of-band drift: its bottle existed
-// before the pass (a new bottle's creates are not repairs) and its cause is
-// the runtime's state, not a spec change.
-func isDrift(op Op, p *Pass) bool {
-	if op.Action == ActionRepair {
-		return true
-	}
-	ob := p.Observed.Bottles[op.Bottle]
-	if ob == nil || len(ob.Resources) == 0 || p.Desired.Bottles[op.Bottle] == nil || strings.Contains(op.Cause, "spec") {
-		return false
-	}
-	for _, c := range driftCauses {
-		if strings.Contains(op.Cause, c) {
-			return true
-		}
-	}
-	return false
 }

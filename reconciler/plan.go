@@ -28,20 +28,13 @@ type Op struct {
 	Kind   string `json:"kind"`
 	Name   string `json:"name"`
 	Cause  string `json:"cause"`
+	Reason Reason `json:"reason"`
 	// Details are shown in plans: subnet, address, image, daemons. Never an
 	// env value.
 	Details map[string]string `json:"details,omitempty"`
 
 	Target *Resource `json:"-"` // what delete, start and stop act on
 	Want   *Want     `json:"-"` // what create makes
-}
-
-// Note is something about a bottle that is not an operation: why it is left
-// alone, or why it cannot converge.
-type Note struct {
-	Bottle  string `json:"bottle"`
-	Kind    string `json:"kind"` // held, suspended, protected, capped, blocked, conflict, waiting
-	Message string `json:"message"`
 }
 
 // Plan is the outcome of Diff: what to do, and what was left alone and why.

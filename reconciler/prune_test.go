@@ -40,7 +40,7 @@ func TestDeletionCapBoundary(t *testing.T) {
 			p := Diff(want(), NewObserved(inst, gone(tt.gone), nil), DiffOptions{Instance: inst, MaxDeletes: tt.max})
 			capped := 0
 			for _, n := range p.Notes {
-				if n.Kind == "capped" {
+				if n.Kind == NoteCapped {
 					capped++
 				}
 			}

@@ -28,6 +28,7 @@ type queue struct {
 	at      map[string]time.Time // scheduled triggers by reason
 	reasons map[string]bool      // hint reasons of the current burst
 	bottles map[string]bool      // bottles named by pending triggers
+	unnamed bool                 // a pending runtime hint named no bottle
 }
 
 func newQueue(debounce time.Duration) *queue {
@@ -42,6 +43,11 @@ func newQueue(debounce time.Duration) *queue {
 type trigger struct {
 	Reasons []string // sorted
 	Bottles []string // sorted; bottles named by the triggers
+	// Scheduled are the reasons of the scheduled triggers (At), sorted.
+	Scheduled []string
+	// Unnamed: a runtime hint named no bottle (e.g. after its stream
+	// reconnected), so any bottle's resources may have changed.
+	Unnamed bool
 }
 
 func (q *queue) poke() {
@@ -60,18 +66,19 @@ const runtimeQuiet = 50 * time.Millisecond
 
 // Hint records a debounced trigger; bottle "" names no bottle.
 func (q *queue) Hint(bottle, reason string, now time.Time) {
-	q.hint(bottle, reason, now, q.debounce)
+	q.hint(bottle, reason, now, q.debounce, false)
 }
 
 // HintRuntime is Hint for a runtime event: its quiet period is
 // runtimeQuiet (or the debounce, if shorter), and it never cuts short the
 // quiet period of a file burst under way.
 func (q *queue) HintRuntime(bottle, reason string, now time.Time) {
-	q.hint(bottle, reason, now, min(runtimeQuiet, q.debounce))
+	q.hint(bottle, reason, now, min(runtimeQuiet, q.debounce), true)
 }
 
-func (q *queue) hint(bottle, reason string, now time.Time, quiet time.Duration) {
+func (q *queue) hint(bottle, reason string, now time.Time, quiet time.Duration, runtime bool) {
 	q.mu.Lock()
+	q.unnamed = q.unnamed || runtime && bottle == ""
 	if !q.hinted {
 		q.hinted, q.first, q.quiet = true, now, time.Time{}
 	}
@@ -133,14 +140,17 @@ func (q *queue) Next(now time.Time) (trigger, bool, time.Duration) {
 	for r, at := range q.at {
 		if !at.After(now) {
 			t.Reasons = append(t.Reasons, r)
+			t.Scheduled = append(t.Scheduled, r)
 			delete(q.at, r)
 		}
 	}
+	t.Unnamed, q.unnamed = q.unnamed, false
 	for b := range q.bottles {
 		t.Bottles = append(t.Bottles, b)
 	}
 	q.bottles = map[string]bool{}
 	sort.Strings(t.Reasons)
+	sort.Strings(t.Scheduled)
 	sort.Strings(t.Bottles)
 	return t, true, 0
 }

@@ -410,8 +410,7 @@ func (p *Pass) Failures() []string {
 		out = append(out, pr.String())
 	}
 	for _, n := range p.Plan.Notes {
-		switch n.Kind {
-		case "suspended", "protected":
+		if n.Kind.Settled() {
 			continue
 		}
 		out = append(out, fmt.Sprintf("bottle %s: %s: %s", n.Bottle, n.Kind, n.Message))

@@ -426,7 +426,7 @@ func TestPassRecordsRuntimeVersions(t *testing.T) {
 func TestFailuresStartOverWhenTheSpecChanges(t *testing.T) {
 	g := newRig(t, "i1")
 	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5},
-		g.net, g.bun, map[string]Driver{"smolvm": badImage{g.vm, "broken:"}}, testr.New(t))
+		g.net, g.bun, map[string]Driver{"smolvm": badImage{fakeDriver: g.vm, bad: "broken:"}}, testr.New(t))
 	failures := func() int {
 		t.Helper()
 		sts, err := g.r.Status().All()

@@ -45,28 +45,35 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		st.Resources = resourcesAfter(p.Observed.Bottles[n], res)
 		note, noted := notes[n]
 		switch {
+		case res != nil && res.Err != nil && Terminal(res.Err):
+			// Trying again fixes nothing until something changes: no backoff.
+			st.State, st.Reason = StatusBlocked, res.Failed.Cause
+			st.LastError, st.Failures = res.Err.Error(), old.Failures
 		case res != nil && res.Err != nil:
 			st.State, st.Reason = StatusFailed, res.Failed.Cause
 			st.LastError = res.Err.Error()
 			st.Failures = old.Failures + 1
 			st.NextRetry = p.sched.retryAt(st.Failures, now)
-		case noted && note.Kind == "backoff":
+		case noted && note.Kind == NoteBackoff:
 			st.State, st.Reason = StatusFailed, note.Message
 			st.LastError, st.Failures, st.NextRetry = old.LastError, old.Failures, old.NextRetry
-		case noted && note.Kind == "held":
+		case noted && note.Kind == NoteUnchanged:
+			st.State, st.Reason = StatusBlocked, old.Reason
+			st.LastError, st.Failures = old.LastError, old.Failures
+		case noted && note.Kind == NoteHeld:
 			st.State, st.Reason = StatusInvalid, note.Message
 			st.LastError, st.Failures = old.LastError, old.Failures
-		case noted && note.Kind == "suspended":
+		case noted && note.Kind == NoteSuspended:
 			st.State, st.Reason = StatusSuspended, note.Message
-		case noted && note.Kind == "unobservable":
+		case noted && note.Kind == NoteUnobservable:
 			st.State, st.Reason = StatusFailed, "guest cannot be observed"
 			st.LastError, st.Failures = note.Message, old.Failures
-		case noted && note.Kind == "waiting":
+		case noted && note.Kind == NoteWaiting:
 			st.State, st.Reason = StatusProgressing, note.Message
-		case noted && note.Kind == "conflict":
-			st.State, st.Reason, st.LastError = StatusFailed, "name conflict", note.Message
-			st.Failures = old.Failures + 1
-			st.NextRetry = p.sched.retryAt(st.Failures, now)
+		case noted && note.Kind == NoteConflict:
+			// Another instance's resource: planned anew each pass, at no cost.
+			st.State, st.Reason, st.LastError = StatusBlocked, "name conflict", note.Message
+			st.Failures = old.Failures
 		case noted: // protected, capped, blocked: the spec is gone, the bottle stays
 			st.State, st.Reason = StatusOrphaned, note.Message
 		case db == nil:

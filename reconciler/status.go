@@ -16,21 +16,26 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/internal/atomicfile"
 )
 
-// Bottle states as status reports them.
+// BottleState is a bottle's state as status reports it. Its values are
+// part of `status -o json` and the bottle_bottles metric.
+type BottleState string
+
+// Bottle states.
 const (
-	StatusReady       = "Ready"
-	StatusProgressing = "Progressing"
-	StatusFailed      = "Failed"
-	StatusInvalid     = "Invalid"
-	StatusSuspended   = "Suspended"
-	StatusOrphaned    = "Orphaned" // spec gone, kept (protected, capped or blocked)
+	StatusReady       BottleState = "Ready"
+	StatusProgressing BottleState = "Progressing"
+	StatusFailed      BottleState = "Failed"  // backing off: retried at NextRetry
+	StatusBlocked     BottleState = "Blocked" // a terminal error (see Terminal): retried when something changes
+	StatusInvalid     BottleState = "Invalid"
+	StatusSuspended   BottleState = "Suspended"
+	StatusOrphaned    BottleState = "Orphaned" // spec gone, kept (protected, capped or blocked)
 )
 
 // Status is what the state directory records about one bottle after a pass.
 // It lives outside the spec directory, so writing it never wakes a watcher.
 type Status struct {
 	Bottle         string           `json:"bottle"`
-	State          string           `json:"state"`
+	State          BottleState      `json:"state"`
 	Reason         string           `json:"reason,omitempty"`
 	Source         string           `json:"source,omitempty"`
 	Protect        bool             `json:"protect,omitempty"`

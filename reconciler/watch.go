@@ -103,6 +103,7 @@ type Watcher struct {
 	// Owned by the loop goroutine.
 	fps     map[string]string    // desired fingerprint of each bottle, last pass
 	retry   map[string]retryInfo // bottles backing off
+	blocked map[string]bool      // bottles Blocked by a terminal error
 	removed map[string]time.Time // bottles whose spec went, when first seen gone
 }
 
@@ -133,7 +134,7 @@ func (r *Reconciler) Watcher(opts WatchOptions) *Watcher {
 	}
 	return &Watcher{
 		r: r, opts: opts, q: newQueue(opts.Debounce), now: r.now,
-		fps: map[string]string{}, retry: map[string]retryInfo{}, removed: map[string]time.Time{},
+		fps: map[string]string{}, retry: map[string]retryInfo{}, blocked: map[string]bool{}, removed: map[string]time.Time{},
 	}
 }
 
@@ -144,6 +145,13 @@ func (w *Watcher) Ready() bool { return w.passed.Load() && w.watching.Load() }
 // ReasonSignal is the trigger reason of a pass someone asked for (SIGHUP):
 // it runs at once, and works on bottles that are backing off too.
 const ReasonSignal = "signal"
+
+// Scheduled trigger reasons that concern only some bottles: a Blocked
+// bottle is not retried for them.
+const (
+	reasonRetry   = "retry"           // a failing bottle's retry time came
+	reasonConfirm = "confirm removal" // a removed spec's quiet period ended
+)
 
 // Trigger asks for a full pass now. It never blocks. With ReasonSignal the
 // pass also retries the bottles that are backing off.
@@ -162,6 +170,9 @@ func (w *Watcher) seed(log logr.Logger) {
 	for _, st := range sts {
 		if st.Fingerprint != "" {
 			w.fps[st.Bottle] = st.Fingerprint
+		}
+		if st.State == StatusBlocked {
+			w.blocked[st.Bottle] = true
 		}
 		if st.State == StatusFailed && st.NextRetry != nil {
 			// A retry further off than the backoff allows was recorded
@@ -290,6 +301,8 @@ func (w *Watcher) scheduleResync() {
 // returns how many bottles were held:
 //   - a bottle backing off waits for its retry time, unless its spec changed
 //     or someone asked for this pass (SIGHUP);
+//   - a Blocked bottle (a terminal error) waits until something it depends
+//     on may have changed (see worldChanged);
 //   - a bottle whose spec is gone is torn down only if it was already gone
 //     one quiet period ago: editors and `mv` remove a file and put it back,
 //     and that must never destroy and recreate the bottle.
@@ -311,6 +324,10 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 	}
 	w.fps = fps
 	sort.Strings(changed)
+	blockedRetry := worldChanged(t)
+	for _, n := range changed {
+		blockedRetry[n] = true
+	}
 	// New and changed specs first, then what runtime events named, then
 	// the resync backlog (by name, in the executor).
 	s.order = append(changed, t.Bottles...)
@@ -332,8 +349,11 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 		}
 		if ri, ok := w.retry[b]; ok && now.Before(ri.at) && !asked {
 			hold[b] = true
-			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: "backoff",
-				Message: fmt.Sprintf("failed %d time(s) in a row; next retry at %s", ri.failures, ri.at.Format(time.RFC3339))})
+			p.Plan.Notes = append(p.Plan.Notes, backoffNote(b, ri.failures, ri.at))
+		}
+		if w.blocked[b] && !asked && !blockedRetry[""] && !blockedRetry[b] {
+			hold[b] = true
+			p.Plan.Notes = append(p.Plan.Notes, Note{Bottle: b, Kind: NoteUnchanged, Message: unchangedMessage})
 		}
 	}
 	var confirm time.Time
@@ -347,7 +367,7 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 		}
 	}
 	// A held teardown is looked at again after one more quiet period.
-	w.q.At("confirm removal", confirm)
+	w.q.At(reasonConfirm, confirm)
 	if len(hold) > 0 {
 		kept := p.Plan.Ops[:0:0]
 		for _, op := range p.Plan.Ops {
@@ -370,10 +390,20 @@ func (w *Watcher) learn(p *Pass) {
 		} else {
 			delete(w.retry, st.Bottle)
 		}
+		if st.State == StatusBlocked {
+			w.blocked[st.Bottle] = true
+		} else {
+			delete(w.blocked, st.Bottle)
+		}
 	}
 	for b := range w.retry {
 		if _, ok := w.fps[b]; !ok {
 			delete(w.retry, b)
+		}
+	}
+	for b := range w.blocked {
+		if _, ok := w.fps[b]; !ok {
+			delete(w.blocked, b)
 		}
 	}
 	var next time.Time
@@ -382,7 +412,27 @@ func (w *Watcher) learn(p *Pass) {
 			next = ri.at
 		}
 	}
-	w.q.At("retry", next)
+	w.q.At(reasonRetry, next)
+}
+
+// worldChanged says which Blocked bottles a pass triggered by t retries:
+// key "" for all of them. A scheduled pass over everything (start, resync,
+// a relist after a watch error, a request) and a runtime event that named no
+// bottle retry all; a runtime event retries the bottles it named. File
+// events alone retry none: a bottle whose spec changed is retried by its new
+// fingerprint, and a foreign resource that blocks one carries no labels of
+// ours, so only the resync sees it go.
+func worldChanged(t trigger) map[string]bool {
+	out := map[string]bool{"": t.Unnamed}
+	for _, r := range t.Scheduled {
+		if r != reasonRetry && r != reasonConfirm {
+			out[""] = true
+		}
+	}
+	for _, b := range t.Bottles {
+		out[b] = true
+	}
+	return out
 }
 
 var errShutdownTimeout = errors.New("shutdown timeout: operation cut short")

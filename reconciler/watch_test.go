@@ -342,10 +342,11 @@ func TestWatchDirRemovedAndRecreated(t *testing.T) {
 }
 
 // badImage fails to create guests of images starting with bad, as a broken
-// spec would.
+// spec would, with err (or "image not found").
 type badImage struct {
 	*fakeDriver
 	bad string
+	err error
 }
 
 func (b badImage) Create(ctx context.Context, w Want) (Resource, error) {
@@ -353,6 +354,9 @@ func (b badImage) Create(ctx context.Context, w Want) (Resource, error) {
 		b.mu.Lock()
 		b.calls = append(b.calls, "create "+w.Name)
 		b.mu.Unlock()
+		if b.err != nil {
+			return Resource{}, b.err
+		}
 		return Resource{}, errors.New("image not found")
 	}
 	return b.fakeDriver.Create(ctx, w)
@@ -361,7 +365,7 @@ func (b badImage) Create(ctx context.Context, w Want) (Resource, error) {
 func TestWatchBackoffGrowsAndResetsOnFix(t *testing.T) {
 	g := newRig(t, "i1")
 	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
-		g.net, g.bun, map[string]Driver{"smolvm": badImage{g.vm, "broken:1"}}, testr.New(t))
+		g.net, g.bun, map[string]Driver{"smolvm": badImage{fakeDriver: g.vm, bad: "broken:1"}}, testr.New(t))
 	g.write("a.yaml", strings.Replace(specFor("a"), "agent:1", "broken:1", 1))
 	base := 100 * time.Millisecond
 	x := startWatch(t, g, WatchOptions{Backoff: Backoff{Base: base, Max: time.Minute}})
@@ -404,7 +408,7 @@ func TestWatchBackoffGrowsAndResetsOnFix(t *testing.T) {
 func TestWatchBackoffSurvivesRestart(t *testing.T) {
 	g := newRig(t, "i1")
 	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
-		g.net, g.bun, map[string]Driver{"smolvm": badImage{g.vm, "broken:"}}, testr.New(t))
+		g.net, g.bun, map[string]Driver{"smolvm": badImage{fakeDriver: g.vm, bad: "broken:"}}, testr.New(t))
 	broken := func(img string) string { return strings.Replace(specFor("a"), "agent:1", img, 1) }
 	g.write("a.yaml", broken("broken:1"))
 	opts := WatchOptions{Backoff: Backoff{Base: time.Minute, Max: time.Hour}}

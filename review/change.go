@@ -99,7 +99,7 @@ func Bottles(base, head *spec.Result, p reconciler.Plan) []Bottle {
 		case base.Held[n] != "" && head.Held[n] == "":
 			b.Change, b.Ops = Unknown, nil
 			b.Reason = fmt.Sprintf("%s in the base; what a host has of this bottle depends on the host", base.Held[n])
-		case noted && note.Kind == "held":
+		case noted && note.Kind == reconciler.NoteHeld:
 			b.Change, b.Reason = Held, note.Message
 		case noted:
 			b.Change, b.Reason = Change(note.Kind), note.Message

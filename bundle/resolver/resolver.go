@@ -13,12 +13,12 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
+	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
@@ -145,7 +145,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 		servers = append(servers, &dns.Server{PacketConn: pc, Handler: s, ReadTimeout: 24 * time.Hour})
 	}
 	if ln != nil {
-		ln = newLimitListener(ln, s.opts.MaxTCPConns)
+		// Accept waits for a free slot, and Close wakes it: a shutdown never
+		// hangs on a full listener.
+		ln = netutil.LimitListener(ln, s.opts.MaxTCPConns)
 		servers = append(servers, &dns.Server{Listener: ln, Handler: s,
 			ReadTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 8 * time.Second }})
 	}
@@ -336,50 +338,4 @@ func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 	if err := w.WriteMsg(resp); err != nil {
 		s.opts.Log.V(1).Info("dns reply failed", "client", w.RemoteAddr().String(), "err", err.Error())
 	}
-}
-
-// limitListener holds at most cap(sem) accepted connections open at once:
-// Accept waits for a slot, and closing a connection frees it. Close wakes
-// an Accept that waits, so a shutdown never hangs on a full listener.
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	closeOnce sync.Once
-	done      chan struct{}
-}
-
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-func (l *limitListener) Close() error {
-	err := l.Listener.Close()
-	l.closeOnce.Do(func() { close(l.done) })
-	return err
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }

@@ -21,7 +21,7 @@ func TestDownReport(t *testing.T) {
 				del("alice", reconciler.RoleNetwork, "bottle-alice")}},
 			"bob": {Bottle: "bob", Done: []reconciler.Op{del("bob", reconciler.RoleGuest, "bottle-bob")}, Failed: &failed, Err: errors.New("boom")},
 		},
-		Plan: reconciler.Plan{Notes: []reconciler.Note{{Bottle: "carol", Kind: "protected", Message: "protect: true; pass --force"}}},
+		Plan: reconciler.Plan{Notes: []reconciler.Note{{Bottle: "carol", Kind: reconciler.NoteProtected, Message: "protect: true; pass --force"}}},
 	}
 	var b strings.Builder
 	downReport(&b, p)

@@ -95,11 +95,10 @@ func waitingOnly(p *reconciler.Pass) bool {
 	}
 	waiting := false
 	for _, n := range p.Plan.Notes {
-		switch n.Kind {
-		case "waiting":
+		switch {
+		case n.Kind == reconciler.NoteWaiting:
 			waiting = true
-		case "suspended", "protected":
-		default:
+		case !n.Kind.Settled():
 			return false
 		}
 	}
@@ -109,7 +108,7 @@ func waitingOnly(p *reconciler.Pass) bool {
 func waitingBottles(p *reconciler.Pass) []string {
 	var out []string
 	for _, n := range p.Plan.Notes {
-		if n.Kind == "waiting" {
+		if n.Kind == reconciler.NoteWaiting {
 			out = append(out, n.Bottle)
 		}
 	}

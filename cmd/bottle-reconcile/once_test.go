@@ -9,13 +9,15 @@ import (
 )
 
 func TestWaitingOnly(t *testing.T) {
-	note := func(kind string) reconciler.Note { return reconciler.Note{Bottle: "b-" + kind, Kind: kind} }
+	note := func(kind reconciler.NoteKind) reconciler.Note {
+		return reconciler.Note{Bottle: "b-" + string(kind), Kind: kind}
+	}
 	pass := func(notes ...reconciler.Note) *reconciler.Pass {
 		return &reconciler.Pass{Specs: &spec.Result{}, Plan: reconciler.Plan{Notes: notes}}
 	}
-	failed := pass(note("waiting"))
+	failed := pass(note(reconciler.NoteWaiting))
 	failed.Results = map[string]*reconciler.BottleResult{"x": {Err: errors.New("boom")}}
-	invalid := pass(note("waiting"))
+	invalid := pass(note(reconciler.NoteWaiting))
 	invalid.Specs.Problems = []spec.Problem{{File: "x.yaml", Message: "bad"}}
 	tests := []struct {
 		name string
@@ -24,10 +26,10 @@ func TestWaitingOnly(t *testing.T) {
 	}{
 		{"nil", nil, false},
 		{"converged", pass(), false},
-		{"waiting", pass(note("waiting")), true},
-		{"waiting and protected", pass(note("waiting"), note("protected"), note("suspended")), true},
-		{"waiting and capped", pass(note("waiting"), note("capped")), false},
-		{"waiting and held", pass(note("held"), note("waiting")), false},
+		{"waiting", pass(note(reconciler.NoteWaiting)), true},
+		{"waiting and protected", pass(note(reconciler.NoteWaiting), note(reconciler.NoteProtected), note(reconciler.NoteSuspended)), true},
+		{"waiting and capped", pass(note(reconciler.NoteWaiting), note(reconciler.NoteCapped)), false},
+		{"waiting and held", pass(note(reconciler.NoteHeld), note(reconciler.NoteWaiting)), false},
 		{"waiting and a failed bottle", failed, false},
 		{"waiting and an invalid file", invalid, false},
 	}

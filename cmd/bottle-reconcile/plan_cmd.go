@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -26,7 +27,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	return plan(ctx, &c, first(pos), *detailed, *output, stdout, stderr)
+	return plan(ctx, &c, first(pos), true, *detailed, *output, stdout, stderr)
 }
 
 func first(s []string) string {
@@ -36,7 +37,9 @@ func first(s []string) string {
 	return s[0]
 }
 
-func plan(ctx context.Context, c *common, dir string, detailed bool, output string, stdout, stderr io.Writer) int {
+// plan prints the plan of the next pass. With watch, it also notes what a
+// watcher would hold back of it, which a --once pass does at once.
+func plan(ctx context.Context, c *common, dir string, watch, detailed bool, output string, stdout, stderr io.Writer) int {
 	if err := c.resolve(dir); err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitUsage
@@ -53,6 +56,9 @@ func plan(ctx context.Context, c *common, dir string, detailed bool, output stri
 		return exitFail
 	}
 	failures := p.Failures()
+	if watch {
+		p.Plan.Notes = append(p.Plan.Notes, p.WatchHolds(time.Now())...)
+	}
 	if output == "json" {
 		out := struct {
 			Instance string            `json:"instance"`

@@ -121,7 +121,7 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprintln(stderr, "bottle-reconcile: --dry-run goes with --once (or use: bottle-reconcile plan)")
 			return exitUsage
 		}
-		return plan(ctx, &c, first(pos), false, "text", stdout, stderr)
+		return plan(ctx, &c, first(pos), false, false, "text", stdout, stderr)
 	}
 	if err := c.resolve(first(pos)); err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)

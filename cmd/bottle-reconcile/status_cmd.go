@@ -77,6 +77,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		next := "-"
+		if s.State == reconciler.StatusBlocked {
+			next = "on change"
+		}
 		if s.NextRetry != nil {
 			next = s.NextRetry.Local().Format(time.TimeOnly)
 		}

@@ -26,6 +26,7 @@ func TestStatusOutput(t *testing.T) {
 		{Bottle: "b", State: reconciler.StatusFailed, LastError: "create guest: image not found", Failures: 4, LastReconciled: now, NextRetry: &retry},
 		{Bottle: "c", State: reconciler.StatusSuspended, LastReconciled: now},
 		{Bottle: "d", State: reconciler.StatusInvalid, Reason: "d.yaml:7:3: spec.image: missing", LastReconciled: now},
+		{Bottle: "e", State: reconciler.StatusBlocked, Reason: "bundle missing", LastError: "a container of that name exists and is not managed by bottle-reconcile; remove or rename it", LastReconciled: now},
 	} {
 		if err := store.Write(st); err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ func TestStatusOutput(t *testing.T) {
 		t.Fatalf("status -o json: exit %d\n%s", code, errs)
 	}
 	var got []map[string]any
-	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 4 {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 5 {
 		t.Fatalf("status -o json: %v\n%s", err, out)
 	}
 	a, b := got[0], got[1]
@@ -50,15 +51,15 @@ func TestStatusOutput(t *testing.T) {
 	if b["state"] != "Failed" || b["lastError"] != "create guest: image not found" || b["nextRetry"] != "2026-01-02T03:04:13Z" || b["failures"] != 4.0 {
 		t.Errorf("failed bottle: %v", b)
 	}
-	if got[2]["state"] != "Suspended" || got[3]["state"] != "Invalid" {
-		t.Errorf("states: %v, %v", got[2]["state"], got[3]["state"])
+	if got[2]["state"] != "Suspended" || got[3]["state"] != "Invalid" || got[4]["state"] != "Blocked" || got[4]["nextRetry"] != nil {
+		t.Errorf("states: %v, %v, %v", got[2]["state"], got[3]["state"], got[4])
 	}
 
 	code, out, _ = runCmd(t, "status", "--state-dir", state, dir)
 	if code != 0 {
 		t.Fatalf("status: exit %d", code)
 	}
-	for _, want := range []string{"LAST RECONCILED", "NEXT RETRY", "image not found", retry.Local().Format(time.TimeOnly), "10.213.0.2 running healthy", "Suspended", "d.yaml:7:3"} {
+	for _, want := range []string{"LAST RECONCILED", "NEXT RETRY", "image not found", retry.Local().Format(time.TimeOnly), "10.213.0.2 running healthy", "Suspended", "d.yaml:7:3", "Blocked", "on change", "remove or rename it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}

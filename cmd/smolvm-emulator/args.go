@@ -102,110 +102,154 @@ func (c cmdSpec) lookupShort(b byte) (flagSpec, bool) {
 // parse parses args like clap would for this spec. It does not know about
 // --help; the caller handles that first.
 func (c cmdSpec) parse(args []string) (parsedArgs, error) {
-	p := parsedArgs{vals: map[string][]string{}}
-	unexpected := func(a string) *clapError {
-		e := &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", a), usage: c.usage}
-		if c.trailing && !strings.HasPrefix(a, "-") {
-			e.tip = fmt.Sprintf("to pass '%s' as a value, use '-- %s'", a, a)
+	ps := &parser{c: c, args: args, p: parsedArgs{vals: map[string][]string{}}}
+	for ; ps.i < len(args); ps.i++ {
+		if err := ps.token(args[ps.i]); err != nil {
+			return ps.p, err
 		}
-		return e
 	}
-	set := func(f flagSpec, v string) error {
-		if !f.multi && len(p.vals[f.long]) > 0 {
-			return &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used multiple times", f.display()), usage: c.usage}
-		}
-		p.vals[f.long] = append(p.vals[f.long], v)
+	if err := c.checkConflicts(ps.p, args); err != nil {
+		return ps.p, err
+	}
+	return ps.p, c.checkRequired(ps.p)
+}
+
+// parser is one run of parse: the token it is at, and what it has taken.
+type parser struct {
+	c    cmdSpec
+	args []string
+	i    int
+	p    parsedArgs
+}
+
+// token takes args[i], and whatever values follow it.
+func (ps *parser) token(a string) error {
+	switch {
+	case a == "--":
+		return ps.doubleDash()
+	case strings.HasPrefix(a, "--"):
+		return ps.long(a[2:])
+	case strings.HasPrefix(a, "-") && len(a) > 1:
+		return ps.shorts(a)
+	default:
+		return ps.plain(a)
+	}
+}
+
+// rest ends the loop: every token left has been taken.
+func (ps *parser) rest() { ps.i = len(ps.args) }
+
+func (ps *parser) unexpected(a string) *clapError {
+	e := &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", a), usage: ps.c.usage}
+	if ps.c.trailing && !strings.HasPrefix(a, "-") {
+		e.tip = fmt.Sprintf("to pass '%s' as a value, use '-- %s'", a, a)
+	}
+	return e
+}
+
+func (ps *parser) set(f flagSpec, v string) error {
+	if !f.multi && len(ps.p.vals[f.long]) > 0 {
+		return &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used multiple times", f.display()), usage: ps.c.usage}
+	}
+	ps.p.vals[f.long] = append(ps.p.vals[f.long], v)
+	return nil
+}
+
+// next takes the token after args[i] as f's value. A token that looks like
+// a flag is not taken (clap's default, allow_hyphen_values = false); a lone
+// "-" is a value.
+func (ps *parser) next(f flagSpec) (string, error) {
+	if ps.i+1 >= len(ps.args) || (ps.args[ps.i+1] != "-" && strings.HasPrefix(ps.args[ps.i+1], "-")) {
+		return "", &clapError{msg: fmt.Sprintf("a value is required for '%s' but none was supplied", f.display()), usage: ps.c.usage}
+	}
+	ps.i++
+	return ps.args[ps.i], nil
+}
+
+// doubleDash: "--" starts the trailing command, or, for cp-like commands,
+// the positionals.
+func (ps *parser) doubleDash() error {
+	if ps.c.trailing {
+		ps.p.trailing = append([]string{}, ps.args[ps.i+1:]...)
+		ps.rest()
 		return nil
 	}
-	missingValue := func(f flagSpec) error {
-		return &clapError{msg: fmt.Sprintf("a value is required for '%s' but none was supplied", f.display()), usage: c.usage}
+	if len(ps.c.positionals) > 0 {
+		ps.p.pos = append(ps.p.pos, ps.args[ps.i+1:]...)
+		ps.rest()
+		return nil
 	}
-	// A following token that looks like a flag is not taken as a value
-	// (clap's default, allow_hyphen_values = false); a lone "-" is a value.
-	isValue := func(s string) bool { return s == "-" || !strings.HasPrefix(s, "-") }
+	if ps.i+1 < len(ps.args) {
+		return ps.unexpected(ps.args[ps.i+1])
+	}
+	return nil
+}
 
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			if !c.trailing {
-				if len(c.positionals) > 0 {
-					// cp-like commands: the rest are positionals.
-					p.pos = append(p.pos, args[i+1:]...)
-					i = len(args)
-					continue
-				}
-				if i+1 < len(args) {
-					return p, unexpected(args[i+1])
-				}
-				continue
-			}
-			p.trailing = append([]string{}, args[i+1:]...)
-			i = len(args)
-		case strings.HasPrefix(a, "--"):
-			name, val, hasVal := strings.Cut(a[2:], "=")
-			f, ok := c.lookupLong(name)
-			if !ok {
-				return p, unexpected("--" + name)
-			}
-			if f.value == "" {
-				if hasVal {
-					return p, &clapError{msg: fmt.Sprintf("unexpected value '%s' for '--%s' found; no more were expected", val, name), usage: c.usage}
-				}
-				if err := set(f, "true"); err != nil {
-					return p, err
-				}
-				continue
-			}
-			if !hasVal {
-				if i+1 >= len(args) || !isValue(args[i+1]) {
-					return p, missingValue(f)
-				}
-				i++
-				val = args[i]
-			}
-			if err := set(f, val); err != nil {
-				return p, err
-			}
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			// Short flags, possibly clustered (-fv) or with an attached value (-nNAME).
-			for j := 1; j < len(a); j++ {
-				f, ok := c.lookupShort(a[j])
-				if !ok {
-					return p, unexpected("-" + string(a[j]))
-				}
-				if f.value == "" {
-					if err := set(f, "true"); err != nil {
-						return p, err
-					}
-					continue
-				}
-				val := strings.TrimPrefix(a[j+1:], "=")
-				if j+1 >= len(a) {
-					if i+1 >= len(args) || !isValue(args[i+1]) {
-						return p, missingValue(f)
-					}
-					i++
-					val = args[i]
-				}
-				if err := set(f, val); err != nil {
-					return p, err
-				}
-				break
-			}
-		default:
-			if c.trailingVarArg {
-				p.trailing = append([]string{}, args[i:]...)
-				i = len(args)
-				continue
-			}
-			if len(p.pos) >= len(c.positionals) {
-				return p, unexpected(a)
-			}
-			p.pos = append(p.pos, a)
+// long takes "--name", "--name=value" or "--name value".
+func (ps *parser) long(arg string) error {
+	name, val, hasVal := strings.Cut(arg, "=")
+	f, ok := ps.c.lookupLong(name)
+	if !ok {
+		return ps.unexpected("--" + name)
+	}
+	if f.value == "" {
+		if hasVal {
+			return &clapError{msg: fmt.Sprintf("unexpected value '%s' for '--%s' found; no more were expected", val, name), usage: ps.c.usage}
+		}
+		return ps.set(f, "true")
+	}
+	if !hasVal {
+		var err error
+		if val, err = ps.next(f); err != nil {
+			return err
 		}
 	}
+	return ps.set(f, val)
+}
 
+// shorts takes short flags, possibly clustered (-fv) or with an attached
+// value (-nNAME).
+func (ps *parser) shorts(a string) error {
+	for j := 1; j < len(a); j++ {
+		f, ok := ps.c.lookupShort(a[j])
+		if !ok {
+			return ps.unexpected("-" + string(a[j]))
+		}
+		if f.value == "" {
+			if err := ps.set(f, "true"); err != nil {
+				return err
+			}
+			continue
+		}
+		val := strings.TrimPrefix(a[j+1:], "=")
+		if j+1 >= len(a) {
+			var err error
+			if val, err = ps.next(f); err != nil {
+				return err
+			}
+		}
+		return ps.set(f, val)
+	}
+	return nil
+}
+
+// plain takes a token that is no flag: the start of exec's command, or a
+// positional.
+func (ps *parser) plain(a string) error {
+	if ps.c.trailingVarArg {
+		ps.p.trailing = append([]string{}, ps.args[ps.i:]...)
+		ps.rest()
+		return nil
+	}
+	if len(ps.p.pos) >= len(ps.c.positionals) {
+		return ps.unexpected(a)
+	}
+	ps.p.pos = append(ps.p.pos, a)
+	return nil
+}
+
+// checkConflicts refuses two options that exclude each other.
+func (c cmdSpec) checkConflicts(p parsedArgs, args []string) error {
 	for _, pair := range c.conflicts {
 		if p.has(pair[0]) && p.has(pair[1]) {
 			a, _ := c.lookupLong(pair[0])
@@ -214,9 +258,14 @@ func (c cmdSpec) parse(args []string) (parsedArgs, error) {
 			if indexOfFlag(args, b) < indexOfFlag(args, a) {
 				a, b = b, a
 			}
-			return p, &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used with '%s'", a.display(), b.display()), usage: c.usage}
+			return &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used with '%s'", a.display(), b.display()), usage: c.usage}
 		}
 	}
+	return nil
+}
+
+// checkRequired names every required option and positional not given.
+func (c cmdSpec) checkRequired(p parsedArgs) error {
 	var missing []string
 	for _, r := range c.required {
 		if !p.has(r) {
@@ -230,9 +279,9 @@ func (c cmdSpec) parse(args []string) (parsedArgs, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return p, &clapError{msg: "the following required arguments were not provided:\n" + strings.Join(missing, "\n"), usage: c.usage}
+		return &clapError{msg: "the following required arguments were not provided:\n" + strings.Join(missing, "\n"), usage: c.usage}
 	}
-	return p, nil
+	return nil
 }
 
 // indexOfFlag is the position of the first token that names f (or len(args)).

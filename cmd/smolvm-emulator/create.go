@@ -169,25 +169,10 @@ func (a *app) create(p parsedArgs) error {
 	if r.Labels, err = parseLabels(p.vals["label"]); err != nil {
 		return err
 	}
-	// VmResources::validate (data/resources.rs 84-121). Above 16 CPUs it only
-	// warns: the record keeps the number asked for (91-97).
 	r.CPUs = o.cpusAsked
-	switch {
-	case r.CPUs == 0:
-		return errorf("config operation failed: validate resources: CPU count must be at least 1")
-	case r.CPUs > maxCPUs:
-		fmt.Fprintf(a.stderr, "warning: requested %d vCPUs but the hypervisor supports at most %d; the VM will run with %d vCPUs\n", r.CPUs, maxCPUs, maxCPUs)
+	if err := a.validateResources(r); err != nil {
+		return err
 	}
-	if r.MemoryMiB < minMem {
-		return errorf("config operation failed: validate resources: memory must be at least %d MiB (got %d MiB)", minMem, r.MemoryMiB)
-	}
-	if r.StorageGB != nil && *r.StorageGB == 0 {
-		return errorf("config operation failed: validate resources: storage disk size must be greater than 0 GiB")
-	}
-	if r.OverlayGB != nil && *r.OverlayGB == 0 {
-		return errorf("config operation failed: validate resources: overlay disk size must be greater than 0 GiB")
-	}
-
 	if err := a.createSource(p, r); err != nil {
 		return err
 	}
@@ -233,6 +218,27 @@ func (a *app) create(p parsedArgs) error {
 	}
 	// The hint wording is not from the source.
 	fmt.Fprintf(a.stdout, "\nStart it with: smolvm machine start --name %s\n", name)
+	return nil
+}
+
+// validateResources is VmResources::validate (data/resources.rs 84-121).
+// Above 16 CPUs it only warns: the record keeps the number asked for (91-97).
+func (a *app) validateResources(r *Record) error {
+	switch {
+	case r.CPUs == 0:
+		return errorf("config operation failed: validate resources: CPU count must be at least 1")
+	case r.CPUs > maxCPUs:
+		fmt.Fprintf(a.stderr, "warning: requested %d vCPUs but the hypervisor supports at most %d; the VM will run with %d vCPUs\n", r.CPUs, maxCPUs, maxCPUs)
+	}
+	if r.MemoryMiB < minMem {
+		return errorf("config operation failed: validate resources: memory must be at least %d MiB (got %d MiB)", minMem, r.MemoryMiB)
+	}
+	if r.StorageGB != nil && *r.StorageGB == 0 {
+		return errorf("config operation failed: validate resources: storage disk size must be greater than 0 GiB")
+	}
+	if r.OverlayGB != nil && *r.OverlayGB == 0 {
+		return errorf("config operation failed: validate resources: overlay disk size must be greater than 0 GiB")
+	}
 	return nil
 }
 

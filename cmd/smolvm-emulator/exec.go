@@ -51,16 +51,9 @@ func (a *app) exec(p parsedArgs) error {
 		return &clapError{msg: "the following required arguments were not provided:\n  <COMMAND>...",
 			usage: "smolvm machine exec [OPTIONS] <COMMAND>..."}
 	}
-	var timeout time.Duration
-	if v, ok := p.one("timeout"); ok {
-		d, err := parseHumanDuration(v)
-		if err == nil && d == 0 {
-			err = fmt.Errorf("timeout must be greater than 0 (e.g., 5sec, 30s)")
-		}
-		if err != nil {
-			return invalidValue(flagSpec{long: "timeout", value: "DURATION"}, v, err.Error())
-		}
-		timeout = d
+	timeout, err := execTimeout(p)
+	if err != nil {
+		return err
 	}
 	if p.has("detach") {
 		return errorf("smolvm emulator: 'machine exec -d' is not emulated")
@@ -119,7 +112,27 @@ func (a *app) exec(p parsedArgs) error {
 	runErr := cmd.Run()
 	a.stdout.Write(outBuf.Bytes())
 	a.stderr.Write(errBuf.Bytes())
+	return a.execExit(ctx, runErr)
+}
 
+// execTimeout is --timeout, or 0 for none.
+func execTimeout(p parsedArgs) (time.Duration, error) {
+	v, ok := p.one("timeout")
+	if !ok {
+		return 0, nil
+	}
+	d, err := parseHumanDuration(v)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("timeout must be greater than 0 (e.g., 5sec, 30s)")
+	}
+	if err != nil {
+		return 0, invalidValue(flagSpec{long: "timeout", value: "DURATION"}, v, err.Error())
+	}
+	return d, nil
+}
+
+// execExit turns how the command ended into exec's exit status.
+func (a *app) execExit(ctx context.Context, runErr error) error {
 	if ctx.Err() == context.DeadlineExceeded {
 		return exitCode(124)
 	}

@@ -382,7 +382,7 @@ func guestEnv(w reconciler.Want, getenv func(string) (string, bool)) ([]string, 
 	for _, k := range w.Spec.EnvFromHost {
 		v, ok := getenv(k)
 		if !ok {
-			return nil, fmt.Errorf("host environment variable %q named in spec.envFromHost is not set: %w", k, cerrdefs.ErrFailedPrecondition)
+			return nil, fmt.Errorf("host environment variable %q named in spec.envFromHost is not set; set it in the reconciler's environment and restart it, or remove it from spec.envFromHost: %w", k, cerrdefs.ErrFailedPrecondition)
 		}
 		env[k] = v
 	}

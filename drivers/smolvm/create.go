@@ -136,7 +136,7 @@ func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error
 		v, ok := d.opts.Getenv(k)
 		if !ok {
 			// Name the variable, never a value.
-			return nil, nil, fmt.Errorf("host variable %q named in envFromHost is not set: %w", k, cerrdefs.ErrFailedPrecondition)
+			return nil, nil, fmt.Errorf("host variable %q named in envFromHost is not set; set it in the reconciler's environment and restart it, or remove it from spec.envFromHost: %w", k, cerrdefs.ErrFailedPrecondition)
 		}
 		secret[k] = v
 	}
