@@ -310,6 +310,7 @@ func (c *chaos) faults() []fault {
 			return c.smolvmFault("SMOLVM_EMU_CRASH_AFTER_CREATE=1")
 		}},
 	}
+	fs = append(fs, c.smolvmHangFaults()...)
 	if *chaosDockerd {
 		fs = append(fs, fault{"dockerd SIGKILL mid-pass", func(c *chaos) string {
 			b := c.pick("")
@@ -453,7 +454,7 @@ func (c *chaos) invariants() []string {
 			bad = append(bad, "a bottle-reconcile process left running: pid "+pid)
 		}
 	}
-	return bad
+	return append(bad, c.smolvmLeftovers()...)
 }
 
 // dockerGuestName is a docker guest's container name (dockerguest.NameFor).
