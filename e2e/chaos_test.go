@@ -326,6 +326,7 @@ func (c *chaos) faults() []fault {
 		}},
 	}
 	fs = append(fs, c.stateFaults()...)
+	fs = append(fs, c.smolvmHangFaults()...)
 	if *chaosDockerd {
 		fs = append(fs, fault{"dockerd SIGKILL mid-pass", func(c *chaos) string {
 			b := c.pick("")
@@ -469,7 +470,7 @@ func (c *chaos) invariants() []string {
 			bad = append(bad, "a bottle-reconcile process left running: pid "+pid)
 		}
 	}
-	return bad
+	return append(bad, c.smolvmLeftovers()...)
 }
 
 // dockerGuestName is a docker guest's container name (dockerguest.NameFor).

@@ -34,6 +34,8 @@ type common struct {
 	outsidePool     bool
 	smolvmBin       string
 	smolvmHostLayer bool
+	smolvmTimeout   time.Duration
+	smolvmCreate    time.Duration
 	bundleBin       string
 	dnsUpstream     string
 	dnsQueryRate    float64
@@ -56,6 +58,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.outsidePool, outsidePoolFlag, false, outsidePoolUsage)
 	fs.StringVar(&c.smolvmBin, "smolvm", "smolvm", "smolvm binary: a path, or a name looked up in PATH")
 	fs.BoolVar(&c.smolvmHostLayer, "smolvm-host-layer", true, "run each smolvm bottle's VMM in its own cgroup behind host firewall rules that let it reach only its bundle and allowCIDRs (needs cgroup2); false leaves smolvm's own egress policy as the only one")
+	fs.DurationVar(&c.smolvmTimeout, "smolvm-timeout", smolvm.DefaultTimeout, "how long one smolvm call (ls, stop, delete, ...) may take before it is killed and its bottle fails this pass")
+	fs.DurationVar(&c.smolvmCreate, "smolvm-create-timeout", smolvm.DefaultCreateTimeout, "how long a smolvm machine create or start (which boots the VM) may take before it is killed")
 	fs.StringVar(&c.bundleBin, "bundle-binary", "", "bottle-reconcile binary to put in the bundle image (default: this binary; a dynamically linked one brings its loader and libraries from this host)")
 	fs.StringVar(&c.dnsUpstream, "dns-upstream", "", "host:port of the resolver bundles forward allowlisted names to (default: the bundle's /etc/resolv.conf); must be reachable from the egress network")
 	fs.Float64Var(&c.dnsQueryRate, "dns-query-rate", 0, "DNS queries a second each bundle's resolver answers before it refuses (0: the bundle's default, 100)")
@@ -98,6 +102,13 @@ func (c *common) resolve(dirArg string) error {
 	}
 	if c.concurrency < 1 {
 		return errors.New("--concurrency must be 1 or more")
+	}
+	// Zero would mean the driver's default, a silent surprise: refuse it.
+	if c.smolvmTimeout <= 0 {
+		return fmt.Errorf("--smolvm-timeout %s: must be more than 0 (e.g. 30s)", c.smolvmTimeout)
+	}
+	if c.smolvmCreate <= 0 {
+		return fmt.Errorf("--smolvm-create-timeout %s: must be more than 0 (e.g. 2m)", c.smolvmCreate)
 	}
 	return nil
 }
@@ -240,7 +251,8 @@ func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.D
 		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
 			err: fmt.Errorf("smolvm %q is not installed (%v): install smolvm 1.8+, pass --smolvm PATH, or use spec.guest: docker", c.smolvmBin, err)}, nil
 	}
-	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin, Images: smolvmImages(cli, log), NoHostLayer: !c.smolvmHostLayer})
+	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin,
+		Timeout: c.smolvmTimeout, CreateTimeout: c.smolvmCreate, Images: smolvmImages(cli, log), NoHostLayer: !c.smolvmHostLayer})
 }
 
 // unavailable stands in for a driver whose runtime is not installed.

@@ -22,20 +22,26 @@ import (
 // -e values. cp copies to and from that same directory.
 
 // runningMachine returns a copy of the record of a running machine, or the
-// error smolvm's agent connect gives.
+// error smolvm's agent connect gives (ensure_running_and_connect), which is
+// the same for a zombie, marked unreachable on the way.
 func (a *app) runningMachine(name string) (Record, error) {
 	var rec Record
+	zombie := false
 	err := a.store.withLock(false, func(st *stateFile) error {
 		r, ok := st.Machines[name]
 		if !ok {
 			return errorf("vm not found: %s", name)
 		}
-		if a.observedState(r) != "running" {
+		if s := a.observedState(r); s != "running" {
+			zombie = s == "unreachable"
 			return errorf("agent operation failed: connect: machine '%s' is not running. Use 'smolvm machine start --name %s' first.", name, name)
 		}
 		rec = *r
 		return nil
 	})
+	if zombie {
+		a.markUnreachable(name)
+	}
 	return rec, err
 }
 

@@ -140,9 +140,10 @@ func (a *app) killFromEnv() error {
 	return nil
 }
 
-// emuCmd runs the hidden `__emu` commands: `kill NAME` (a VMM crash) and
+// emuCmd runs the hidden `__emu` commands: `kill NAME` (a VMM crash),
 // `freeze NAME` (a running machine becomes a fork base, state frozen, which
-// the emulator has no other way to reach).
+// the emulator has no other way to reach) and `unreachable NAME` (its agent
+// stops answering while its VMM lives on: unreachable.go).
 func (a *app) emuCmd(args []string) error {
 	if len(args) == 2 && args[0] == "kill" {
 		found, err := a.killVMM(args[1])
@@ -164,7 +165,10 @@ func (a *app) emuCmd(args []string) error {
 			return nil
 		})
 	}
-	return fmt.Errorf("usage: smolvm __emu kill|freeze NAME")
+	if len(args) == 2 && args[0] == "unreachable" {
+		return a.emuUnreachable(args[1])
+	}
+	return fmt.Errorf("usage: smolvm __emu kill|freeze|unreachable NAME")
 }
 
 // killVMM kills a machine's VMM without touching its record, which is what a

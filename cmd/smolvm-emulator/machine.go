@@ -31,6 +31,11 @@ func (a *app) start(p parsedArgs) error {
 		case "running":
 			pid, already = *r.PID, true
 			return nil
+		case "unreachable":
+			// vm_common.rs 1306-1311: kill the zombie, then a fresh start.
+			if err := a.recoverUnreachable(r, true); err != nil {
+				return err
+			}
 		case "frozen":
 			// vm_common.rs 1312-1327, for a fork base without clones (the
 			// emulator has no forks).
@@ -47,7 +52,7 @@ func (a *app) start(p parsedArgs) error {
 		if pid, err = a.spawnVMM(name); err != nil {
 			return err
 		}
-		r.PID, r.State = &pid, "running"
+		r.PID, r.State, r.AgentDown = &pid, "running", false
 		// --init runs on the first start only; the emulator records that it
 		// "ran" without running it.
 		r.InitCompleted = true
@@ -68,11 +73,16 @@ func (a *app) start(p parsedArgs) error {
 func (a *app) stop(p parsedArgs) error {
 	name := nameOrDefault(p)
 	var state string
-	stopped := false
+	stopped, recovered := false, false
 	err := a.store.withLock(true, func(st *stateFile) error {
 		r, ok := st.Machines[name]
 		if !ok {
 			return errorf("vm not found: %s", name)
+		}
+		if a.observedState(r) == "unreachable" {
+			// vm_common.rs 1951-1966: the zombie is killed with a notice.
+			recovered = true
+			return a.recoverUnreachable(r, true)
 		}
 		var err error
 		state, stopped, err = a.stopLocked(r)
@@ -80,6 +90,10 @@ func (a *app) stop(p parsedArgs) error {
 	})
 	if err != nil {
 		return err
+	}
+	if recovered {
+		fmt.Fprintf(a.stdout, "Stopped machine: %s\n", name)
+		return nil
 	}
 	if !stopped {
 		// Prints the state it found, e.g. created for a never-started one
@@ -96,6 +110,11 @@ func (a *app) stop(p parsedArgs) error {
 // (vm_common.rs 2026-2030); a crashed machine's stale PID is kept.
 func (a *app) stopLocked(r *Record) (string, bool, error) {
 	state := a.observedState(r)
+	if state == "unreachable" {
+		// Only delete gets here: it reaps a zombie silently
+		// (vm_common.rs 2329-2335).
+		return state, true, a.recoverUnreachable(r, false)
+	}
 	if state != "running" && state != "frozen" {
 		if r.State == "running" {
 			r.State = "stopped"

@@ -27,8 +27,10 @@
 //	SMOLVM_EMU_KILL=NAME[,..]         before the call, kill the machine's VMM as if it died
 //	SMOLVM_EMU_RESOLVE=host=ip[,..]   fixed answers for --allow-host (else the host resolver)
 //
-// Hidden commands: `__emu kill NAME` kills a machine's VMM; `__vmm NAME` is
-// the VMM stand-in itself.
+// Hidden commands: `__emu kill NAME` kills a machine's VMM (its record left
+// running, as after a crash); `__emu freeze NAME` makes it a fork base;
+// `__emu unreachable NAME` makes its agent stop answering (unreachable.go);
+// `__vmm NAME` is the VMM stand-in itself.
 package main
 
 import (

@@ -13,9 +13,12 @@ import (
 // and what start/stop update. State is the last written state; the reported
 // state is derived from it and the liveness of PID (see observedState).
 type Record struct {
-	Name          string            `json:"name"`
-	State         string            `json:"state"` // created | running | stopped | frozen
-	PID           *int              `json:"pid"`   // null after a clean stop, stale after a crash, like the real one
+	Name  string `json:"name"`
+	State string `json:"state"` // created | running | stopped | frozen | unreachable
+	PID   *int   `json:"pid"`   // null after a clean stop, stale after a crash, like the real one
+	// AgentDown is the emulator's own: the agent of the running VMM does
+	// not answer (unreachable.go).
+	AgentDown     bool              `json:"emu_agent_down,omitempty"`
 	CreatedAt     int64             `json:"created_at"`
 	Image         *string           `json:"image"`
 	From          string            `json:"source_smolmachine,omitempty"`

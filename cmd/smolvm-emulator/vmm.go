@@ -103,10 +103,17 @@ func (a *app) observedState(r *Record) string {
 		return "stopped"
 	}
 	if r.State == "running" {
+		// A dead VMM is stopped whatever its agent did: the ping fails
+		// too (state_probe.rs resolve_state).
 		if r.PID != nil && vmmAlive(*r.PID, r.Name, a.home) {
+			if r.AgentDown {
+				return "unreachable"
+			}
 			return "running"
 		}
 		return "stopped"
 	}
+	// A persisted unreachable (or any other) state is reported as is,
+	// without probing.
 	return r.State
 }

@@ -187,9 +187,11 @@ func (d *Driver) list(ctx context.Context) (map[string]machine, error) {
 // Observe implements reconciler.Driver.
 func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	byName, err := d.list(ctx)
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		cerrdefs.IsDeadlineExceeded(err) {
 		// The binary went away (uninstalled, a PATH change, a broken
-		// upgrade): machines may still run; the reconciler must hold them.
+		// upgrade), or it hangs past its timeout: machines may still run;
+		// the reconciler must hold them, and the other guest kinds go on.
 		return nil, fmt.Errorf("smolvm: list machines: %w: %w", reconciler.ErrUnobservable, err)
 	}
 	if err != nil {
