@@ -65,6 +65,60 @@ func Run(ctx context.Context, log logr.Logger, cfg Config) error {
 }
 
 func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err error) {
+	o = o.withDefaults()
+	want, err := selected(cfg)
+	if err != nil {
+		return err
+	}
+	// Every socket is bound before anything serves, so a bad address fails
+	// the bundle at once; whatever was bound is closed on the way out.
+	sk, err := bind(cfg.Listen, want, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			sk.close()
+		}
+	}()
+	local := localAddrs(log, cfg.Listen)
+	pol, err := egressPolicy(cfg, local)
+	if err != nil {
+		return err
+	}
+	al := audit.New(o.audit, cfg.Bottle)
+	defer al.Flush() // a counted run of denials is not lost at exit
+	quiet := newQuietSet()
+	al.Skip(quiet.has)
+
+	var daemons []daemon
+	if sk.proxy != nil {
+		d, err := proxyDaemon(log, cfg, o, sk, pol, al, local)
+		if err != nil {
+			return err
+		}
+		daemons = append(daemons, d)
+	}
+	if sk.dnsPC != nil {
+		d, err := dnsDaemon(log, cfg, o, sk, pol, al)
+		if err != nil {
+			return err
+		}
+		daemons = append(daemons, d)
+	}
+	daemons = append(daemons, controlDaemon(cfg, daemons, sk.ctl), daemon{"watchdog", func() bool { return true }, func(ctx context.Context) error {
+		return watch(ctx, o.watchdog, quiet, probes(sk.addrs))
+	}})
+
+	// Every socket is bound, so the kernel queues what comes in from here
+	// on: the bundle is ready, and says so once.
+	o.ready(sk.addrs)
+	log.Info("bundle running", "bottle", cfg.Bottle, "daemons", cfg.Daemons, "addrs", sk.addrs)
+	return serveAll(ctx, daemons)
+}
+
+// withDefaults fills in production values for unset seams.
+func (o runOptions) withDefaults() runOptions {
 	if o.controlAddr == "" {
 		o.controlAddr = ControlAddr
 	}
@@ -80,108 +134,124 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 	if o.watchdog == 0 {
 		o.watchdog = WatchdogInterval
 	}
-	want, err := selected(cfg)
-	if err != nil {
-		return err
+	return o
+}
+
+// sockets are the bundle's bound sockets, by daemon; addrs has their
+// addresses by role ("egress", "dns", "control").
+type sockets struct {
+	proxy, dnsLn, ctl net.Listener
+	dnsPC             net.PacketConn
+	addrs             map[string]string
+	closers           []io.Closer
+}
+
+func (sk *sockets) close() {
+	for _, c := range sk.closers {
+		_ = c.Close()
 	}
-	// Every socket is bound before anything serves, so a bad address fails
-	// the bundle at once; whatever was bound is closed on the way out.
-	var closers []io.Closer
+}
+
+// bind opens the selected daemons' sockets and the control endpoint's; on
+// an error it closes what it opened.
+func bind(listen netip.Addr, want map[string]bool, o runOptions) (sk *sockets, err error) {
+	sk = &sockets{addrs: map[string]string{}}
 	defer func() {
 		if err != nil {
-			for _, c := range closers {
-				_ = c.Close()
-			}
+			sk.close()
 		}
 	}()
-	addrs := map[string]string{}
-	var proxyLn, dnsLn net.Listener
-	var dnsPC net.PacketConn
 	if want[DaemonEgress] {
 		port := ProxyPort
 		if o.ephemeral {
 			port = 0
 		}
-		ap := netip.AddrPortFrom(cfg.Listen, uint16(port)).String()
-		if proxyLn, err = net.Listen("tcp", ap); err != nil {
-			return fmt.Errorf("bundle: listen egress %s: %w", ap, err)
+		ap := netip.AddrPortFrom(listen, uint16(port)).String()
+		if sk.proxy, err = net.Listen("tcp", ap); err != nil {
+			return nil, fmt.Errorf("bundle: listen egress %s: %w", ap, err)
 		}
-		closers = append(closers, proxyLn)
-		addrs[DaemonEgress] = proxyLn.Addr().String()
+		sk.closers = append(sk.closers, sk.proxy)
+		sk.addrs[DaemonEgress] = sk.proxy.Addr().String()
 	}
 	if want[DaemonDNS] {
-		if dnsPC, dnsLn, err = listenDNS(cfg.Listen, o.ephemeral); err != nil {
-			return err
+		if sk.dnsPC, sk.dnsLn, err = listenDNS(listen, o.ephemeral); err != nil {
+			return nil, err
 		}
-		closers = append(closers, dnsPC, dnsLn)
-		addrs[DaemonDNS] = dnsPC.LocalAddr().String()
+		sk.closers = append(sk.closers, sk.dnsPC, sk.dnsLn)
+		sk.addrs[DaemonDNS] = sk.dnsPC.LocalAddr().String()
 	}
-	ctl, err := net.Listen("tcp", o.controlAddr)
-	if err != nil {
-		return fmt.Errorf("bundle: listen control %s: %w", o.controlAddr, err)
+	if sk.ctl, err = net.Listen("tcp", o.controlAddr); err != nil {
+		return nil, fmt.Errorf("bundle: listen control %s: %w", o.controlAddr, err)
 	}
-	closers = append(closers, ctl)
-	addrs["control"] = ctl.Addr().String()
+	sk.closers = append(sk.closers, sk.ctl)
+	sk.addrs["control"] = sk.ctl.Addr().String()
+	return sk, nil
+}
 
-	local := localAddrs(log, cfg.Listen)
+// egressPolicy is cfg's allowlist against the refused ranges, the host's
+// addresses and the bundle's own (local), whatever range they are in.
+func egressPolicy(cfg Config, local []netip.Addr) (*policy.Policy, error) {
 	refuse := slices.Clone(cfg.Refuse)
 	for _, a := range cfg.HostAddrs {
 		refuse = append(refuse, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	for _, a := range local {
-		// The bundle's own addresses, whatever range they are in.
 		refuse = append(refuse, netip.PrefixFrom(a, a.BitLen()))
 	}
 	pol, err := policy.New(cfg.Allow, refuse)
 	if err != nil {
-		return fmt.Errorf("bundle: egress policy: %w", err)
+		return nil, fmt.Errorf("bundle: egress policy: %w", err)
 	}
-	al := audit.New(o.audit, cfg.Bottle)
-	defer al.Flush() // a counted run of denials is not lost at exit
-	quiet := newQuietSet()
-	al.Skip(quiet.has)
+	return pol, nil
+}
 
-	var daemons []daemon
-	if proxyLn != nil {
-		var self []netip.AddrPort
-		for _, a := range addrs {
-			if ap, err := netip.ParseAddrPort(a); err == nil {
-				self = append(self, ap)
-			}
+// proxyDaemon is the egress proxy on its bound listener.
+func proxyDaemon(log logr.Logger, cfg Config, o runOptions, sk *sockets, pol *policy.Policy, al *audit.Log, local []netip.Addr) (daemon, error) {
+	var self []netip.AddrPort
+	for _, a := range sk.addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			self = append(self, ap)
 		}
-		res := o.proxyResolver
-		if res == nil && cfg.Upstream != "" {
-			// The proxy resolves through the same upstream as the resolver
-			// daemon, so both judge a name by the same answers.
-			res = upstreamResolver(cfg.Upstream)
-		}
-		p, err := egress.New(egress.Options{Policy: pol, Audit: al, Log: log.WithName("egress"),
-			Resolver: res, Self: self, LocalAddrs: local, MaxWildcardBytes: cfg.MaxWildcardBytes})
-		if err != nil {
-			return fmt.Errorf("bundle: egress: %w", err)
-		}
-		daemons = append(daemons, daemon{DaemonEgress, p.Serving, func(ctx context.Context) error { return p.Serve(ctx, proxyLn) }})
 	}
-	if dnsPC != nil {
-		up := cfg.Upstream
-		if up == "" {
-			if up, err = resolver.UpstreamFromResolvConf(o.resolvConf); err != nil {
-				return fmt.Errorf("bundle: dns upstream: %w", err)
-			}
-		}
-		if up == addrs[DaemonDNS] {
-			return fmt.Errorf("bundle: dns upstream %s is the bundle's own resolver", up)
-		}
-		s, err := resolver.New(resolver.Options{Policy: pol, Upstream: up, Audit: al, Log: log.WithName("dns"),
-			QueryRate: rate.Limit(cfg.DNSQueryRate), QueryBurst: cfg.DNSQueryBurst, MaxWildcardBytes: cfg.MaxWildcardBytes})
-		if err != nil {
-			return fmt.Errorf("bundle: dns: %w", err)
-		}
-		daemons = append(daemons, daemon{DaemonDNS, s.Serving, func(ctx context.Context) error { return s.Serve(ctx, dnsPC, dnsLn) }})
+	res := o.proxyResolver
+	if res == nil && cfg.Upstream != "" {
+		// The proxy resolves through the same upstream as the resolver
+		// daemon, so both judge a name by the same answers.
+		res = upstreamResolver(cfg.Upstream)
 	}
+	p, err := egress.New(egress.Options{Policy: pol, Audit: al, Log: log.WithName("egress"),
+		Resolver: res, Self: self, LocalAddrs: local, MaxWildcardBytes: cfg.MaxWildcardBytes})
+	if err != nil {
+		return daemon{}, fmt.Errorf("bundle: egress: %w", err)
+	}
+	return daemon{DaemonEgress, p.Serving, func(ctx context.Context) error { return p.Serve(ctx, sk.proxy) }}, nil
+}
 
+// dnsDaemon is the filtering resolver on its bound sockets, forwarding to
+// cfg.Upstream or, without one, resolv.conf's first server.
+func dnsDaemon(log logr.Logger, cfg Config, o runOptions, sk *sockets, pol *policy.Policy, al *audit.Log) (daemon, error) {
+	up := cfg.Upstream
+	if up == "" {
+		var err error
+		if up, err = resolver.UpstreamFromResolvConf(o.resolvConf); err != nil {
+			return daemon{}, fmt.Errorf("bundle: dns upstream: %w", err)
+		}
+	}
+	if up == sk.addrs[DaemonDNS] {
+		return daemon{}, fmt.Errorf("bundle: dns upstream %s is the bundle's own resolver", up)
+	}
+	s, err := resolver.New(resolver.Options{Policy: pol, Upstream: up, Audit: al, Log: log.WithName("dns"),
+		QueryRate: rate.Limit(cfg.DNSQueryRate), QueryBurst: cfg.DNSQueryBurst, MaxWildcardBytes: cfg.MaxWildcardBytes})
+	if err != nil {
+		return daemon{}, fmt.Errorf("bundle: dns: %w", err)
+	}
+	return daemon{DaemonDNS, s.Serving, func(ctx context.Context) error { return s.Serve(ctx, sk.dnsPC, sk.dnsLn) }}, nil
+}
+
+// controlDaemon serves the control endpoint on ctl, reporting on daemons.
+func controlDaemon(cfg Config, daemons []daemon, ctl net.Listener) daemon {
 	srv := &http.Server{Handler: controlMux(cfg, daemons), ReadHeaderTimeout: 5 * time.Second}
-	daemons = append(daemons, daemon{"control", func() bool { return true }, func(ctx context.Context) error {
+	return daemon{"control", func() bool { return true }, func(ctx context.Context) error {
 		stop := context.AfterFunc(ctx, func() {
 			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -192,16 +262,13 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 			return fmt.Errorf("bundle: control server: %w", err)
 		}
 		return nil
-	}})
+	}}
+}
 
-	daemons = append(daemons, daemon{"watchdog", func() bool { return true }, func(ctx context.Context) error {
-		return watch(ctx, o.watchdog, quiet, probes(addrs))
-	}})
-
-	// Every socket is bound, so the kernel queues what comes in from here
-	// on: the bundle is ready, and says so once.
-	o.ready(addrs)
-	log.Info("bundle running", "bottle", cfg.Bottle, "daemons", cfg.Daemons, "addrs", addrs)
+// serveAll runs the daemons until ctx ends or the first of them stops,
+// failed or not, which stops the bundle: its exit is a Docker event the
+// reconciler heals at once, never a half-working gate.
+func serveAll(ctx context.Context, daemons []daemon) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(daemons))
@@ -213,8 +280,6 @@ func run(ctx context.Context, log logr.Logger, cfg Config, o runOptions) (err er
 			errc <- d.serve(ctx)
 		}()
 	}
-	// The first daemon to stop, failed or not, stops the bundle: its exit is
-	// a Docker event the reconciler heals at once, never a half-working gate.
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

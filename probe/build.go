@@ -147,36 +147,63 @@ func (b *builder) viaProxy(name, method, target, host string) {
 		Token: b.t.Canary.Token, Status: http.StatusForbidden})
 }
 
+// build adds the checks section by section; a section's number is its
+// checks' group in their IDs.
 func (b *builder) build() {
-	t := b.t
-	tok := t.Canary.Token
-	bundleDNS := ap(t.Bundle, bundle.DNSPort)
+	for g, section := range []func(){
+		b.controls, b.metadata, b.hostAddrs, b.bundlePorts, b.proxyPivot, b.allowlist, b.bypass,
+		b.dnsExfil, b.rebinding, b.portScoping, b.ipv6, b.udpICMP, b.peers, b.dockerAndFiles, b.publicAddrs,
+	} {
+		b.section(g)
+		section()
+	}
+}
 
-	// 0: controls. Without them a guest with no network at all would pass
-	// every other probe.
-	b.section(0)
+func (b *builder) bundleDNS() string { return ap(b.t.Bundle, bundle.DNSPort) }
+
+// controls (0): without them a guest with no network at all would pass
+// every other probe.
+func (b *builder) controls() {
 	if b.egress() {
 		b.add(Check{Name: "control: the bundle's proxy answers", Kind: KindTCP, Expect: Allowed, Addr: b.proxy()})
 	}
 	if b.dns() {
-		b.add(Check{Name: "control: the bundle's resolver answers", Kind: KindDNS, Expect: Allowed, Addr: bundleDNS,
+		b.add(Check{Name: "control: the bundle's resolver answers", Kind: KindDNS, Expect: Allowed, Addr: b.bundleDNS(),
 			Query: "control." + deniedName, DNSWant: DNSReply})
-		if t.DNSControl != "" {
+		if b.t.DNSControl != "" {
 			b.add(Check{Name: "control: an allowlisted name resolves via the bundle", Kind: KindDNS, Expect: Allowed,
-				Addr: bundleDNS, Query: t.DNSControl})
+				Addr: b.bundleDNS(), Query: b.t.DNSControl})
 		}
 	}
+}
 
-	// 1: cloud metadata.
-	b.section(1)
+// metadata (1): the cloud metadata service.
+func (b *builder) metadata() {
 	md := netip.MustParseAddr(metadataAddr)
-	b.add(Check{Name: "metadata 169.254.169.254:80 direct", Kind: KindHTTP, Addr: ap(md, 80), Token: t.MetadataToken})
+	b.add(Check{Name: "metadata 169.254.169.254:80 direct", Kind: KindHTTP, Addr: ap(md, 80), Token: b.t.MetadataToken})
 	b.viaProxy("metadata via proxy (absolute URI)", http.MethodGet, "http://169.254.169.254/latest/meta-data/", "")
 	b.viaProxy("metadata via proxy (CONNECT)", http.MethodConnect, "169.254.169.254:80", "")
+}
 
-	// 2: the host's loopback in every spelling through the proxy, and its
-	// other addresses directly.
-	b.section(2)
+// direct are the host's addresses a guest might dial directly: the bridge
+// gateway, the host's own, and smolvm's gateway for a smolvm guest.
+func (b *builder) direct() []netip.Addr {
+	direct := []netip.Addr{b.t.Gateway}
+	for _, a := range b.t.HostAddrs {
+		if !slices.Contains(direct, a) {
+			direct = append(direct, a)
+		}
+	}
+	if b.t.GuestKind == spec.GuestSmolvm {
+		direct = append(direct, netip.MustParseAddr(smolvmGateway))
+	}
+	return direct
+}
+
+// hostAddrs (2): the host's loopback in every spelling through the proxy,
+// and its other addresses directly.
+func (b *builder) hostAddrs() {
+	t, tok := b.t, b.t.Canary.Token
 	lp := strconv.Itoa(int(t.Canary.Loopback))
 	for _, h := range []string{"127.0.0.1", "127.1", "2130706433", "0x7f000001", "[::1]", "[::ffff:127.0.0.1]", "localhost"} {
 		b.viaProxy("host loopback "+h+" via proxy (absolute URI)", http.MethodGet, "http://"+h+":"+lp+"/", "")
@@ -186,16 +213,7 @@ func (b *builder) build() {
 	}
 	b.add(Check{Name: "127.0.0.1 canary port from the guest's own loopback", Kind: KindHTTP,
 		Addr: ap(netip.MustParseAddr("127.0.0.1"), t.Canary.Loopback), Token: tok})
-	direct := []netip.Addr{t.Gateway}
-	for _, a := range t.HostAddrs {
-		if !slices.Contains(direct, a) {
-			direct = append(direct, a)
-		}
-	}
-	if t.GuestKind == spec.GuestSmolvm {
-		direct = append(direct, netip.MustParseAddr(smolvmGateway))
-	}
-	for _, a := range direct {
+	for _, a := range b.direct() {
 		b.add(Check{Name: "host " + a.String() + " canary direct", Kind: KindHTTP, Addr: ap(a, t.Canary.Any), Token: tok})
 	}
 	b.add(Check{Name: "host loopback canary via the bridge gateway", Kind: KindHTTP, Addr: ap(t.Gateway, t.Canary.Loopback), Token: tok})
@@ -206,9 +224,11 @@ func (b *builder) build() {
 			break // one is enough: every private range is refused alike
 		}
 	}
+}
 
-	// 3: the bundle's ports.
-	b.section(3)
+// bundlePorts (3): the bundle's ports.
+func (b *builder) bundlePorts() {
+	t := b.t
 	var open []int
 	if b.egress() {
 		open = append(open, bundle.ProxyPort)
@@ -227,18 +247,20 @@ func (b *builder) build() {
 		b.add(Check{Name: fmt.Sprintf("control: a TCP scan of bundle ports %d-%d finds %s open", lo, hi, ints(open)),
 			Kind: KindScan, Expect: Allowed, Addr: t.Bundle.String(), ScanFrom: lo, ScanTo: hi})
 	}
+}
 
-	// 4: the proxy as a pivot to its own loopback or itself.
-	b.section(4)
-	b.viaProxy("CONNECT to the bundle's control port", http.MethodConnect, ap(t.Bundle, 9099), "")
+// proxyPivot (4): the proxy as a pivot to its own loopback or itself.
+func (b *builder) proxyPivot() {
+	b.viaProxy("CONNECT to the bundle's control port", http.MethodConnect, ap(b.t.Bundle, 9099), "")
 	b.viaProxy("CONNECT to 127.0.0.1:9099", http.MethodConnect, "127.0.0.1:9099", "")
 	b.viaProxy("CONNECT to localhost:9099", http.MethodConnect, "localhost:9099", "")
 	b.viaProxy("CONNECT to the proxy itself", http.MethodConnect, b.proxy(), "")
 	b.viaProxy("GET http://127.0.0.1:9099/healthz", http.MethodGet, "http://127.0.0.1:9099/healthz", "")
 	b.viaProxy("GET http://localhost:9099/healthz", http.MethodGet, "http://localhost:9099/healthz", "")
+}
 
-	// 5: allowlist basics.
-	b.section(5)
+// allowlist (5): allowlist basics.
+func (b *builder) allowlist() {
 	b.viaProxy("CONNECT to a name not allowlisted", http.MethodConnect, deniedName+":443", "")
 	b.viaProxy("absolute-URI GET of a name not allowlisted", http.MethodGet, "http://"+deniedName+"/", "")
 	allowed := b.allowedName()
@@ -246,21 +268,23 @@ func (b *builder) build() {
 		allowed = deniedName
 	}
 	b.viaProxy("Host header differing from the URI ("+allowed+" vs "+evilName+")", http.MethodGet, "http://"+allowed+"/", evilName)
+}
 
-	// 6: the proxy bypassed: direct dials with no proxy variables.
-	b.section(6)
+// bypass (6): the proxy bypassed: direct dials with no proxy variables.
+func (b *builder) bypass() {
 	for _, ip := range publicV4[:1] {
 		b.add(Check{Name: "direct TCP to public " + ip + ":443", Kind: KindTCP, Addr: ip + ":443"})
 		b.add(Check{Name: "direct HTTP to public " + ip + ":80", Kind: KindHTTP, Addr: ip + ":80"})
 	}
+}
 
-	// 7: DNS exfiltration.
-	b.section(7)
-	nonce := t.Nonce
+// dnsExfil (7): DNS exfiltration through every resolver in reach.
+func (b *builder) dnsExfil() {
+	nonce := b.t.Nonce
 	if nonce == "" {
-		nonce = "n" + tok
+		nonce = "n" + b.t.Canary.Token
 	}
-	servers := []string{DefaultResolver, bundleDNS, ap(t.Gateway, 53)}
+	servers := []string{DefaultResolver, b.bundleDNS(), ap(b.t.Gateway, 53)}
 	for _, ip := range publicV4 {
 		servers = append(servers, ip+":53")
 	}
@@ -275,12 +299,13 @@ func (b *builder) build() {
 		}
 	}
 	b.add(Check{Name: "DNS over TLS to 1.1.1.1:853", Kind: KindTCP, Addr: "1.1.1.1:853"})
+}
 
-	// 8: rebinding: allowlisted names that resolve to refused addresses.
-	b.section(8)
-	for _, r := range t.Rebind {
+// rebinding (8): allowlisted names that resolve to refused addresses.
+func (b *builder) rebinding() {
+	for _, r := range b.t.Rebind {
 		if b.dns() && len(r.BadIPs) > 0 {
-			b.add(Check{Name: "rebinding name " + r.Name + " via the bundle's resolver", Kind: KindDNS, Addr: bundleDNS,
+			b.add(Check{Name: "rebinding name " + r.Name + " via the bundle's resolver", Kind: KindDNS, Addr: b.bundleDNS(),
 				Query: r.Name, BadIPs: r.BadIPs})
 		}
 		if r.Proxy {
@@ -288,9 +313,10 @@ func (b *builder) build() {
 			b.viaProxy("rebinding name "+r.Name+" via proxy (absolute URI)", http.MethodGet, "http://"+r.Name+"/", "")
 		}
 	}
+}
 
-	// 9: port scoping: an allowlisted host on a port its rule does not allow.
-	b.section(9)
+// portScoping (9): an allowlisted host on a port its rule does not allow.
+func (b *builder) portScoping() {
 	if h, rule, ok := b.allowedRule(); ok {
 		for _, p := range []uint16{22, 25, 6379} {
 			if !rule.AllowsPort(p) {
@@ -298,18 +324,21 @@ func (b *builder) build() {
 			}
 		}
 	}
+}
 
-	// 10: IPv6.
-	b.section(10)
+// ipv6 (10): no IPv6 way out.
+func (b *builder) ipv6() {
 	b.add(Check{Name: "no global or unique-local IPv6 address", Kind: KindIPv6})
 	b.add(Check{Name: "no IPv6 route to a public address", Kind: KindRoute, Addr: "[2606:4700:4700::1111]:443"})
 	b.add(Check{Name: "no IPv6 route to a unique-local address", Kind: KindRoute, Addr: "[fd00::1]:443"})
-	b.add(Check{Name: "IPv6 loopback canary port direct", Kind: KindHTTP, Addr: "[::1]:" + lp, Token: tok})
+	b.add(Check{Name: "IPv6 loopback canary port direct", Kind: KindHTTP, Addr: "[::1]:" + strconv.Itoa(int(b.t.Canary.Loopback)), Token: b.t.Canary.Token})
+}
 
-	// 11: UDP and ICMP.
-	b.section(11)
-	for _, a := range direct {
-		b.add(Check{Name: "UDP to host " + a.String() + " canary", Kind: KindUDP, Addr: ap(a, t.Canary.UDP), Token: tok})
+// udpICMP (11): UDP and ICMP to the host.
+func (b *builder) udpICMP() {
+	t := b.t
+	for _, a := range b.direct() {
+		b.add(Check{Name: "UDP to host " + a.String() + " canary", Kind: KindUDP, Addr: ap(a, t.Canary.UDP), Token: t.Canary.Token})
 	}
 	b.add(Check{Name: "ICMP echo to the bridge gateway", Kind: KindICMP, Addr: t.Gateway.String()})
 	for _, a := range t.HostAddrs {
@@ -318,10 +347,11 @@ func (b *builder) build() {
 			break
 		}
 	}
+}
 
-	// 12: other bottles of the instance.
-	b.section(12)
-	for _, p := range t.Peers {
+// peers (12): other bottles of the instance.
+func (b *builder) peers() {
+	for _, p := range b.t.Peers {
 		b.add(Check{Name: "bottle " + p.Bottle + "'s proxy direct", Kind: KindTCP, Addr: ap(p.Bundle, bundle.ProxyPort)})
 		b.add(Check{Name: "bottle " + p.Bottle + "'s resolver direct", Kind: KindDNS, Addr: ap(p.Bundle, bundle.DNSPort),
 			Query: "peer." + deniedName, DNSWant: DNSReply})
@@ -329,9 +359,10 @@ func (b *builder) build() {
 		b.viaProxy("bottle "+p.Bottle+"'s proxy via proxy", http.MethodConnect, ap(p.Bundle, bundle.ProxyPort), "")
 		b.viaProxy("bottle "+p.Bottle+"'s guest via proxy", http.MethodGet, "http://"+p.Guest.String()+"/", "")
 	}
+}
 
-	// 13: the Docker daemon and the host's files.
-	b.section(13)
+// dockerAndFiles (13): the Docker daemon and the host's files.
+func (b *builder) dockerAndFiles() {
 	b.add(Check{Name: "no Docker or containerd socket", Kind: KindFiles,
 		Paths: []string{"/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock"}})
 	if ws := b.t.Workspace; ws != nil {
@@ -345,17 +376,18 @@ func (b *builder) build() {
 		b.add(Check{Name: "no host filesystem mounted", Kind: KindMounts})
 	}
 	for _, port := range []uint16{2375, 2376} {
-		b.add(Check{Name: fmt.Sprintf("Docker API on the bridge gateway :%d", port), Kind: KindTCP, Addr: ap(t.Gateway, port)})
+		b.add(Check{Name: fmt.Sprintf("Docker API on the bridge gateway :%d", port), Kind: KindTCP, Addr: ap(b.t.Gateway, port)})
 	}
+}
 
-	// 14: the host's public addresses through the proxy. No range refuses
-	// them, so each bundle is told them; the host-side control before each
-	// pair (publicControls) shows the canary is there.
-	b.section(14)
-	for _, a := range publicProbed(t) {
+// publicAddrs (14): the host's public addresses through the proxy. No
+// range refuses them, so each bundle is told them; the host-side control
+// before each pair (publicControls) shows the canary is there.
+func (b *builder) publicAddrs() {
+	for _, a := range publicProbed(b.t) {
 		b.n++ // the control's number
-		b.viaProxy("host's public address "+a.String()+" via proxy (absolute URI)", http.MethodGet, "http://"+ap(a, t.Canary.Any)+"/", "")
-		b.viaProxy("host's public address "+a.String()+" via proxy (CONNECT)", http.MethodConnect, ap(a, t.Canary.Any), "")
+		b.viaProxy("host's public address "+a.String()+" via proxy (absolute URI)", http.MethodGet, "http://"+ap(a, b.t.Canary.Any)+"/", "")
+		b.viaProxy("host's public address "+a.String()+" via proxy (CONNECT)", http.MethodConnect, ap(a, b.t.Canary.Any), "")
 	}
 }
 

@@ -25,7 +25,10 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -400,7 +403,8 @@ func TestEndToEnd(t *testing.T) {
 	// In process, with the test's canaries: the metadata stand-in, the
 	// canary resolver and rebinding names.
 	sp := loadSpec(t, specs, a)
-	opts := Options{Docker: cli, Instance: instance, Bottle: a, Spec: sp, Binary: bin,
+	netd, bund, guests := drivers(t, cli)
+	opts := Options{Network: netd, Bundle: bund, Guest: guests, Instance: instance, Bottle: a, Spec: sp, Binary: bin,
 		MetadataToken: mdToken, DNSControl: "canary.bottle-probe.test",
 		Rebind: []Rebind{
 			// The canary upstream answers this allowlisted name with
@@ -598,7 +602,31 @@ func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.P
 	if err != nil || len(ns) != 1 {
 		t.Fatalf("network of %s: %v (%d)", bottle, err, len(ns))
 	}
-	return subnet(ns[0])
+	for _, c := range ns[0].IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p.Masked()
+		}
+	}
+	t.Fatalf("network of %s has no IPv4 subnet", bottle)
+	return netip.Prefix{}
+}
+
+// drivers are the drivers the CLI observes and runs docker guests with.
+func drivers(t *testing.T, cli *client.Client) (netd, bund Observer, guests GuestDriver) {
+	t.Helper()
+	netd, err := dockernet.NewNetworkDriver(cli, dockernet.Options{}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bund, err = dockernet.NewBundleDriver(cli, dockernet.Options{}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guests, err = dockerguest.New(cli, dockerguest.Options{}, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netd, bund, guests
 }
 
 const smolvmSpec = `apiVersion: bottle-reconcile/v1alpha1

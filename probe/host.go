@@ -12,26 +12,21 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // Options configure one probe run against a live bottle.
 type Options struct {
-	Docker   DockerAPI
-	Instance string
-	Bottle   string
-	Spec     spec.Spec // the bottle's spec, defaults applied: it decides the expectations
+	// Network and Bundle are the network and bundle drivers, Guest the
+	// driver of the spec's guest kind: the probe finds the bottle in their
+	// observation and runs in its guest through Guest.
+	Network, Bundle Observer
+	Guest           GuestDriver
+	Instance        string
+	Bottle          string
+	Spec            spec.Spec // the bottle's spec, defaults applied: it decides the expectations
 	// Binary is the static bottle-reconcile binary copied into the guest.
 	Binary string
-	// Smolvm is the smolvm CLI, for smolvm guests.
-	Smolvm string
 	// Timeout bounds the runner inside the guest; default 3 minutes.
 	Timeout time.Duration
 
@@ -146,81 +141,6 @@ func nonceResult(nonce string, seen func(string) bool) Result {
 		r.fail("NONCE SEEN UPSTREAM", "the canary resolver was asked a name carrying "+nonce)
 	}
 	return r
-}
-
-// observe finds the bottle's network, bundle address, guest and the other
-// bottles of the instance, from labels.
-func observe(ctx context.Context, o Options) (Target, guest, error) {
-	t := Target{Bottle: o.Bottle, GuestKind: o.Spec.Guest, Daemons: o.Spec.Daemons, Workspace: o.Spec.Workspace}
-	for _, a := range o.Spec.Egress.Allow {
-		if r, err := spec.ParseHostRule(a); err == nil {
-			t.Allow = append(t.Allow, r)
-		}
-	}
-	inst := filters.Arg("label", reconciler.LabelInstance+"="+o.Instance)
-	managed := filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue)
-	nets, err := o.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(managed, inst,
-		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleNetwork)))})
-	if err != nil {
-		return t, nil, fmt.Errorf("probe: list networks of instance %s: %w", o.Instance, err)
-	}
-	sort.Slice(nets, func(i, j int) bool { return nets[i].Name < nets[j].Name })
-	for _, n := range nets {
-		p := subnet(n)
-		if !p.IsValid() {
-			continue
-		}
-		b := n.Labels[reconciler.LabelBottle]
-		if b == o.Bottle {
-			t.Subnet = p
-			continue
-		}
-		t.Peers = append(t.Peers, Peer{Bottle: b, Bundle: reconciler.BundleAddr(p), Guest: reconciler.GuestAddr(p)})
-	}
-	if !t.Subnet.IsValid() {
-		return t, nil, fmt.Errorf("probe: bottle %q of instance %s has no network: is it up? %w", o.Bottle, o.Instance, cerrdefs.ErrNotFound)
-	}
-	t.Gateway, t.Bundle = reconciler.Gateway(t.Subnet), reconciler.BundleAddr(t.Subnet)
-	t.HostAddrs = hostAddrs()
-	// Best effort: without them the probes of the public addresses are
-	// left out, the rest stand.
-	t.PublicAddrs, _ = hostaddr.Unrefused(nil)
-
-	var g guest
-	switch o.Spec.Guest {
-	case spec.GuestDocker:
-		cs, err := o.Docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(managed, inst,
-			filters.Arg("label", reconciler.LabelBottle+"="+o.Bottle),
-			filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)))})
-		if err != nil {
-			return t, nil, fmt.Errorf("probe: list guest of bottle %q: %w", o.Bottle, err)
-		}
-		if len(cs) != 1 || cs[0].State != "running" {
-			return t, nil, fmt.Errorf("probe: bottle %q has %d guest container(s), want one running: %w", o.Bottle, len(cs), cerrdefs.ErrNotFound)
-		}
-		name := cs[0].ID[:12]
-		if len(cs[0].Names) > 0 {
-			name = strings.TrimPrefix(cs[0].Names[0], "/")
-		}
-		g = dockerGuest{api: o.Docker, id: cs[0].ID, name: name}
-	case spec.GuestSmolvm:
-		if o.Smolvm == "" {
-			o.Smolvm = "smolvm"
-		}
-		g = smolvmGuest{binary: o.Smolvm, machine: reconciler.Names(o.Bottle, reconciler.RoleGuest), timeout: o.Timeout}
-	default:
-		return t, nil, fmt.Errorf("probe: bottle %q: unknown guest kind %q", o.Bottle, o.Spec.Guest)
-	}
-	return t, g, nil
-}
-
-func subnet(n network.Summary) netip.Prefix {
-	for _, c := range n.IPAM.Config {
-		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
-			return p.Masked()
-		}
-	}
-	return netip.Prefix{}
 }
 
 // hostAddrs lists the host's own IPv4 addresses other than loopback and

@@ -170,21 +170,6 @@ func TestSlowBlocks(t *testing.T) {
 	}
 }
 
-func TestSmolvmArgs(t *testing.T) {
-	g := smolvmGuest{binary: "smolvm", machine: "bottle-a", timeout: 3 * time.Minute}
-	if got := g.cpArgs("/usr/bin/br", "/tmp/bottle-probe-1"); !slices.Equal(got, []string{"machine", "cp", "--mode", "755", "/usr/bin/br", "bottle-a:/tmp/bottle-probe-1"}) {
-		t.Errorf("cp %q", got)
-	}
-	got := g.execArgs([]string{"/tmp/p", "probe-run", `{"checks":[]}`})
-	want := []string{"machine", "exec", "--name", "bottle-a", "--timeout", "180s", "--", "/tmp/p", "probe-run", `{"checks":[]}`}
-	if !slices.Equal(got, want) {
-		t.Errorf("exec %q", got)
-	}
-	if _, err := g.install(context.Background(), "/a:b"); err == nil {
-		t.Error("a path with ':' must be refused")
-	}
-}
-
 // TestChecksSeeCanaries runs the runner's checks on the host against the
 // canaries, where the paths are open: every check must see what it looks
 // for, so a blocked result in a guest means something.

@@ -9,13 +9,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/go-logr/logr"
+
+	smolvmdriver "github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
+	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
-// TestSmolvmGuestOnEmulator drives the probe's smolvm guest (machine cp, then
-// machine exec) against the smolvm emulator, which follows the real CLI's
-// parsing: the argv must be accepted as smolvm 1.9.2 accepts it, the copied
-// file must run by its guest path, and smolvm must get no proxy variables.
+// TestSmolvmGuestOnEmulator drives the probe's smolvm guest through the
+// smolvm driver's CopyTo and Exec (machine cp, then machine exec) against
+// the smolvm emulator, which follows the real CLI's parsing: the argv must
+// be accepted as smolvm 1.9.2 accepts it, the copied file must run by its
+// guest path, and smolvm must get no proxy variables.
 // The emulator runs exec on the host, so this checks the plumbing, not
 // isolation (TestSmolvmGuest does that against a real smolvm).
 // Not parallel: it sets this process's environment.
@@ -43,10 +49,14 @@ func TestSmolvmGuestOnEmulator(t *testing.T) {
 	t.Cleanup(func() { exec.Command(bin, "machine", "delete", "--name", "bottle-p", "-f").Run() })
 
 	runner := filepath.Join(t.TempDir(), "runner")
-	if err := os.WriteFile(runner, []byte("#!/bin/sh\necho \"ran $*\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(runner, []byte("#!/bin/sh\necho \"ran $*\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g := smolvmGuest{binary: bin, machine: "bottle-p", timeout: 1500 * time.Millisecond}
+	drv, err := smolvmdriver.New(logr.Discard(), smolvmdriver.Options{Binary: bin, NoHostLayer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := driverGuest{d: drv, r: reconciler.Resource{Name: "bottle-p"}, kind: spec.GuestSmolvm}
 	ctx := context.Background()
 	dst, err := g.install(ctx, runner)
 	if err != nil {
@@ -76,7 +86,7 @@ func TestSmolvmGuestOnEmulator(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec.Args[1] != "cp" && rec.Args[1] != "exec" {
+		if rec.Args[1] != "cp" && (rec.Args[1] != "exec" || slices.Contains(rec.Args, "test")) {
 			continue
 		}
 		argvs = append(argvs, strings.Join(rec.Args, " "))
@@ -91,8 +101,8 @@ func TestSmolvmGuestOnEmulator(t *testing.T) {
 	}
 	want := []string{
 		"machine cp --mode 755 " + runner + " bottle-p:" + dst,
-		"machine exec --name bottle-p --timeout 2s -- " + dst + " probe-run -",
-		"machine exec --name bottle-p --timeout 2s -- /nonexistent",
+		"machine exec --name bottle-p --stream -- " + dst + " probe-run -",
+		"machine exec --name bottle-p --stream -- /nonexistent",
 	}
 	if !slices.Equal(argvs, want) {
 		t.Errorf("smolvm calls\n%q\nwant\n%q", argvs, want)

@@ -8,8 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/docker/docker/client"
-
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/probe"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -58,14 +57,19 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitFail
 		}
 	}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	e, err := c.build(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: docker client: %v\n", err)
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
 		return exitFail
 	}
-	defer cli.Close()
-	rep, err := probe.Run(ctx, probe.Options{Docker: cli, Instance: c.instance, Bottle: name, Spec: b.Spec,
-		Binary: *bin, Smolvm: c.smolvmBin, Timeout: *timeout})
+	defer e.Close()
+	o, err := c.probeDrivers(ctx, e, b.Spec.Guest)
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: probe %s: %v\n", name, err)
+		return exitFail
+	}
+	o.Instance, o.Bottle, o.Spec, o.Binary, o.Timeout = c.instance, name, b.Spec, *bin, *timeout
+	rep, err := probe.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile: probe %s: %v\n", name, err)
 		return exitFail
@@ -81,4 +85,24 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFail
 	}
 	return exitOK
+}
+
+// probeDrivers are the drivers the probe observes the bottle with, as a
+// pass does, and the guest driver it runs its helper through.
+func (c *common) probeDrivers(ctx context.Context, e *env, kind string) (probe.Options, error) {
+	netd, err := dockernet.NewNetworkDriver(e.docker, c.dockernetOptions(), e.log)
+	if err != nil {
+		return probe.Options{}, err
+	}
+	d, ok := e.guests[kind]
+	if !ok {
+		return probe.Options{}, fmt.Errorf("no driver for guest kind %q", kind)
+	}
+	g, ok := d.(probe.GuestDriver)
+	if !ok {
+		// A runtime that is not installed: its Observe says why.
+		_, err := d.Observe(ctx)
+		return probe.Options{}, fmt.Errorf("find its guest: %w", err)
+	}
+	return probe.Options{Network: netd, Bundle: e.bundle, Guest: g}, nil
 }
