@@ -148,6 +148,9 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	}
 	d.hadGuests.Store(len(out) > 0)
 	if len(out) == 0 {
+		if early != nil {
+			<-early // nothing of Observe outlives it
+		}
 		return out, nil
 	}
 	// Each running guest's routes are read from /proc while iptables-save
