@@ -17,8 +17,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -157,10 +157,10 @@ func observe(ctx context.Context, o Options) (Target, guest, error) {
 			t.Allow = append(t.Allow, r)
 		}
 	}
-	inst := filters.Arg("label", reconciler.LabelInstance+"="+o.Instance)
-	managed := filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue)
+	inst := filters.Arg("label", bottle.LabelInstance+"="+o.Instance)
+	managed := filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue)
 	nets, err := o.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(managed, inst,
-		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleNetwork)))})
+		filters.Arg("label", bottle.LabelRole+"="+string(bottle.RoleNetwork)))})
 	if err != nil {
 		return t, nil, fmt.Errorf("probe: list networks of instance %s: %w", o.Instance, err)
 	}
@@ -170,17 +170,17 @@ func observe(ctx context.Context, o Options) (Target, guest, error) {
 		if !p.IsValid() {
 			continue
 		}
-		b := n.Labels[reconciler.LabelBottle]
+		b := n.Labels[bottle.LabelBottle]
 		if b == o.Bottle {
 			t.Subnet = p
 			continue
 		}
-		t.Peers = append(t.Peers, Peer{Bottle: b, Bundle: reconciler.BundleAddr(p), Guest: reconciler.GuestAddr(p)})
+		t.Peers = append(t.Peers, Peer{Bottle: b, Bundle: bottle.BundleAddr(p), Guest: bottle.GuestAddr(p)})
 	}
 	if !t.Subnet.IsValid() {
 		return t, nil, fmt.Errorf("probe: bottle %q of instance %s has no network: is it up? %w", o.Bottle, o.Instance, cerrdefs.ErrNotFound)
 	}
-	t.Gateway, t.Bundle = reconciler.Gateway(t.Subnet), reconciler.BundleAddr(t.Subnet)
+	t.Gateway, t.Bundle = bottle.Gateway(t.Subnet), bottle.BundleAddr(t.Subnet)
 	t.HostAddrs = hostAddrs()
 	// Best effort: without them the probes of the public addresses are
 	// left out, the rest stand.
@@ -190,8 +190,8 @@ func observe(ctx context.Context, o Options) (Target, guest, error) {
 	switch o.Spec.Guest {
 	case spec.GuestDocker:
 		cs, err := o.Docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(managed, inst,
-			filters.Arg("label", reconciler.LabelBottle+"="+o.Bottle),
-			filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)))})
+			filters.Arg("label", bottle.LabelBottle+"="+o.Bottle),
+			filters.Arg("label", bottle.LabelRole+"="+string(bottle.RoleGuest)))})
 		if err != nil {
 			return t, nil, fmt.Errorf("probe: list guest of bottle %q: %w", o.Bottle, err)
 		}
@@ -207,7 +207,7 @@ func observe(ctx context.Context, o Options) (Target, guest, error) {
 		if o.Smolvm == "" {
 			o.Smolvm = "smolvm"
 		}
-		g = smolvmGuest{binary: o.Smolvm, machine: reconciler.Names(o.Bottle, reconciler.RoleGuest), timeout: o.Timeout}
+		g = smolvmGuest{binary: o.Smolvm, machine: bottle.Names(o.Bottle, bottle.RoleGuest), timeout: o.Timeout}
 	default:
 		return t, nil, fmt.Errorf("probe: bottle %q: unknown guest kind %q", o.Bottle, o.Spec.Guest)
 	}

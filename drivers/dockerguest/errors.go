@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // wrap prefixes err with the operation and resource, and marks a daemon that
@@ -25,9 +24,9 @@ func wrap(op string, err error) error {
 // onto every container made from the image, so managed-by alone could come
 // from an image.
 func managed(labels map[string]string) bool {
-	return labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue &&
-		labels[reconciler.LabelInstance] != "" &&
-		labels[reconciler.LabelRole] == string(reconciler.RoleGuest) &&
+	return labels[bottle.LabelManagedBy] == bottle.ManagedByValue &&
+		labels[bottle.LabelInstance] != "" &&
+		labels[bottle.LabelRole] == string(bottle.RoleGuest) &&
 		labels[LabelDriver] == Kind
 }
 
@@ -35,12 +34,12 @@ func managed(labels map[string]string) bool {
 // exists already, saying whose it is.
 func nameTaken(op string, labels map[string]string, instance string) error {
 	switch {
-	case labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || labels[reconciler.LabelInstance] == "":
+	case labels[bottle.LabelManagedBy] != bottle.ManagedByValue || labels[bottle.LabelInstance] == "":
 		return fmt.Errorf("dockerguest: %s: a container of that name exists and is not managed by bottle-reconcile; remove or rename it: %w",
 			op, cerrdefs.ErrConflict)
-	case labels[reconciler.LabelInstance] != instance:
+	case labels[bottle.LabelInstance] != instance:
 		return fmt.Errorf("dockerguest: %s: a container of that name exists and belongs to bottle-reconcile instance %q; stop that instance or use another bottle name: %w",
-			op, labels[reconciler.LabelInstance], cerrdefs.ErrConflict)
+			op, labels[bottle.LabelInstance], cerrdefs.ErrConflict)
 	}
 	return fmt.Errorf("dockerguest: %s: the guest already exists; delete it first: %w", op, cerrdefs.ErrConflict)
 }

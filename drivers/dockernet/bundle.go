@@ -16,8 +16,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -39,12 +39,6 @@ type BundleDriver struct {
 	egress   map[string]string // egress network ID by instance
 }
 
-var (
-	_ reconciler.Driver     = (*BundleDriver)(nil)
-	_ reconciler.Cleaner    = (*BundleDriver)(nil)
-	_ reconciler.HashFacter = (*BundleDriver)(nil)
-)
-
 // NewBundleDriver returns the bundle driver. api is usually a
 // *client.Client made with client.FromEnv and API version negotiation.
 func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDriver, error) {
@@ -59,18 +53,18 @@ func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDrive
 func (d *BundleDriver) Kind() string { return BundleKind }
 
 // Role implements reconciler.Driver.
-func (d *BundleDriver) Role() reconciler.Role { return reconciler.RoleBundle }
+func (d *BundleDriver) Role() bottle.Role { return bottle.RoleBundle }
 
 // Observe implements reconciler.Driver with one ContainerList, shared in
 // a pass with the docker-guest driver (ManagedContainers).
-func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	cs, err := ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list bundle containers", err)
 	}
-	out := make([]reconciler.Resource, 0, len(cs))
+	out := make([]bottle.Resource, 0, len(cs))
 	for _, c := range cs {
-		if c.Labels[reconciler.LabelRole] == string(reconciler.RoleBundle) {
+		if c.Labels[bottle.LabelRole] == string(bottle.RoleBundle) {
 			out = append(out, bundleResource(c))
 		}
 	}
@@ -78,8 +72,8 @@ func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, erro
 	return out, nil
 }
 
-func bundleResource(c container.Summary) reconciler.Resource {
-	return ContainerResource(c, BundleKind, reconciler.RoleBundle)
+func bundleResource(c container.Summary) bottle.Resource {
+	return ContainerResource(c, BundleKind, bottle.RoleBundle)
 }
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
@@ -87,34 +81,34 @@ func bundleResource(c container.Summary) reconciler.Resource {
 // first). It returns once the bundle says on its log stream that every
 // daemon is bound; a bundle that does not get there is removed again and the
 // error names it.
-func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	op := fmt.Sprintf("create bundle %q", w.Name)
 	if err := checkWantLabels(op, w); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if w.Network == "" || !w.BundleAddr.Is4() || (w.Subnet.IsValid() && !w.Subnet.Contains(w.BundleAddr)) {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: need a network and an IPv4 bundle address in its subnet (network %q, address %s, subnet %s): %w",
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: need a network and an IPv4 bundle address in its subnet (network %q, address %s, subnet %s): %w",
 			op, w.Network, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
 	}
-	instance := w.Labels[reconciler.LabelInstance]
+	instance := w.Labels[bottle.LabelInstance]
 	hosts, err := d.opts.HostAddrs()
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
 	cfg, err := d.bundleConfig(w, hosts)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
 	image, err := d.ensureImage(ctx)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 	egress, err := d.ensureEgress(ctx, instance)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 
-	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
+	labels := WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleBundle), LabelNetwork, w.Network)
 	// No lookup of the name first: Docker refuses a taken name with a
 	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
@@ -123,11 +117,11 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		}}, nil, w.Name)
 	if cerrdefs.IsConflict(err) {
 		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
-			return reconciler.Resource{}, err
+			return bottle.Resource{}, err
 		}
 	}
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	if err := d.startReady(ctx, op, resp.ID, instance, egress); err != nil {
 		// Leave nothing half made behind; the next pass creates it afresh.
@@ -136,13 +130,13 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		if rmErr := d.api.ContainerRemove(rmCtx, resp.ID, container.RemoveOptions{Force: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
 			err = errors.Join(err, wrap(fmt.Sprintf("remove failed bundle %q", w.Name), rmErr))
 		}
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	d.log.V(1).Info("bundle created", "bundle", w.Name, "addr", w.BundleAddr.String())
 	// What a list would say of it now, without the call: it is running
 	// and ready, at the address it was pinned to.
-	r := reconciler.Labelled(BundleKind, reconciler.RoleBundle, w.Name, labels)
-	r.ID, r.State, r.Addr = resp.ID, reconciler.StateRunning, w.BundleAddr
+	r := bottle.Labelled(BundleKind, bottle.RoleBundle, w.Name, labels)
+	r.ID, r.State, r.Addr = resp.ID, bottle.StateRunning, w.BundleAddr
 	return r, nil
 }
 
@@ -163,7 +157,7 @@ func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance strin
 
 // bundleConfig is what the bundle program reads from its environment;
 // hosts are the host's addresses it must refuse.
-func (d *BundleDriver) bundleConfig(w reconciler.Want, hosts []netip.Addr) (string, error) {
+func (d *BundleDriver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error) {
 	allow := make([]string, 0, len(w.Spec.Egress.Allow))
 	for _, a := range w.Spec.Egress.Allow {
 		r, err := spec.ParseHostRule(a)
@@ -305,7 +299,7 @@ func (d *BundleDriver) startReady(ctx context.Context, op, id, instance, egress 
 // Delete implements reconciler.Driver: a forced remove of a bundle container
 // that carries the managed-by label and, when r names one, r's instance. A
 // missing one is success.
-func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error {
+func (d *BundleDriver) Delete(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("remove bundle %q", r.Name)
 	c, err := d.api.ContainerInspect(ctx, ref(r))
 	if cerrdefs.IsNotFound(err) {
@@ -314,7 +308,7 @@ func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error 
 	if err != nil {
 		return wrap(op, err)
 	}
-	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[reconciler.LabelRole] != string(reconciler.RoleBundle) {
+	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[bottle.LabelRole] != string(bottle.RoleBundle) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // wrap prefixes err with the operation and resource, and marks a daemon that
@@ -46,7 +45,7 @@ func owner(labels map[string]string, instance string) ownership {
 	switch {
 	case !managed(labels):
 		return ownedByNoneOfUs
-	case labels[reconciler.LabelInstance] != instance:
+	case labels[bottle.LabelInstance] != instance:
 		return ownedByOther
 	default:
 		return ownedByUs
@@ -55,7 +54,7 @@ func owner(labels map[string]string, instance string) ownership {
 
 // managed reports whether labels mark something bottle-reconcile made.
 func managed(labels map[string]string) bool {
-	return labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue && labels[reconciler.LabelInstance] != ""
+	return labels[bottle.LabelManagedBy] == bottle.ManagedByValue && labels[bottle.LabelInstance] != ""
 }
 
 // nameTaken returns the conflict error for a name already used by something
@@ -67,7 +66,7 @@ func nameTaken(op, what string, labels map[string]string, instance string) error
 			op, what, cerrdefs.ErrConflict)
 	case ownedByOther:
 		return fmt.Errorf("dockernet: %s: a %s of that name exists and belongs to bottle-reconcile instance %q; stop that instance or use another bottle name: %w",
-			op, what, labels[reconciler.LabelInstance], cerrdefs.ErrConflict)
+			op, what, labels[bottle.LabelInstance], cerrdefs.ErrConflict)
 	}
 	return nil
 }
@@ -77,22 +76,22 @@ func nameTaken(op, what string, labels map[string]string, instance string) error
 // someone else has made since it was observed. An empty instance accepts
 // any.
 func otherInstance(op, what string, labels map[string]string, instance string) error {
-	if instance == "" || labels[reconciler.LabelInstance] == instance {
+	if instance == "" || labels[bottle.LabelInstance] == instance {
 		return nil
 	}
 	return fmt.Errorf("dockernet: %s: the %s belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
-		op, what, labels[reconciler.LabelInstance], instance, cerrdefs.ErrConflict)
+		op, what, labels[bottle.LabelInstance], instance, cerrdefs.ErrConflict)
 }
 
 // checkWantLabels makes sure what Create is about to make will be observed:
 // without the managed-by and instance labels it would leak.
-func checkWantLabels(op string, w reconciler.Want) error {
+func checkWantLabels(op string, w bottle.Want) error {
 	if w.Name == "" {
 		return fmt.Errorf("dockernet: %s: no name: %w", op, cerrdefs.ErrInvalidArgument)
 	}
-	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || w.Labels[reconciler.LabelInstance] == "" {
+	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
 		return fmt.Errorf("dockernet: %s: labels must set %s=%s and %s: %w", op,
-			reconciler.LabelManagedBy, reconciler.ManagedByValue, reconciler.LabelInstance, cerrdefs.ErrInvalidArgument)
+			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/docker/docker/api/types/container"
 )
 
@@ -128,16 +128,16 @@ func TestAddressLayout(t *testing.T) {
 func TestHealthFromStatus(t *testing.T) {
 	tests := []struct {
 		status string
-		want   reconciler.Health
+		want   bottle.Health
 	}{
-		{"Up 3 seconds (healthy)", reconciler.HealthHealthy},
-		{"Up 2 minutes (unhealthy)", reconciler.HealthUnhealthy},
-		{"Up 1 second (health: starting)", reconciler.HealthStarting},
-		{"Up 3 seconds", reconciler.HealthNone},
-		{"Up About a minute (Paused)", reconciler.HealthNone},
-		{"Exited (137) 5 seconds ago", reconciler.HealthNone},
-		{"Created", reconciler.HealthNone},
-		{"", reconciler.HealthNone},
+		{"Up 3 seconds (healthy)", bottle.HealthHealthy},
+		{"Up 2 minutes (unhealthy)", bottle.HealthUnhealthy},
+		{"Up 1 second (health: starting)", bottle.HealthStarting},
+		{"Up 3 seconds", bottle.HealthNone},
+		{"Up About a minute (Paused)", bottle.HealthNone},
+		{"Exited (137) 5 seconds ago", bottle.HealthNone},
+		{"Created", bottle.HealthNone},
+		{"", bottle.HealthNone},
 	}
 	for _, tt := range tests {
 		if got := healthFromStatus(tt.status); got != tt.want {
@@ -150,16 +150,16 @@ func TestStateOf(t *testing.T) {
 	tests := []struct {
 		state      container.ContainerState
 		status     string
-		want       reconciler.State
+		want       bottle.State
 		wantDetail string
 	}{
-		{container.StateRunning, "Up 3 seconds (healthy)", reconciler.StateRunning, ""},
-		{container.StateCreated, "Created", reconciler.StateCreated, "created"},
-		{container.StateExited, "Exited (137) 5 seconds ago", reconciler.StateStopped, "exited (137)"},
-		{container.StateExited, "Exited (0) About a minute ago", reconciler.StateStopped, "exited (0)"},
-		{container.StateDead, "Dead", reconciler.StateStopped, "dead"},
-		{container.StatePaused, "Up 3 seconds (Paused)", reconciler.StateStopped, "paused"},
-		{"weird", "?", reconciler.StateUnknown, "weird"},
+		{container.StateRunning, "Up 3 seconds (healthy)", bottle.StateRunning, ""},
+		{container.StateCreated, "Created", bottle.StateCreated, "created"},
+		{container.StateExited, "Exited (137) 5 seconds ago", bottle.StateStopped, "exited (137)"},
+		{container.StateExited, "Exited (0) About a minute ago", bottle.StateStopped, "exited (0)"},
+		{container.StateDead, "Dead", bottle.StateStopped, "dead"},
+		{container.StatePaused, "Up 3 seconds (Paused)", bottle.StateStopped, "paused"},
+		{"weird", "?", bottle.StateUnknown, "weird"},
 	}
 	for _, tt := range tests {
 		got, detail := stateOf(container.Summary{State: tt.state, Status: tt.status})
