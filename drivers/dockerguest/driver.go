@@ -23,7 +23,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/images"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -39,7 +39,7 @@ const (
 	LabelDriver = "dev.bottle-reconcile.driver"
 	// LabelNetwork records the bottle network, to find the guest's address
 	// on it (the same key the bundle driver uses).
-	LabelNetwork = dockernet.LabelNetwork
+	LabelNetwork = dockerx.LabelNetwork
 	// LabelReach lists the bundle daemons the host firewall lets the guest
 	// reach ("egress", "dns"), so Observe knows which rules should exist.
 	LabelReach = "dev.bottle-reconcile.reach"
@@ -108,7 +108,7 @@ func guestFilter() filters.Args {
 }
 
 // Observe implements reconciler.Driver with one ContainerList (shared in a
-// pass with the bundle driver: dockernet.ManagedContainers) and, when
+// pass with the bundle driver: dockerx.ManagedContainers) and, when
 // there is a guest, one read of the host firewall. A guest whose rules are
 // not all in place carries Drift, and so does a running guest whose routing
 // table holds more than the route to its bundle: checking that reads its
@@ -129,7 +129,7 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			early <- fwRead{rs, err}
 		}()
 	}
-	cs, err := dockernet.ManagedContainers(ctx, d.api)
+	cs, err := dockerx.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list guest containers", err)
 	}
@@ -198,7 +198,7 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 const routeReaders = 8
 
 func guestResource(c container.Summary) bottle.Resource {
-	return dockernet.ContainerResource(c, Kind, bottle.RoleGuest)
+	return dockerx.ContainerResource(c, Kind, bottle.RoleGuest)
 }
 
 // safeWord is what may go into a rule comment: it is split on spaces when
@@ -267,7 +267,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 	if g.DNS {
 		reach = append(reach, spec.DaemonDNS)
 	}
-	labels := dockernet.WithLabels(w.Labels,
+	labels := dockerx.WithLabels(w.Labels,
 		bottle.LabelRole, string(bottle.RoleGuest),
 		LabelDriver, Kind,
 		LabelNetwork, w.Network,
@@ -419,7 +419,7 @@ func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 		IpcMode: container.IPCModePrivate,
 		// "no": the reconciler heals a dead guest, after checking its rules.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		LogConfig:     dockernet.BoundedLogs(),
+		LogConfig:     dockerx.BoundedLogs(),
 		Mounts:        workspaceMounts(w.Spec.Workspace),
 		Resources: container.Resources{
 			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
@@ -432,7 +432,7 @@ func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := dockernet.ContainerNamed(ctx, d.api, name)
+	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -599,7 +599,7 @@ func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 		return fmt.Errorf("dockerguest: %s: not a guest made by bottle-reconcile; leaving it alone: %w", op, cerrdefs.ErrConflict)
 	default:
 		instance, name = c.Config.Labels[bottle.LabelInstance], c.Config.Labels[bottle.LabelBottle]
-		if err := dockernet.RemoveContainer(ctx, d.api, c.ID); err != nil {
+		if err := dockerx.RemoveContainer(ctx, d.api, c.ID); err != nil {
 			return wrap(op, err)
 		}
 	}

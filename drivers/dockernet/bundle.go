@@ -18,6 +18,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -56,9 +57,9 @@ func (d *BundleDriver) Kind() string { return BundleKind }
 func (d *BundleDriver) Role() bottle.Role { return bottle.RoleBundle }
 
 // Observe implements reconciler.Driver with one ContainerList, shared in
-// a pass with the docker-guest driver (ManagedContainers).
+// a pass with the docker-guest driver (dockerx.ManagedContainers).
 func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
-	cs, err := ManagedContainers(ctx, d.api)
+	cs, err := dockerx.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list bundle containers", err)
 	}
@@ -73,7 +74,7 @@ func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 }
 
 func bundleResource(c container.Summary) bottle.Resource {
-	return ContainerResource(c, BundleKind, bottle.RoleBundle)
+	return dockerx.ContainerResource(c, BundleKind, bottle.RoleBundle)
 }
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
@@ -108,7 +109,7 @@ func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resour
 		return bottle.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 
-	labels := WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleBundle), LabelNetwork, w.Network)
+	labels := dockerx.WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleBundle), dockerx.LabelNetwork, w.Network)
 	// No lookup of the name first: Docker refuses a taken name with a
 	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
@@ -142,7 +143,7 @@ func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resour
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := ContainerNamed(ctx, d.api, name)
+	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -226,22 +227,6 @@ func containerConfig(image, cfg string, labels map[string]string) *container.Con
 	}
 }
 
-// Log bounds of every container a bottle runs: what a guest makes the
-// bundle log (its denied requests) and what it prints itself are stored by
-// Docker on the host, so both are rotated at a fixed size.
-const (
-	LogMaxSize  = "10m"
-	LogMaxFiles = "3"
-)
-
-// BoundedLogs is the log configuration of a bundle or docker guest: Docker's
-// json-file driver (which the bundle's ready line is read from), rotated at
-// LogMaxSize and keeping LogMaxFiles files, whatever the daemon's default
-// driver is.
-func BoundedLogs() container.LogConfig {
-	return container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": LogMaxSize, "max-file": LogMaxFiles}}
-}
-
 // hostConfig is the hardened runtime setup of a bundle. Nothing is mounted
 // and no port is published: the bundle is reached on its bottle address.
 func hostConfig(net string) *container.HostConfig {
@@ -265,7 +250,7 @@ func hostConfig(net string) *container.HostConfig {
 		// "no": the reconciler heals a dead bundle. A restart policy would
 		// bring it back behind the reconciler's back and hide its deaths.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		LogConfig:     BoundedLogs(),
+		LogConfig:     dockerx.BoundedLogs(),
 		Resources: container.Resources{
 			PidsLimit:  &pids,
 			Memory:     bundleMemory,
@@ -308,13 +293,13 @@ func (d *BundleDriver) Delete(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return wrap(op, err)
 	}
-	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[bottle.LabelRole] != string(bottle.RoleBundle) {
+	if c.Config == nil || !dockerx.Managed(c.Config.Labels) || c.Config.Labels[bottle.LabelRole] != string(bottle.RoleBundle) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {
 		return err
 	}
-	if err := RemoveContainer(ctx, d.api, c.ID); err != nil {
+	if err := dockerx.RemoveContainer(ctx, d.api, c.ID); err != nil {
 		return wrap(op, err)
 	}
 	return nil

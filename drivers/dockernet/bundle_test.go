@@ -21,6 +21,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -92,8 +93,8 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	if _, err := bd.Observe(pass); err != nil {
 		t.Fatal(err)
 	}
-	if cs, err := ManagedContainers(pass, api); err != nil || len(cs) < 3 {
-		t.Errorf("ManagedContainers in the pass = %d containers, %v", len(cs), err)
+	if cs, err := dockerx.ManagedContainers(pass, api); err != nil || len(cs) < 3 {
+		t.Errorf("dockerx.ManagedContainers in the pass = %d containers, %v", len(cs), err)
 	}
 	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
 		t.Errorf("a pass's bundle Observe and container listing made calls %v; want one ContainerList", calls)

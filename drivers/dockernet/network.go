@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -160,7 +161,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Wa
 		// the host side.
 		opts = map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"}
 	}
-	labels := WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleNetwork), LabelSubnet, subnet.String())
+	labels := dockerx.WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleNetwork), LabelSubnet, subnet.String())
 	resp, err := d.api.NetworkCreate(ctx, w.Name, network.CreateOptions{
 		Driver:  "bridge",
 		Options: opts,
@@ -227,7 +228,7 @@ func removeNetwork(ctx context.Context, api dockerAPI, op, id, instance string, 
 	if err != nil {
 		return wrap(op, err)
 	}
-	if !managed(n.Labels) {
+	if !dockerx.Managed(n.Labels) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "network", n.Labels, instance); err != nil {

@@ -1,4 +1,4 @@
-package dockernet
+package dockerx
 
 import (
 	"context"
@@ -27,8 +27,8 @@ func ContainerResource(c container.Summary, kind string, role bottle.Role) bottl
 		name = strings.TrimPrefix(c.Names[0], "/")
 	}
 	r := bottle.Labelled(kind, role, name, c.Labels)
-	r.ID, r.Health = c.ID, healthFromStatus(c.Status)
-	r.State, r.Detail = stateOf(c)
+	r.ID, r.Health = c.ID, HealthFromStatus(c.Status)
+	r.State, r.Detail = StateOf(c)
 	if c.NetworkSettings != nil {
 		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
 			r.Addr = endpointAddr(ep)

@@ -1,4 +1,4 @@
-package dockernet
+package dockerx
 
 import (
 	"regexp"
@@ -8,7 +8,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 )
 
-// healthFromStatus reads a container's health from ContainerList's Status
+// HealthFromStatus reads a container's health from ContainerList's Status
 // text (bundles have no health check now, but those an older version made
 // still do, and their health still counts): on API 1.41 the list has no health field, and inspecting each
 // container would cost a call per bottle. Docker writes, for a running
@@ -20,7 +20,7 @@ import (
 //
 // and no parenthesised suffix for one without ("Up 3 seconds") or for one
 // that is not running ("Exited (137) 5 seconds ago", "Created").
-func healthFromStatus(status string) bottle.Health {
+func HealthFromStatus(status string) bottle.Health {
 	if !strings.HasPrefix(status, "Up ") {
 		return bottle.HealthNone
 	}
@@ -38,9 +38,9 @@ func healthFromStatus(status string) bottle.Health {
 // exitedRE matches the exit code in "Exited (137) 5 seconds ago".
 var exitedRE = regexp.MustCompile(`^Exited \((-?\d+)\)`)
 
-// stateOf normalises a listed container's state and gives the detail a
+// StateOf normalises a listed container's state and gives the detail a
 // human wants next to it, e.g. "exited (137)".
-func stateOf(c container.Summary) (bottle.State, string) {
+func StateOf(c container.Summary) (bottle.State, string) {
 	switch c.State {
 	case container.StateRunning:
 		return bottle.StateRunning, ""
