@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 )
@@ -199,6 +200,13 @@ func (c *chaos) stateFaults() []fault {
 				c.t.Errorf("foreign network: create on %s: %v", subnet, err)
 			} else {
 				c.foreign["network/"+name] = o.ID
+				c.t.Cleanup(func() {
+					ctx, cancel := ctxT()
+					defer cancel()
+					if err := docker.NetworkRemove(ctx, o.ID); err != nil && !cerrdefs.IsNotFound(err) {
+						c.t.Errorf("remove the foreign network in the pool: %v", err)
+					}
+				})
 			}
 			c.write(b)
 			return fmt.Sprintf("%s torn down, a foreign network made on its subnet %s, its spec restored", b, subnet)

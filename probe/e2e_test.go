@@ -27,11 +27,11 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -60,7 +60,7 @@ func buildBinary(t *testing.T, dir string) string {
 
 // buildGuestImage builds the busybox guest image, labelled for cleanup.
 func buildGuestImage(t *testing.T, cli *client.Client, tag, instance string) {
-	dockertest.BuildBusyboxImage(t, cli, tag, map[string]string{reconciler.LabelInstance: instance})
+	dockertest.BuildBusyboxImage(t, cli, tag, map[string]string{bottle.LabelInstance: instance})
 }
 
 // instanceRules lists the host firewall rules whose comment names instance,
@@ -97,11 +97,11 @@ func deleteRules(t *testing.T, rules []string) {
 // image and the instance's firewall rules, and fails if anything remains.
 func cleanupInstance(t *testing.T, cli *client.Client, instance, imageTag string) {
 	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+instance))
+	f := filters.NewArgs(filters.Arg("label", bottle.LabelInstance+"="+instance))
 	cs, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	var built []string // the bundle image this run's binary made
 	for _, c := range cs {
-		if c.Labels[reconciler.LabelRole] == string(reconciler.RoleBundle) {
+		if c.Labels[bottle.LabelRole] == string(bottle.RoleBundle) {
 			built = append(built, c.ImageID)
 		}
 		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
@@ -442,7 +442,7 @@ func TestEndToEnd(t *testing.T) {
 	// that proves they can. No reconcile pass runs in between, so nothing
 	// is repaired behind the test's back.
 	sub := subnetOf(t, cli, instance, a)
-	gw := reconciler.Gateway(sub)
+	gw := bottle.Gateway(sub)
 	pid := guestPid(t, cli, instance, a)
 	widen := []string{"route add " + sub.String() + " dev eth0", "route add default via " + gw.String() + " dev eth0"}
 	narrow := []string{"route del default dev eth0", "route del " + sub.String() + " dev eth0"}
@@ -542,11 +542,11 @@ func loadSpec(t *testing.T, dir, name string) spec.Spec {
 }
 
 // bridgeOf returns the Linux bridge behind a bottle's network.
-func bridgeOf(t *testing.T, cli *client.Client, instance, bottle string) string {
+func bridgeOf(t *testing.T, cli *client.Client, instance, bottleName string) string {
 	ns, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle))})
+		filters.Arg("label", bottle.LabelInstance+"="+instance), filters.Arg("label", bottle.LabelBottle+"="+bottleName))})
 	if err != nil || len(ns) != 1 {
-		t.Fatalf("network of %s: %v (%d)", bottle, err, len(ns))
+		t.Fatalf("network of %s: %v (%d)", bottleName, err, len(ns))
 	}
 	return "br-" + ns[0].ID[:12]
 }
@@ -571,17 +571,17 @@ func delGateway(t *testing.T, bridge string, gw netip.Addr, p netip.Prefix) {
 }
 
 // guestPid returns the host pid of a bottle's running guest.
-func guestPid(t *testing.T, cli *client.Client, instance, bottle string) int {
+func guestPid(t *testing.T, cli *client.Client, instance, bottleName string) int {
 	ctx := context.Background()
 	cs, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle),
-		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)))})
+		filters.Arg("label", bottle.LabelInstance+"="+instance), filters.Arg("label", bottle.LabelBottle+"="+bottleName),
+		filters.Arg("label", bottle.LabelRole+"="+string(bottle.RoleGuest)))})
 	if err != nil || len(cs) != 1 {
-		t.Fatalf("guest of %s: %v (%d)", bottle, err, len(cs))
+		t.Fatalf("guest of %s: %v (%d)", bottleName, err, len(cs))
 	}
 	c, err := cli.ContainerInspect(ctx, cs[0].ID)
 	if err != nil || c.State == nil || c.State.Pid == 0 {
-		t.Fatalf("inspect guest of %s: %v", bottle, err)
+		t.Fatalf("inspect guest of %s: %v", bottleName, err)
 	}
 	return c.State.Pid
 }
@@ -596,18 +596,18 @@ func setRoutes(t *testing.T, pid int, batch ...string) {
 	}
 }
 
-func subnetOf(t *testing.T, cli *client.Client, instance, bottle string) netip.Prefix {
+func subnetOf(t *testing.T, cli *client.Client, instance, bottleName string) netip.Prefix {
 	ns, err := cli.NetworkList(context.Background(), network.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", reconciler.LabelInstance+"="+instance), filters.Arg("label", reconciler.LabelBottle+"="+bottle))})
+		filters.Arg("label", bottle.LabelInstance+"="+instance), filters.Arg("label", bottle.LabelBottle+"="+bottleName))})
 	if err != nil || len(ns) != 1 {
-		t.Fatalf("network of %s: %v (%d)", bottle, err, len(ns))
+		t.Fatalf("network of %s: %v (%d)", bottleName, err, len(ns))
 	}
 	for _, c := range ns[0].IPAM.Config {
 		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
 			return p.Masked()
 		}
 	}
-	t.Fatalf("network of %s has no IPv4 subnet", bottle)
+	t.Fatalf("network of %s has no IPv4 subnet", bottleName)
 	return netip.Prefix{}
 }
 

@@ -9,8 +9,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -21,8 +21,8 @@ import (
 // and its process group killed when ctx ends.
 type GuestDriver interface {
 	Observer
-	Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec) (int, error)
-	CopyTo(ctx context.Context, r reconciler.Resource, src, dst string) error
+	Exec(ctx context.Context, r bottle.Resource, x guestio.Exec) (int, error)
+	CopyTo(ctx context.Context, r bottle.Resource, src, dst string) error
 }
 
 // guest is where the runner runs: a way to put the binary in and run it.
@@ -41,7 +41,7 @@ func installName() string { return "bottle-probe-" + NewToken()[:8] }
 // driverGuest is the bottle's guest as its driver observed it.
 type driverGuest struct {
 	d    GuestDriver
-	r    reconciler.Resource
+	r    bottle.Resource
 	kind string // spec.GuestDocker or spec.GuestSmolvm
 }
 

@@ -8,8 +8,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -17,7 +17,7 @@ import (
 // every instance, in one label-filtered list (reconciler.Driver.Observe).
 // The probe sees the bottle as the reconciler sees it.
 type Observer interface {
-	Observe(ctx context.Context) ([]reconciler.Resource, error)
+	Observe(ctx context.Context) ([]bottle.Resource, error)
 }
 
 // observe finds the bottle's network, bundle address, guest and the other
@@ -58,7 +58,7 @@ func specTarget(o Options) Target {
 }
 
 // ofInstance is d's observation narrowed to the instance's resources.
-func ofInstance(ctx context.Context, d Observer, instance, what string) ([]reconciler.Resource, error) {
+func ofInstance(ctx context.Context, d Observer, instance, what string) ([]bottle.Resource, error) {
 	if d == nil {
 		return nil, fmt.Errorf("probe: no driver to observe %s with", what)
 	}
@@ -66,7 +66,7 @@ func ofInstance(ctx context.Context, d Observer, instance, what string) ([]recon
 	if err != nil {
 		return nil, fmt.Errorf("probe: observe %s of instance %s: %w", what, instance, err)
 	}
-	var out []reconciler.Resource
+	var out []bottle.Resource
 	for _, r := range rs {
 		if r.Instance == instance {
 			out = append(out, r)
@@ -79,7 +79,7 @@ func ofInstance(ctx context.Context, d Observer, instance, what string) ([]recon
 // placeBottles fills in the bottle's subnet, gateway and bundle address,
 // and its peers, from the instance's networks and bundles. A bundle's
 // address is the one observed, or its pinned one (.2) while it is down.
-func (t *Target) placeBottles(bottle string, nets, bundles []reconciler.Resource) error {
+func (t *Target) placeBottles(name string, nets, bundles []bottle.Resource) error {
 	bundleAt := map[string]netip.Addr{}
 	for _, b := range bundles {
 		if b.Addr.IsValid() {
@@ -90,22 +90,22 @@ func (t *Target) placeBottles(bottle string, nets, bundles []reconciler.Resource
 		if a, ok := bundleAt[b]; ok && p.Contains(a) {
 			return a
 		}
-		return reconciler.BundleAddr(p)
+		return bottle.BundleAddr(p)
 	}
 	for _, n := range nets {
 		if !n.Subnet.IsValid() {
 			continue
 		}
-		if n.Bottle == bottle {
+		if n.Bottle == name {
 			t.Subnet = n.Subnet
 			continue
 		}
-		t.Peers = append(t.Peers, Peer{Bottle: n.Bottle, Bundle: addrOf(n.Bottle, n.Subnet), Guest: reconciler.GuestAddr(n.Subnet)})
+		t.Peers = append(t.Peers, Peer{Bottle: n.Bottle, Bundle: addrOf(n.Bottle, n.Subnet), Guest: bottle.GuestAddr(n.Subnet)})
 	}
 	if !t.Subnet.IsValid() {
 		return fmt.Errorf("no network: is it up? %w", cerrdefs.ErrNotFound)
 	}
-	t.Gateway, t.Bundle = reconciler.Gateway(t.Subnet), addrOf(bottle, t.Subnet)
+	t.Gateway, t.Bundle = bottle.Gateway(t.Subnet), addrOf(name, t.Subnet)
 	return nil
 }
 
@@ -122,9 +122,9 @@ func findGuest(ctx context.Context, o Options) (guest, error) {
 	if err != nil {
 		return nil, err
 	}
-	var running []reconciler.Resource
+	var running []bottle.Resource
 	for _, r := range gs {
-		if r.Bottle == o.Bottle && r.State == reconciler.StateRunning {
+		if r.Bottle == o.Bottle && r.State == bottle.StateRunning {
 			running = append(running, r)
 		}
 	}

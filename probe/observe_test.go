@@ -14,18 +14,18 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // observed is a driver's observation, as a fake.
 type observed struct {
-	rs  []reconciler.Resource
+	rs  []bottle.Resource
 	err error
 }
 
-func (o *observed) Observe(context.Context) ([]reconciler.Resource, error) { return o.rs, o.err }
+func (o *observed) Observe(context.Context) ([]bottle.Resource, error) { return o.rs, o.err }
 
 // fakeGuests is a guest driver whose guests hold files: CopyTo puts one
 // in a directory that exists, Exec runs a file that is there.
@@ -35,7 +35,7 @@ type fakeGuests struct {
 	files map[string][]string // by guest name
 }
 
-func (f *fakeGuests) CopyTo(_ context.Context, r reconciler.Resource, _, dst string) error {
+func (f *fakeGuests) CopyTo(_ context.Context, r bottle.Resource, _, dst string) error {
 	if !slices.Contains(f.dirs, path.Dir(dst)) {
 		return fmt.Errorf("copy to %s:%s: no directory %s", r.Name, dst, path.Dir(dst))
 	}
@@ -43,7 +43,7 @@ func (f *fakeGuests) CopyTo(_ context.Context, r reconciler.Resource, _, dst str
 	return nil
 }
 
-func (f *fakeGuests) Exec(_ context.Context, r reconciler.Resource, x guestio.Exec) (int, error) {
+func (f *fakeGuests) Exec(_ context.Context, r bottle.Resource, x guestio.Exec) (int, error) {
 	if !slices.Contains(f.files[r.Name], x.Cmd[0]) {
 		fmt.Fprintf(x.Stderr, "%s: not found", x.Cmd[0])
 		return 127, nil
@@ -52,49 +52,49 @@ func (f *fakeGuests) Exec(_ context.Context, r reconciler.Resource, x guestio.Ex
 	return 0, nil
 }
 
-func res(role reconciler.Role, instance, bottle string, mod func(*reconciler.Resource)) reconciler.Resource {
-	r := reconciler.Resource{Role: role, Instance: instance, Bottle: bottle, Name: reconciler.Names(bottle, role), State: reconciler.StateRunning}
+func res(role bottle.Role, instance, name string, mod func(*bottle.Resource)) bottle.Resource {
+	r := bottle.Resource{Role: role, Instance: instance, Bottle: name, Name: bottle.Names(name, role), State: bottle.StateRunning}
 	if mod != nil {
 		mod(&r)
 	}
 	return r
 }
 
-func subnetOfRes(p string) func(*reconciler.Resource) {
-	return func(r *reconciler.Resource) { r.Subnet = netip.MustParsePrefix(p) }
+func subnetOfRes(p string) func(*bottle.Resource) {
+	return func(r *bottle.Resource) { r.Subnet = netip.MustParsePrefix(p) }
 }
 
 // TestObserve: the probe finds the bottle, its bundle, its peers and its
 // guest in the drivers' observation, of its own instance only, and runs
 // in the guest through the guest driver.
 func TestObserve(t *testing.T) {
-	nets := []reconciler.Resource{
-		res(reconciler.RoleNetwork, "i1", "a", subnetOfRes("10.9.0.0/29")),
-		res(reconciler.RoleNetwork, "i1", "b", subnetOfRes("10.9.0.8/29")),
-		res(reconciler.RoleNetwork, "i2", "c", subnetOfRes("10.9.0.16/29")), // another instance's
-		res(reconciler.RoleNetwork, "i1", "d", nil),                         // no subnet observed
+	nets := []bottle.Resource{
+		res(bottle.RoleNetwork, "i1", "a", subnetOfRes("10.9.0.0/29")),
+		res(bottle.RoleNetwork, "i1", "b", subnetOfRes("10.9.0.8/29")),
+		res(bottle.RoleNetwork, "i2", "c", subnetOfRes("10.9.0.16/29")), // another instance's
+		res(bottle.RoleNetwork, "i1", "d", nil),                         // no subnet observed
 	}
-	bundles := []reconciler.Resource{
-		res(reconciler.RoleBundle, "i1", "b", func(r *reconciler.Resource) { r.Addr = netip.MustParseAddr("10.9.0.12") }),
+	bundles := []bottle.Resource{
+		res(bottle.RoleBundle, "i1", "b", func(r *bottle.Resource) { r.Addr = netip.MustParseAddr("10.9.0.12") }),
 	}
-	running := res(reconciler.RoleGuest, "i1", "a", nil)
-	stopped := res(reconciler.RoleGuest, "i1", "a", func(r *reconciler.Resource) { r.State = reconciler.StateStopped })
-	other := res(reconciler.RoleGuest, "i2", "a", nil) // same bottle name, another instance
+	running := res(bottle.RoleGuest, "i1", "a", nil)
+	stopped := res(bottle.RoleGuest, "i1", "a", func(r *bottle.Resource) { r.State = bottle.StateStopped })
+	other := res(bottle.RoleGuest, "i2", "a", nil) // same bottle name, another instance
 
 	tests := []struct {
 		name    string
 		nets    observed
-		guests  []reconciler.Resource
+		guests  []bottle.Resource
 		dirs    []string
 		wantErr string
 		notFnd  bool
 		path    string // where the runner lands
 	}{
-		{name: "found", nets: observed{rs: nets}, guests: []reconciler.Resource{other, running}, dirs: []string{"/tmp", "/"}, path: "/tmp/"},
-		{name: "no /tmp in the guest", nets: observed{rs: nets}, guests: []reconciler.Resource{running}, dirs: []string{"/"}, path: "/bottle-probe-"},
-		{name: "no network", nets: observed{rs: nets[1:]}, guests: []reconciler.Resource{running}, wantErr: `bottle "a" of instance i1: no network`, notFnd: true},
+		{name: "found", nets: observed{rs: nets}, guests: []bottle.Resource{other, running}, dirs: []string{"/tmp", "/"}, path: "/tmp/"},
+		{name: "no /tmp in the guest", nets: observed{rs: nets}, guests: []bottle.Resource{running}, dirs: []string{"/"}, path: "/bottle-probe-"},
+		{name: "no network", nets: observed{rs: nets[1:]}, guests: []bottle.Resource{running}, wantErr: `bottle "a" of instance i1: no network`, notFnd: true},
 		{name: "networks unobservable", nets: observed{err: errors.New("daemon down")}, wantErr: "observe networks of instance i1: daemon down"},
-		{name: "guest stopped", nets: observed{rs: nets}, guests: []reconciler.Resource{stopped, other}, wantErr: `has 0 running docker guest(s)`, notFnd: true},
+		{name: "guest stopped", nets: observed{rs: nets}, guests: []bottle.Resource{stopped, other}, wantErr: `has 0 running docker guest(s)`, notFnd: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +156,7 @@ func runnerFile(t *testing.T, m os.FileMode) string {
 // guest could not run is refused before anything is copied, with the fix.
 func TestInstallNeedsExecutable(t *testing.T) {
 	g := &fakeGuests{dirs: []string{"/tmp"}, files: map[string][]string{}}
-	gu := driverGuest{d: g, r: reconciler.Resource{Name: "bottle-a"}, kind: spec.GuestDocker}
+	gu := driverGuest{d: g, r: bottle.Resource{Name: "bottle-a"}, kind: spec.GuestDocker}
 	_, err := gu.install(context.Background(), runnerFile(t, 0o644))
 	if err == nil || !strings.Contains(err.Error(), "chmod a+x") {
 		t.Errorf("install of a 0644 runner = %v, want a refusal naming the fix", err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	smolvmdriver "github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -56,7 +56,7 @@ func TestSmolvmGuestOnEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := driverGuest{d: drv, r: reconciler.Resource{Name: "bottle-p"}, kind: spec.GuestSmolvm}
+	g := driverGuest{d: drv, r: bottle.Resource{Name: "bottle-p"}, kind: spec.GuestSmolvm}
 	ctx := context.Background()
 	dst, err := g.install(ctx, runner)
 	if err != nil {

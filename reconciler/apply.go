@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr"
 )
 
@@ -38,7 +39,7 @@ type BottleResult struct {
 	Failed *Op
 	Err    error
 	// Created holds what the successful creates returned.
-	Created []Resource
+	Created []bottle.Resource
 }
 
 // Apply runs plan and returns one result per bottle that had operations.
@@ -154,7 +155,7 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 			continue
 		}
 		res.Created = append(res.Created, created)
-		if op.Role == RoleNetwork {
+		if op.Role == bottle.RoleNetwork {
 			// Later creates of this bottle learn the subnet the network got.
 			for j := i + 1; j < len(ops); j++ {
 				if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
@@ -171,36 +172,36 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 
 var errNoDriver = errors.New("no driver for this kind")
 
-func (e *Executor) run(ctx context.Context, op Op) (Resource, error) {
+func (e *Executor) run(ctx context.Context, op Op) (bottle.Resource, error) {
 	d, ok := e.Drivers[op.Kind]
 	if !ok {
-		return Resource{}, fmt.Errorf("%s %s %q: %w %q", op.Action, op.Role, op.Name, errNoDriver, op.Kind)
+		return bottle.Resource{}, fmt.Errorf("%s %s %q: %w %q", op.Action, op.Role, op.Name, errNoDriver, op.Kind)
 	}
 	switch op.Action {
 	case ActionCreate:
-		if op.Role != RoleNetwork && !op.Want.Subnet.IsValid() {
-			return Resource{}, fmt.Errorf("create %s %q: the bottle's subnet is not known", op.Role, op.Name)
+		if op.Role != bottle.RoleNetwork && !op.Want.Subnet.IsValid() {
+			return bottle.Resource{}, fmt.Errorf("create %s %q: the bottle's subnet is not known", op.Role, op.Name)
 		}
 		return d.Create(ctx, *op.Want)
 	case ActionDelete:
-		return Resource{}, d.Delete(ctx, *op.Target)
+		return bottle.Resource{}, d.Delete(ctx, *op.Target)
 	case ActionRepair:
 		rp, ok := d.(Repairer)
 		if !ok {
-			return Resource{}, fmt.Errorf("repair %s %q: driver %s cannot repair", op.Role, op.Name, op.Kind)
+			return bottle.Resource{}, fmt.Errorf("repair %s %q: driver %s cannot repair", op.Role, op.Name, op.Kind)
 		}
-		return Resource{}, rp.Repair(ctx, *op.Target)
+		return bottle.Resource{}, rp.Repair(ctx, *op.Target)
 	case ActionStart, ActionStop:
 		s, ok := d.(Starter)
 		if !ok {
-			return Resource{}, fmt.Errorf("%s %s %q: driver %s cannot start or stop", op.Action, op.Role, op.Name, op.Kind)
+			return bottle.Resource{}, fmt.Errorf("%s %s %q: driver %s cannot start or stop", op.Action, op.Role, op.Name, op.Kind)
 		}
 		if op.Action == ActionStart {
-			return Resource{}, s.Start(ctx, *op.Target)
+			return bottle.Resource{}, s.Start(ctx, *op.Target)
 		}
-		return Resource{}, s.Stop(ctx, *op.Target)
+		return bottle.Resource{}, s.Stop(ctx, *op.Target)
 	}
-	return Resource{}, fmt.Errorf("unknown action %q", op.Action)
+	return bottle.Resource{}, fmt.Errorf("unknown action %q", op.Action)
 }
 
 func cloneLabels(m map[string]string) map[string]string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 )
@@ -50,13 +51,13 @@ type slow struct {
 	c *inFlight
 }
 
-func (s slow) Create(ctx context.Context, w Want) (Resource, error) {
+func (s slow) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	s.c.enter(w.Bottle)
 	defer s.c.leave(w.Bottle)
 	return s.fakeDriver.Create(ctx, w)
 }
 
-func (s slow) Delete(ctx context.Context, r Resource) error {
+func (s slow) Delete(ctx context.Context, r bottle.Resource) error {
 	s.c.enter(r.Bottle)
 	defer s.c.leave(r.Bottle)
 	return s.fakeDriver.Delete(ctx, r)
@@ -86,7 +87,7 @@ func TestExecutorBoundsConcurrencyAndSerialisesEachBottle(t *testing.T) {
 }
 
 func TestDefaultConcurrencyIsFour(t *testing.T) {
-	if r := New(Config{}, newFake("net", RoleNetwork), newFake("bundle", RoleBundle), nil, testr.New(t)); r.cfg.Concurrency != 4 {
+	if r := New(Config{}, newFake("net", bottle.RoleNetwork), newFake("bundle", bottle.RoleBundle), nil, testr.New(t)); r.cfg.Concurrency != 4 {
 		t.Fatalf("default concurrency = %d, want 4", r.cfg.Concurrency)
 	}
 }
@@ -129,7 +130,7 @@ func TestOneLogLinePerOperation(t *testing.T) {
 	var want []line
 	for _, op := range p.Plan.Ops {
 		msg := "operation done"
-		if op.Bottle == "b" && op.Role == RoleGuest {
+		if op.Bottle == "b" && op.Role == bottle.RoleGuest {
 			msg = "operation failed"
 		}
 		want = append(want, line{msg, op.Bottle, op.Name, string(op.Action), op.Cause})

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // Backoff is the per-bottle retry policy of a watcher: a bottle that failed
@@ -59,7 +61,7 @@ func (s *passSchedule) retryAt(failures int, now time.Time) *time.Time {
 // still resets the backoff.
 func fingerprint(db *DesiredBottle) string {
 	var b strings.Builder
-	for _, r := range Roles {
+	for _, r := range bottle.Roles {
 		b.WriteString(Hash(r, db.Spec))
 		b.WriteByte('/')
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // DiffOptions are the knobs of Diff. They come from flags, never from specs.
@@ -17,7 +19,7 @@ type DiffOptions struct {
 	MaxDeletes int
 	// Facts are what each role's driver makes its resources from beside
 	// the spec (HashFacter), hashed with it.
-	Facts map[Role]string
+	Facts map[bottle.Role]string
 }
 
 // Diff compares what the specs ask for with what exists and returns the
@@ -25,7 +27,7 @@ type DiffOptions struct {
 // and deterministic: no I/O, no clock, and the same input always gives the
 // same plan.
 func Diff(d Desired, o Observed, opts DiffOptions) Plan {
-	p := &planner{opts: opts, others: map[string]Resource{}, step: map[string]int{}}
+	p := &planner{opts: opts, others: map[string]bottle.Resource{}, step: map[string]int{}}
 	for _, r := range o.Others {
 		p.others[string(r.Role)+"/"+r.Name] = r
 	}
@@ -73,7 +75,7 @@ func Diff(d Desired, o Observed, opts DiffOptions) Plan {
 
 type planner struct {
 	opts   DiffOptions
-	others map[string]Resource // other instances' resources by role/name
+	others map[string]bottle.Resource // other instances' resources by role/name
 	ops    []Op
 	notes  []Note
 	step   map[string]int
@@ -89,7 +91,7 @@ func (p *planner) add(op Op) {
 	p.ops = append(p.ops, op)
 }
 
-func (p *planner) act(a Action, r Resource, cause string, reason Reason) {
+func (p *planner) act(a Action, r bottle.Resource, cause string, reason Reason) {
 	rr := r
 	p.add(Op{Bottle: r.Bottle, Action: a, Role: r.Role, Kind: r.Kind, Name: r.Name, Cause: cause, Reason: reason, Target: &rr})
 }
@@ -121,8 +123,8 @@ func (p *planner) teardown(gone []*ObservedBottle, blocked string, protected map
 
 // removeAll deletes every resource of a bottle in reverse creation order.
 func (p *planner) removeAll(ob *ObservedBottle, cause string, reason Reason) {
-	for i := len(Roles) - 1; i >= 0; i-- {
-		for _, r := range ob.Of(Roles[i]) {
+	for i := len(bottle.Roles) - 1; i >= 0; i-- {
+		for _, r := range ob.Of(bottle.Roles[i]) {
 			p.act(ActionDelete, r, cause, reason)
 		}
 	}
@@ -143,10 +145,10 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	if len(ob.Resources) > 0 {
 		missing = ReasonDrift
 	}
-	netName := Names(db.Name, RoleNetwork)
-	net, strayNets := pick(ob.Of(RoleNetwork), func(r Resource) bool { return r.Name == netName })
-	bun, strayBuns := pick(ob.Of(RoleBundle), func(r Resource) bool { return r.Name == Names(db.Name, RoleBundle) })
-	guest, strayGuests := pick(ob.Of(RoleGuest), func(r Resource) bool { return r.Kind == db.GuestKind && r.Name == db.guestName() })
+	netName := bottle.Names(db.Name, bottle.RoleNetwork)
+	net, strayNets := pick(ob.Of(bottle.RoleNetwork), func(r bottle.Resource) bool { return r.Name == netName })
+	bun, strayBuns := pick(ob.Of(bottle.RoleBundle), func(r bottle.Resource) bool { return r.Name == bottle.Names(db.Name, bottle.RoleBundle) })
+	guest, strayGuests := pick(ob.Of(bottle.RoleGuest), func(r bottle.Resource) bool { return r.Kind == db.GuestKind && r.Name == db.guestName() })
 
 	// Strays are ours but not what this spec describes (e.g. the guest of a
 	// kind the spec no longer asks for): removed first, guest side first.
@@ -166,16 +168,16 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		for _, r := range append(strayNets, list(net)...) {
 			p.act(ActionDelete, r, cause, reason)
 		}
-		p.create(db, RoleNetwork, cause, reason, netip.Prefix{})
+		p.create(db, bottle.RoleNetwork, cause, reason, netip.Prefix{})
 		if bun == nil {
-			p.create(db, RoleBundle, "bundle missing", missing, netip.Prefix{})
+			p.create(db, bottle.RoleBundle, "bundle missing", missing, netip.Prefix{})
 		} else {
-			p.create(db, RoleBundle, cause, reason, netip.Prefix{})
+			p.create(db, bottle.RoleBundle, cause, reason, netip.Prefix{})
 		}
 		if guest == nil {
-			p.create(db, RoleGuest, "guest missing", missing, netip.Prefix{})
+			p.create(db, bottle.RoleGuest, "guest missing", missing, netip.Prefix{})
 		} else {
-			p.create(db, RoleGuest, cause, reason, netip.Prefix{})
+			p.create(db, bottle.RoleGuest, cause, reason, netip.Prefix{})
 		}
 		return
 	}
@@ -183,10 +185,10 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		p.act(ActionDelete, r, "unexpected network for this bottle", ReasonBroken)
 	}
 	subnet := net.Subnet
-	addr := BundleAddr(subnet)
+	addr := bottle.BundleAddr(subnet)
 
 	guestWhy, guestReason := guestDrift(db, guest, addr)
-	bunWhy, bunReason, waiting := bundleDrift(db, bun, addr, missing, p.opts.Facts[RoleBundle])
+	bunWhy, bunReason, waiting := bundleDrift(db, bun, addr, missing, p.opts.Facts[bottle.RoleBundle])
 	if bunWhy == "" && len(strayBuns) > 0 {
 		bunWhy, bunReason = "has an unexpected twin", ReasonBroken
 	}
@@ -194,7 +196,7 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		// Free the pinned address before the new bundle starts, and keep the
 		// guest stopped while its bundle is away, so it never runs without one.
 		// A guest that is replaced too goes first, for the same reason.
-		if guest != nil && guestWhy == "" && guest.State == StateRunning {
+		if guest != nil && guestWhy == "" && guest.State == bottle.StateRunning {
 			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle", bunReason)
 		}
 		if guest != nil && guestWhy != "" {
@@ -203,12 +205,12 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		for _, r := range append(strayBuns, list(bun)...) {
 			p.act(ActionDelete, r, "bundle "+bunWhy, bunReason)
 		}
-		p.create(db, RoleBundle, "bundle "+bunWhy, bunReason, subnet)
+		p.create(db, bottle.RoleBundle, "bundle "+bunWhy, bunReason, subnet)
 		switch {
 		case guest == nil:
-			p.create(db, RoleGuest, "guest missing", missing, subnet)
+			p.create(db, bottle.RoleGuest, "guest missing", missing, subnet)
 		case guestWhy != "":
-			p.create(db, RoleGuest, guestWhy, guestReason, subnet)
+			p.create(db, bottle.RoleGuest, guestWhy, guestReason, subnet)
 		default:
 			p.act(ActionStart, *guest, "bundle replaced", bunReason)
 		}
@@ -220,11 +222,11 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 	}
 	switch {
 	case guest == nil:
-		p.create(db, RoleGuest, "guest missing", missing, subnet)
+		p.create(db, bottle.RoleGuest, "guest missing", missing, subnet)
 	case guestWhy != "":
 		p.act(ActionDelete, *guest, guestWhy, guestReason)
-		p.create(db, RoleGuest, guestWhy, guestReason, subnet)
-	case guest.State != StateRunning:
+		p.create(db, bottle.RoleGuest, guestWhy, guestReason, subnet)
+	case guest.State != bottle.StateRunning:
 		p.act(ActionStart, *guest, "guest "+stateCause(*guest), ReasonDrift)
 	}
 	if guest != nil && guestWhy == "" && guest.Drift != "" {
@@ -236,9 +238,9 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 // already uses: creating it would fail, and it is not ours to remove.
 func (p *planner) conflict(db *DesiredBottle) string {
 	for _, k := range []string{
-		string(RoleNetwork) + "/" + Names(db.Name, RoleNetwork),
-		string(RoleBundle) + "/" + Names(db.Name, RoleBundle),
-		string(RoleGuest) + "/" + db.guestName(),
+		string(bottle.RoleNetwork) + "/" + bottle.Names(db.Name, bottle.RoleNetwork),
+		string(bottle.RoleBundle) + "/" + bottle.Names(db.Name, bottle.RoleBundle),
+		string(bottle.RoleGuest) + "/" + db.guestName(),
 	} {
 		if r, ok := p.others[k]; ok {
 			return fmt.Sprintf("%s %q belongs to reconciler instance %q; rename the bottle or stop managing it there", r.Role, r.Name, r.Instance)
@@ -247,43 +249,43 @@ func (p *planner) conflict(db *DesiredBottle) string {
 	return ""
 }
 
-func (p *planner) create(db *DesiredBottle, role Role, cause string, reason Reason, subnet netip.Prefix) {
-	w := &Want{
+func (p *planner) create(db *DesiredBottle, role bottle.Role, cause string, reason Reason, subnet netip.Prefix) {
+	w := &bottle.Want{
 		Bottle:  db.Name,
 		Role:    role,
 		Spec:    db.Spec,
-		Network: Names(db.Name, RoleNetwork),
-		Labels:  OwnerLabels(p.opts.Instance, db.Name, role, HashWith(role, db.Spec, p.opts.Facts[role])),
+		Network: bottle.Names(db.Name, bottle.RoleNetwork),
+		Labels:  bottle.OwnerLabels(p.opts.Instance, db.Name, role, HashWith(role, db.Spec, p.opts.Facts[role])),
 	}
-	if role != RoleGuest && db.GuestKind != "" {
-		w.Labels[LabelGuestKind] = db.GuestKind
+	if role != bottle.RoleGuest && db.GuestKind != "" {
+		w.Labels[bottle.LabelGuestKind] = db.GuestKind
 	}
 	if db.Spec.Protect {
-		w.Labels[LabelProtect] = "true"
+		w.Labels[bottle.LabelProtect] = "true"
 	}
 	if f := FactsDigest(p.opts.Facts[role]); f != "" {
-		w.Labels[LabelFacts] = f
+		w.Labels[bottle.LabelFacts] = f
 	}
 	kind := ""
 	d := map[string]string{}
 	switch role {
-	case RoleNetwork:
-		w.Name = Names(db.Name, RoleNetwork)
+	case bottle.RoleNetwork:
+		w.Name = bottle.Names(db.Name, bottle.RoleNetwork)
 		w.Subnet = db.Subnet
 		kind = db.NetworkKind
 		d["subnet"] = "(allocated)"
 		if db.Subnet.IsValid() {
 			d["subnet"] = db.Subnet.String()
 		}
-	case RoleBundle:
-		w.Name = Names(db.Name, RoleBundle)
+	case bottle.RoleBundle:
+		w.Name = bottle.Names(db.Name, bottle.RoleBundle)
 		kind = db.BundleKind
 		d["daemons"] = strings.Join(db.Spec.Daemons, ",")
 		if len(db.Spec.Daemons) == 0 {
 			d["daemons"] = "none"
 		}
 		d["allow"] = strconv.Itoa(len(db.Spec.Egress.Allow)) + " rule(s)"
-	case RoleGuest:
+	case bottle.RoleGuest:
 		w.Name = db.guestName()
 		kind = db.GuestKind
 		d["image"] = db.Spec.Image
@@ -299,7 +301,7 @@ func (p *planner) create(db *DesiredBottle, role Role, cause string, reason Reas
 	if subnet.IsValid() {
 		w.Fill(subnet)
 	}
-	if role != RoleNetwork {
+	if role != bottle.RoleNetwork {
 		d["addr"] = "(from the network)"
 		if w.BundleAddr.IsValid() {
 			d["addr"] = w.BundleAddr.String()
@@ -308,26 +310,13 @@ func (p *planner) create(db *DesiredBottle, role Role, cause string, reason Reas
 	p.add(Op{Bottle: db.Name, Action: ActionCreate, Role: role, Kind: kind, Name: w.Name, Cause: cause, Reason: reason, Details: d, Want: w})
 }
 
-// Fill sets the addresses that follow from the bottle's subnet, once known.
-func (w *Want) Fill(subnet netip.Prefix) {
-	if w.Role == RoleNetwork {
-		return
-	}
-	w.Subnet = subnet
-	w.BundleAddr = BundleAddr(subnet)
-	w.GuestAddr = GuestAddr(subnet)
-	if w.Role == RoleGuest {
-		w.Labels[LabelBundleAddr] = w.BundleAddr.String()
-	}
-}
-
 // networkDrift says why the bottle's network must be (re)created, or "";
 // missing is the reason when there is none.
-func networkDrift(db *DesiredBottle, net *Resource, missing Reason) (string, Reason) {
+func networkDrift(db *DesiredBottle, net *bottle.Resource, missing Reason) (string, Reason) {
 	switch {
 	case net == nil:
 		return "missing", missing
-	case hashDrift(*net, Hash(RoleNetwork, db.Spec)):
+	case hashDrift(*net, Hash(bottle.RoleNetwork, db.Spec)):
 		return "spec hash changed", ReasonSpecChanged
 	case db.Subnet.IsValid() && net.Subnet != db.Subnet:
 		return fmt.Sprintf("subnet is %s, spec pins %s", net.Subnet, db.Subnet), ReasonSpecChanged
@@ -340,53 +329,53 @@ func networkDrift(db *DesiredBottle, net *Resource, missing Reason) (string, Rea
 // bundleDrift says why the bundle must be replaced, or "", and whether it is
 // still starting (neither healthy nor failed yet); missing is the reason
 // when there is none.
-func bundleDrift(db *DesiredBottle, b *Resource, addr netip.Addr, missing Reason, facts string) (string, Reason, bool) {
+func bundleDrift(db *DesiredBottle, b *bottle.Resource, addr netip.Addr, missing Reason, facts string) (string, Reason, bool) {
 	switch {
 	case b == nil:
 		return "missing", missing, false
-	case hashDrift(*b, HashWith(RoleBundle, db.Spec, facts)):
-		if b.Labels[LabelFacts] != FactsDigest(facts) {
+	case hashDrift(*b, HashWith(bottle.RoleBundle, db.Spec, facts)):
+		if b.Labels[bottle.LabelFacts] != FactsDigest(facts) {
 			return "bundle settings changed (the host's public addresses or the DNS limit flags)", ReasonSpecChanged, false
 		}
 		return "spec hash changed", ReasonSpecChanged, false
 	case b.Addr != addr:
 		return fmt.Sprintf("address is %s, want %s", orNone(b.Addr), addr), ReasonDrift, false
-	case b.State != StateRunning:
+	case b.State != bottle.StateRunning:
 		return stateCause(*b), ReasonDrift, false
-	case b.Health == HealthUnhealthy:
+	case b.Health == bottle.HealthUnhealthy:
 		return "unhealthy", ReasonDrift, false
-	case b.Health == HealthStarting:
+	case b.Health == bottle.HealthStarting:
 		return "", "", true
 	}
 	return "", "", false
 }
 
 // guestDrift says why the guest must be recreated, or "".
-func guestDrift(db *DesiredBottle, g *Resource, addr netip.Addr) (string, Reason) {
+func guestDrift(db *DesiredBottle, g *bottle.Resource, addr netip.Addr) (string, Reason) {
 	switch {
 	case g == nil:
 		return "", ""
-	case hashDrift(*g, Hash(RoleGuest, db.Spec)):
+	case hashDrift(*g, Hash(bottle.RoleGuest, db.Spec)):
 		return "spec hash changed", ReasonSpecChanged
 	case g.Broken != "":
 		return g.Broken, ReasonBroken
-	case g.Labels[LabelBundleAddr] != addr.String():
-		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[LabelBundleAddr]), addr), ReasonDrift
+	case g.Labels[bottle.LabelBundleAddr] != addr.String():
+		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[bottle.LabelBundleAddr]), addr), ReasonDrift
 	}
 	return "", ""
 }
 
-func hashDrift(r Resource, want string) bool {
+func hashDrift(r bottle.Resource, want string) bool {
 	// A resource hashed by another version of the hash function is adopted
 	// as it is: upgrading the tool must not recreate every bottle.
-	return r.HashVersion == HashVersion && r.Hash != want
+	return r.HashVersion == bottle.HashVersion && r.Hash != want
 }
 
-func stateCause(r Resource) string {
+func stateCause(r bottle.Resource) string {
 	switch r.State {
-	case StateCreated:
+	case bottle.StateCreated:
 		return "never started"
-	case StateStopped:
+	case bottle.StateStopped:
 		if r.Detail != "" {
 			return r.Detail
 		}
@@ -396,9 +385,9 @@ func stateCause(r Resource) string {
 }
 
 // pick returns the first resource matching ok, and the rest.
-func pick(rs []Resource, ok func(Resource) bool) (*Resource, []Resource) {
-	var found *Resource
-	var rest []Resource
+func pick(rs []bottle.Resource, ok func(bottle.Resource) bool) (*bottle.Resource, []bottle.Resource) {
+	var found *bottle.Resource
+	var rest []bottle.Resource
 	for i := range rs {
 		if found == nil && ok(rs[i]) {
 			found = &rs[i]
@@ -409,11 +398,11 @@ func pick(rs []Resource, ok func(Resource) bool) (*Resource, []Resource) {
 	return found, rest
 }
 
-func list(r *Resource) []Resource {
+func list(r *bottle.Resource) []bottle.Resource {
 	if r == nil {
 		return nil
 	}
-	return []Resource{*r}
+	return []bottle.Resource{*r}
 }
 
 func orNone(v any) string {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // BenchmarkDiff measures a steady-state pass's decision over n converged
@@ -13,7 +15,7 @@ import (
 func BenchmarkDiff(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		d := want()
-		var converged []Resource
+		var converged []bottle.Resource
 		for i := range n {
 			db := desiredBottle(fmt.Sprintf("b%04d", i))
 			d.Bottles[db.Name] = db
@@ -22,7 +24,7 @@ func BenchmarkDiff(b *testing.B) {
 		}
 		for _, c := range []struct {
 			name string
-			obs  []Resource
+			obs  []bottle.Resource
 		}{{"converged", converged}, {"empty-host", nil}} {
 			b.Run(fmt.Sprintf("%s/%d", c.name, n), func(b *testing.B) {
 				o := NewObserved(inst, c.obs, nil)

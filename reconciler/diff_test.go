@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -25,19 +26,19 @@ func desiredBottle(name string, edit ...func(*spec.Spec)) *DesiredBottle {
 }
 
 // chain returns the resources of a converged bottle db on subnet.
-func chain(db *DesiredBottle, subnet string) []Resource {
+func chain(db *DesiredBottle, subnet string) []bottle.Resource {
 	p := netip.MustParsePrefix(subnet)
-	mk := func(role Role, kind, name string) Resource {
-		l := OwnerLabels(inst, db.Name, role, Hash(role, db.Spec))
-		return Resource{Kind: kind, Role: role, Bottle: db.Name, Instance: inst, Name: name, Hash: l[LabelHash], HashVersion: HashVersion, Labels: l, State: StateRunning}
+	mk := func(role bottle.Role, kind, name string) bottle.Resource {
+		l := bottle.OwnerLabels(inst, db.Name, role, Hash(role, db.Spec))
+		return bottle.Resource{Kind: kind, Role: role, Bottle: db.Name, Instance: inst, Name: name, Hash: l[bottle.LabelHash], HashVersion: bottle.HashVersion, Labels: l, State: bottle.StateRunning}
 	}
-	n := mk(RoleNetwork, "net", Names(db.Name, RoleNetwork))
+	n := mk(bottle.RoleNetwork, "net", bottle.Names(db.Name, bottle.RoleNetwork))
 	n.Subnet = p
-	b := mk(RoleBundle, "bundle", Names(db.Name, RoleBundle))
-	b.Addr, b.Health = BundleAddr(p), HealthHealthy
-	g := mk(RoleGuest, db.GuestKind, db.guestName())
-	g.Labels[LabelBundleAddr] = BundleAddr(p).String()
-	return []Resource{n, b, g}
+	b := mk(bottle.RoleBundle, "bundle", bottle.Names(db.Name, bottle.RoleBundle))
+	b.Addr, b.Health = bottle.BundleAddr(p), bottle.HealthHealthy
+	g := mk(bottle.RoleGuest, db.GuestKind, db.guestName())
+	g.Labels[bottle.LabelBundleAddr] = bottle.BundleAddr(p).String()
+	return []bottle.Resource{n, b, g}
 }
 
 func want(ds ...*DesiredBottle) Desired {
@@ -48,8 +49,8 @@ func want(ds ...*DesiredBottle) Desired {
 	return d
 }
 
-func edit(rs []Resource, role Role, fn func(*Resource)) []Resource {
-	out := make([]Resource, len(rs))
+func edit(rs []bottle.Resource, role bottle.Role, fn func(*bottle.Resource)) []bottle.Resource {
+	out := make([]bottle.Resource, len(rs))
 	copy(out, rs)
 	for i := range out {
 		out[i].Labels = maps.Clone(out[i].Labels)
@@ -60,8 +61,8 @@ func edit(rs []Resource, role Role, fn func(*Resource)) []Resource {
 	return out
 }
 
-func without(rs []Resource, role Role) []Resource {
-	var out []Resource
+func without(rs []bottle.Resource, role bottle.Role) []bottle.Resource {
+	var out []bottle.Resource
 	for _, r := range rs {
 		if r.Role != role {
 			out = append(out, r)
@@ -76,7 +77,7 @@ func TestDiff(t *testing.T) {
 	tests := []struct {
 		name     string
 		desired  Desired
-		observed []Resource
+		observed []bottle.Resource
 		protect  map[string]bool
 		max      int
 		want     string
@@ -153,7 +154,7 @@ Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.
 		{
 			name:     "bundle exited: guest stopped while the bundle is replaced, then started",
 			desired:  want(alice),
-			observed: edit(aliceRes, RoleBundle, func(r *Resource) { r.State, r.Detail, r.Health = StateStopped, "exited (137)", "" }),
+			observed: edit(aliceRes, bottle.RoleBundle, func(r *bottle.Resource) { r.State, r.Detail, r.Health = bottle.StateStopped, "exited (137)", "" }),
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle exited (137); the guest waits for its new bundle)
   - delete  bundle   bottle-alice-bundle (bundle exited (137))
@@ -165,7 +166,7 @@ Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
 		{
 			name:     "bundle removed out of band",
 			desired:  want(alice),
-			observed: without(aliceRes, RoleBundle),
+			observed: without(aliceRes, bottle.RoleBundle),
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle missing; the guest waits for its new bundle)
   + create  bundle   bottle-alice-bundle (bundle missing) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
@@ -176,7 +177,7 @@ Plan: 1 to create, 0 to delete, 1 to start, 1 to stop.
 		{
 			name:     "bundle unhealthy",
 			desired:  want(alice),
-			observed: edit(without(aliceRes, RoleGuest), RoleBundle, func(r *Resource) { r.Health = HealthUnhealthy }),
+			observed: edit(without(aliceRes, bottle.RoleGuest), bottle.RoleBundle, func(r *bottle.Resource) { r.Health = bottle.HealthUnhealthy }),
 			want: `bottle alice
   - delete  bundle   bottle-alice-bundle (bundle unhealthy)
   + create  bundle   bottle-alice-bundle (bundle unhealthy) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
@@ -187,7 +188,7 @@ Plan: 2 to create, 1 to delete, 0 to start, 0 to stop.
 		{
 			name:     "bundle at the wrong address",
 			desired:  want(alice),
-			observed: edit(aliceRes, RoleBundle, func(r *Resource) { r.Addr = netip.MustParseAddr("10.213.0.12") }),
+			observed: edit(aliceRes, bottle.RoleBundle, func(r *bottle.Resource) { r.Addr = netip.MustParseAddr("10.213.0.12") }),
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle address is 10.213.0.12, want 10.213.0.10; the guest waits for its new bundle)
   - delete  bundle   bottle-alice-bundle (bundle address is 10.213.0.12, want 10.213.0.10)
@@ -199,13 +200,13 @@ Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
 		{
 			name:     "starting bundle: wait, don't replace",
 			desired:  want(alice),
-			observed: edit(without(aliceRes, RoleGuest), RoleBundle, func(r *Resource) { r.Health = HealthStarting }),
+			observed: edit(without(aliceRes, bottle.RoleGuest), bottle.RoleBundle, func(r *bottle.Resource) { r.Health = bottle.HealthStarting }),
 			want:     "bottle alice: waiting: bundle bottle-alice-bundle is starting; the guest follows once it is healthy\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
 		},
 		{
 			name:     "dead guest is started, not recreated",
 			desired:  want(alice),
-			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.State, r.Detail = StateStopped, "stopped" }),
+			observed: edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.State, r.Detail = bottle.StateStopped, "stopped" }),
 			want: `bottle alice
   > start   guest    bottle-alice (guest stopped)
 Plan: 0 to create, 0 to delete, 1 to start, 0 to stop.
@@ -214,8 +215,8 @@ Plan: 0 to create, 0 to delete, 1 to start, 0 to stop.
 		{
 			name:    "guest that no start can help is replaced, not started",
 			desired: want(alice),
-			observed: edit(aliceRes, RoleGuest, func(r *Resource) {
-				r.State, r.Detail, r.Broken = StateCreated, "created", "never got an address on its bottle network"
+			observed: edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) {
+				r.State, r.Detail, r.Broken = bottle.StateCreated, "created", "never got an address on its bottle network"
 			}),
 			want: `bottle alice
   - delete  guest    bottle-alice (never got an address on its bottle network)
@@ -226,7 +227,7 @@ Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
 		{
 			name:     "guest egress locked elsewhere is recreated",
 			desired:  want(alice),
-			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.Labels[LabelBundleAddr] = "10.213.0.99" }),
+			observed: edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.Labels[bottle.LabelBundleAddr] = "10.213.0.99" }),
 			want: `bottle alice
   - delete  guest    bottle-alice (egress is locked to 10.213.0.99, the bundle is at 10.213.0.10)
   + create  guest    bottle-alice (egress is locked to 10.213.0.99, the bundle is at 10.213.0.10) addr=10.213.0.10 guest=smolvm image=agent:1 resources=2cpu/2048MiB
@@ -236,7 +237,7 @@ Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
 		{
 			name:     "older hash version is adopted, not recreated",
 			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Image = "agent:2" })),
-			observed: edit(aliceRes, RoleGuest, func(r *Resource) { r.HashVersion = "0" }),
+			observed: edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.HashVersion = "0" }),
 			want:     "Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
 		},
 		{
@@ -246,7 +247,7 @@ Plan: 1 to create, 1 to delete, 0 to start, 0 to stop.
 				d.GuestKind, d.GuestName = "docker-guest", "bottle-alice-guest"
 				return d
 			}()),
-			observed: edit(aliceRes, RoleBundle, func(r *Resource) {}),
+			observed: edit(aliceRes, bottle.RoleBundle, func(r *bottle.Resource) {}),
 			// A docker guest's network has no host address, so the whole
 			// chain is rebuilt.
 			want: `bottle alice
@@ -268,7 +269,7 @@ Plan: 3 to create, 3 to delete, 0 to start, 0 to stop.
 		{
 			name:     "suspended bottle is left alone, even broken",
 			desired:  want(desiredBottle("alice", func(s *spec.Spec) { s.Suspend = true })),
-			observed: without(aliceRes, RoleBundle),
+			observed: without(aliceRes, bottle.RoleBundle),
 			want:     "bottle alice: suspended: spec.suspend is true; the bottle is left as it is\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
 		},
 		{
@@ -280,7 +281,7 @@ Plan: 3 to create, 3 to delete, 0 to start, 0 to stop.
 		{
 			name:    "another instance's bottle of the same name is a conflict",
 			desired: want(alice),
-			observed: edit(aliceRes, RoleNetwork, func(r *Resource) {
+			observed: edit(aliceRes, bottle.RoleNetwork, func(r *bottle.Resource) {
 				r.Instance = "other"
 			})[:1],
 			want: "bottle alice: conflict: network \"bottle-alice\" belongs to reconciler instance \"other\"; rename the bottle or stop managing it there\nPlan: 0 to create, 0 to delete, 0 to start, 0 to stop.\n",
@@ -312,7 +313,7 @@ Plan: 3 to create, 3 to delete, 0 to start, 0 to stop.
 
 func TestDiffRepairsDrift(t *testing.T) {
 	alice := desiredBottle("alice")
-	obs := edit(chain(alice, "10.213.0.8/29"), RoleGuest, func(r *Resource) { r.Drift = "host firewall rules missing" })
+	obs := edit(chain(alice, "10.213.0.8/29"), bottle.RoleGuest, func(r *bottle.Resource) { r.Drift = "host firewall rules missing" })
 	got := Diff(want(alice), NewObserved(inst, obs, nil), DiffOptions{Instance: inst, MaxDeletes: 5}).String()
 	wantPlan := `bottle alice
   ~ repair  guest    bottle-alice (host firewall rules missing)
@@ -330,16 +331,16 @@ Plan: 0 to create, 0 to delete, 0 to start, 0 to stop, 1 to repair.
 func TestDiffBundleFacts(t *testing.T) {
 	alice := desiredBottle("alice")
 	plain := chain(alice, "10.213.0.8/29")
-	withFacts := func(f string) []Resource {
-		return edit(plain, RoleBundle, func(r *Resource) {
-			r.Hash = HashWith(RoleBundle, alice.Spec, f)
-			r.Labels[LabelHash], r.Labels[LabelFacts] = r.Hash, FactsDigest(f)
+	withFacts := func(f string) []bottle.Resource {
+		return edit(plain, bottle.RoleBundle, func(r *bottle.Resource) {
+			r.Hash = HashWith(bottle.RoleBundle, alice.Spec, f)
+			r.Labels[bottle.LabelHash], r.Labels[bottle.LabelFacts] = r.Hash, FactsDigest(f)
 		})
 	}
 	tests := []struct {
 		name     string
 		facts    string
-		observed []Resource
+		observed []bottle.Resource
 		replace  bool
 	}{
 		{"no facts, made without", "", plain, false},
@@ -350,9 +351,9 @@ func TestDiffBundleFacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var facts map[Role]string
+			var facts map[bottle.Role]string
 			if tt.facts != "" {
-				facts = map[Role]string{RoleBundle: tt.facts}
+				facts = map[bottle.Role]string{bottle.RoleBundle: tt.facts}
 			}
 			p := Diff(want(alice), NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 10, Facts: facts})
 			if !tt.replace {
@@ -361,9 +362,9 @@ func TestDiffBundleFacts(t *testing.T) {
 				}
 				return
 			}
-			var created *Want
+			var created *bottle.Want
 			for _, op := range p.Ops {
-				if op.Role != RoleBundle {
+				if op.Role != bottle.RoleBundle {
 					// A docker guest is frozen and thawed, a smolvm guest
 					// stopped and started: never recreated for the facts.
 					if op.Action == ActionCreate || op.Action == ActionDelete {
@@ -381,15 +382,15 @@ func TestDiffBundleFacts(t *testing.T) {
 			if created == nil {
 				t.Fatalf("plan:\n%s\nwant the bundle replaced", p)
 			}
-			if h := created.Labels[LabelHash]; h != HashWith(RoleBundle, alice.Spec, tt.facts) {
+			if h := created.Labels[bottle.LabelHash]; h != HashWith(bottle.RoleBundle, alice.Spec, tt.facts) {
 				t.Errorf("new bundle hash %s, want the hash with the facts", h)
 			}
-			if f := created.Labels[LabelFacts]; f != FactsDigest(tt.facts) {
+			if f := created.Labels[bottle.LabelFacts]; f != FactsDigest(tt.facts) {
 				t.Errorf("new bundle facts label %q, want %q", f, FactsDigest(tt.facts))
 			}
 		})
 	}
-	if Hash(RoleBundle, alice.Spec) != HashWith(RoleBundle, alice.Spec, "") {
+	if Hash(bottle.RoleBundle, alice.Spec) != HashWith(bottle.RoleBundle, alice.Spec, "") {
 		t.Error("empty facts change the hash: an upgrade would replace every bundle")
 	}
 }
@@ -399,22 +400,22 @@ func TestDiffBundleFacts(t *testing.T) {
 func TestDiffReasons(t *testing.T) {
 	alice := desiredBottle("alice")
 	aliceRes := chain(alice, "10.213.0.8/29")
-	exited := func(r *Resource) { r.State, r.Detail, r.Health = StateStopped, "exited (137)", "" }
+	exited := func(r *bottle.Resource) { r.State, r.Detail, r.Health = bottle.StateStopped, "exited (137)", "" }
 	tests := []struct {
 		name     string
 		desired  Desired
-		observed []Resource
+		observed []bottle.Resource
 		want     []Reason
 	}{
 		{"new bottle", want(alice), nil, []Reason{ReasonNew, ReasonNew, ReasonNew}},
-		{"guest removed out of band", want(alice), without(aliceRes, RoleGuest), []Reason{ReasonDrift}},
-		{"bundle removed out of band: stop, create, start", want(alice), without(aliceRes, RoleBundle), []Reason{ReasonDrift, ReasonDrift, ReasonDrift}},
-		{"bundle exited", want(alice), edit(aliceRes, RoleBundle, exited), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
-		{"bundle unhealthy", want(alice), edit(aliceRes, RoleBundle, func(r *Resource) { r.Health = HealthUnhealthy }), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
-		{"guest stopped", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.State = StateStopped }), []Reason{ReasonDrift}},
-		{"guest rules lost", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Drift = "host firewall rules missing" }), []Reason{ReasonDrift}},
-		{"guest egress locked elsewhere", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Labels[LabelBundleAddr] = "10.213.0.99" }), []Reason{ReasonDrift, ReasonDrift}},
-		{"guest half made", want(alice), edit(aliceRes, RoleGuest, func(r *Resource) { r.Broken = "never got an address" }), []Reason{ReasonBroken, ReasonBroken}},
+		{"guest removed out of band", want(alice), without(aliceRes, bottle.RoleGuest), []Reason{ReasonDrift}},
+		{"bundle removed out of band: stop, create, start", want(alice), without(aliceRes, bottle.RoleBundle), []Reason{ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"bundle exited", want(alice), edit(aliceRes, bottle.RoleBundle, exited), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"bundle unhealthy", want(alice), edit(aliceRes, bottle.RoleBundle, func(r *bottle.Resource) { r.Health = bottle.HealthUnhealthy }), []Reason{ReasonDrift, ReasonDrift, ReasonDrift, ReasonDrift}},
+		{"guest stopped", want(alice), edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.State = bottle.StateStopped }), []Reason{ReasonDrift}},
+		{"guest rules lost", want(alice), edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.Drift = "host firewall rules missing" }), []Reason{ReasonDrift}},
+		{"guest egress locked elsewhere", want(alice), edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.Labels[bottle.LabelBundleAddr] = "10.213.0.99" }), []Reason{ReasonDrift, ReasonDrift}},
+		{"guest half made", want(alice), edit(aliceRes, bottle.RoleGuest, func(r *bottle.Resource) { r.Broken = "never got an address" }), []Reason{ReasonBroken, ReasonBroken}},
 		{"guest spec changed", want(desiredBottle("alice", func(s *spec.Spec) { s.Image = "agent:2" })), aliceRes, []Reason{ReasonSpecChanged, ReasonSpecChanged}},
 		// The guest's restart follows its bundle's reason: a spec change, not drift.
 		{"bundle spec changed", want(desiredBottle("alice", func(s *spec.Spec) { s.Egress.Allow = []string{"example.com"} })), aliceRes,

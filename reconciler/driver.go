@@ -1,6 +1,10 @@
 package reconciler
 
-import "context"
+import (
+	"context"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+)
 
 // Driver creates, observes and deletes the resources of one role. It is kept
 // small on purpose: a changed resource is deleted and created again, never
@@ -9,31 +13,31 @@ type Driver interface {
 	// Kind names the driver, e.g. "dockernet-network" or "smolvm".
 	Kind() string
 	// Role is the role of every resource this driver manages.
-	Role() Role
+	Role() bottle.Role
 	// Observe lists every resource carrying the managed-by label, of every
 	// instance, in one call to the runtime. It never returns a partial list:
 	// an error means nothing is known.
-	Observe(ctx context.Context) ([]Resource, error)
+	Observe(ctx context.Context) ([]bottle.Resource, error)
 	// Create makes the resource and returns it as observed. A resource of the
 	// same name that does not carry our labels is an error that names it.
-	Create(ctx context.Context, w Want) (Resource, error)
+	Create(ctx context.Context, w bottle.Want) (bottle.Resource, error)
 	// Delete removes the resource. Removing something already gone is success.
-	Delete(ctx context.Context, r Resource) error
+	Delete(ctx context.Context, r bottle.Resource) error
 }
 
 // Starter is implemented by drivers whose resources can be stopped and started
 // again without losing them (guests), so a dead guest is restarted, not
 // recreated. Both are idempotent.
 type Starter interface {
-	Start(ctx context.Context, r Resource) error
-	Stop(ctx context.Context, r Resource) error
+	Start(ctx context.Context, r bottle.Resource) error
+	Stop(ctx context.Context, r bottle.Resource) error
 }
 
 // Repairer is implemented by drivers that set Resource.Drift: Repair puts
 // back what the resource depends on (e.g. host firewall rules someone
 // flushed) without recreating it. It is idempotent.
 type Repairer interface {
-	Repair(ctx context.Context, r Resource) error
+	Repair(ctx context.Context, r bottle.Resource) error
 }
 
 // Versioned is implemented by drivers whose runtime has a version worth

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 )
 
@@ -15,10 +16,10 @@ import (
 // a map, every call counted, and failures injected per action and name.
 type fakeDriver struct {
 	kind string
-	role Role
+	role bottle.Role
 
 	mu        sync.Mutex
-	items     map[string]Resource
+	items     map[string]bottle.Resource
 	calls     []string // "create bottle-a", "observe", ...
 	failOn    map[string]error
 	observeFn func() error
@@ -41,12 +42,12 @@ func (s *sequence) take() []string {
 	return out
 }
 
-func newFake(kind string, role Role) *fakeDriver {
-	return &fakeDriver{kind: kind, role: role, items: map[string]Resource{}, failOn: map[string]error{}, next: netip.MustParsePrefix("10.213.0.0/29")}
+func newFake(kind string, role bottle.Role) *fakeDriver {
+	return &fakeDriver{kind: kind, role: role, items: map[string]bottle.Resource{}, failOn: map[string]error{}, next: netip.MustParsePrefix("10.213.0.0/29")}
 }
 
-func (f *fakeDriver) Kind() string { return f.kind }
-func (f *fakeDriver) Role() Role   { return f.role }
+func (f *fakeDriver) Kind() string      { return f.kind }
+func (f *fakeDriver) Role() bottle.Role { return f.role }
 
 func (f *fakeDriver) record(call string) error {
 	f.calls = append(f.calls, call)
@@ -61,13 +62,13 @@ func (f *fakeDriver) record(call string) error {
 	return nil
 }
 
-func (f *fakeDriver) Observe(ctx context.Context) ([]Resource, error) {
+func (f *fakeDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("observe"); err != nil {
 		return nil, err
 	}
-	out := make([]Resource, 0, len(f.items))
+	out := make([]bottle.Resource, 0, len(f.items))
 	for _, r := range f.items {
 		r.Labels = maps.Clone(r.Labels)
 		out = append(out, r)
@@ -76,36 +77,36 @@ func (f *fakeDriver) Observe(ctx context.Context) ([]Resource, error) {
 	return out, nil
 }
 
-func (f *fakeDriver) Create(ctx context.Context, w Want) (Resource, error) {
+func (f *fakeDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("create " + w.Name); err != nil {
-		return Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if _, ok := f.items[w.Name]; ok {
-		return Resource{}, fmt.Errorf("create %s: %w", w.Name, cerrdefs.ErrConflict)
+		return bottle.Resource{}, fmt.Errorf("create %s: %w", w.Name, cerrdefs.ErrConflict)
 	}
-	r := Resource{
+	r := bottle.Resource{
 		Kind: f.kind, Role: f.role, Name: w.Name, ID: "id-" + w.Name,
-		Bottle: w.Labels[LabelBottle], Instance: w.Labels[LabelInstance],
-		Hash: w.Labels[LabelHash], HashVersion: w.Labels[LabelHashVersion],
-		Labels: maps.Clone(w.Labels), State: StateRunning,
+		Bottle: w.Labels[bottle.LabelBottle], Instance: w.Labels[bottle.LabelInstance],
+		Hash: w.Labels[bottle.LabelHash], HashVersion: w.Labels[bottle.LabelHashVersion],
+		Labels: maps.Clone(w.Labels), State: bottle.StateRunning,
 	}
 	switch f.role {
-	case RoleNetwork:
+	case bottle.RoleNetwork:
 		r.Subnet = w.Subnet
 		if !r.Subnet.IsValid() {
 			r.Subnet = f.next
-			f.next = netip.PrefixFrom(nth(f.next, 8), 29)
+			f.next = nextBlock(f.next)
 		}
-	case RoleBundle:
-		r.Addr, r.Health = w.BundleAddr, HealthHealthy
+	case bottle.RoleBundle:
+		r.Addr, r.Health = w.BundleAddr, bottle.HealthHealthy
 	}
 	f.items[w.Name] = r
 	return r, nil
 }
 
-func (f *fakeDriver) Delete(ctx context.Context, r Resource) error {
+func (f *fakeDriver) Delete(ctx context.Context, r bottle.Resource) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("delete " + r.Name); err != nil {
@@ -115,15 +116,15 @@ func (f *fakeDriver) Delete(ctx context.Context, r Resource) error {
 	return nil
 }
 
-func (f *fakeDriver) Start(ctx context.Context, r Resource) error {
-	return f.setState(r, "start", StateRunning)
+func (f *fakeDriver) Start(ctx context.Context, r bottle.Resource) error {
+	return f.setState(r, "start", bottle.StateRunning)
 }
 
-func (f *fakeDriver) Stop(ctx context.Context, r Resource) error {
-	return f.setState(r, "stop", StateStopped)
+func (f *fakeDriver) Stop(ctx context.Context, r bottle.Resource) error {
+	return f.setState(r, "stop", bottle.StateStopped)
 }
 
-func (f *fakeDriver) setState(r Resource, verb string, s State) error {
+func (f *fakeDriver) setState(r bottle.Resource, verb string, s bottle.State) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record(verb + " " + r.Name); err != nil {
@@ -139,7 +140,7 @@ func (f *fakeDriver) setState(r Resource, verb string, s State) error {
 }
 
 // mutate changes a stored resource, as out-of-band drift would.
-func (f *fakeDriver) mutate(name string, fn func(*Resource)) {
+func (f *fakeDriver) mutate(name string, fn func(*bottle.Resource)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.items[name]
@@ -165,3 +166,10 @@ var (
 	_ Driver  = (*fakeDriver)(nil)
 	_ Starter = (*fakeDriver)(nil)
 )
+
+// nextBlock returns the /29 that follows p's.
+func nextBlock(p netip.Prefix) netip.Prefix {
+	a := p.Masked().Addr().As4()
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) + 8
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), 29)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -59,7 +60,7 @@ func FuzzDiff(f *testing.F) {
 				continue
 			}
 			ob := o.Bottles[name]
-			if len(ob.Of(RoleNetwork)) != 1 || len(ob.Of(RoleBundle)) != 1 || len(ob.Of(RoleGuest)) != 1 || ob.Of(RoleGuest)[0].Kind != db.GuestKind {
+			if len(ob.Of(bottle.RoleNetwork)) != 1 || len(ob.Of(bottle.RoleBundle)) != 1 || len(ob.Of(bottle.RoleGuest)) != 1 || ob.Of(bottle.RoleGuest)[0].Kind != db.GuestKind {
 				t.Fatalf("bottle %s is not whole after one pass: %+v\nfirst plan:\n%s\n%s", name, ob, plan, w)
 			}
 		}
@@ -93,8 +94,8 @@ func (r *reader) next() byte {
 
 func buildWorld(data []byte) *world {
 	r := reader(data)
-	net, bun := newFake("net", RoleNetwork), newFake("bundle", RoleBundle)
-	vm, dg := newFake("smolvm", RoleGuest), newFake("docker-guest", RoleGuest)
+	net, bun := newFake("net", bottle.RoleNetwork), newFake("bundle", bottle.RoleBundle)
+	vm, dg := newFake("smolvm", bottle.RoleGuest), newFake("docker-guest", bottle.RoleGuest)
 	net.next = netip.MustParsePrefix("10.213.100.0/29") // allocations stay clear of the generated subnets
 	w := &world{
 		desired:   Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{}},
@@ -135,31 +136,31 @@ func buildWorld(data []byte) *world {
 		rs := chain(odb, subnet.String())
 		for j := range rs {
 			x := &rs[j]
-			x.Kind = map[Role]string{RoleNetwork: "net", RoleBundle: "bundle", RoleGuest: odb.GuestKind}[x.Role]
+			x.Kind = map[bottle.Role]string{bottle.RoleNetwork: "net", bottle.RoleBundle: "bundle", bottle.RoleGuest: odb.GuestKind}[x.Role]
 			switch owner % 6 {
 			case 1:
-				x.Instance, x.Labels[LabelInstance] = "other", "other" // another reconciler's
+				x.Instance, x.Labels[bottle.LabelInstance] = "other", "other" // another reconciler's
 			case 2:
 				x.Bottle = "" // managed, but with no bottle label
-				delete(x.Labels, LabelBottle)
+				delete(x.Labels, bottle.LabelBottle)
 			case 3:
-				x.Labels[LabelProtect] = "true"
+				x.Labels[bottle.LabelProtect] = "true"
 			case 4:
-				x.HashVersion, x.Labels[LabelHashVersion] = "0", "0" // made by an older release
+				x.HashVersion, x.Labels[bottle.LabelHashVersion] = "0", "0" // made by an older release
 			}
 			switch {
-			case x.Role == RoleBundle && state%4 == 1:
-				x.State, x.Health = StateStopped, HealthNone
-			case x.Role == RoleBundle && state%4 == 2:
-				x.Health = HealthUnhealthy
-			case x.Role == RoleBundle && state%4 == 3:
-				x.Health = HealthStarting
-			case x.Role == RoleGuest && state&4 != 0:
-				x.State = StateStopped
-			case x.Role == RoleGuest && state&8 != 0:
+			case x.Role == bottle.RoleBundle && state%4 == 1:
+				x.State, x.Health = bottle.StateStopped, bottle.HealthNone
+			case x.Role == bottle.RoleBundle && state%4 == 2:
+				x.Health = bottle.HealthUnhealthy
+			case x.Role == bottle.RoleBundle && state%4 == 3:
+				x.Health = bottle.HealthStarting
+			case x.Role == bottle.RoleGuest && state&4 != 0:
+				x.State = bottle.StateStopped
+			case x.Role == bottle.RoleGuest && state&8 != 0:
 				x.Broken = "never got an address"
-			case x.Role == RoleGuest && state&16 != 0:
-				x.Labels[LabelBundleAddr] = "10.213.250.2"
+			case x.Role == bottle.RoleGuest && state&16 != 0:
+				x.Labels[bottle.LabelBundleAddr] = "10.213.250.2"
 			}
 			if have&(1<<j) == 0 {
 				continue
@@ -202,7 +203,7 @@ func fuzzBottle(name string, v byte, i int) *DesiredBottle {
 		}
 	})
 	if db.Spec.Guest == spec.GuestDocker {
-		db.GuestKind, db.GuestName = "docker-guest", Names(name, RoleGuest)+"-guest"
+		db.GuestKind, db.GuestName = "docker-guest", bottle.Names(name, bottle.RoleGuest)+"-guest"
 	}
 	return db
 }
@@ -219,7 +220,7 @@ func (w *world) fakeFor(kind string) *fakeDriver {
 // observe snapshots the fakes as a pass would with an empty state
 // directory: protection comes from the labels alone.
 func (w *world) observe(t *testing.T) Observed {
-	var all []Resource
+	var all []bottle.Resource
 	for _, f := range w.fakes {
 		rs, err := f.Observe(context.Background())
 		if err != nil {

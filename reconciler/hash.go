@@ -6,29 +6,25 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
-
-// HashVersion is the version of the hash functions below. A resource whose
-// hash-version label differs is never recreated for its hash alone, so a
-// change of hashing in a new release does not recreate every bottle.
-const HashVersion = "1"
 
 // Hash returns the hash of the spec fields that define the resource of the
 // given role. Only fields whose change needs a new resource are included:
 // suspend and protect are not, and neither are observed facts such as the
 // allocated subnet, which the diff compares directly.
-func Hash(role Role, s spec.Spec) string {
+func Hash(role bottle.Role, s spec.Spec) string {
 	return HashWith(role, s, "")
 }
 
 // HashWith is Hash with facts, what a driver makes the resource from beside
 // the spec (HashFacter). Empty facts give Hash, so a driver with none, or
 // whose settings are all defaults, keeps the hashes it had.
-func HashWith(role Role, s spec.Spec, facts string) string {
+func HashWith(role bottle.Role, s spec.Spec, facts string) string {
 	var v any
 	switch role {
-	case RoleNetwork:
+	case bottle.RoleNetwork:
 		// The subnet is checked as an observed fact, not hashed. A docker
 		// guest's network has no host address on its bridge (see dockernet),
 		// so the guest kind decides the network's shape.
@@ -39,12 +35,12 @@ func HashWith(role Role, s spec.Spec, facts string) string {
 		v = struct {
 			Shape string `json:"shape"`
 		}{shape}
-	case RoleBundle:
+	case bottle.RoleBundle:
 		v = struct {
 			Daemons []string `json:"daemons"`
 			Allow   []string `json:"allow"`
 		}{sorted(s.Daemons), sorted(s.Egress.Allow)}
-	case RoleGuest:
+	case bottle.RoleGuest:
 		// envFromHost contributes names only: its values are secrets and must
 		// not be derivable from a label.
 		v = struct {
@@ -79,4 +75,13 @@ func sorted(s []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// FactsDigest is the value of LabelFacts for facts, "" for none.
+func FactsDigest(facts string) string {
+	if facts == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(facts))
+	return hex.EncodeToString(sum[:8])
 }

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -27,7 +28,7 @@ func TestGuestHash(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := base
 			tt.edit(&s)
-			if got := Hash(RoleGuest, s) != Hash(RoleGuest, base); got != tt.change {
+			if got := Hash(bottle.RoleGuest, s) != Hash(bottle.RoleGuest, base); got != tt.change {
 				t.Errorf("guest hash changed = %v, want %v", got, tt.change)
 			}
 		})
@@ -40,7 +41,7 @@ func TestGuestHash(t *testing.T) {
 func TestGuestHashWithoutWorkspaceUnchanged(t *testing.T) {
 	s := spec.Spec{Guest: spec.GuestSmolvm, Image: "ghcr.io/acme/agent:1", Daemons: []string{spec.DaemonEgress},
 		Resources: spec.Resources{CPUs: 2, MemoryMiB: 2048}}
-	if got, want := Hash(RoleGuest, s), "0b81d2dece152059fbdb28d579198641"; got != want {
+	if got, want := Hash(bottle.RoleGuest, s), "0b81d2dece152059fbdb28d579198641"; got != want {
 		t.Errorf("guest hash = %s, want %s", got, want)
 	}
 }

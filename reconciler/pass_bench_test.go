@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr"
 )
 
@@ -26,7 +27,7 @@ func BenchmarkNoopPass(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			net, bun, vm := newFake("net", RoleNetwork), newFake("bundle", RoleBundle), newFake("smolvm", RoleGuest)
+			net, bun, vm := newFake("net", bottle.RoleNetwork), newFake("bundle", bottle.RoleBundle), newFake("smolvm", bottle.RoleGuest)
 			r := New(Config{Dir: dir, Instance: "i1", StateDir: state, MaxDeletes: 5, Concurrency: 4},
 				net, bun, map[string]Driver{"smolvm": vm}, logr.Discard())
 			ctx := context.Background()

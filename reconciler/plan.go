@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // Action is what an operation does to a resource.
@@ -21,20 +23,20 @@ const (
 // Op is one operation of a plan. Ops of one bottle run in Step order, one at
 // a time; bottles run independently.
 type Op struct {
-	Bottle string `json:"bottle"`
-	Step   int    `json:"step"`
-	Action Action `json:"action"`
-	Role   Role   `json:"role"`
-	Kind   string `json:"kind"`
-	Name   string `json:"name"`
-	Cause  string `json:"cause"`
-	Reason Reason `json:"reason"`
+	Bottle string      `json:"bottle"`
+	Step   int         `json:"step"`
+	Action Action      `json:"action"`
+	Role   bottle.Role `json:"role"`
+	Kind   string      `json:"kind"`
+	Name   string      `json:"name"`
+	Cause  string      `json:"cause"`
+	Reason Reason      `json:"reason"`
 	// Details are shown in plans: subnet, address, image, daemons. Never an
 	// env value.
 	Details map[string]string `json:"details,omitempty"`
 
-	Target *Resource `json:"-"` // what delete, start and stop act on
-	Want   *Want     `json:"-"` // what create makes
+	Target *bottle.Resource `json:"-"` // what delete, start and stop act on
+	Want   *bottle.Want     `json:"-"` // what create makes
 }
 
 // Plan is the outcome of Diff: what to do, and what was left alone and why.

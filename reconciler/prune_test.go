@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // TestDeletionCapBoundary checks the cap at its edge: exactly max bottles
 // may go in one pass, one more holds all of them, 0 holds every prune and
 // a negative cap holds none.
 func TestDeletionCapBoundary(t *testing.T) {
-	gone := func(n int) []Resource {
-		var rs []Resource
+	gone := func(n int) []bottle.Resource {
+		var rs []bottle.Resource
 		for i := range n {
 			rs = append(rs, chain(desiredBottle(fmt.Sprintf("b%d", i)), fmt.Sprintf("10.213.%d.0/29", i))...)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 func TestQueueDebounce(t *testing.T) {
@@ -59,11 +61,11 @@ func TestQueueDebounce(t *testing.T) {
 }
 
 func TestExecutorStartsInOrder(t *testing.T) {
-	f := newFake("net", RoleNetwork)
+	f := newFake("net", bottle.RoleNetwork)
 	var plan Plan
 	for _, b := range []string{"a", "b", "c", "d"} {
-		w := &Want{Bottle: b, Role: RoleNetwork, Name: "bottle-" + b, Labels: OwnerLabels("i1", b, RoleNetwork, "h")}
-		plan.Ops = append(plan.Ops, Op{Bottle: b, Step: 1, Action: ActionCreate, Role: RoleNetwork, Kind: "net", Name: w.Name, Want: w})
+		w := &bottle.Want{Bottle: b, Role: bottle.RoleNetwork, Name: "bottle-" + b, Labels: bottle.OwnerLabels("i1", b, bottle.RoleNetwork, "h")}
+		plan.Ops = append(plan.Ops, Op{Bottle: b, Step: 1, Action: ActionCreate, Role: bottle.RoleNetwork, Kind: "net", Name: w.Name, Want: w})
 	}
 	ex := &Executor{Drivers: map[string]Driver{"net": f}, Concurrency: 1, Order: []string{"d", "b"}}
 	ex.Apply(context.Background(), plan)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -20,8 +21,8 @@ import (
 // Planning takes Observers, so a plan cannot change anything by construction.
 type Observer interface {
 	Kind() string
-	Role() Role
-	Observe(ctx context.Context) ([]Resource, error)
+	Role() bottle.Role
+	Observe(ctx context.Context) ([]bottle.Resource, error)
 }
 
 // Namer is implemented by guest drivers whose resources are not named
@@ -137,9 +138,9 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	// The runtimes are asked while the files are read: a pass takes as long
 	// as the slower of the two, not both.
 	type observation struct {
-		resources []Resource
+		resources []bottle.Resource
 		unseen    map[string]string
-		facts     map[Role]string
+		facts     map[bottle.Role]string
 		err       error
 	}
 	octx, cancel := context.WithCancel(ctx)
@@ -147,7 +148,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	oc := make(chan observation, 1)
 	go func() {
 		rs, unseen, err := observeAll(octx, obs)
-		var facts map[Role]string
+		var facts map[bottle.Role]string
 		if err == nil {
 			facts, err = hashFacts(octx, obs)
 		}
@@ -193,7 +194,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 // diffPass is a pass's decision once specs are loaded and the runtimes
 // observed; a review (Review) makes the same one offline, with no facts of
 // a host.
-func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed, facts map[Role]string) Plan {
+func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed, facts map[bottle.Role]string) Plan {
 	if len(specs.Files) == 0 && len(o.Bottles) > 0 && !cfg.AllowEmpty && d.PruneBlocked == "" {
 		d.PruneBlocked = "the spec directory " + cfg.Dir + " holds no spec files (pass --allow-empty if every bottle should go)"
 	}
@@ -201,8 +202,8 @@ func diffPass(cfg Config, specs *spec.Result, d *Desired, o Observed, facts map[
 }
 
 // hashFacts asks every observer that has them for its HashFacts, by role.
-func hashFacts(ctx context.Context, obs []Observer) (map[Role]string, error) {
-	facts := map[Role]string{}
+func hashFacts(ctx context.Context, obs []Observer) (map[bottle.Role]string, error) {
+	facts := map[bottle.Role]string{}
 	for _, o := range obs {
 		hf, ok := o.(HashFacter)
 		if !ok {
@@ -224,9 +225,9 @@ func hashFacts(ctx context.Context, obs []Observer) (map[Role]string, error) {
 // The one exception is a guest driver that cannot observe at all
 // (ErrUnobservable): its kind comes back with why, mapped in the second
 // result, and the rest of the observation stands.
-func observeAll(ctx context.Context, obs []Observer) ([]Resource, map[string]string, error) {
-	ctx = WithShared(ctx)
-	out := make([][]Resource, len(obs))
+func observeAll(ctx context.Context, obs []Observer) ([]bottle.Resource, map[string]string, error) {
+	ctx = bottle.WithShared(ctx)
+	out := make([][]bottle.Resource, len(obs))
 	errs := make([]error, len(obs))
 	unseen := map[string]string{}
 	var mu sync.Mutex
@@ -237,7 +238,7 @@ func observeAll(ctx context.Context, obs []Observer) ([]Resource, map[string]str
 			defer wg.Done()
 			rs, err := o.Observe(ctx)
 			switch {
-			case err != nil && errors.Is(err, ErrUnobservable) && o.Role() == RoleGuest:
+			case err != nil && errors.Is(err, bottle.ErrUnobservable) && o.Role() == bottle.RoleGuest:
 				mu.Lock()
 				unseen[o.Kind()] = err.Error()
 				mu.Unlock()
@@ -257,7 +258,7 @@ func observeAll(ctx context.Context, obs []Observer) ([]Resource, map[string]str
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	var all []Resource
+	var all []bottle.Resource
 	for _, rs := range out {
 		all = append(all, rs...)
 	}
@@ -272,7 +273,7 @@ func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desir
 	if len(specs.Unattributed) > 0 {
 		d.PruneBlocked = fmt.Sprintf("%s is invalid and its bottle name cannot be read", strings.Join(specs.Unattributed, ", "))
 	}
-	kindOf := map[Role]string{}
+	kindOf := map[bottle.Role]string{}
 	for _, o := range obs {
 		if _, set := kindOf[o.Role()]; !set {
 			kindOf[o.Role()] = o.Kind()
@@ -286,7 +287,7 @@ func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desir
 		}
 		db := &DesiredBottle{
 			Name: b.Metadata.Name, Source: b.Source, Spec: b.Spec,
-			NetworkKind: kindOf[RoleNetwork], BundleKind: kindOf[RoleBundle], GuestKind: g.Kind(),
+			NetworkKind: kindOf[bottle.RoleNetwork], BundleKind: kindOf[bottle.RoleBundle], GuestKind: g.Kind(),
 		}
 		if n, ok := g.(Namer); ok {
 			db.GuestName = n.NameFor(db.Name)
@@ -315,7 +316,7 @@ func protected(prev []Status, o Observed) map[string]bool {
 			continue
 		}
 		for _, r := range b.Resources {
-			if r.Labels[LabelProtect] == "true" {
+			if r.Labels[bottle.LabelProtect] == "true" {
 				out[name] = true
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr/testr"
 )
 
@@ -22,7 +23,7 @@ type rig struct {
 
 func newRig(t *testing.T, instance string) *rig {
 	t.Helper()
-	g := &rig{t: t, dir: t.TempDir(), state: t.TempDir(), net: newFake("net", RoleNetwork), bun: newFake("bundle", RoleBundle), vm: newFake("smolvm", RoleGuest)}
+	g := &rig{t: t, dir: t.TempDir(), state: t.TempDir(), net: newFake("net", bottle.RoleNetwork), bun: newFake("bundle", bottle.RoleBundle), vm: newFake("smolvm", bottle.RoleGuest)}
 	g.r = g.reconciler(instance)
 	return g
 }
@@ -243,13 +244,13 @@ func TestDeadBundleHealsAndGuestOrder(t *testing.T) {
 	g.write("a.yaml", specFor("a"))
 	g.pass()
 	seq := g.sequenced()
-	g.bun.mutate("bottle-a-bundle", func(r *Resource) { r.State, r.Detail = StateStopped, "exited (137)" })
+	g.bun.mutate("bottle-a-bundle", func(r *bottle.Resource) { r.State, r.Detail = bottle.StateStopped, "exited (137)" })
 	g.pass()
 	want := []string{"smolvm: stop bottle-a", "bundle: delete bottle-a-bundle", "bundle: create bottle-a-bundle", "smolvm: start bottle-a"}
 	if got := seq.take(); !slices.Equal(got, want) {
 		t.Fatalf("writes = %q, want %q", got, want)
 	}
-	if b := g.bun.items["bottle-a-bundle"]; b.Addr != BundleAddr(g.net.items["bottle-a"].Subnet) {
+	if b := g.bun.items["bottle-a-bundle"]; b.Addr != bottle.BundleAddr(g.net.items["bottle-a"].Subnet) {
 		t.Fatalf("new bundle at %s, want the pinned address", b.Addr)
 	}
 }

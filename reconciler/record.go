@@ -3,6 +3,8 @@ package reconciler
 import (
 	"sort"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // statuses computes every bottle's status after a pass from what was
@@ -112,7 +114,7 @@ func gone(p *Pass, prev []Status) []string {
 // applied: deleted ones dropped, created ones added, starts and stops noted.
 func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
 	type key struct{ kind, name string }
-	cur := map[key]Resource{}
+	cur := map[key]bottle.Resource{}
 	if ob != nil {
 		for _, r := range ob.Resources {
 			cur[key{r.Kind, r.Name}] = r
@@ -129,14 +131,14 @@ func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
 				r := res.Created[created]
 				created++
 				if r.Name == "" {
-					r.Name, r.Kind, r.Role, r.State = op.Name, op.Kind, op.Role, StateRunning
+					r.Name, r.Kind, r.Role, r.State = op.Name, op.Kind, op.Role, bottle.StateRunning
 				}
 				cur[key{r.Kind, r.Name}] = r
 			case ActionStart, ActionStop:
 				r := cur[k]
-				r.State = StateRunning
+				r.State = bottle.StateRunning
 				if op.Action == ActionStop {
-					r.State = StateStopped
+					r.State = bottle.StateStopped
 				}
 				r.Detail = ""
 				cur[k] = r
@@ -154,7 +156,7 @@ func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
 		}
 		out = append(out, sr)
 	}
-	order := map[Role]int{RoleNetwork: 0, RoleBundle: 1, RoleGuest: 2}
+	order := map[bottle.Role]int{bottle.RoleNetwork: 0, bottle.RoleBundle: 1, bottle.RoleGuest: 2}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Role != out[j].Role {
 			return order[out[i].Role] < order[out[j].Role]

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -31,72 +32,72 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 		base(s)
 		s.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"}
 	}), subnet)
-	dockerObserved := func() []Resource {
+	dockerObserved := func() []bottle.Resource {
 		db := desiredBottle("alice", base)
 		docker(db)
 		return chain(db, subnet)
 	}()
 
 	const (
-		N = RoleNetwork
-		B = RoleBundle
-		G = RoleGuest
+		N = bottle.RoleNetwork
+		B = bottle.RoleBundle
+		G = bottle.RoleGuest
 	)
 	tests := []struct {
 		field    string
 		edit     func(*DesiredBottle)
-		want     []Role     // the roles deleted and created again, in creation order
-		observed []Resource // what exists: a bottle made from base
+		want     []bottle.Role     // the roles deleted and created again, in creation order
+		observed []bottle.Resource // what exists: a bottle made from base
 	}{
 		{"nothing", func(*DesiredBottle) {}, nil, observed},
-		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []Role{G}, observed},
-		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []Role{G}, observed},
-		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []Role{G}, observed},
-		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []Role{G}, observed},
-		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []Role{G}, observed},
+		{"image", func(d *DesiredBottle) { d.Spec.Image = "agent:2" }, []bottle.Role{G}, observed},
+		{"env value", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "two"} }, []bottle.Role{G}, observed},
+		{"env name added", func(d *DesiredBottle) { d.Spec.Env = map[string]string{"MODE": "one", "X": "1"} }, []bottle.Role{G}, observed},
+		{"env removed", func(d *DesiredBottle) { d.Spec.Env = nil }, []bottle.Role{G}, observed},
+		{"envFromHost name added", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_A", "TOKEN_B", "TOKEN_C"} }, []bottle.Role{G}, observed},
 		{"envFromHost reordered", func(d *DesiredBottle) { d.Spec.EnvFromHost = []string{"TOKEN_B", "TOKEN_A"} }, nil, observed},
-		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []Role{B, G}, observed},
-		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []Role{B, G}, observed},
+		{"daemons: dns dropped", func(d *DesiredBottle) { d.Spec.Daemons = []string{"egress"} }, []bottle.Role{B, G}, observed},
+		{"daemons: none", func(d *DesiredBottle) { d.Spec.Daemons = []string{} }, []bottle.Role{B, G}, observed},
 		{"daemons reordered", func(d *DesiredBottle) { d.Spec.Daemons = []string{"dns", "egress"} }, nil, observed},
 		{"egress.allow host added", func(d *DesiredBottle) {
 			d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:443", "c.example.com"}
-		}, []Role{B}, observed},
-		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, observed},
-		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []Role{B}, observed},
+		}, []bottle.Role{B}, observed},
+		{"egress.allow host removed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com"} }, []bottle.Role{B}, observed},
+		{"egress.allow port changed", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"a.example.com", "b.example.com:8443"} }, []bottle.Role{B}, observed},
 		{"egress.allow reordered", func(d *DesiredBottle) { d.Spec.Egress.Allow = []string{"b.example.com:443", "a.example.com"} }, nil, observed},
 		{"allowCIDRs range added", func(d *DesiredBottle) {
 			d.Spec.AllowCIDRs = []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"}
-		}, []Role{G}, observed},
-		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []Role{G}, observed},
+		}, []bottle.Role{G}, observed},
+		{"allowCIDRs range removed", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"192.0.2.0/24"} }, []bottle.Role{G}, observed},
 		{"allowCIDRs reordered", func(d *DesiredBottle) { d.Spec.AllowCIDRs = []string{"198.51.100.0/24", "192.0.2.0/24"} }, nil, observed},
-		{"workspace added", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"} }, []Role{G}, observed},
-		{"workspace removed", func(d *DesiredBottle) { d.Spec.Workspace = nil }, []Role{G}, wsObserved},
+		{"workspace added", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"} }, []bottle.Role{G}, observed},
+		{"workspace removed", func(d *DesiredBottle) { d.Spec.Workspace = nil }, []bottle.Role{G}, wsObserved},
 		{"workspace same", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work"} }, nil, wsObserved},
-		{"workspace hostPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/v", GuestPath: "/work"} }, []Role{G}, wsObserved},
-		{"workspace guestPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/src"} }, []Role{G}, wsObserved},
+		{"workspace hostPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/v", GuestPath: "/work"} }, []bottle.Role{G}, wsObserved},
+		{"workspace guestPath", func(d *DesiredBottle) { d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/src"} }, []bottle.Role{G}, wsObserved},
 		{"workspace readOnly", func(d *DesiredBottle) {
 			d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work", ReadOnly: true}
-		}, []Role{G}, wsObserved},
-		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []Role{G}, observed},
-		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []Role{G}, observed},
+		}, []bottle.Role{G}, wsObserved},
+		{"resources.cpus", func(d *DesiredBottle) { d.Spec.Resources.CPUs = 4 }, []bottle.Role{G}, observed},
+		{"resources.memoryMiB", func(d *DesiredBottle) { d.Spec.Resources.MemoryMiB = 4096 }, []bottle.Role{G}, observed},
 		{"network.subnet pinned elsewhere", func(d *DesiredBottle) {
 			d.Spec.Network.Subnet = "10.213.9.0/29"
 			d.Subnet = netip.MustParsePrefix("10.213.9.0/29")
-		}, []Role{N, B, G}, observed},
+		}, []bottle.Role{N, B, G}, observed},
 		{"network.subnet pinned to the one it has", func(d *DesiredBottle) {
 			d.Spec.Network.Subnet = subnet
 			d.Subnet = netip.MustParsePrefix(subnet)
 		}, nil, observed},
-		{"guest smolvm to docker", docker, []Role{N, B, G}, observed},
+		{"guest smolvm to docker", docker, []bottle.Role{N, B, G}, observed},
 		// The same rules hold for a docker guest.
 		{"docker guest: nothing", docker, nil, dockerObserved},
-		{"docker guest: egress.allow", func(d *DesiredBottle) { docker(d); d.Spec.Egress.Allow = []string{"a.example.com"} }, []Role{B}, dockerObserved},
-		{"docker guest: allowCIDRs", func(d *DesiredBottle) { docker(d); d.Spec.AllowCIDRs = nil }, []Role{G}, dockerObserved},
-		{"docker guest: image", func(d *DesiredBottle) { docker(d); d.Spec.Image = "agent:2" }, []Role{G}, dockerObserved},
+		{"docker guest: egress.allow", func(d *DesiredBottle) { docker(d); d.Spec.Egress.Allow = []string{"a.example.com"} }, []bottle.Role{B}, dockerObserved},
+		{"docker guest: allowCIDRs", func(d *DesiredBottle) { docker(d); d.Spec.AllowCIDRs = nil }, []bottle.Role{G}, dockerObserved},
+		{"docker guest: image", func(d *DesiredBottle) { docker(d); d.Spec.Image = "agent:2" }, []bottle.Role{G}, dockerObserved},
 		{"docker guest: workspace", func(d *DesiredBottle) {
 			docker(d)
 			d.Spec.Workspace = &spec.Workspace{HostPath: "/srv/w", GuestPath: "/work", ReadOnly: true}
-		}, []Role{G}, dockerObserved},
+		}, []bottle.Role{G}, dockerObserved},
 		{"suspend", func(d *DesiredBottle) { d.Spec.Suspend = true }, nil, observed},
 		{"protect", func(d *DesiredBottle) { d.Spec.Protect = true }, nil, observed},
 	}
@@ -105,7 +106,7 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 			db := desiredBottle("alice", base)
 			tt.edit(db)
 			plan := Diff(want(db), NewObserved(inst, tt.observed, nil), DiffOptions{Instance: inst, MaxDeletes: 5})
-			var deleted, created []Role
+			var deleted, created []bottle.Role
 			for _, op := range plan.Ops {
 				switch op.Action {
 				case ActionDelete:
@@ -115,7 +116,7 @@ func TestWhichFieldsReplaceWhichRoles(t *testing.T) {
 				}
 			}
 			// Deletion order is TestDiff's business; here only which roles.
-			slices.SortFunc(deleted, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
+			slices.SortFunc(deleted, func(a, b bottle.Role) int { return slices.Index(bottle.Roles, a) - slices.Index(bottle.Roles, b) })
 			if !slices.Equal(deleted, tt.want) {
 				t.Errorf("changing %s deletes %v, want %v\n%s", tt.field, deleted, tt.want, plan)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -69,13 +70,13 @@ func converged(specs *spec.Result, layout HostLayout, instance string) (Observed
 	// What a pass from nothing would create, made as a driver makes it.
 	made := Diff(d, Observed{}, DiffOptions{Instance: instance, MaxDeletes: -1})
 	subnets := map[string]netip.Prefix{}
-	var resources []Resource
+	var resources []bottle.Resource
 	for _, op := range made.Ops {
 		if op.Action != ActionCreate {
 			return Observed{}, fmt.Errorf("review: bottle %s: a pass from nothing would %s %s", op.Bottle, op.Action, op.Name)
 		}
 		w := op.Want
-		if op.Role == RoleNetwork {
+		if op.Role == bottle.RoleNetwork {
 			s := w.Subnet
 			if !s.IsValid() {
 				if layout.Allocate == nil {
@@ -90,13 +91,13 @@ func converged(specs *spec.Result, layout HostLayout, instance string) (Observed
 			subnets[op.Bottle] = s
 		}
 		w.Fill(subnets[op.Bottle])
-		r := Labelled(op.Kind, op.Role, w.Name, w.Labels)
-		r.State = StateRunning
+		r := bottle.Labelled(op.Kind, op.Role, w.Name, w.Labels)
+		r.State = bottle.StateRunning
 		switch op.Role {
-		case RoleNetwork:
+		case bottle.RoleNetwork:
 			r.Subnet = subnets[op.Bottle]
-		case RoleBundle:
-			r.Addr, r.Health = w.BundleAddr, HealthHealthy
+		case bottle.RoleBundle:
+			r.Addr, r.Health = w.BundleAddr, bottle.HealthHealthy
 		}
 		resources = append(resources, r)
 	}
@@ -108,7 +109,7 @@ func converged(specs *spec.Result, layout HostLayout, instance string) (Observed
 // drivers turns the layout into the stand-ins desired() reads kinds and
 // guest names from. They observe nothing and refuse to change anything.
 func (l HostLayout) drivers() ([]Observer, map[string]Driver) {
-	obs := []Observer{layoutDriver{l.NetworkKind, RoleNetwork}, layoutDriver{l.BundleKind, RoleBundle}}
+	obs := []Observer{layoutDriver{l.NetworkKind, bottle.RoleNetwork}, layoutDriver{l.BundleKind, bottle.RoleBundle}}
 	guests := map[string]Driver{}
 	keys := make([]string, 0, len(l.Guests))
 	for k := range l.Guests {
@@ -117,9 +118,9 @@ func (l HostLayout) drivers() ([]Observer, map[string]Driver) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		g := l.Guests[k]
-		var d Driver = layoutDriver{g.Kind, RoleGuest}
+		var d Driver = layoutDriver{g.Kind, bottle.RoleGuest}
 		if g.Name != nil {
-			d = namedLayoutDriver{layoutDriver{g.Kind, RoleGuest}, g.Name}
+			d = namedLayoutDriver{layoutDriver{g.Kind, bottle.RoleGuest}, g.Name}
 		}
 		guests[k] = d
 		obs = append(obs, d)
@@ -132,16 +133,16 @@ var errLayoutOnly = errors.New("a review changes nothing")
 
 type layoutDriver struct {
 	kind string
-	role Role
+	role bottle.Role
 }
 
-func (l layoutDriver) Kind() string                                { return l.kind }
-func (l layoutDriver) Role() Role                                  { return l.role }
-func (l layoutDriver) Observe(context.Context) ([]Resource, error) { return nil, nil }
-func (l layoutDriver) Create(context.Context, Want) (Resource, error) {
-	return Resource{}, errLayoutOnly
+func (l layoutDriver) Kind() string                                       { return l.kind }
+func (l layoutDriver) Role() bottle.Role                                  { return l.role }
+func (l layoutDriver) Observe(context.Context) ([]bottle.Resource, error) { return nil, nil }
+func (l layoutDriver) Create(context.Context, bottle.Want) (bottle.Resource, error) {
+	return bottle.Resource{}, errLayoutOnly
 }
-func (l layoutDriver) Delete(context.Context, Resource) error { return errLayoutOnly }
+func (l layoutDriver) Delete(context.Context, bottle.Resource) error { return errLayoutOnly }
 
 type namedLayoutDriver struct {
 	layoutDriver

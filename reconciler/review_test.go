@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -23,7 +24,7 @@ next:
 		cand := netip.PrefixFrom(a, 29)
 		for _, t := range taken {
 			if t.Overlaps(cand) {
-				a = nth(cand, 8)
+				a = nextBlock(cand).Addr()
 				continue next
 			}
 		}
@@ -66,8 +67,8 @@ func TestReviewAgreesWithAPass(t *testing.T) {
 		{"claimed twice", map[string]string{"a.yaml": specFor("a")}, map[string]string{"a.yaml": specFor("a"), "a2.yaml": specFor("a")}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			net, bun := newFake("net", RoleNetwork), newFake("bundle", RoleBundle)
-			vm, dg := newFake("smolvm", RoleGuest), newFake("docker-guest", RoleGuest)
+			net, bun := newFake("net", bottle.RoleNetwork), newFake("bundle", bottle.RoleBundle)
+			vm, dg := newFake("smolvm", bottle.RoleGuest), newFake("docker-guest", bottle.RoleGuest)
 			host, baseDir := t.TempDir(), t.TempDir()
 			cfg := Config{Dir: host, Instance: "i1", StateDir: t.TempDir(), MaxDeletes: 3, Concurrency: 1}
 			r := New(cfg, net, bun, map[string]Driver{"smolvm": vm, "docker": dg}, testr.New(t))

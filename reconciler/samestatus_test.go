@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // sameStatus must see every field but LastReconciled, so a change of any
@@ -12,7 +14,7 @@ func TestSameStatus(t *testing.T) {
 	now := time.Now()
 	later := now.Add(time.Minute)
 	base := Status{Bottle: "a", State: StatusReady, Source: "a.yaml", Fingerprint: "f", NextRetry: &now,
-		Resources: []StatusResource{{Role: RoleNetwork, Name: "bottle-a", State: StateRunning}}, LastReconciled: now}
+		Resources: []StatusResource{{Role: bottle.RoleNetwork, Name: "bottle-a", State: bottle.StateRunning}}, LastReconciled: now}
 	same := base
 	same.LastReconciled = later
 	nr := now.UTC() // the same instant, as read back from JSON
@@ -32,7 +34,7 @@ func TestSameStatus(t *testing.T) {
 		case "NextRetry":
 			o.Set(reflect.ValueOf(&later))
 		case "Resources":
-			o.Set(reflect.ValueOf([]StatusResource{{Role: RoleNetwork, Name: "bottle-a", State: StateStopped}}))
+			o.Set(reflect.ValueOf([]StatusResource{{Role: bottle.RoleNetwork, Name: "bottle-a", State: bottle.StateStopped}}))
 		default:
 			switch o.Kind() {
 			case reflect.String:

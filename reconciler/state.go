@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -24,7 +25,7 @@ func (d *DesiredBottle) guestName() string {
 	if d.GuestName != "" {
 		return d.GuestName
 	}
-	return Names(d.Name, RoleGuest)
+	return bottle.Names(d.Name, bottle.RoleGuest)
 }
 
 // Desired is what the spec directory asks for in one pass.
@@ -45,7 +46,7 @@ type Observed struct {
 	Bottles map[string]*ObservedBottle
 	// Others are managed resources of other reconciler instances. They are
 	// never touched, only used to explain name collisions.
-	Others []Resource
+	Others []bottle.Resource
 	// Protected lists bottles known to be protected even though their spec
 	// may be gone: from the last status recorded for them, or from the
 	// protect label when no status was recorded.
@@ -58,15 +59,15 @@ type Observed struct {
 // ObservedBottle is what exists of one bottle.
 type ObservedBottle struct {
 	Name      string
-	Resources []Resource
+	Resources []bottle.Resource
 }
 
 // Of returns the bottle's resources of role r, sorted by name.
-func (b *ObservedBottle) Of(r Role) []Resource {
+func (b *ObservedBottle) Of(r bottle.Role) []bottle.Resource {
 	if b == nil {
 		return nil
 	}
-	var out []Resource
+	var out []bottle.Resource
 	for _, x := range b.Resources {
 		if x.Role == r {
 			out = append(out, x)
@@ -82,7 +83,7 @@ func (b *ObservedBottle) Of(r Role) []Resource {
 }
 
 // NewObserved sorts resources into a snapshot: ours by bottle, the rest aside.
-func NewObserved(instance string, resources []Resource, protected map[string]bool) Observed {
+func NewObserved(instance string, resources []bottle.Resource, protected map[string]bool) Observed {
 	o := Observed{Bottles: map[string]*ObservedBottle{}, Protected: protected}
 	if o.Protected == nil {
 		o.Protected = map[string]bool{}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/atomicfile"
 )
 
@@ -51,14 +52,14 @@ type Status struct {
 
 // StatusResource is one resource as last seen.
 type StatusResource struct {
-	Role   Role   `json:"role"`
-	Kind   string `json:"kind"`
-	Name   string `json:"name"`
-	State  State  `json:"state"`
-	Health Health `json:"health,omitempty"`
-	Detail string `json:"detail,omitempty"`
-	Subnet string `json:"subnet,omitempty"`
-	Addr   string `json:"addr,omitempty"`
+	Role   bottle.Role   `json:"role"`
+	Kind   string        `json:"kind"`
+	Name   string        `json:"name"`
+	State  bottle.State  `json:"state"`
+	Health bottle.Health `json:"health,omitempty"`
+	Detail string        `json:"detail,omitempty"`
+	Subnet string        `json:"subnet,omitempty"`
+	Addr   string        `json:"addr,omitempty"`
 }
 
 // StatusStore reads and writes status files in a state directory.

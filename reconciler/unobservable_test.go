@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr/testr"
 )
 
@@ -18,7 +19,7 @@ import (
 // goes on as usual.
 func TestUnobservableGuestKindHoldsItsBottles(t *testing.T) {
 	g := newRig(t, "i1")
-	dock := newFake("docker-guest", RoleGuest)
+	dock := newFake("docker-guest", bottle.RoleGuest)
 	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
 		g.net, g.bun, map[string]Driver{"smolvm": g.vm, "docker": dock}, testr.New(t))
 	g.write("vm.yaml", specFor("vm"))
@@ -30,7 +31,7 @@ func TestUnobservableGuestKindHoldsItsBottles(t *testing.T) {
 	g.writes()
 	dock.writes()
 
-	g.vm.failOn["observe"] = fmt.Errorf("smolvm is not installed: %w", ErrUnobservable)
+	g.vm.failOn["observe"] = fmt.Errorf("smolvm is not installed: %w", bottle.ErrUnobservable)
 	for _, f := range []string{"vm.yaml", "d.yaml"} {
 		if err := os.Remove(filepath.Join(g.dir, f)); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
@@ -277,7 +278,7 @@ func TestWatchErrorsRelist(t *testing.T) {
 		return made[len(made)-1]
 	}
 	// Drift that only a full relist finds: no event says so.
-	g.bun.mutate("bottle-a-bundle", func(r *Resource) { r.State, r.Detail = StateStopped, "exited (137)" })
+	g.bun.mutate("bottle-a-bundle", func(r *bottle.Resource) { r.State, r.Detail = bottle.StateStopped, "exited (137)" })
 	current().errs <- fmt.Errorf("read: %w", fsnotify.ErrEventOverflow)
 	if r := x.waitPass(triggeredBy("event overflow"), "after an overflow"); r.Ops == 0 {
 		t.Fatalf("the relist after an overflow did not heal the bundle:\n%s", r.Pass.Plan)
@@ -302,7 +303,7 @@ func TestWatchResync(t *testing.T) {
 	x := startWatch(t, g, WatchOptions{Resync: 200 * time.Millisecond})
 	x.waitPass(anyPass, "at start")
 	g.writes()
-	g.vm.mutate("bottle-a", func(r *Resource) { r.State = StateStopped })
+	g.vm.mutate("bottle-a", func(r *bottle.Resource) { r.State = bottle.StateStopped })
 	x.waitPass(triggeredBy("resync"), "by resync")
 	if got := g.writes(); !slices.Equal(got, []string{"start bottle-a"}) {
 		t.Fatalf("resync writes = %q, want the stopped guest started", got)
@@ -349,15 +350,15 @@ type badImage struct {
 	err error
 }
 
-func (b badImage) Create(ctx context.Context, w Want) (Resource, error) {
+func (b badImage) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	if strings.HasPrefix(w.Spec.Image, b.bad) {
 		b.mu.Lock()
 		b.calls = append(b.calls, "create "+w.Name)
 		b.mu.Unlock()
 		if b.err != nil {
-			return Resource{}, b.err
+			return bottle.Resource{}, b.err
 		}
-		return Resource{}, errors.New("image not found")
+		return bottle.Resource{}, errors.New("image not found")
 	}
 	return b.fakeDriver.Create(ctx, w)
 }
@@ -489,7 +490,7 @@ func TestWatchRuntimeEventHealsAndMetrics(t *testing.T) {
 	defer srv.Close()
 	x.waitPass(anyPass, "at start")
 	g.writes()
-	g.bun.mutate("bottle-b-bundle", func(r *Resource) { r.Health = HealthUnhealthy })
+	g.bun.mutate("bottle-b-bundle", func(r *bottle.Resource) { r.Health = bottle.HealthUnhealthy })
 	ev.ch <- [2]string{"b", "docker health_status"}
 	r := x.waitPass(triggeredBy("docker health_status"), "after the event")
 	if r.Ops != 4 || len(r.Pass.sched.order) == 0 || r.Pass.sched.order[0] != "b" {
@@ -569,15 +570,15 @@ type gated struct {
 	started, release chan struct{}
 }
 
-func (g *gated) Create(ctx context.Context, w Want) (Resource, error) {
+func (g *gated) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	g.once.Do(func() { close(g.started) })
 	select {
 	case <-g.release:
 	case <-ctx.Done():
-		return Resource{}, context.Cause(ctx)
+		return bottle.Resource{}, context.Cause(ctx)
 	}
 	if err := ctx.Err(); err != nil {
-		return Resource{}, context.Cause(ctx)
+		return bottle.Resource{}, context.Cause(ctx)
 	}
 	return g.fakeDriver.Create(ctx, w)
 }
@@ -595,7 +596,7 @@ func TestWatchNewSpecsGoFirst(t *testing.T) {
 	x.waitPass(anyPass, "at start")
 	seq := g.sequenced()
 	for _, n := range []string{"a", "b"} {
-		g.vm.mutate("bottle-"+n, func(r *Resource) { r.State = StateStopped })
+		g.vm.mutate("bottle-"+n, func(r *bottle.Resource) { r.State = bottle.StateStopped })
 	}
 	g.write("m.yaml", specFor("m", "env: {A: b}"))
 	g.write("z.yaml", specFor("z"))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
@@ -119,7 +120,7 @@ func classify(ops []reconciler.Op) Change {
 	if len(ops) == 0 {
 		return NoChange
 	}
-	creates, deletes := map[reconciler.Role]bool{}, map[reconciler.Role]bool{}
+	creates, deletes := map[bottle.Role]bool{}, map[bottle.Role]bool{}
 	for _, op := range ops {
 		switch op.Action {
 		case reconciler.ActionCreate:
@@ -129,17 +130,17 @@ func classify(ops []reconciler.Op) Change {
 		}
 	}
 	switch {
-	case len(deletes) == 0 && len(creates) == len(reconciler.Roles):
+	case len(deletes) == 0 && len(creates) == len(bottle.Roles):
 		return Create
-	case len(creates) == 0 && len(deletes) == len(reconciler.Roles):
+	case len(creates) == 0 && len(deletes) == len(bottle.Roles):
 		return Delete
-	case creates[reconciler.RoleNetwork]:
+	case creates[bottle.RoleNetwork]:
 		return Recreate
-	case creates[reconciler.RoleBundle] && creates[reconciler.RoleGuest]:
+	case creates[bottle.RoleBundle] && creates[bottle.RoleGuest]:
 		return ReplaceBoth
-	case creates[reconciler.RoleBundle]:
+	case creates[bottle.RoleBundle]:
 		return ReplaceBundle
-	case creates[reconciler.RoleGuest]:
+	case creates[bottle.RoleGuest]:
 		return ReplaceGuest
 	}
 	// A converged base never needs a lone start, stop or repair; should a

@@ -258,7 +258,7 @@ func TestCLIScripts(t *testing.T) {
 
 // checkConfigArg finds BOTTLE_BUNDLE_CONFIG in a command's words and
 // compares it, decoded, with what the bundle driver would write.
-func checkConfigArg(t *testing.T, words []string, b bottle) {
+func checkConfigArg(t *testing.T, words []string, b benchBottle) {
 	t.Helper()
 	for _, w := range words {
 		if v, ok := strings.CutPrefix(w, bundle.ConfigEnv+"="); ok {
@@ -269,7 +269,7 @@ func checkConfigArg(t *testing.T, words []string, b bottle) {
 	t.Errorf("no %s in %q", bundle.ConfigEnv, words)
 }
 
-func checkConfig(t *testing.T, v string, b bottle) {
+func checkConfig(t *testing.T, v string, b benchBottle) {
 	t.Helper()
 	got, err := bundle.DecodeConfig(v)
 	if err != nil {

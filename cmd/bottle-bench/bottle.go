@@ -6,8 +6,8 @@ import (
 	"os"
 	"sort"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // Labels on everything the floor, cli and compose contenders make, so the
@@ -42,32 +42,32 @@ var (
 // maxBottles is what one /18 of benchPool holds in /29s.
 const maxBottles = 2048
 
-// bottle is one bottle's names and addresses.
-type bottle struct {
+// benchBottle is one bottle's names and addresses.
+type benchBottle struct {
 	Name   string
 	Subnet netip.Prefix
 }
 
-func (b bottle) Network() string            { return "bottle-" + b.Name }
-func (b bottle) BundleName() string         { return "bottle-" + b.Name + "-bundle" }
-func (b bottle) GuestName() string          { return "bottle-" + b.Name + "-guest" }
-func (b bottle) Gateway() netip.Addr        { return reconciler.Gateway(b.Subnet) }
-func (b bottle) BundleAddr() netip.Addr     { return reconciler.BundleAddr(b.Subnet) }
-func (b bottle) GuestAddr() netip.Addr      { return reconciler.GuestAddr(b.Subnet) }
-func (b bottle) Service(role string) string { return b.Name + "-" + role }
+func (b benchBottle) Network() string            { return "bottle-" + b.Name }
+func (b benchBottle) BundleName() string         { return "bottle-" + b.Name + "-bundle" }
+func (b benchBottle) GuestName() string          { return "bottle-" + b.Name + "-guest" }
+func (b benchBottle) Gateway() netip.Addr        { return bottle.Gateway(b.Subnet) }
+func (b benchBottle) BundleAddr() netip.Addr     { return bottle.BundleAddr(b.Subnet) }
+func (b benchBottle) GuestAddr() netip.Addr      { return bottle.GuestAddr(b.Subnet) }
+func (b benchBottle) Service(role string) string { return b.Name + "-" + role }
 
 // layout is the bottles one contender brings up: names prefix-NN and, for
 // the pinned contenders, /29s from slot's /18 of benchPool.
-func layout(prefix string, slot, n int) []bottle {
+func layout(prefix string, slot, n int) []benchBottle {
 	width := len(fmt.Sprint(n - 1))
 	base := benchPool.Addr().As4()
-	out := make([]bottle, n)
+	out := make([]benchBottle, n)
 	for i := range out {
 		off := slot<<14 + i*8
 		a := base
 		a[2] += byte(off >> 8)
 		a[3] = byte(off)
-		out[i] = bottle{
+		out[i] = benchBottle{
 			Name:   fmt.Sprintf("%s-%0*d", prefix, width, i),
 			Subnet: netip.PrefixFrom(netip.AddrFrom4(a), 29),
 		}
@@ -77,7 +77,7 @@ func layout(prefix string, slot, n int) []bottle {
 
 // bundleConfig is the bundle's BOTTLE_BUNDLE_CONFIG, as the bundle driver
 // writes it for a spec allowing allowHost with the default daemons.
-func bundleConfig(b bottle, refuse netip.Prefix) (string, error) {
+func bundleConfig(b benchBottle, refuse netip.Prefix) (string, error) {
 	s, err := bundle.Config{
 		Bottle:  b.Name,
 		Daemons: []string{bundle.DaemonEgress, bundle.DaemonDNS},
@@ -93,7 +93,7 @@ func bundleConfig(b bottle, refuse netip.Prefix) (string, error) {
 
 // guestEnv is the guest's environment, sorted, as the docker guest driver
 // builds it: the spec's env plus the bundle's proxy settings.
-func guestEnv(b bottle) []string {
+func guestEnv(b benchBottle) []string {
 	env := bundle.GuestEnv([]string{bundle.DaemonEgress, bundle.DaemonDNS}, b.BundleAddr())
 	env[guestEnvKey] = guestEnvVal
 	out := make([]string, 0, len(env))

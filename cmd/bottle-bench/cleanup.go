@@ -16,8 +16,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // leftovers lists this run's containers and networks: by name (every name
@@ -27,7 +27,7 @@ func (w *world) leftovers(ctx context.Context) (containers, networks []string, e
 	sels := []filters.Args{
 		filters.NewArgs(filters.Arg("name", w.tag())),
 		filters.NewArgs(filters.Arg("label", labelRun+"="+w.id)),
-		filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+w.instance())),
+		filters.NewArgs(filters.Arg("label", bottle.LabelInstance+"="+w.instance())),
 	}
 	seenC, seenN := map[string]bool{}, map[string]bool{}
 	for _, sel := range sels {

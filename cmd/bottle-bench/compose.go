@@ -15,7 +15,7 @@ import (
 // holding every bottle.
 type composeContender struct {
 	w       *world
-	bottles []bottle
+	bottles []benchBottle
 	egress  string
 	project string
 	file    string
@@ -71,7 +71,7 @@ func (c *composeContender) down(ctx context.Context) error {
 
 // composeFile is a compose file (format 2.4: resource limits without
 // swarm) with the same networks and containers as the floor's.
-func composeFile(bs []bottle, egress, bundleImage, runID string) (string, error) {
+func composeFile(bs []benchBottle, egress, bundleImage, runID string) (string, error) {
 	var s strings.Builder
 	labels := func(indent string) {
 		fmt.Fprintf(&s, "%slabels:\n%s  %s: %s\n%s  %s: compose\n", indent, indent, labelRun, yq(runID), indent, labelContender)

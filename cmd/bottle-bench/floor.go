@@ -21,7 +21,7 @@ const floorConcurrency = 4
 // waits for nothing (no health, no firewall rules, no route narrowing).
 type floor struct {
 	w       *world
-	bottles []bottle
+	bottles []benchBottle
 	egress  string
 	ops     *opTimer
 	// procObserve is observe timed as a process of its own (floorproc.go).
@@ -53,7 +53,7 @@ func (f *floor) up(ctx context.Context) error {
 	return parallel(ctx, f.bottles, floorConcurrency, f.upOne)
 }
 
-func (f *floor) upOne(ctx context.Context, b bottle) error {
+func (f *floor) upOne(ctx context.Context, b benchBottle) error {
 	api, no := f.w.docker, false
 	err := f.ops.time("network create", func() error {
 		_, err := api.NetworkCreate(ctx, b.Network(), network.CreateOptions{
@@ -175,7 +175,7 @@ func observeFloor(ctx context.Context, api floorLister, run string, wantN, wantC
 }
 
 func (f *floor) down(ctx context.Context) error {
-	err := parallel(ctx, f.bottles, floorConcurrency, func(ctx context.Context, b bottle) error {
+	err := parallel(ctx, f.bottles, floorConcurrency, func(ctx context.Context, b benchBottle) error {
 		for _, c := range []string{b.GuestName(), b.BundleName()} {
 			if err := f.ops.time("container remove", func() error {
 				return f.w.docker.ContainerRemove(ctx, c, container.RemoveOptions{Force: true})
@@ -203,7 +203,7 @@ func (f *floor) down(ctx context.Context) error {
 
 // parallel runs f on every bottle, at most n at once, and returns every
 // error. After the first error no new bottle starts.
-func parallel(ctx context.Context, bs []bottle, n int, f func(context.Context, bottle) error) error {
+func parallel(ctx context.Context, bs []benchBottle, n int, f func(context.Context, benchBottle) error) error {
 	sem := make(chan struct{}, n)
 	var (
 		wg   sync.WaitGroup

@@ -87,7 +87,7 @@ spec:
 // reconcileContender is bottle-reconcile itself.
 type reconcileContender struct {
 	rc
-	bottles []bottle
+	bottles []benchBottle
 	proxy   *countingProxy
 	// noopCalls are the Docker API calls of one no-op pass, counted once.
 	noopCalls map[string]int

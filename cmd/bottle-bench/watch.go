@@ -42,7 +42,7 @@ func (w *world) pidFile() string { return filepath.Join(w.work, "watch.pid") }
 
 // watch starts `bottle-reconcile DIR` with bs converged, times three
 // changes, measures it idle, and stops it with SIGTERM.
-func (w *world) watch(ctx context.Context, r rc, bs []bottle) (*watchResult, error) {
+func (w *world) watch(ctx context.Context, r rc, bs []benchBottle) (*watchResult, error) {
 	logPath := filepath.Join(w.work, "watch.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -224,7 +224,7 @@ func readyAfter(s reconciler.Status, t time.Time) bool {
 
 // allReadySince reports whether every bottle of bs is Ready as of a pass
 // that ended after t.
-func allReadySince(ctx context.Context, r rc, bs []bottle, t time.Time) (bool, error) {
+func allReadySince(ctx context.Context, r rc, bs []benchBottle, t time.Time) (bool, error) {
 	sts, err := r.status(ctx)
 	if err != nil {
 		return false, err
@@ -243,7 +243,7 @@ func allReadySince(ctx context.Context, r rc, bs []bottle, t time.Time) (bool, e
 
 // replacedAndReady reports whether container name runs with an ID other
 // than old and b is Ready as of a pass that ended after t.
-func (w *world) replacedAndReady(ctx context.Context, r rc, b bottle, name, old string, t time.Time) (bool, error) {
+func (w *world) replacedAndReady(ctx context.Context, r rc, b benchBottle, name, old string, t time.Time) (bool, error) {
 	c, err := w.docker.ContainerInspect(ctx, name)
 	if cerrdefs.IsNotFound(err) {
 		return false, nil

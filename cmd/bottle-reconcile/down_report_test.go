@@ -5,21 +5,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // down says what it did, past tense, bottle by bottle: never a plan.
 func TestDownReport(t *testing.T) {
-	del := func(b string, role reconciler.Role, name string) reconciler.Op {
+	del := func(b string, role bottle.Role, name string) reconciler.Op {
 		return reconciler.Op{Bottle: b, Action: reconciler.ActionDelete, Role: role, Name: name}
 	}
-	failed := del("bob", reconciler.RoleBundle, "bottle-bob-bundle")
+	failed := del("bob", bottle.RoleBundle, "bottle-bob-bundle")
 	p := &reconciler.Pass{
 		Results: map[string]*reconciler.BottleResult{
 			"alice": {Bottle: "alice", Done: []reconciler.Op{
-				del("alice", reconciler.RoleGuest, "bottle-alice"), del("alice", reconciler.RoleBundle, "bottle-alice-bundle"),
-				del("alice", reconciler.RoleNetwork, "bottle-alice")}},
-			"bob": {Bottle: "bob", Done: []reconciler.Op{del("bob", reconciler.RoleGuest, "bottle-bob")}, Failed: &failed, Err: errors.New("boom")},
+				del("alice", bottle.RoleGuest, "bottle-alice"), del("alice", bottle.RoleBundle, "bottle-alice-bundle"),
+				del("alice", bottle.RoleNetwork, "bottle-alice")}},
+			"bob": {Bottle: "bob", Done: []reconciler.Op{del("bob", bottle.RoleGuest, "bottle-bob")}, Failed: &failed, Err: errors.New("boom")},
 		},
 		Plan: reconciler.Plan{Notes: []reconciler.Note{{Bottle: "carol", Kind: reconciler.NoteProtected, Message: "protect: true; pass --force"}}},
 	}

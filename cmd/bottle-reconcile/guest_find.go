@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // guestShell is what exec and cp need of a guest driver: its normal
 // observation, to find the guest, and a way in.
 type guestShell interface {
-	Observe(ctx context.Context) ([]reconciler.Resource, error)
-	Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec) (int, error)
-	CopyTo(ctx context.Context, r reconciler.Resource, src, dst string) error
-	CopyFrom(ctx context.Context, r reconciler.Resource, src, dst string) error
+	Observe(ctx context.Context) ([]bottle.Resource, error)
+	Exec(ctx context.Context, r bottle.Resource, x guestio.Exec) (int, error)
+	CopyTo(ctx context.Context, r bottle.Resource, src, dst string) error
+	CopyFrom(ctx context.Context, r bottle.Resource, src, dst string) error
 }
 
 // Why a bottle's guest cannot be used; the message says which and what to
@@ -31,10 +31,10 @@ var (
 // driver's observation (one label-filtered list) and checks that it runs.
 // The spec says which driver; a bottle without a valid spec (an invalid
 // edit holds it as it is) is looked for with every driver there is.
-func (c *common) findGuest(ctx context.Context, e *env, name string) (guestShell, reconciler.Resource, error) {
+func (c *common) findGuest(ctx context.Context, e *env, name string) (guestShell, bottle.Resource, error) {
 	res, err := spec.LoadDir(c.dir, spec.Options{Pool: c.pool})
 	if err != nil {
-		return nil, reconciler.Resource{}, err
+		return nil, bottle.Resource{}, err
 	}
 	kinds, hasSpec := []string(nil), false
 	for _, b := range res.Bottles {
@@ -67,7 +67,7 @@ func (c *common) findGuest(ctx context.Context, e *env, name string) (guestShell
 			if r.Bottle != name || r.Instance != c.instance {
 				continue
 			}
-			if r.State != reconciler.StateRunning {
+			if r.State != bottle.StateRunning {
 				detail := string(r.State)
 				if r.Detail != "" && r.Detail != detail {
 					detail += ", " + r.Detail
@@ -79,12 +79,12 @@ func (c *common) findGuest(ctx context.Context, e *env, name string) (guestShell
 		}
 	}
 	if hasSpec && len(observeErrs) > 0 {
-		return nil, reconciler.Resource{}, fmt.Errorf("bottle %q: find its guest: %w", name, errors.Join(observeErrs...))
+		return nil, bottle.Resource{}, fmt.Errorf("bottle %q: find its guest: %w", name, errors.Join(observeErrs...))
 	}
 	if hasSpec {
-		return nil, reconciler.Resource{}, fmt.Errorf("%w: bottle %q has a spec in %s but no guest (instance %s): converge it first (bottle-reconcile --once %s)",
+		return nil, bottle.Resource{}, fmt.Errorf("%w: bottle %q has a spec in %s but no guest (instance %s): converge it first (bottle-reconcile --once %s)",
 			errNotReady, name, c.dir, c.instance, c.dir)
 	}
-	return nil, reconciler.Resource{}, fmt.Errorf("%w: no bottle %q: no valid spec for it in %s and no guest of instance %s (check the name, --dir and --instance)",
+	return nil, bottle.Resource{}, fmt.Errorf("%w: no bottle %q: no valid spec for it in %s and no guest of instance %s (check the name, --dir and --instance)",
 		errNoBottle, name, c.dir, c.instance)
 }

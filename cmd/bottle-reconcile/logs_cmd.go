@@ -13,8 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // cmdLogs prints a bottle's bundle decisions (egress requests and DNS
@@ -75,17 +75,17 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // findBundle finds bottle name's bundle of this instance through the
 // bundle driver's observation. A stopped bundle still has its log.
-func (c *common) findBundle(ctx context.Context, e *env, name string) (reconciler.Resource, error) {
+func (c *common) findBundle(ctx context.Context, e *env, name string) (bottle.Resource, error) {
 	rs, err := e.bundle.Observe(ctx)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	for _, r := range rs {
 		if r.Bottle == name && r.Instance == c.instance {
 			return r, nil
 		}
 	}
-	return reconciler.Resource{}, fmt.Errorf("%w: bottle %q has no bundle container of instance %s (check the name, --dir and --instance; bottle-reconcile status lists the bottles)",
+	return bottle.Resource{}, fmt.Errorf("%w: bottle %q has no bundle container of instance %s (check the name, --dir and --instance; bottle-reconcile status lists the bottles)",
 		errNoBottle, name, c.instance)
 }
 

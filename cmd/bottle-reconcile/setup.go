@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -86,7 +87,7 @@ func (c *common) resolve(dirArg string) error {
 	c.dir = abs
 	if c.instance == "" {
 		c.instance = defaultInstance(abs)
-	} else if !reconciler.ValidInstance(c.instance) {
+	} else if !bottle.ValidInstance(c.instance) {
 		return fmt.Errorf("--instance %q: use 1-63 characters of a-z, 0-9 and '-'", c.instance)
 	}
 	if c.stateDir == "" {
@@ -248,7 +249,7 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 // able to look is not "nothing there".
 func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.Driver, error) {
 	if _, err := exec.LookPath(c.smolvmBin); err != nil {
-		return &unavailable{kind: smolvm.Kind, role: reconciler.RoleGuest,
+		return &unavailable{kind: smolvm.Kind, role: bottle.RoleGuest,
 			err: fmt.Errorf("smolvm %q is not installed (%v): install smolvm 1.8+, pass --smolvm PATH, or use spec.guest: docker", c.smolvmBin, err)}, nil
 	}
 	return smolvm.New(log, smolvm.Options{Binary: c.smolvmBin,
@@ -258,23 +259,23 @@ func (c *common) smolvmDriver(cli *client.Client, log logr.Logger) (reconciler.D
 // unavailable stands in for a driver whose runtime is not installed.
 type unavailable struct {
 	kind string
-	role reconciler.Role
+	role bottle.Role
 	err  error
 }
 
-func (u *unavailable) Kind() string          { return u.kind }
-func (u *unavailable) Role() reconciler.Role { return u.role }
+func (u *unavailable) Kind() string      { return u.kind }
+func (u *unavailable) Role() bottle.Role { return u.role }
 
 // Observe says the runtime cannot be observed: a guest of this kind may
 // still run (made before its runtime went missing from PATH), so its
 // bottles are held rather than taken for empty.
-func (u *unavailable) Observe(context.Context) ([]reconciler.Resource, error) {
-	return nil, fmt.Errorf("%w: %w", reconciler.ErrUnobservable, u.err)
+func (u *unavailable) Observe(context.Context) ([]bottle.Resource, error) {
+	return nil, fmt.Errorf("%w: %w", bottle.ErrUnobservable, u.err)
 }
-func (u *unavailable) Create(context.Context, reconciler.Want) (reconciler.Resource, error) {
-	return reconciler.Resource{}, u.err
+func (u *unavailable) Create(context.Context, bottle.Want) (bottle.Resource, error) {
+	return bottle.Resource{}, u.err
 }
-func (u *unavailable) Delete(context.Context, reconciler.Resource) error { return u.err }
+func (u *unavailable) Delete(context.Context, bottle.Resource) error { return u.err }
 
 // Version reports, in status, why the runtime is missing.
 func (u *unavailable) Version(context.Context) (string, error) { return "", u.err }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -68,11 +69,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		var subnet, bundle, guest string
 		for _, r := range s.Resources {
 			switch r.Role {
-			case reconciler.RoleNetwork:
+			case bottle.RoleNetwork:
 				subnet = r.Subnet
-			case reconciler.RoleBundle:
+			case bottle.RoleBundle:
 				bundle = strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Addr, r.State, r.Health))
-			case reconciler.RoleGuest:
+			case bottle.RoleGuest:
 				guest = strings.TrimSpace(fmt.Sprintf("%s %s", r.Kind, r.State))
 			}
 		}

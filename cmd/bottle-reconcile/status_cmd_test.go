@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -20,8 +21,8 @@ func TestStatusOutput(t *testing.T) {
 	store := reconciler.StatusStore{Dir: state}
 	for _, st := range []reconciler.Status{
 		{Bottle: "a", State: reconciler.StatusReady, LastReconciled: now, Resources: []reconciler.StatusResource{
-			{Role: reconciler.RoleNetwork, Kind: "docker-network", Name: "bottle-a", Subnet: "10.213.0.0/29"},
-			{Role: reconciler.RoleBundle, Kind: "docker-bundle", Name: "bottle-a-bundle", State: reconciler.StateRunning, Health: reconciler.HealthHealthy, Addr: "10.213.0.2"},
+			{Role: bottle.RoleNetwork, Kind: "docker-network", Name: "bottle-a", Subnet: "10.213.0.0/29"},
+			{Role: bottle.RoleBundle, Kind: "docker-bundle", Name: "bottle-a-bundle", State: bottle.StateRunning, Health: bottle.HealthHealthy, Addr: "10.213.0.2"},
 		}},
 		{Bottle: "b", State: reconciler.StatusFailed, LastError: "create guest: image not found", Failures: 4, LastReconciled: now, NextRetry: &retry},
 		{Bottle: "c", State: reconciler.StatusSuspended, LastReconciled: now},

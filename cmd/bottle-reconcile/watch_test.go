@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
@@ -132,7 +133,7 @@ func poll(d time.Duration, ok func() bool) bool {
 
 func (x *e2e) containers() []container.Summary {
 	cs, err := x.cli.ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+x.inst))})
+		Filters: filters.NewArgs(filters.Arg("label", bottle.LabelInstance+"="+x.inst))})
 	if err != nil {
 		x.t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func (x *e2e) containers() []container.Summary {
 
 func (x *e2e) networks() []network.Summary {
 	ns, err := x.cli.NetworkList(context.Background(), network.ListOptions{
-		Filters: filters.NewArgs(filters.Arg("label", reconciler.LabelInstance+"="+x.inst))})
+		Filters: filters.NewArgs(filters.Arg("label", bottle.LabelInstance+"="+x.inst))})
 	if err != nil {
 		x.t.Fatal(err)
 	}
@@ -155,9 +156,9 @@ func (x *e2e) networks() []network.Summary {
 
 // runningBundle returns the ID of bottle's bundle once it runs (a bundle
 // is created only once it said it is ready).
-func (x *e2e) runningBundle(bottle string) string {
+func (x *e2e) runningBundle(bottleName string) string {
 	for _, c := range x.containers() {
-		if c.Labels[reconciler.LabelBottle] == bottle && c.Labels[reconciler.LabelRole] == "bundle" && c.State == container.StateRunning {
+		if c.Labels[bottle.LabelBottle] == bottleName && c.Labels[bottle.LabelRole] == "bundle" && c.State == container.StateRunning {
 			return c.ID
 		}
 	}
@@ -272,7 +273,7 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	x.writeSpec("term")
 	if !poll(10*time.Second, func() bool {
 		for _, n := range x.networks() {
-			if n.Name == reconciler.Names("term", reconciler.RoleNetwork) {
+			if n.Name == bottle.Names("term", bottle.RoleNetwork) {
 				return true
 			}
 		}

@@ -21,11 +21,11 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/images"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -39,7 +39,7 @@ const (
 	LabelDriver = "dev.bottle-reconcile.driver"
 	// LabelNetwork records the bottle network, to find the guest's address
 	// on it (the same key the bundle driver uses).
-	LabelNetwork = dockernet.LabelNetwork
+	LabelNetwork = dockerx.LabelNetwork
 	// LabelReach lists the bundle daemons the host firewall lets the guest
 	// reach ("egress", "dns"), so Observe knows which rules should exist.
 	LabelReach = "dev.bottle-reconcile.reach"
@@ -57,13 +57,6 @@ type Driver struct {
 	// the next one reads the firewall beside its list.
 	hadGuests atomic.Bool
 }
-
-var (
-	_ reconciler.Driver   = (*Driver)(nil)
-	_ reconciler.Starter  = (*Driver)(nil)
-	_ reconciler.Repairer = (*Driver)(nil)
-	_ reconciler.Namer    = (*Driver)(nil)
-)
 
 // New returns the driver. api is usually a *client.Client made with
 // client.FromEnv and API version negotiation. The host firewall is changed
@@ -93,7 +86,7 @@ func newDriver(api dockerAPI, opts Options, log logr.Logger, run runner) (*Drive
 func (d *Driver) Kind() string { return Kind }
 
 // Role implements reconciler.Driver.
-func (d *Driver) Role() reconciler.Role { return reconciler.RoleGuest }
+func (d *Driver) Role() bottle.Role { return bottle.RoleGuest }
 
 // NameFor implements reconciler.Namer: the guest is named apart from the
 // bottle network, which is called bottle-<bottle>.
@@ -102,26 +95,26 @@ func (d *Driver) NameFor(bottle string) string { return "bottle-" + bottle + "-g
 // isGuest reports whether labels mark a guest this driver made, of any
 // instance: guestFilter's test, for a listing of every managed container.
 func isGuest(labels map[string]string) bool {
-	return managed(labels) && labels[reconciler.LabelRole] == string(reconciler.RoleGuest) && labels[LabelDriver] == Kind
+	return managed(labels) && labels[bottle.LabelRole] == string(bottle.RoleGuest) && labels[LabelDriver] == Kind
 }
 
 // guestFilter selects the guests this driver made, of every instance.
 func guestFilter() filters.Args {
 	return filters.NewArgs(
-		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
-		filters.Arg("label", reconciler.LabelRole+"="+string(reconciler.RoleGuest)),
+		filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue),
+		filters.Arg("label", bottle.LabelRole+"="+string(bottle.RoleGuest)),
 		filters.Arg("label", LabelDriver+"="+Kind),
 	)
 }
 
 // Observe implements reconciler.Driver with one ContainerList (shared in a
-// pass with the bundle driver: dockernet.ManagedContainers) and, when
+// pass with the bundle driver: dockerx.ManagedContainers) and, when
 // there is a guest, one read of the host firewall. A guest whose rules are
 // not all in place carries Drift, and so does a running guest whose routing
 // table holds more than the route to its bundle: checking that reads its
 // init's pid from its cgroup (the list has none; see pid.go) and its
 // /proc/<pid>/net/route, with no Docker call.
-func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	// The firewall read is a process of its own: while the last pass saw
 	// guests, it runs beside the list rather than after it.
 	type fwRead struct {
@@ -136,11 +129,11 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 			early <- fwRead{rs, err}
 		}()
 	}
-	cs, err := dockernet.ManagedContainers(ctx, d.api)
+	cs, err := dockerx.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list guest containers", err)
 	}
-	out := make([]reconciler.Resource, 0, len(cs))
+	out := make([]bottle.Resource, 0, len(cs))
 	for _, c := range cs {
 		if isGuest(c.Labels) {
 			out = append(out, guestResource(c))
@@ -162,7 +155,7 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	slots := make(chan struct{}, routeReaders)
 	for i := range out {
 		rules[i], ruleErrs[i] = rulesFor(out[i])
-		if ruleErrs[i] == nil && out[i].State == reconciler.StateRunning {
+		if ruleErrs[i] == nil && out[i].State == bottle.StateRunning {
 			wg.Go(func() {
 				slots <- struct{}{}
 				defer func() { <-slots }()
@@ -182,7 +175,7 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 	}
 	for i := range out {
 		err := ruleErrs[i]
-		if errors.Is(err, errNoAddr) && out[i].State != reconciler.StateRunning {
+		if errors.Is(err, errNoAddr) && out[i].State != bottle.StateRunning {
 			// A daemon killed between create and start can leave a
 			// container with no endpoint address: it can get no rules, so
 			// no start is safe, and no pass would ever repair it.
@@ -207,8 +200,8 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 // are short syscalls, so a few in flight keep every core busy.
 const routeReaders = 8
 
-func guestResource(c container.Summary) reconciler.Resource {
-	return dockernet.ContainerResource(c, Kind, reconciler.RoleGuest)
+func guestResource(c container.Summary) bottle.Resource {
+	return dockerx.ContainerResource(c, Kind, bottle.RoleGuest)
 }
 
 // safeWord is what may go into a rule comment: it is split on spaces when
@@ -216,7 +209,7 @@ func guestResource(c container.Summary) reconciler.Resource {
 var safeWord = regexp.MustCompile(`^[A-Za-z0-9._:@+-]{1,100}$`)
 
 // rulesFor works out a guest's firewall rules from what it carries.
-func rulesFor(r reconciler.Resource) (guestRules, error) {
+func rulesFor(r bottle.Resource) (guestRules, error) {
 	reach := strings.Split(r.Labels[LabelReach], ",")
 	g := guestRules{
 		Instance: r.Instance,
@@ -225,7 +218,7 @@ func rulesFor(r reconciler.Resource) (guestRules, error) {
 		Egress:   slices.Contains(reach, spec.DaemonEgress),
 		DNS:      slices.Contains(reach, spec.DaemonDNS),
 	}
-	g.Bundle, _ = netip.ParseAddr(r.Labels[reconciler.LabelBundleAddr])
+	g.Bundle, _ = netip.ParseAddr(r.Labels[bottle.LabelBundleAddr])
 	return g, g.check()
 }
 
@@ -236,13 +229,13 @@ func (g guestRules) check() error {
 	case !g.Guest.Is4():
 		return errNoAddr
 	case !g.Bundle.Is4():
-		return fmt.Errorf("guest has no IPv4 %s label", reconciler.LabelBundleAddr)
+		return fmt.Errorf("guest has no IPv4 %s label", bottle.LabelBundleAddr)
 	}
 	return nil
 }
 
 // ref is how the runtime is asked for r: by ID when known.
-func ref(r reconciler.Resource) string {
+func ref(r bottle.Resource) string {
 	if r.ID != "" {
 		return r.ID
 	}
@@ -253,21 +246,21 @@ func ref(r reconciler.Resource) string {
 // stopped, its host firewall rules go in, and only then is it started; if a
 // step fails, what was done is undone. A container of that name, ours or
 // not, is a conflict (the reconciler deletes first).
-func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	op := fmt.Sprintf("create guest %q", w.Name)
 	g, err := checkWant(w)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
-	instance := w.Labels[reconciler.LabelInstance]
+	instance := w.Labels[bottle.LabelInstance]
 	// The same image step as smolvm guests: the host's daemon pulls the
 	// image as spec.pullPolicy says, with the host's credentials.
 	if _, err := d.opts.Images.Ensure(ctx, w.Spec.Image, w.Spec.PullPolicy); err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	env, err := guestEnv(w, d.opts.Getenv)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 
 	reach := []string{}
@@ -277,12 +270,12 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if g.DNS {
 		reach = append(reach, spec.DaemonDNS)
 	}
-	labels := dockernet.WithLabels(w.Labels,
-		reconciler.LabelRole, string(reconciler.RoleGuest),
+	labels := dockerx.WithLabels(w.Labels,
+		bottle.LabelRole, string(bottle.RoleGuest),
 		LabelDriver, Kind,
 		LabelNetwork, w.Network,
 		LabelReach, strings.Join(reach, ","),
-		reconciler.LabelBundleAddr, w.BundleAddr.String())
+		bottle.LabelBundleAddr, w.BundleAddr.String())
 	// No lookup of the name first: Docker refuses a taken name with a
 	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx,
@@ -294,11 +287,11 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if cerrdefs.IsConflict(err) {
 		// Made meanwhile by someone else: say by whom.
 		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
-			return reconciler.Resource{}, err
+			return bottle.Resource{}, err
 		}
 	}
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 
 	// From here on a failure undoes everything: nothing half made stays.
@@ -318,31 +311,31 @@ func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Reso
 	if _, err := d.fw.install(ctx, g); err != nil {
 		// A failed transaction leaves nothing, but one cut off by ctx may
 		// have applied: remove the rules too.
-		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
+		return bottle.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
 	if err := d.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		return reconciler.Resource{}, undo(wrap(op+": start", err), true)
+		return bottle.Resource{}, undo(wrap(op+": start", err), true)
 	}
 	if err := d.narrowGuest(ctx, resp.ID, g.Bundle); err != nil {
-		return reconciler.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
+		return bottle.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
 	d.log.V(1).Info("guest created", "guest", w.Name, "addr", w.GuestAddr.String(), "bundle", w.BundleAddr.String())
 	// What a list would say of it now, without the call: narrowGuest just
 	// saw it running.
-	r := reconciler.Labelled(Kind, reconciler.RoleGuest, w.Name, labels)
-	r.ID, r.State, r.Addr = resp.ID, reconciler.StateRunning, w.GuestAddr
+	r := bottle.Labelled(Kind, bottle.RoleGuest, w.Name, labels)
+	r.ID, r.State, r.Addr = resp.ID, bottle.StateRunning, w.GuestAddr
 	return r, nil
 }
 
 // checkWant makes sure w describes a guest that will be observed and whose
 // rules can be written, and returns those rules.
-func checkWant(w reconciler.Want) (guestRules, error) {
+func checkWant(w bottle.Want) (guestRules, error) {
 	if w.Name == "" {
 		return guestRules{}, fmt.Errorf("no name: %w", cerrdefs.ErrInvalidArgument)
 	}
-	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || w.Labels[reconciler.LabelInstance] == "" {
+	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
 		return guestRules{}, fmt.Errorf("labels must set %s=%s and %s: %w",
-			reconciler.LabelManagedBy, reconciler.ManagedByValue, reconciler.LabelInstance, cerrdefs.ErrInvalidArgument)
+			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
 	if w.Spec.Image == "" {
 		return guestRules{}, fmt.Errorf("spec.image is empty: %w", cerrdefs.ErrInvalidArgument)
@@ -353,14 +346,14 @@ func checkWant(w reconciler.Want) (guestRules, error) {
 			w.Network, w.GuestAddr, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
 	}
 	g := guestRules{
-		Instance: w.Labels[reconciler.LabelInstance],
+		Instance: w.Labels[bottle.LabelInstance],
 		Bottle:   w.Bottle,
 		Guest:    w.GuestAddr,
 		Bundle:   w.BundleAddr,
 		Egress:   w.Spec.Runs(spec.DaemonEgress),
 		DNS:      w.Spec.Runs(spec.DaemonDNS),
 	}
-	if b := w.Labels[reconciler.LabelBottle]; b != "" && b != w.Bottle {
+	if b := w.Labels[bottle.LabelBottle]; b != "" && b != w.Bottle {
 		return guestRules{}, fmt.Errorf("bottle label %q is not the bottle %q: %w", b, w.Bottle, cerrdefs.ErrInvalidArgument)
 	}
 	if err := g.check(); err != nil {
@@ -377,7 +370,7 @@ func checkWant(w reconciler.Want) (guestRules, error) {
 // guestEnv is the guest's environment, sorted: spec.env, then the host
 // variables spec.envFromHost names, then the bundle's proxy settings. A
 // missing host variable is an error naming it; values are never logged.
-func guestEnv(w reconciler.Want, getenv func(string) (string, bool)) ([]string, error) {
+func guestEnv(w bottle.Want, getenv func(string) (string, bool)) ([]string, error) {
 	env := map[string]string{}
 	for k, v := range w.Spec.Env {
 		env[k] = v
@@ -403,7 +396,7 @@ func guestEnv(w reconciler.Want, getenv func(string) (string, bool)) ([]string, 
 // hostConfig is the hardened runtime setup of a guest: no capabilities, no
 // mounts but its workspace, no published ports, no extra hosts, and only the
 // bottle network.
-func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
+func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 	pids := d.opts.PidsLimit
 	mem := int64(w.Spec.Resources.MemoryMiB) << 20
 	var sysctls map[string]string
@@ -429,7 +422,7 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 		IpcMode: container.IPCModePrivate,
 		// "no": the reconciler heals a dead guest, after checking its rules.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		LogConfig:     dockernet.BoundedLogs(),
+		LogConfig:     dockerx.BoundedLogs(),
 		Mounts:        workspaceMounts(w.Spec.Workspace),
 		Resources: container.Resources{
 			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
@@ -442,7 +435,7 @@ func (d *Driver) hostConfig(w reconciler.Want) *container.HostConfig {
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := dockernet.ContainerNamed(ctx, d.api, name)
+	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -456,7 +449,7 @@ func (d *Driver) notExisting(ctx context.Context, op, name, instance string) err
 // back first, if they are not all there: a guest never runs without them.
 // A guest Stop froze is thawed, with its processes as they were; any other
 // is started, in a fresh network namespace whose routes are then narrowed.
-func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("start guest %q", r.Name)
 	// A guest that is gone gets no rules: they would outlive it.
 	c, err := d.api.ContainerInspect(ctx, ref(r))
@@ -509,7 +502,7 @@ func staleTask(err error) bool {
 // of what a stop and a start take, with the agent's processes and memory as
 // they were. A guest that is missing, not running or already frozen is
 // left as it is.
-func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("stop guest %q", r.Name)
 	err := d.api.ContainerPause(ctx, ref(r))
 	if err == nil || cerrdefs.IsNotFound(err) {
@@ -531,7 +524,7 @@ func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
 // rules, and the chain and jumps they need, where they are not all in
 // place, and narrows a running guest's routes to its bundle again. What is
 // in place is left alone.
-func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
 	g, err := rulesFor(r)
 	if err != nil {
 		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
@@ -572,7 +565,7 @@ func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Ad
 
 // routeDrift says how a running guest's routes differ from its bundle's
 // /32 alone, or "".
-func (d *Driver) routeDrift(ctx context.Context, r reconciler.Resource, bundleAddr netip.Addr) string {
+func (d *Driver) routeDrift(ctx context.Context, r bottle.Resource, bundleAddr netip.Addr) string {
 	pid, err := d.net.initPID(r.ID)
 	if errors.Is(err, errPIDUnknown) {
 		c, err := d.api.ContainerInspect(ctx, ref(r))
@@ -597,9 +590,9 @@ func (d *Driver) routeDrift(ctx context.Context, r reconciler.Resource, bundleAd
 
 // Delete implements reconciler.Driver: a forced remove of the guest, then
 // its firewall rules. A missing guest is success, and its rules still go.
-func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("remove guest %q", r.Name)
-	instance, bottle := r.Instance, r.Bottle
+	instance, name := r.Instance, r.Bottle
 	c, err := d.api.ContainerInspect(ctx, ref(r))
 	switch {
 	case cerrdefs.IsNotFound(err):
@@ -608,29 +601,29 @@ func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
 	case c.Config == nil || !managed(c.Config.Labels):
 		return fmt.Errorf("dockerguest: %s: not a guest made by bottle-reconcile; leaving it alone: %w", op, cerrdefs.ErrConflict)
 	default:
-		instance, bottle = c.Config.Labels[reconciler.LabelInstance], c.Config.Labels[reconciler.LabelBottle]
-		if err := dockernet.RemoveContainer(ctx, d.api, c.ID); err != nil {
+		instance, name = c.Config.Labels[bottle.LabelInstance], c.Config.Labels[bottle.LabelBottle]
+		if err := dockerx.RemoveContainer(ctx, d.api, c.ID); err != nil {
 			return wrap(op, err)
 		}
 	}
-	if instance == "" || bottle == "" {
+	if instance == "" || name == "" {
 		return nil
 	}
 	// The rules are tagged by instance and bottle, not by container: while
 	// another guest of the bottle exists (a stray, or a newer one than r),
 	// they are its rules too and stay; its Repair trims them to its own.
 	f := guestFilter()
-	f.Add("label", reconciler.LabelInstance+"="+instance)
-	f.Add("label", reconciler.LabelBottle+"="+bottle)
+	f.Add("label", bottle.LabelInstance+"="+instance)
+	f.Add("label", bottle.LabelBottle+"="+name)
 	others, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		return wrap(op+": list the bottle's other guests", err)
 	}
 	if len(others) > 0 {
-		d.log.V(1).Info("firewall rules kept for another guest of the bottle", "guest", r.Name, "bottle", bottle)
+		d.log.V(1).Info("firewall rules kept for another guest of the bottle", "guest", r.Name, "bottle", name)
 		return nil
 	}
-	if err := d.fw.remove(ctx, ruleComment(instance, bottle)); err != nil {
+	if err := d.fw.remove(ctx, ruleComment(instance, name)); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	return nil

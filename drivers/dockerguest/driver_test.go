@@ -13,7 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/go-logr/logr/testr"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
@@ -22,12 +22,12 @@ import (
 
 const secretValue = "s3cr3t-value-never-shown"
 
-func testWant(inst, bottle string, subnet netip.Prefix) reconciler.Want {
-	w := reconciler.Want{
-		Bottle: bottle,
-		Role:   reconciler.RoleGuest,
-		Name:   "bottle-" + bottle + "-guest",
-		Labels: reconciler.OwnerLabels(inst, bottle, reconciler.RoleGuest, "h-"+bottle),
+func testWant(inst, bottleName string, subnet netip.Prefix) bottle.Want {
+	w := bottle.Want{
+		Bottle: bottleName,
+		Role:   bottle.RoleGuest,
+		Name:   "bottle-" + bottleName + "-guest",
+		Labels: bottle.OwnerLabels(inst, bottleName, bottle.RoleGuest, "h-"+bottleName),
 		Spec: spec.Spec{
 			Guest: spec.GuestDocker, Image: "guest:test",
 			Env:         map[string]string{"FOO": "bar"},
@@ -35,7 +35,7 @@ func testWant(inst, bottle string, subnet netip.Prefix) reconciler.Want {
 			Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
 			Resources:   spec.Resources{CPUs: 2, MemoryMiB: 256},
 		},
-		Network: "bottle-" + bottle,
+		Network: "bottle-" + bottleName,
 	}
 	w.Fill(subnet)
 	return w
@@ -65,7 +65,7 @@ func TestNameFor(t *testing.T) {
 	if got := d.NameFor("alice"); got != "bottle-alice-guest" {
 		t.Errorf("NameFor = %q", got)
 	}
-	if d.Kind() != "docker-guest" || d.Role() != reconciler.RoleGuest {
+	if d.Kind() != "docker-guest" || d.Role() != bottle.RoleGuest {
 		t.Errorf("kind %q role %q", d.Kind(), d.Role())
 	}
 }
@@ -91,11 +91,11 @@ func TestLifecycleFake(t *testing.T) {
 	if !slices.Equal(order, []string{"ContainerCreate", "iptables-restore", "ContainerStart"}) {
 		t.Errorf("create order %q", order)
 	}
-	if r.State != reconciler.StateRunning || r.Addr != w.GuestAddr || r.Name != "bottle-alice-guest" {
+	if r.State != bottle.StateRunning || r.Addr != w.GuestAddr || r.Name != "bottle-alice-guest" {
 		t.Errorf("created %+v", r)
 	}
 
-	observe := func() reconciler.Resource {
+	observe := func() bottle.Resource {
 		t.Helper()
 		saves, lists := ipt.Count("iptables-save"), len(api.calls)
 		rs, err := d.Observe(ctx)
@@ -178,7 +178,7 @@ func TestLifecycleFake(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got = observe(); got.State != reconciler.StateStopped || got.Detail != "paused" || got.Addr != w.GuestAddr || got.Drift != "" {
+	if got = observe(); got.State != bottle.StateStopped || got.Detail != "paused" || got.Addr != w.GuestAddr || got.Drift != "" {
 		t.Errorf("stopped guest observed as %+v", got)
 	}
 	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
@@ -189,7 +189,7 @@ func TestLifecycleFake(t *testing.T) {
 	if i, j := slices.Index(log, "iptables-restore"), slices.Index(log, "ContainerUnpause"); i < 0 || j < i || slices.Contains(log, "ContainerStart") {
 		t.Errorf("start did not put the rules back before thawing, or started anew: %q", log)
 	}
-	if got = observe(); got.State != reconciler.StateRunning || got.Drift != "" {
+	if got = observe(); got.State != bottle.StateRunning || got.Drift != "" {
 		t.Errorf("thawed guest observed as %+v", got)
 	}
 	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
@@ -204,7 +204,7 @@ func TestLifecycleFake(t *testing.T) {
 	if err := d.Stop(ctx, got); err != nil {
 		t.Errorf("Stop of an exited guest: %v", err)
 	}
-	if got = observe(); got.State != reconciler.StateStopped {
+	if got = observe(); got.State != bottle.StateStopped {
 		t.Errorf("exited guest observed as %+v", got)
 	}
 	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
@@ -215,7 +215,7 @@ func TestLifecycleFake(t *testing.T) {
 	if i, j := slices.Index(log, "iptables-restore"), slices.Index(log, "ContainerStart"); i < 0 || j < i {
 		t.Errorf("start did not put the rules back before starting: %q", log)
 	}
-	if got = observe(); got.State != reconciler.StateRunning || got.Drift != "" {
+	if got = observe(); got.State != bottle.StateRunning || got.Drift != "" {
 		t.Errorf("started guest observed as %+v", got)
 	}
 	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
@@ -258,7 +258,7 @@ func TestDeleteKeepsSharedRules(t *testing.T) {
 	stray := *api.containers[r.Name]
 	stray.id, stray.name = "stray", "alice-stray"
 	api.containers[stray.name] = &stray
-	if err := d.Delete(ctx, reconciler.Resource{Name: stray.name, ID: stray.id, Instance: "inst", Bottle: "alice"}); err != nil {
+	if err := d.Delete(ctx, bottle.Resource{Name: stray.name, ID: stray.id, Instance: "inst", Bottle: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))); n != len(testGuest().Rules()) {
@@ -323,25 +323,25 @@ func TestCreateRefuses(t *testing.T) {
 	}
 	other := func(api *fakeDocker) {
 		api.containers["bottle-alice-guest"] = &fakeContainer{id: "x", name: "bottle-alice-guest",
-			labels: reconciler.OwnerLabels("other", "alice", reconciler.RoleGuest, "h")}
+			labels: bottle.OwnerLabels("other", "alice", bottle.RoleGuest, "h")}
 	}
 	tests := []struct {
 		name  string
 		setup func(*fakeDocker)
-		edit  func(*reconciler.Want)
+		edit  func(*bottle.Want)
 		class func(error) bool
 		say   string
 	}{
 		{"foreign container", foreign, nil, cerrdefs.IsConflict, "not managed by bottle-reconcile"},
 		{"other instance's container", other, nil, cerrdefs.IsConflict, `instance "other"`},
-		{"image missing", nil, func(w *reconciler.Want) { w.Spec.Image = "nope:1" }, func(err error) bool { return err != nil },
+		{"image missing", nil, func(w *bottle.Want) { w.Spec.Image = "nope:1" }, func(err error) bool { return err != nil },
 			`pull image "docker.io/library/nope:1": registry answered: manifest unknown`},
-		{"image missing, never pull", nil, func(w *reconciler.Want) { w.Spec.Image, w.Spec.PullPolicy = "nope:1", spec.PullNever }, cerrdefs.IsNotFound,
+		{"image missing, never pull", nil, func(w *bottle.Want) { w.Spec.Image, w.Spec.PullPolicy = "nope:1", spec.PullNever }, cerrdefs.IsNotFound,
 			`image "nope:1" is not in the host's Docker daemon and spec.pullPolicy is never`},
-		{"host variable missing", nil, func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"TOKEN", "MISSING_VAR"} }, cerrdefs.IsFailedPrecondition, `"MISSING_VAR"`},
-		{"no labels", nil, func(w *reconciler.Want) { w.Labels = map[string]string{} }, cerrdefs.IsInvalidArgument, "labels must set"},
-		{"no address", nil, func(w *reconciler.Want) { w.GuestAddr = netip.Addr{} }, cerrdefs.IsInvalidArgument, "need a network"},
-		{"unsafe instance", nil, func(w *reconciler.Want) { w.Labels[reconciler.LabelInstance] = "a b" }, cerrdefs.IsInvalidArgument, "rule comment"},
+		{"host variable missing", nil, func(w *bottle.Want) { w.Spec.EnvFromHost = []string{"TOKEN", "MISSING_VAR"} }, cerrdefs.IsFailedPrecondition, `"MISSING_VAR"`},
+		{"no labels", nil, func(w *bottle.Want) { w.Labels = map[string]string{} }, cerrdefs.IsInvalidArgument, "labels must set"},
+		{"no address", nil, func(w *bottle.Want) { w.GuestAddr = netip.Addr{} }, cerrdefs.IsInvalidArgument, "need a network"},
+		{"unsafe instance", nil, func(w *bottle.Want) { w.Labels[bottle.LabelInstance] = "a b" }, cerrdefs.IsInvalidArgument, "rule comment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -399,7 +399,7 @@ func TestContainerSetup(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		LabelDriver: Kind, LabelNetwork: "bottle-alice", LabelReach: "egress,dns",
-		reconciler.LabelBundleAddr: "10.215.0.2", reconciler.LabelInstance: "inst", reconciler.LabelRole: "guest",
+		bottle.LabelBundleAddr: "10.215.0.2", bottle.LabelInstance: "inst", bottle.LabelRole: "guest",
 	} {
 		if api.lastConfig.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, api.lastConfig.Labels[k], v)
@@ -430,10 +430,10 @@ func TestObserveIgnores(t *testing.T) {
 	d := newFakeDriver(t, api, ipt)
 	// Labels copied from an image: managed-by without an instance.
 	api.containers["img"] = &fakeContainer{id: "a", name: "img", labels: map[string]string{
-		reconciler.LabelManagedBy: reconciler.ManagedByValue, reconciler.LabelRole: "guest", LabelDriver: Kind,
+		bottle.LabelManagedBy: bottle.ManagedByValue, bottle.LabelRole: "guest", LabelDriver: Kind,
 	}}
 	// A guest of another kind.
-	api.containers["vm"] = &fakeContainer{id: "b", name: "vm", labels: reconciler.OwnerLabels("inst", "bob", reconciler.RoleGuest, "h")}
+	api.containers["vm"] = &fakeContainer{id: "b", name: "vm", labels: bottle.OwnerLabels("inst", "bob", bottle.RoleGuest, "h")}
 	// A new driver reads the firewall beside its first list (a new
 	// process's pass has guests more often than not); once it has seen
 	// none, it stops.
@@ -524,7 +524,7 @@ func TestRemoveInstanceRules(t *testing.T) {
 	ctx := context.Background()
 	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
-	for i, w := range []reconciler.Want{
+	for i, w := range []bottle.Want{
 		testWant("inst", "alice", subnet),
 		testWant("inst", "bob", netip.MustParsePrefix("10.215.0.8/29")),
 		testWant("ins", "carol", netip.MustParsePrefix("10.215.0.16/29")),

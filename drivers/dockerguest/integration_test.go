@@ -22,8 +22,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/go-logr/logr/testr"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
-
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 )
 
@@ -42,15 +41,15 @@ func TestGuestOnDocker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	bottle := "b" + inst[len(inst)-6:]
-	netName, subnet := testNetwork(ctx, t, cli, inst, bottle)
-	bundleAddr, guestAddr := reconciler.BundleAddr(subnet), reconciler.GuestAddr(subnet)
+	bottleName := "b" + inst[len(inst)-6:]
+	netName, subnet := testNetwork(ctx, t, cli, inst, bottleName)
+	bundleAddr, guestAddr := bottle.BundleAddr(subnet), bottle.GuestAddr(subnet)
 	neighbour := guestAddr.Next()
 	// The stand-in bundle answers on the proxy port and on one the guest
 	// must not reach; a neighbour on the same bridge answers on the proxy
 	// port at another address.
-	standIn(ctx, t, cli, inst, img, netName, "bundle-"+bottle, bundleAddr)
-	standIn(ctx, t, cli, inst, img, netName, "neighbour-"+bottle, neighbour)
+	standIn(ctx, t, cli, inst, img, netName, "bundle-"+bottleName, bundleAddr)
+	standIn(ctx, t, cli, inst, img, netName, "neighbour-"+bottleName, neighbour)
 	hostPort := hostListener(t)
 
 	d, err := New(cli, Options{
@@ -59,15 +58,15 @@ func TestGuestOnDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := testWant(inst, bottle, subnet)
-	w.Spec.Image, w.Network, w.Name = img, netName, d.NameFor(bottle)
+	w := testWant(inst, bottleName, subnet)
+	w.Spec.Image, w.Network, w.Name = img, netName, d.NameFor(bottleName)
 	w.Spec.Daemons = []string{"egress"} // the stand-in runs no resolver
 
 	r, err := d.Create(ctx, w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != reconciler.StateRunning || r.Addr != guestAddr {
+	if r.State != bottle.StateRunning || r.Addr != guestAddr {
 		t.Errorf("created %+v", r)
 	}
 	// Observe finds the guest's init from its cgroup, without Docker, and
@@ -80,15 +79,15 @@ func TestGuestOnDocker(t *testing.T) {
 		t.Errorf("initPID from the cgroup = %d, %v; Docker says %d", pid, err, c.State.Pid)
 	}
 	got := observeOne(ctx, t, d, inst, w.Name)
-	if got.State != reconciler.StateRunning || got.Drift != "" || got.Bottle != bottle || got.Hash != "h-"+bottle ||
-		got.Labels[reconciler.LabelBundleAddr] != bundleAddr.String() || got.Addr != guestAddr {
+	if got.State != bottle.StateRunning || got.Drift != "" || got.Bottle != bottleName || got.Hash != "h-"+bottleName ||
+		got.Labels[bottle.LabelBundleAddr] != bundleAddr.String() || got.Addr != guestAddr {
 		t.Errorf("observed %+v", got)
 	}
 
 	// Blocked: the host through the bridge gateway, the host's other
 	// addresses, the bundle's other port, and a neighbour.
 	blocked := []netip.AddrPort{
-		netip.AddrPortFrom(reconciler.Gateway(subnet), hostPort),
+		netip.AddrPortFrom(bottle.Gateway(subnet), hostPort),
 		netip.AddrPortFrom(bundleAddr, 8080),
 		netip.AddrPortFrom(neighbour, 3128),
 	}
@@ -176,7 +175,7 @@ func TestGuestOnDocker(t *testing.T) {
 	// The routes alone drift: Observe says so and Repair narrows them.
 	restart(ctx, t, cli, got.ID)
 	got = observeOne(ctx, t, d, inst, w.Name)
-	if !strings.HasPrefix(got.Drift, "guest routes beyond its bundle: 0.0.0.0/0 via "+reconciler.Gateway(subnet).String()) {
+	if !strings.HasPrefix(got.Drift, "guest routes beyond its bundle: 0.0.0.0/0 via "+bottle.Gateway(subnet).String()) {
 		t.Errorf("drift %q after a restart behind the driver's back", got.Drift)
 	}
 	if err := d.Repair(ctx, got); err != nil {
@@ -190,7 +189,7 @@ func TestGuestOnDocker(t *testing.T) {
 	if err := d.Stop(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped || got.Detail != "paused" || got.Addr != guestAddr {
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != bottle.StateStopped || got.Detail != "paused" || got.Addr != guestAddr {
 		t.Errorf("after stop: %+v", got)
 	}
 	if c, err := cli.ContainerInspect(ctx, got.ID); err != nil || !c.State.Paused {
@@ -199,7 +198,7 @@ func TestGuestOnDocker(t *testing.T) {
 	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateRunning || got.Drift != "" {
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != bottle.StateRunning || got.Drift != "" {
 		t.Errorf("after thaw: %+v", got)
 	}
 	probes("after thaw")
@@ -210,13 +209,13 @@ func TestGuestOnDocker(t *testing.T) {
 	if err := cli.ContainerStop(ctx, got.ID, container.StopOptions{Timeout: &secs}); err != nil {
 		t.Fatal(err)
 	}
-	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateStopped {
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != bottle.StateStopped {
 		t.Errorf("after a stop by hand: %+v", got)
 	}
 	if err := d.Start(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if got = observeOne(ctx, t, d, inst, w.Name); got.State != reconciler.StateRunning || got.Drift != "" {
+	if got = observeOne(ctx, t, d, inst, w.Name); got.State != bottle.StateRunning || got.Drift != "" {
 		t.Errorf("after start: %+v", got)
 	}
 	probes("after restart")
@@ -224,7 +223,7 @@ func TestGuestOnDocker(t *testing.T) {
 	checkHardened(ctx, t, cli, got.ID, netName, bundleAddr)
 
 	t.Run("foreign container of the same name", func(t *testing.T) {
-		other := "f" + bottle
+		other := "f" + bottleName
 		name := d.NameFor(other)
 		_, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: map[string]string{testLabel: inst}},
 			&container.HostConfig{NetworkMode: "none"}, nil, nil, name)
@@ -240,7 +239,7 @@ func TestGuestOnDocker(t *testing.T) {
 		if rs := testRules(t, inst); slices.ContainsFunc(rs, func(r string) bool { return strings.Contains(r, " "+other+`"`) }) {
 			t.Errorf("refused create installed rules: %q", rs)
 		}
-		if err := d.Delete(ctx, reconciler.Resource{Name: name}); !cerrdefs.IsConflict(err) {
+		if err := d.Delete(ctx, bottle.Resource{Name: name}); !cerrdefs.IsConflict(err) {
 			t.Errorf("delete of a foreign container: %v", err)
 		}
 	})
@@ -260,7 +259,7 @@ func TestGuestOnDocker(t *testing.T) {
 }
 
 // observeOne observes and returns the guest called name of instance inst.
-func observeOne(ctx context.Context, t *testing.T, d *Driver, inst, name string) reconciler.Resource {
+func observeOne(ctx context.Context, t *testing.T, d *Driver, inst, name string) bottle.Resource {
 	t.Helper()
 	rs, err := d.Observe(ctx)
 	if err != nil {
@@ -272,14 +271,14 @@ func observeOne(ctx context.Context, t *testing.T, d *Driver, inst, name string)
 		}
 	}
 	t.Fatalf("guest %s not observed", name)
-	return reconciler.Resource{}
+	return bottle.Resource{}
 }
 
 // testNetwork makes an internal /29 network from testPool, retrying on a
 // subnet someone else has.
-func testNetwork(ctx context.Context, t *testing.T, cli *client.Client, inst, bottle string) (string, netip.Prefix) {
+func testNetwork(ctx context.Context, t *testing.T, cli *client.Client, inst, bottleName string) (string, netip.Prefix) {
 	t.Helper()
-	name := "bottle-" + bottle
+	name := "bottle-" + bottleName
 	no := false
 	for range 20 {
 		n, _ := rand.Int(rand.Reader, big.NewInt(1<<13))
@@ -289,7 +288,7 @@ func testNetwork(ctx context.Context, t *testing.T, cli *client.Client, inst, bo
 		_, err := cli.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver: "bridge", Internal: true, EnableIPv6: &no,
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
-				Subnet: subnet.String(), Gateway: reconciler.Gateway(subnet).String(),
+				Subnet: subnet.String(), Gateway: bottle.Gateway(subnet).String(),
 			}}},
 			Labels: map[string]string{testLabel: inst},
 		})

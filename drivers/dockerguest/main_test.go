@@ -9,13 +9,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
@@ -26,7 +28,6 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // testLabel marks what the tests make outside the driver (networks, stand-in
@@ -127,7 +128,7 @@ func leftovers(ctx context.Context, t *testing.T, cli *client.Client, inst strin
 	var nets []network.Summary
 	var imgs []image.Summary
 	seen := map[string]bool{}
-	for _, key := range []string{reconciler.LabelInstance, testLabel} {
+	for _, key := range []string{bottle.LabelInstance, testLabel} {
 		f := filters.NewArgs(filters.Arg("label", key+"="+inst))
 		c, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		if err != nil {

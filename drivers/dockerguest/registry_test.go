@@ -9,8 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/go-logr/logr/testr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -24,11 +24,11 @@ func TestGuestFromRegistry(t *testing.T) {
 	img := buildTestImage(t, cli, inst)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bottle := "r" + inst[len(inst)-6:]
-	netName, subnet := testNetwork(ctx, t, cli, inst, bottle)
+	bottleName := "r" + inst[len(inst)-6:]
+	netName, subnet := testNetwork(ctx, t, cli, inst, bottleName)
 	// The stand-in bundle runs from the local image before it is pushed
 	// away: the daemon keeps its layers, but not the name the guest uses.
-	standIn(ctx, t, cli, inst, img, netName, "bundle-"+bottle, reconciler.BundleAddr(subnet))
+	standIn(ctx, t, cli, inst, img, netName, "bundle-"+bottleName, bottle.BundleAddr(subnet))
 	ref := dockertest.Registry(t) + "/bottle-test/guest:" + inst
 	dockertest.PushAway(t, cli, img, ref)
 
@@ -36,8 +36,8 @@ func TestGuestFromRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := testWant(inst, bottle, subnet)
-	w.Spec.Image, w.Network, w.Name = ref, netName, d.NameFor(bottle)
+	w := testWant(inst, bottleName, subnet)
+	w.Spec.Image, w.Network, w.Name = ref, netName, d.NameFor(bottleName)
 	w.Spec.Daemons = []string{"egress"}
 
 	never := w

@@ -13,8 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // shellAPI is the part of the Docker client exec and cp use; kept apart
@@ -38,7 +38,7 @@ func (d *Driver) shell(op string) (shellAPI, error) {
 
 // Exec runs x in the guest container r and returns the command's exit
 // code. Env values go to Docker only, never to a log.
-func (d *Driver) Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec) (int, error) {
+func (d *Driver) Exec(ctx context.Context, r bottle.Resource, x guestio.Exec) (int, error) {
 	op := "exec in container " + r.Name
 	sh, err := d.shell(op)
 	if err != nil {
@@ -114,7 +114,7 @@ func (d *Driver) Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec
 // CopyTo copies the local file or directory src into the guest container
 // r at dst, as docker cp does (into dst when it is a directory, else as
 // dst).
-func (d *Driver) CopyTo(ctx context.Context, r reconciler.Resource, src, dst string) error {
+func (d *Driver) CopyTo(ctx context.Context, r bottle.Resource, src, dst string) error {
 	op := fmt.Sprintf("copy %s to %s:%s", src, r.Name, dst)
 	sh, err := d.shell(op)
 	if err != nil {
@@ -137,7 +137,7 @@ func (d *Driver) CopyTo(ctx context.Context, r reconciler.Resource, src, dst str
 
 // CopyFrom copies the file or directory src of the guest container r to
 // the local dst, as docker cp does.
-func (d *Driver) CopyFrom(ctx context.Context, r reconciler.Resource, src, dst string) error {
+func (d *Driver) CopyFrom(ctx context.Context, r bottle.Resource, src, dst string) error {
 	op := fmt.Sprintf("copy %s:%s to %s", r.Name, src, dst)
 	sh, err := d.shell(op)
 	if err != nil {

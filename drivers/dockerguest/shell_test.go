@@ -16,8 +16,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // fakeShell plays one exec: it records what was asked, answers resizes,
@@ -122,7 +122,7 @@ func TestExec(t *testing.T) {
 				resize <- guestio.Size{Height: 50, Width: 132}
 				tc.x.Resize = resize
 			}
-			code, err := d.Exec(context.Background(), reconciler.Resource{Name: "g", ID: "c1"}, tc.x)
+			code, err := d.Exec(context.Background(), bottle.Resource{Name: "g", ID: "c1"}, tc.x)
 			if err != nil || code != 3 {
 				t.Fatalf("Exec = %d, %v; want 3, nil", code, err)
 			}

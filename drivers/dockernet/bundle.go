@@ -16,8 +16,9 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -39,12 +40,6 @@ type BundleDriver struct {
 	egress   map[string]string // egress network ID by instance
 }
 
-var (
-	_ reconciler.Driver     = (*BundleDriver)(nil)
-	_ reconciler.Cleaner    = (*BundleDriver)(nil)
-	_ reconciler.HashFacter = (*BundleDriver)(nil)
-)
-
 // NewBundleDriver returns the bundle driver. api is usually a
 // *client.Client made with client.FromEnv and API version negotiation.
 func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDriver, error) {
@@ -59,18 +54,18 @@ func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDrive
 func (d *BundleDriver) Kind() string { return BundleKind }
 
 // Role implements reconciler.Driver.
-func (d *BundleDriver) Role() reconciler.Role { return reconciler.RoleBundle }
+func (d *BundleDriver) Role() bottle.Role { return bottle.RoleBundle }
 
 // Observe implements reconciler.Driver with one ContainerList, shared in
-// a pass with the docker-guest driver (ManagedContainers).
-func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
-	cs, err := ManagedContainers(ctx, d.api)
+// a pass with the docker-guest driver (dockerx.ManagedContainers).
+func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
+	cs, err := dockerx.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list bundle containers", err)
 	}
-	out := make([]reconciler.Resource, 0, len(cs))
+	out := make([]bottle.Resource, 0, len(cs))
 	for _, c := range cs {
-		if c.Labels[reconciler.LabelRole] == string(reconciler.RoleBundle) {
+		if c.Labels[bottle.LabelRole] == string(bottle.RoleBundle) {
 			out = append(out, bundleResource(c))
 		}
 	}
@@ -78,8 +73,8 @@ func (d *BundleDriver) Observe(ctx context.Context) ([]reconciler.Resource, erro
 	return out, nil
 }
 
-func bundleResource(c container.Summary) reconciler.Resource {
-	return ContainerResource(c, BundleKind, reconciler.RoleBundle)
+func bundleResource(c container.Summary) bottle.Resource {
+	return dockerx.ContainerResource(c, BundleKind, bottle.RoleBundle)
 }
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
@@ -87,34 +82,34 @@ func bundleResource(c container.Summary) reconciler.Resource {
 // first). It returns once the bundle says on its log stream that every
 // daemon is bound; a bundle that does not get there is removed again and the
 // error names it.
-func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	op := fmt.Sprintf("create bundle %q", w.Name)
 	if err := checkWantLabels(op, w); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if w.Network == "" || !w.BundleAddr.Is4() || (w.Subnet.IsValid() && !w.Subnet.Contains(w.BundleAddr)) {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: need a network and an IPv4 bundle address in its subnet (network %q, address %s, subnet %s): %w",
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: need a network and an IPv4 bundle address in its subnet (network %q, address %s, subnet %s): %w",
 			op, w.Network, w.BundleAddr, w.Subnet, cerrdefs.ErrInvalidArgument)
 	}
-	instance := w.Labels[reconciler.LabelInstance]
+	instance := w.Labels[bottle.LabelInstance]
 	hosts, err := d.opts.HostAddrs()
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
 	cfg, err := d.bundleConfig(w, hosts)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("dockernet: %s: %w", op, err)
 	}
 	image, err := d.ensureImage(ctx)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 	egress, err := d.ensureEgress(ctx, instance)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("%s: %w", op, err)
+		return bottle.Resource{}, fmt.Errorf("%s: %w", op, err)
 	}
 
-	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleBundle), LabelNetwork, w.Network)
+	labels := dockerx.WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleBundle), dockerx.LabelNetwork, w.Network)
 	// No lookup of the name first: Docker refuses a taken name with a
 	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx, containerConfig(image, cfg, labels), hostConfig(w.Network),
@@ -123,11 +118,11 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		}}, nil, w.Name)
 	if cerrdefs.IsConflict(err) {
 		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
-			return reconciler.Resource{}, err
+			return bottle.Resource{}, err
 		}
 	}
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	if err := d.startReady(ctx, op, resp.ID, instance, egress); err != nil {
 		// Leave nothing half made behind; the next pass creates it afresh.
@@ -136,19 +131,19 @@ func (d *BundleDriver) Create(ctx context.Context, w reconciler.Want) (reconcile
 		if rmErr := d.api.ContainerRemove(rmCtx, resp.ID, container.RemoveOptions{Force: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
 			err = errors.Join(err, wrap(fmt.Sprintf("remove failed bundle %q", w.Name), rmErr))
 		}
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	d.log.V(1).Info("bundle created", "bundle", w.Name, "addr", w.BundleAddr.String())
 	// What a list would say of it now, without the call: it is running
 	// and ready, at the address it was pinned to.
-	r := reconciler.Labelled(BundleKind, reconciler.RoleBundle, w.Name, labels)
-	r.ID, r.State, r.Addr = resp.ID, reconciler.StateRunning, w.BundleAddr
+	r := bottle.Labelled(BundleKind, bottle.RoleBundle, w.Name, labels)
+	r.ID, r.State, r.Addr = resp.ID, bottle.StateRunning, w.BundleAddr
 	return r, nil
 }
 
 // notExisting returns a conflict error naming who holds name, if anyone.
 func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := ContainerNamed(ctx, d.api, name)
+	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -163,7 +158,7 @@ func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance strin
 
 // bundleConfig is what the bundle program reads from its environment;
 // hosts are the host's addresses it must refuse.
-func (d *BundleDriver) bundleConfig(w reconciler.Want, hosts []netip.Addr) (string, error) {
+func (d *BundleDriver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error) {
 	allow := make([]string, 0, len(w.Spec.Egress.Allow))
 	for _, a := range w.Spec.Egress.Allow {
 		r, err := spec.ParseHostRule(a)
@@ -232,22 +227,6 @@ func containerConfig(image, cfg string, labels map[string]string) *container.Con
 	}
 }
 
-// Log bounds of every container a bottle runs: what a guest makes the
-// bundle log (its denied requests) and what it prints itself are stored by
-// Docker on the host, so both are rotated at a fixed size.
-const (
-	LogMaxSize  = "10m"
-	LogMaxFiles = "3"
-)
-
-// BoundedLogs is the log configuration of a bundle or docker guest: Docker's
-// json-file driver (which the bundle's ready line is read from), rotated at
-// LogMaxSize and keeping LogMaxFiles files, whatever the daemon's default
-// driver is.
-func BoundedLogs() container.LogConfig {
-	return container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": LogMaxSize, "max-file": LogMaxFiles}}
-}
-
 // hostConfig is the hardened runtime setup of a bundle. Nothing is mounted
 // and no port is published: the bundle is reached on its bottle address.
 func hostConfig(net string) *container.HostConfig {
@@ -271,7 +250,7 @@ func hostConfig(net string) *container.HostConfig {
 		// "no": the reconciler heals a dead bundle. A restart policy would
 		// bring it back behind the reconciler's back and hide its deaths.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		LogConfig:     BoundedLogs(),
+		LogConfig:     dockerx.BoundedLogs(),
 		Resources: container.Resources{
 			PidsLimit:  &pids,
 			Memory:     bundleMemory,
@@ -305,7 +284,7 @@ func (d *BundleDriver) startReady(ctx context.Context, op, id, instance, egress 
 // Delete implements reconciler.Driver: a forced remove of a bundle container
 // that carries the managed-by label and, when r names one, r's instance. A
 // missing one is success.
-func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error {
+func (d *BundleDriver) Delete(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("remove bundle %q", r.Name)
 	c, err := d.api.ContainerInspect(ctx, ref(r))
 	if cerrdefs.IsNotFound(err) {
@@ -314,13 +293,13 @@ func (d *BundleDriver) Delete(ctx context.Context, r reconciler.Resource) error 
 	if err != nil {
 		return wrap(op, err)
 	}
-	if c.Config == nil || !managed(c.Config.Labels) || c.Config.Labels[reconciler.LabelRole] != string(reconciler.RoleBundle) {
+	if c.Config == nil || !dockerx.Managed(c.Config.Labels) || c.Config.Labels[bottle.LabelRole] != string(bottle.RoleBundle) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {
 		return err
 	}
-	if err := RemoveContainer(ctx, d.api, c.ID); err != nil {
+	if err := dockerx.RemoveContainer(ctx, d.api, c.ID); err != nil {
 		return wrap(op, err)
 	}
 	return nil

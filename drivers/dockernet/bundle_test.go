@@ -19,19 +19,20 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // bottleUp creates a bottle's network and bundle.
-func bottleUp(ctx context.Context, t *testing.T, nd *NetworkDriver, bd *BundleDriver, inst, bottle string, s spec.Spec) (reconciler.Resource, reconciler.Resource, error) {
+func bottleUp(ctx context.Context, t *testing.T, nd *NetworkDriver, bd *BundleDriver, inst, bottleName string, s spec.Spec) (bottle.Resource, bottle.Resource, error) {
 	t.Helper()
-	n, err := nd.Create(ctx, networkWant(inst, bottle))
+	n, err := nd.Create(ctx, networkWant(inst, bottleName))
 	if err != nil {
-		return n, reconciler.Resource{}, err
+		return n, bottle.Resource{}, err
 	}
-	b, err := bd.Create(ctx, bundleWant(inst, bottle, n.Subnet, s))
+	b, err := bd.Create(ctx, bundleWant(inst, bottleName, n.Subnet, s))
 	return n, b, err
 }
 
@@ -50,8 +51,8 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	s := spec.Spec{Daemons: []string{}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.Foo.org:8443"}}}
 
 	// Three at once: one image build, one egress network.
-	type bottle struct{ net, bun reconciler.Resource }
-	bottles := make([]bottle, 3)
+	type pair struct{ net, bun bottle.Resource }
+	bottles := make([]pair, 3)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range bottles {
@@ -60,7 +61,7 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
-			bottles[i] = bottle{n, b}
+			bottles[i] = pair{n, b}
 		})
 	}
 	wg.Wait()
@@ -88,23 +89,23 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	}
 	// In a pass, the bundle driver's list is the one the docker-guest
 	// driver reads too: one ContainerList for both.
-	pass := reconciler.WithShared(ctx)
+	pass := bottle.WithShared(ctx)
 	if _, err := bd.Observe(pass); err != nil {
 		t.Fatal(err)
 	}
-	if cs, err := ManagedContainers(pass, api); err != nil || len(cs) < 3 {
-		t.Errorf("ManagedContainers in the pass = %d containers, %v", len(cs), err)
+	if cs, err := dockerx.ManagedContainers(pass, api); err != nil || len(cs) < 3 {
+		t.Errorf("dockerx.ManagedContainers in the pass = %d containers, %v", len(cs), err)
 	}
 	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
 		t.Errorf("a pass's bundle Observe and container listing made calls %v; want one ContainerList", calls)
 	}
 	obs := mine(got, inst)
 	for _, b := range bottles {
-		want := reconciler.Resource{
-			Kind: BundleKind, Role: reconciler.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
-			Name: reconciler.Names(b.bun.Bottle, reconciler.RoleBundle), ID: b.bun.ID,
+		want := bottle.Resource{
+			Kind: BundleKind, Role: bottle.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
+			Name: bottle.Names(b.bun.Bottle, bottle.RoleBundle), ID: b.bun.ID,
 			Hash: "h-" + b.bun.Bottle, HashVersion: "1",
-			State: reconciler.StateRunning, Health: reconciler.HealthNone, Addr: BundleAddr(b.net.Subnet),
+			State: bottle.StateRunning, Health: bottle.HealthNone, Addr: BundleAddr(b.net.Subnet),
 		}
 		if !sameResource(b.bun, want) {
 			t.Errorf("Create() = %+v\nwant %+v", b.bun, want)
@@ -145,12 +146,12 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 		t.Fatal(err)
 	}
 	if eg.Internal || eg.EnableIPv6 || eg.Options["com.docker.network.bridge.enable_icc"] != "false" ||
-		eg.Labels[reconciler.LabelRole] != RoleEgress || eg.Labels[reconciler.LabelInstance] != inst {
+		eg.Labels[bottle.LabelRole] != RoleEgress || eg.Labels[bottle.LabelInstance] != inst {
 		t.Errorf("egress network = internal %v ipv6 %v options %v labels %v", eg.Internal, eg.EnableIPv6, eg.Options, eg.Labels)
 	}
 
 	// A reconciler of another instance never removes it, even by name.
-	if err := bd.Delete(ctx, reconciler.Resource{Name: b.bun.Name, Instance: "someone-else"}); !cerrdefs.IsConflict(err) ||
+	if err := bd.Delete(ctx, bottle.Resource{Name: b.bun.Name, Instance: "someone-else"}); !cerrdefs.IsConflict(err) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("remove bundle %q", b.bun.Name)) || !strings.Contains(err.Error(), fmt.Sprintf("instance %q", inst)) {
 		t.Errorf("Delete() by another instance = %v, want a conflict naming the bundle and %s", err, inst)
 	}
@@ -188,7 +189,7 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := mine(got, inst)[b.bun.Name]
-	if dead.State != reconciler.StateStopped || dead.Detail != "exited (137)" || dead.Health != reconciler.HealthNone || dead.Addr != b.bun.Addr {
+	if dead.State != bottle.StateStopped || dead.Detail != "exited (137)" || dead.Health != bottle.HealthNone || dead.Addr != b.bun.Addr {
 		t.Errorf("killed bundle observed as state %q detail %q health %q addr %s; want stopped, exited (137), no health, %s",
 			dead.State, dead.Detail, dead.Health, dead.Addr, b.bun.Addr)
 	}
@@ -269,7 +270,7 @@ func TestBundleNotReadyInTime(t *testing.T) {
 	opts.ReadyTimeout = time.Millisecond
 	nd, bd := newDrivers(t, cli, opts)
 	n, _, err := bottleUp(ctx, t, nd, bd, inst, inst+"-slow", spec.Spec{Daemons: []string{}})
-	name := reconciler.Names(inst+"-slow", reconciler.RoleBundle)
+	name := bottle.Names(inst+"-slow", bottle.RoleBundle)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("create bundle %q: not ready after 1ms", name)) {
 		t.Fatalf("Create() = %v, want a not-ready error naming %s", err, name)
 	}
@@ -296,23 +297,23 @@ func TestBundleNameCollision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bottle := inst + "-taken"
-	name := reconciler.Names(bottle, reconciler.RoleBundle)
+	bottleName := inst + "-taken"
+	name := bottle.Names(bottleName, bottle.RoleBundle)
 	// Someone else's container with the bundle's name, never started.
 	if _, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Labels: map[string]string{testLabel: inst}},
 		&container.HostConfig{NetworkMode: "none"}, nil, nil, name); err != nil {
 		t.Fatal(err)
 	}
-	n, err := nd.Create(ctx, networkWant(inst, bottle))
+	n, err := nd.Create(ctx, networkWant(inst, bottleName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bd.Create(ctx, bundleWant(inst, bottle, n.Subnet, spec.Spec{Daemons: []string{}}))
+	_, err = bd.Create(ctx, bundleWant(inst, bottleName, n.Subnet, spec.Spec{Daemons: []string{}}))
 	wantMsg := fmt.Sprintf(`dockernet: create bundle %q: a container of that name exists and is not managed by bottle-reconcile; remove or rename it`, name)
 	if !cerrdefs.IsConflict(err) || !strings.HasPrefix(err.Error(), wantMsg) {
 		t.Errorf("Create() over a foreign container = %v\nwant a conflict starting %q", err, wantMsg)
 	}
-	if err := bd.Delete(ctx, reconciler.Resource{Name: name}); !cerrdefs.IsConflict(err) ||
+	if err := bd.Delete(ctx, bottle.Resource{Name: name}); !cerrdefs.IsConflict(err) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("remove bundle %q", name)) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
 		t.Errorf("Delete() of a foreign container = %v, want a conflict naming %s", err, name)
 	}
@@ -367,7 +368,7 @@ func TestBundleImageBuiltOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if img.Config == nil || img.Config.User != "65534:65534" || !slices.Equal(img.Config.Entrypoint, []string{"/bottle-reconcile"}) ||
-		img.Config.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+		img.Config.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue {
 		t.Errorf("image config = %+v", img.Config)
 	}
 	if want := imageTag(append(bin, nonce...)); tags[0] != want || !strings.HasPrefix(want, ImageRepo+":") {

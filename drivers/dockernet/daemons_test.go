@@ -19,8 +19,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -78,8 +78,8 @@ func TestBundleRunsSelectedDaemons(t *testing.T) {
 	assertNoneLeft(t, cli, inst)
 }
 
-func checkBundle(ctx context.Context, t *testing.T, cli dockerAPI, name string, b reconciler.Resource, daemons, want []string) {
-	if b.State != reconciler.StateRunning {
+func checkBundle(ctx context.Context, t *testing.T, cli dockerAPI, name string, b bottle.Resource, daemons, want []string) {
+	if b.State != bottle.StateRunning {
 		t.Errorf("%s: bundle %s is %s, want running", name, b.Name, b.State)
 	}
 	c, err := cli.ContainerInspect(ctx, b.ID)

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // RoleEgress labels an instance's egress network. It is not a bottle role:
@@ -70,9 +69,9 @@ func (d *BundleDriver) makeEgress(ctx context.Context, instance string) (string,
 			"com.docker.network.bridge.enable_icc": "false",
 		},
 		Labels: map[string]string{
-			reconciler.LabelManagedBy: reconciler.ManagedByValue,
-			reconciler.LabelInstance:  instance,
-			reconciler.LabelRole:      RoleEgress,
+			bottle.LabelManagedBy: bottle.ManagedByValue,
+			bottle.LabelInstance:  instance,
+			bottle.LabelRole:      RoleEgress,
 		},
 	})
 	if cerrdefs.IsConflict(err) {
@@ -102,8 +101,8 @@ func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string
 	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
 		return "", err
 	}
-	if n.Labels[reconciler.LabelRole] != RoleEgress {
-		return "", fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[reconciler.LabelRole], cerrdefs.ErrConflict)
+	if n.Labels[bottle.LabelRole] != RoleEgress {
+		return "", fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[bottle.LabelRole], cerrdefs.ErrConflict)
 	}
 	return n.ID, nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -75,7 +75,7 @@ func TestBundleFromDynamicBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bundle from a dynamic binary: %v", err)
 	}
-	if b.State != reconciler.StateRunning {
+	if b.State != bottle.StateRunning {
 		t.Errorf("bundle state %s, want running", b.State)
 	}
 	if err := bd.Delete(ctx, b); err != nil {

@@ -5,21 +5,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
-// wrap prefixes err with the operation and resource, and marks a daemon that
-// cannot be reached as unavailable so callers never take it for "nothing
-// exists".
-func wrap(op string, err error) error {
-	if client.IsErrConnectionFailed(err) && !cerrdefs.IsUnavailable(err) {
-		return fmt.Errorf("dockernet: %s: %w (%w)", op, err, cerrdefs.ErrUnavailable)
-	}
-	return fmt.Errorf("dockernet: %s: %w", op, err)
-}
+// wrap is dockerx.Wrap for this driver.
+func wrap(op string, err error) error { return dockerx.Wrap("dockernet", op, err) }
 
 // isPoolOverlap reports whether Docker refused a network because its subnet
 // overlaps another network's. Docker gives it no class of its own, so this
@@ -29,47 +21,9 @@ func isPoolOverlap(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "Pool overlaps with other one on this address space")
 }
 
-// ownership is who a runtime object belongs to, judged by labels only.
-type ownership int
-
-const (
-	ownedByUs       ownership = iota // managed by bottle-reconcile, this instance
-	ownedByOther                     // managed by bottle-reconcile, another instance
-	ownedByNoneOfUs                  // not managed by bottle-reconcile
-)
-
-// owner decides by labels who owns a resource. Both the managed-by and the
-// instance label are needed: the bundle image carries managed-by, and Docker
-// copies image labels onto every container made from it, so managed-by alone
-// would claim anyone's container run from our image.
-func owner(labels map[string]string, instance string) ownership {
-	switch {
-	case !managed(labels):
-		return ownedByNoneOfUs
-	case labels[reconciler.LabelInstance] != instance:
-		return ownedByOther
-	default:
-		return ownedByUs
-	}
-}
-
-// managed reports whether labels mark something bottle-reconcile made.
-func managed(labels map[string]string) bool {
-	return labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue && labels[reconciler.LabelInstance] != ""
-}
-
-// nameTaken returns the conflict error for a name already used by something
-// that is not ours to touch, or nil if it is ours.
+// nameTaken is dockerx.NameTaken for this driver.
 func nameTaken(op, what string, labels map[string]string, instance string) error {
-	switch owner(labels, instance) {
-	case ownedByNoneOfUs:
-		return fmt.Errorf("dockernet: %s: a %s of that name exists and is not managed by bottle-reconcile; remove or rename it: %w",
-			op, what, cerrdefs.ErrConflict)
-	case ownedByOther:
-		return fmt.Errorf("dockernet: %s: a %s of that name exists and belongs to bottle-reconcile instance %q; stop that instance or use another bottle name: %w",
-			op, what, labels[reconciler.LabelInstance], cerrdefs.ErrConflict)
-	}
-	return nil
+	return dockerx.NameTaken("dockernet", op, what, labels, instance)
 }
 
 // otherInstance refuses to touch what another reconciler instance owns:
@@ -77,22 +31,22 @@ func nameTaken(op, what string, labels map[string]string, instance string) error
 // someone else has made since it was observed. An empty instance accepts
 // any.
 func otherInstance(op, what string, labels map[string]string, instance string) error {
-	if instance == "" || labels[reconciler.LabelInstance] == instance {
+	if instance == "" || labels[bottle.LabelInstance] == instance {
 		return nil
 	}
 	return fmt.Errorf("dockernet: %s: the %s belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
-		op, what, labels[reconciler.LabelInstance], instance, cerrdefs.ErrConflict)
+		op, what, labels[bottle.LabelInstance], instance, cerrdefs.ErrConflict)
 }
 
 // checkWantLabels makes sure what Create is about to make will be observed:
 // without the managed-by and instance labels it would leak.
-func checkWantLabels(op string, w reconciler.Want) error {
+func checkWantLabels(op string, w bottle.Want) error {
 	if w.Name == "" {
 		return fmt.Errorf("dockernet: %s: no name: %w", op, cerrdefs.ErrInvalidArgument)
 	}
-	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue || w.Labels[reconciler.LabelInstance] == "" {
+	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
 		return fmt.Errorf("dockernet: %s: labels must set %s=%s and %s: %w", op,
-			reconciler.LabelManagedBy, reconciler.ManagedByValue, reconciler.LabelInstance, cerrdefs.ErrInvalidArgument)
+			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }

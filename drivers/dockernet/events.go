@@ -9,7 +9,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/go-logr/logr"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // eventsAPI is the part of the Docker client the event watcher uses.
@@ -26,8 +26,6 @@ type Events struct {
 	// retryBase and retryMax bound the reconnect backoff.
 	retryBase, retryMax time.Duration
 }
-
-var _ reconciler.EventSource = (*Events)(nil)
 
 // NewEvents returns an event source; api is usually a *client.Client.
 func NewEvents(api eventsAPI, log logr.Logger) *Events {
@@ -68,8 +66,8 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cf := filters.NewArgs(
-		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
-		filters.Arg("label", reconciler.LabelInstance+"="+instance),
+		filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue),
+		filters.Arg("label", bottle.LabelInstance+"="+instance),
 		filters.Arg("type", string(events.ContainerEventType)),
 	)
 	for _, a := range containerActions {
@@ -94,7 +92,7 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 		case err := <-nerrs:
 			return err
 		case m := <-cmsgs:
-			bottle := m.Actor.Attributes[reconciler.LabelBottle]
+			bottle := m.Actor.Attributes[bottle.LabelBottle]
 			action, _, _ := strings.Cut(string(m.Action), ":") // "health_status: unhealthy"
 			e.log.V(1).Info("container event", "bottle", bottle, "action", string(m.Action))
 			notify(bottle, "docker "+action)
@@ -116,8 +114,8 @@ func bottleOfNetwork(name, instance string) (string, bool) {
 		return "", true
 	case strings.HasPrefix(name, "bottle-egress-"):
 		return "", false // another instance's
-	case strings.HasPrefix(name, reconciler.Names("", reconciler.RoleNetwork)):
-		return strings.TrimPrefix(name, reconciler.Names("", reconciler.RoleNetwork)), true
+	case strings.HasPrefix(name, bottle.Names("", bottle.RoleNetwork)):
+		return strings.TrimPrefix(name, bottle.Names("", bottle.RoleNetwork)), true
 	}
 	return "", false
 }

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/go-logr/logr/testr"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 func TestEventsReportOwnContainersOnly(t *testing.T) {
@@ -36,7 +35,7 @@ func TestEventsReportOwnContainersOnly(t *testing.T) {
 
 	// Another instance's container comes and goes first: it must not show.
 	for _, c := range []struct{ inst, bottle string }{{other, "theirs"}, {inst, "ours"}} {
-		labels := wantLabels(c.inst, c.bottle, reconciler.RoleBundle)
+		labels := wantLabels(c.inst, c.bottle, bottle.RoleBundle)
 		resp, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: labels, Entrypoint: []string{binaryPath}}, nil, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +90,7 @@ func (f *flakyEvents) Events(ctx context.Context, opts events.ListOptions) (<-ch
 	case n <= 2 && isContainers:
 		errs <- errors.New("unexpected EOF") // the daemon went away
 	case n > 2 && isContainers:
-		msgs <- events.Message{Action: events.ActionDie, Actor: events.Actor{Attributes: map[string]string{reconciler.LabelBottle: "a"}}}
+		msgs <- events.Message{Action: events.ActionDie, Actor: events.Actor{Attributes: map[string]string{bottle.LabelBottle: "a"}}}
 	}
 	return msgs, errs
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -75,7 +75,7 @@ func TestBundleHostConfigHardening(t *testing.T) {
 }
 
 func TestBundleContainerConfig(t *testing.T) {
-	labels := map[string]string{reconciler.LabelBottle: "a"}
+	labels := map[string]string{bottle.LabelBottle: "a"}
 	cc := containerConfig("bottle-reconcile-bundle:x", `{"bottle":"a"}`, labels)
 	want := &container.Config{
 		Image:       "bottle-reconcile-bundle:x",
@@ -102,7 +102,7 @@ func TestBundleConfigWire(t *testing.T) {
 	pool := netip.MustParsePrefix("10.213.0.0/16")
 	d := &BundleDriver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53",
 		DNSQueryRate: 12.5, DNSQueryBurst: 30, MaxWildcardBytes: 20}}}
-	w := reconciler.Want{
+	w := bottle.Want{
 		Bottle:     "alice",
 		Spec:       spec.Spec{Daemons: []string{"egress", "dns"}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.example.org:8443", "192.0.2.7:443"}}},
 		BundleAddr: netip.MustParseAddr("10.213.0.10"),

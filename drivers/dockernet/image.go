@@ -16,12 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // ImageRepo is the repository of bundle images; the tag is a content hash.
@@ -188,7 +187,7 @@ func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
 		Dockerfile:  "Dockerfile",
 		Remove:      true,
 		ForceRemove: true,
-		Labels:      map[string]string{reconciler.LabelManagedBy: reconciler.ManagedByValue},
+		Labels:      map[string]string{bottle.LabelManagedBy: bottle.ManagedByValue},
 	})
 	if err != nil {
 		return "", wrap(op, err)

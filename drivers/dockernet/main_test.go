@@ -25,8 +25,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/go-logr/logr/testr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -149,7 +149,7 @@ func leftovers(ctx context.Context, t *testing.T, cli *client.Client, inst strin
 	t.Helper()
 	var cs []container.Summary
 	var nets []network.Summary
-	for _, key := range []string{reconciler.LabelInstance, testLabel} {
+	for _, key := range []string{bottle.LabelInstance, testLabel} {
 		f := filters.NewArgs(filters.Arg("label", key+"="+inst))
 		c, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		if err != nil {
@@ -197,34 +197,34 @@ func newDrivers(t *testing.T, api dockerAPI, opts Options) (*NetworkDriver, *Bun
 	return nd, bd
 }
 
-func wantLabels(inst, bottle string, role reconciler.Role) map[string]string {
+func wantLabels(inst, bottleName string, role bottle.Role) map[string]string {
 	return map[string]string{
-		reconciler.LabelManagedBy:   reconciler.ManagedByValue,
-		reconciler.LabelInstance:    inst,
-		reconciler.LabelBottle:      bottle,
-		reconciler.LabelRole:        string(role),
-		reconciler.LabelHash:        "h-" + bottle,
-		reconciler.LabelHashVersion: "1",
+		bottle.LabelManagedBy:   bottle.ManagedByValue,
+		bottle.LabelInstance:    inst,
+		bottle.LabelBottle:      bottleName,
+		bottle.LabelRole:        string(role),
+		bottle.LabelHash:        "h-" + bottleName,
+		bottle.LabelHashVersion: "1",
 	}
 }
 
-func networkWant(inst, bottle string) reconciler.Want {
-	return reconciler.Want{
-		Bottle: bottle,
-		Role:   reconciler.RoleNetwork,
-		Name:   reconciler.Names(bottle, reconciler.RoleNetwork),
-		Labels: wantLabels(inst, bottle, reconciler.RoleNetwork),
+func networkWant(inst, bottleName string) bottle.Want {
+	return bottle.Want{
+		Bottle: bottleName,
+		Role:   bottle.RoleNetwork,
+		Name:   bottle.Names(bottleName, bottle.RoleNetwork),
+		Labels: wantLabels(inst, bottleName, bottle.RoleNetwork),
 	}
 }
 
-func bundleWant(inst, bottle string, subnet netip.Prefix, s spec.Spec) reconciler.Want {
-	return reconciler.Want{
-		Bottle:     bottle,
-		Role:       reconciler.RoleBundle,
-		Name:       reconciler.Names(bottle, reconciler.RoleBundle),
-		Labels:     wantLabels(inst, bottle, reconciler.RoleBundle),
+func bundleWant(inst, bottleName string, subnet netip.Prefix, s spec.Spec) bottle.Want {
+	return bottle.Want{
+		Bottle:     bottleName,
+		Role:       bottle.RoleBundle,
+		Name:       bottle.Names(bottleName, bottle.RoleBundle),
+		Labels:     wantLabels(inst, bottleName, bottle.RoleBundle),
 		Spec:       s,
-		Network:    reconciler.Names(bottle, reconciler.RoleNetwork),
+		Network:    bottle.Names(bottleName, bottle.RoleNetwork),
 		Subnet:     subnet,
 		BundleAddr: BundleAddr(subnet),
 		GuestAddr:  GuestAddr(subnet),
@@ -233,8 +233,8 @@ func bundleWant(inst, bottle string, subnet netip.Prefix, s spec.Spec) reconcile
 
 // mine keeps the resources of instance inst: the drivers return every
 // instance's, and other tests or a reconciler may run alongside.
-func mine(rs []reconciler.Resource, inst string) map[string]reconciler.Resource {
-	m := map[string]reconciler.Resource{}
+func mine(rs []bottle.Resource, inst string) map[string]bottle.Resource {
+	m := map[string]bottle.Resource{}
 	for _, r := range rs {
 		if r.Instance == inst {
 			m[r.Name] = r

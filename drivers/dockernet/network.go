@@ -13,7 +13,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/go-logr/logr"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -32,8 +33,6 @@ type NetworkDriver struct {
 	base
 }
 
-var _ reconciler.Driver = (*NetworkDriver)(nil)
-
 // NewNetworkDriver returns the network driver. api is usually a
 // *client.Client made with client.FromEnv and API version negotiation.
 func NewNetworkDriver(api dockerAPI, opts Options, log logr.Logger) (*NetworkDriver, error) {
@@ -48,23 +47,23 @@ func NewNetworkDriver(api dockerAPI, opts Options, log logr.Logger) (*NetworkDri
 func (d *NetworkDriver) Kind() string { return NetworkKind }
 
 // Role implements reconciler.Driver.
-func (d *NetworkDriver) Role() reconciler.Role { return reconciler.RoleNetwork }
+func (d *NetworkDriver) Role() bottle.Role { return bottle.RoleNetwork }
 
 // managedFilter selects what bottle-reconcile made in role r.
-func managedFilter(r reconciler.Role) filters.Args {
+func managedFilter(r bottle.Role) filters.Args {
 	return filters.NewArgs(
-		filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue),
-		filters.Arg("label", reconciler.LabelRole+"="+string(r)),
+		filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue),
+		filters.Arg("label", bottle.LabelRole+"="+string(r)),
 	)
 }
 
 // Observe implements reconciler.Driver with one NetworkList.
-func (d *NetworkDriver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
-	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: managedFilter(reconciler.RoleNetwork)})
+func (d *NetworkDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
+	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: managedFilter(bottle.RoleNetwork)})
 	if err != nil {
 		return nil, wrap("list networks", err)
 	}
-	out := make([]reconciler.Resource, 0, len(nets))
+	out := make([]bottle.Resource, 0, len(nets))
 	for _, n := range nets {
 		out = append(out, networkResource(n))
 	}
@@ -73,9 +72,9 @@ func (d *NetworkDriver) Observe(ctx context.Context) ([]reconciler.Resource, err
 	return out, nil
 }
 
-func networkResource(n network.Summary) reconciler.Resource {
-	r := reconciler.Labelled(NetworkKind, reconciler.RoleNetwork, n.Name, n.Labels)
-	r.ID, r.State, r.Subnet = n.ID, reconciler.StateRunning, ipv4Subnet(n)
+func networkResource(n network.Summary) bottle.Resource {
+	r := bottle.Labelled(NetworkKind, bottle.RoleNetwork, n.Name, n.Labels)
+	r.ID, r.State, r.Subnet = n.ID, bottle.StateRunning, ipv4Subnet(n)
 	if !n.Internal {
 		r.Detail = "not internal"
 	}
@@ -94,21 +93,21 @@ func ipv4Subnet(n network.Summary) netip.Prefix {
 // Create implements reconciler.Driver. The subnet is w.Subnet when set, or
 // else the first free /29 of the pool. A network of ours of that name that
 // already exists (a concurrent create) is returned as it is if it matches.
-func (d *NetworkDriver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *NetworkDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	op := fmt.Sprintf("create network %q", w.Name)
 	if err := checkWantLabels(op, w); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if w.Subnet.IsValid() {
 		if !w.Subnet.Addr().Is4() || w.Subnet.Bits() > SubnetBits {
-			return reconciler.Resource{}, fmt.Errorf("dockernet: %s: subnet %s must be IPv4 and /%d or larger: %w",
+			return bottle.Resource{}, fmt.Errorf("dockernet: %s: subnet %s must be IPv4 and /%d or larger: %w",
 				op, w.Subnet, SubnetBits, cerrdefs.ErrInvalidArgument)
 		}
 		w.Subnet = w.Subnet.Masked()
 	}
 	release, err := d.lock.acquire(ctx)
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	defer release()
 
@@ -124,10 +123,10 @@ func (d *NetworkDriver) Create(ctx context.Context, w reconciler.Want) (reconcil
 	}
 }
 
-func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconciler.Want) (reconciler.Resource, error) {
+func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Want) (bottle.Resource, error) {
 	all, err := d.api.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	if i := slices.IndexFunc(all, func(n network.Summary) bool { return n.Name == w.Name }); i >= 0 {
 		return d.existing(op, all[i], w)
@@ -135,7 +134,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 	taken := dockerSubnets(all)
 	host, err := hostPrefixes()
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	taken = append(taken, host...)
 
@@ -143,12 +142,12 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 	if subnet.IsValid() {
 		for _, t := range taken {
 			if t.Overlaps(subnet) {
-				return reconciler.Resource{}, fmt.Errorf("dockernet: %s: pinned subnet %s overlaps %s, already used by a Docker network or a host route: %w",
+				return bottle.Resource{}, fmt.Errorf("dockernet: %s: pinned subnet %s overlaps %s, already used by a Docker network or a host route: %w",
 					op, subnet, t, cerrdefs.ErrConflict)
 			}
 		}
 	} else if subnet, err = ChooseSubnet(d.opts.Pool, SubnetBits, taken); err != nil {
-		return reconciler.Resource{}, wrap(op, fmt.Errorf("%w: %w", err, cerrdefs.ErrResourceExhausted))
+		return bottle.Resource{}, wrap(op, fmt.Errorf("%w: %w", err, cerrdefs.ErrResourceExhausted))
 	}
 
 	no := false
@@ -162,7 +161,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 		// the host side.
 		opts = map[string]string{"com.docker.network.bridge.inhibit_ipv4": "true"}
 	}
-	labels := WithLabels(w.Labels, reconciler.LabelRole, string(reconciler.RoleNetwork), LabelSubnet, subnet.String())
+	labels := dockerx.WithLabels(w.Labels, bottle.LabelRole, string(bottle.RoleNetwork), LabelSubnet, subnet.String())
 	resp, err := d.api.NetworkCreate(ctx, w.Name, network.CreateOptions{
 		Driver:  "bridge",
 		Options: opts,
@@ -177,7 +176,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 		Labels: labels,
 	})
 	if err != nil {
-		return reconciler.Resource{}, wrap(op, err)
+		return bottle.Resource{}, wrap(op, err)
 	}
 	d.log.V(1).Info("network created", "network", w.Name, "subnet", subnet.String())
 	// What a list would say of it, without the call.
@@ -186,15 +185,15 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w reconcile
 }
 
 // existing decides what to do about a network that already has w's name.
-func (d *NetworkDriver) existing(op string, n network.Summary, w reconciler.Want) (reconciler.Resource, error) {
-	if err := nameTaken(op, "network", n.Labels, w.Labels[reconciler.LabelInstance]); err != nil {
-		return reconciler.Resource{}, err
+func (d *NetworkDriver) existing(op string, n network.Summary, w bottle.Want) (bottle.Resource, error) {
+	if err := nameTaken(op, "network", n.Labels, w.Labels[bottle.LabelInstance]); err != nil {
+		return bottle.Resource{}, err
 	}
 	r := networkResource(n)
 	switch {
-	case n.Labels[reconciler.LabelRole] != string(reconciler.RoleNetwork):
-		return r, fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[reconciler.LabelRole], cerrdefs.ErrConflict)
-	case n.Labels[reconciler.LabelHash] != w.Labels[reconciler.LabelHash]:
+	case n.Labels[bottle.LabelRole] != string(bottle.RoleNetwork):
+		return r, fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[bottle.LabelRole], cerrdefs.ErrConflict)
+	case n.Labels[bottle.LabelHash] != w.Labels[bottle.LabelHash]:
 		return r, fmt.Errorf("dockernet: %s: the network exists with another spec hash; delete it first: %w", op, cerrdefs.ErrConflict)
 	case w.Subnet.IsValid() && r.Subnet.Masked() != w.Subnet:
 		return r, fmt.Errorf("dockernet: %s: the network exists with subnet %s, not %s; delete it first: %w", op, r.Subnet, w.Subnet, cerrdefs.ErrConflict)
@@ -205,13 +204,13 @@ func (d *NetworkDriver) existing(op string, n network.Summary, w reconciler.Want
 // Delete implements reconciler.Driver. It removes only a network carrying
 // the managed-by label and disconnects nothing: a network something is still
 // attached to is an error naming what.
-func (d *NetworkDriver) Delete(ctx context.Context, r reconciler.Resource) error {
+func (d *NetworkDriver) Delete(ctx context.Context, r bottle.Resource) error {
 	return removeNetwork(ctx, d.api, fmt.Sprintf("remove network %q", r.Name), ref(r), r.Instance, false)
 }
 
 // ref is how to find r again: its ID when known, which cannot have been
 // reused by something else of the same name.
-func ref(r reconciler.Resource) string {
+func ref(r bottle.Resource) string {
 	if r.ID != "" {
 		return r.ID
 	}
@@ -229,7 +228,7 @@ func removeNetwork(ctx context.Context, api dockerAPI, op, id, instance string, 
 	if err != nil {
 		return wrap(op, err)
 	}
-	if !managed(n.Labels) {
+	if !dockerx.Managed(n.Labels) {
 		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "network", n.Labels, instance); err != nil {

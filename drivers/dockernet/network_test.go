@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -62,10 +63,10 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	if rb.Subnet != pinned.Subnet {
 		t.Errorf("pinned subnet = %s, want %s", rb.Subnet, pinned.Subnet)
 	}
-	want := reconciler.Resource{
-		Kind: NetworkKind, Role: reconciler.RoleNetwork, Bottle: allocated.Bottle, Instance: inst,
+	want := bottle.Resource{
+		Kind: NetworkKind, Role: bottle.RoleNetwork, Bottle: allocated.Bottle, Instance: inst,
 		Name: allocated.Name, ID: ra.ID, Hash: "h-" + allocated.Bottle, HashVersion: "1",
-		State: reconciler.StateRunning, Subnet: ra.Subnet,
+		State: bottle.StateRunning, Subnet: ra.Subnet,
 	}
 	if ra.ID == "" || !sameResource(ra, want) {
 		t.Errorf("Create() = %+v, want %+v", ra, want)
@@ -81,7 +82,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	}
 	// ... but not with another hash.
 	changed := networkWant(inst, allocated.Bottle)
-	changed.Labels[reconciler.LabelHash] = "other"
+	changed.Labels[bottle.LabelHash] = "other"
 	if _, err := nd.Create(ctx, changed); !cerrdefs.IsConflict(err) {
 		t.Errorf("Create() with another hash = %v, want a conflict", err)
 	}
@@ -104,7 +105,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 			n.Driver, n.Internal, n.EnableIPv6, n.IPAM.Config, Gateway(ra.Subnet))
 	}
 
-	for _, r := range []reconciler.Resource{ra, rb} {
+	for _, r := range []bottle.Resource{ra, rb} {
 		if err := nd.Delete(ctx, r); err != nil {
 			t.Error(err)
 		}
@@ -120,7 +121,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 
 // sameResource compares resources; a nil Labels on either side is not
 // compared.
-func sameResource(a, b reconciler.Resource) bool {
+func sameResource(a, b bottle.Resource) bool {
 	if a.Labels == nil || b.Labels == nil {
 		a.Labels, b.Labels = nil, nil
 	}
@@ -213,7 +214,7 @@ func TestNetworkHundredConcurrent(t *testing.T) {
 	const bottles, workers = 100, 8
 	jobs := make(chan int)
 	var mu sync.Mutex
-	var created []reconciler.Resource
+	var created []bottle.Resource
 	var wg sync.WaitGroup
 	for w := range workers {
 		d := nd1
@@ -334,7 +335,7 @@ func TestNetworkNameCollisions(t *testing.T) {
 		t.Errorf("Create() over a foreign network = %v\nwant a conflict starting %q", err, wantMsg)
 	}
 	// Delete never removes it, even when asked by name.
-	if err := nd.Delete(ctx, reconciler.Resource{Name: foreign.Name}); !cerrdefs.IsConflict(err) ||
+	if err := nd.Delete(ctx, bottle.Resource{Name: foreign.Name}); !cerrdefs.IsConflict(err) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("remove network %q", foreign.Name)) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
 		t.Errorf("Delete() of a foreign network = %v, want a conflict naming %s", err, foreign.Name)
 	}
@@ -354,7 +355,7 @@ func TestNetworkNameCollisions(t *testing.T) {
 	}
 	// Asked by name to delete our network of that name, it finds theirs
 	// and leaves it alone.
-	mistaken := reconciler.Resource{Name: theirs.Name, Instance: inst}
+	mistaken := bottle.Resource{Name: theirs.Name, Instance: inst}
 	if err := nd.Delete(ctx, mistaken); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), fmt.Sprintf("instance %q", other)) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("remove network %q", theirs.Name)) {
 		t.Errorf("Delete() of another instance's network = %v, want a conflict naming it and %s", err, other)
@@ -371,7 +372,7 @@ func TestDeleteGone(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
 	nd, bd := newDrivers(t, cli, testOptions(""))
-	gone := reconciler.Resource{Name: "bottle-never-was-here", ID: strings.Repeat("ab", 32)}
+	gone := bottle.Resource{Name: "bottle-never-was-here", ID: strings.Repeat("ab", 32)}
 	if err := nd.Delete(ctx, gone); err != nil {
 		t.Errorf("NetworkDriver.Delete(gone) = %v", err)
 	}
@@ -443,10 +444,10 @@ func TestDaemonDown(t *testing.T) {
 			}
 			for _, tc := range []struct {
 				d reconciler.Driver
-				r reconciler.Resource
+				r bottle.Resource
 			}{
-				{nd, reconciler.Resource{Name: w.Name, ID: strings.Repeat("ab", 32)}},
-				{bd, reconciler.Resource{Name: bw.Name, ID: strings.Repeat("cd", 32)}},
+				{nd, bottle.Resource{Name: w.Name, ID: strings.Repeat("ab", 32)}},
+				{bd, bottle.Resource{Name: bw.Name, ID: strings.Repeat("cd", 32)}},
 			} {
 				if err := tc.d.Delete(ctx, tc.r); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), tc.r.Name) {
 					t.Errorf("%s.Delete() = %v, want an unavailable error naming %s, not success", tc.d.Kind(), err, tc.r.Name)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/docker/docker/api/types/container"
 )
 
@@ -33,12 +34,12 @@ func TestRemoveContainerTwiceAtOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for j := range errs {
-			wg.Go(func() { errs[j] = RemoveContainer(ctx, cli, resp.ID) })
+			wg.Go(func() { errs[j] = dockerx.RemoveContainer(ctx, cli, resp.ID) })
 		}
 		wg.Wait()
 		for _, err := range errs {
 			if err != nil {
-				t.Errorf("round %d: RemoveContainer: %v", i, err)
+				t.Errorf("round %d: dockerx.RemoveContainer: %v", i, err)
 			}
 		}
 		if _, err := cli.ContainerInspect(ctx, resp.ID); err == nil {

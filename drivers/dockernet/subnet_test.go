@@ -4,9 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
-	"github.com/docker/docker/api/types/container"
 )
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -121,50 +118,6 @@ func TestAddressLayout(t *testing.T) {
 	} {
 		if tt.got != netip.MustParseAddr(tt.want) {
 			t.Errorf("%s = %s, want %s", tt.name, tt.got, tt.want)
-		}
-	}
-}
-
-func TestHealthFromStatus(t *testing.T) {
-	tests := []struct {
-		status string
-		want   reconciler.Health
-	}{
-		{"Up 3 seconds (healthy)", reconciler.HealthHealthy},
-		{"Up 2 minutes (unhealthy)", reconciler.HealthUnhealthy},
-		{"Up 1 second (health: starting)", reconciler.HealthStarting},
-		{"Up 3 seconds", reconciler.HealthNone},
-		{"Up About a minute (Paused)", reconciler.HealthNone},
-		{"Exited (137) 5 seconds ago", reconciler.HealthNone},
-		{"Created", reconciler.HealthNone},
-		{"", reconciler.HealthNone},
-	}
-	for _, tt := range tests {
-		if got := healthFromStatus(tt.status); got != tt.want {
-			t.Errorf("healthFromStatus(%q) = %q, want %q", tt.status, got, tt.want)
-		}
-	}
-}
-
-func TestStateOf(t *testing.T) {
-	tests := []struct {
-		state      container.ContainerState
-		status     string
-		want       reconciler.State
-		wantDetail string
-	}{
-		{container.StateRunning, "Up 3 seconds (healthy)", reconciler.StateRunning, ""},
-		{container.StateCreated, "Created", reconciler.StateCreated, "created"},
-		{container.StateExited, "Exited (137) 5 seconds ago", reconciler.StateStopped, "exited (137)"},
-		{container.StateExited, "Exited (0) About a minute ago", reconciler.StateStopped, "exited (0)"},
-		{container.StateDead, "Dead", reconciler.StateStopped, "dead"},
-		{container.StatePaused, "Up 3 seconds (Paused)", reconciler.StateStopped, "paused"},
-		{"weird", "?", reconciler.StateUnknown, "weird"},
-	}
-	for _, tt := range tests {
-		got, detail := stateOf(container.Summary{State: tt.state, Status: tt.status})
-		if got != tt.want || detail != tt.wantDetail {
-			t.Errorf("stateOf(%s, %q) = %s, %q; want %s, %q", tt.state, tt.status, got, detail, tt.want, tt.wantDetail)
 		}
 	}
 }

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr/testr"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // The same test functions run against two backends: the emulator from
@@ -204,13 +203,13 @@ func (b *backend) smolvm(t *testing.T, args ...string) (stdout, stderr string, c
 
 // want returns a Want for a fresh, uniquely named bottle and registers a
 // cleanup that deletes its machine whatever happens.
-func (b *backend) want(t *testing.T) reconciler.Want {
+func (b *backend) want(t *testing.T) bottle.Want {
 	t.Helper()
-	bottle := "t" + randHex(t, 5)
+	bottleName := "t" + randHex(t, 5)
 	w := testWant()
-	w.Bottle = bottle
-	w.Name = reconciler.Names(bottle, reconciler.RoleGuest)
-	w.Labels = ourLabels(bottle, "test-"+randHex(t, 4), "h"+randHex(t, 4))
+	w.Bottle = bottleName
+	w.Name = bottle.Names(bottleName, bottle.RoleGuest)
+	w.Labels = ourLabels(bottleName, "test-"+randHex(t, 4), "h"+randHex(t, 4))
 	w.Spec.Image = b.image
 	w.Spec.EnvFromHost = nil
 	b.cleanup(t, w.Name)
@@ -330,7 +329,7 @@ func randHex(t *testing.T, n int) string {
 
 // observeOne observes and returns the resource named name, failing when it
 // is missing.
-func observeOne(t *testing.T, d *Driver, name string) reconciler.Resource {
+func observeOne(t *testing.T, d *Driver, name string) bottle.Resource {
 	t.Helper()
 	rs, err := d.Observe(context.Background())
 	if err != nil {
@@ -342,7 +341,7 @@ func observeOne(t *testing.T, d *Driver, name string) reconciler.Resource {
 		}
 	}
 	t.Fatalf("Observe: no %s in %+v", name, rs)
-	return reconciler.Resource{}
+	return bottle.Resource{}
 }
 
 // eventually polls cond for up to d, for states that settle asynchronously

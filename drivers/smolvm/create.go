@@ -10,18 +10,18 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // createCall builds `machine create` for w with image img (already resolved).
 // Flag order is fixed and every list is sorted, so the same Want always
 // gives the same argv.
-func (d *Driver) createCall(w reconciler.Want, img source) (call, error) {
-	if w.Labels[reconciler.LabelManagedBy] != reconciler.ManagedByValue {
+func (d *Driver) createCall(w bottle.Want, img source) (call, error) {
+	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue {
 		// Without it Observe would never see the machine again: it would leak.
-		return call{}, fmt.Errorf("want has no %s=%s label: %w", reconciler.LabelManagedBy, reconciler.ManagedByValue, cerrdefs.ErrInvalidArgument)
+		return call{}, fmt.Errorf("want has no %s=%s label: %w", bottle.LabelManagedBy, bottle.ManagedByValue, cerrdefs.ErrInvalidArgument)
 	}
 	if img.ref == "" {
 		return call{}, fmt.Errorf("no image: %w", cerrdefs.ErrInvalidArgument)
@@ -98,7 +98,7 @@ func (d *Driver) createCall(w reconciler.Want, img source) (call, error) {
 
 // machineLabels are the labels a machine is created with: the Want's and
 // those that record its host layer.
-func machineLabels(w reconciler.Want) map[string]string {
+func machineLabels(w bottle.Want) map[string]string {
 	out := maps.Clone(w.Labels)
 	maps.Copy(out, layerLabels(w))
 	return out
@@ -116,7 +116,7 @@ func machineLabels(w reconciler.Want) map[string]string {
 // hostSensitive (PATH, TZ, LANG...), whose values are public anyway (they are
 // in the spec, reviewed in git). An envFromHost name in hostSensitive is
 // refused: its value is a secret and could only go on the command line.
-func (d *Driver) guestEnv(w reconciler.Want) (args, childEnv []string, err error) {
+func (d *Driver) guestEnv(w bottle.Want) (args, childEnv []string, err error) {
 	secret := make(map[string]string, len(w.Spec.Env)+len(w.Spec.EnvFromHost))
 	public := bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr)
 	for k, v := range w.Spec.Env {

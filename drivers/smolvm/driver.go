@@ -2,7 +2,7 @@
 // microVMs by driving the smolvm CLI (1.8 or later; CONTRACT.md lists every
 // flag, field, message and exit code it relies on).
 //
-// Machines are recognised by their labels only (reconciler/labels.go); the
+// Machines are recognised by their labels only (bottle/labels.go); the
 // CLI's `machine ls --json` is the one listing call per Observe. Every call
 // has a timeout and runs in its own process group, so a hung smolvm never
 // hangs the reconciler.
@@ -35,8 +35,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // Kind is the driver's kind, also the spec's guest value.
@@ -104,13 +104,6 @@ type Driver struct {
 	ver *semver // cached smolvm version, once known
 }
 
-var (
-	_ reconciler.Driver   = (*Driver)(nil)
-	_ reconciler.Starter  = (*Driver)(nil)
-	_ reconciler.Repairer = (*Driver)(nil)
-	_ reconciler.Cleaner  = (*Driver)(nil)
-)
-
 // New returns a Driver. It only fails when no image cache directory can be
 // found, and then only if image export is enabled.
 func New(log logr.Logger, opts Options) (*Driver, error) {
@@ -163,7 +156,7 @@ func New(log logr.Logger, opts Options) (*Driver, error) {
 func (d *Driver) Kind() string { return Kind }
 
 // Role implements reconciler.Driver.
-func (d *Driver) Role() reconciler.Role { return reconciler.RoleGuest }
+func (d *Driver) Role() bottle.Role { return bottle.RoleGuest }
 
 // exec runs one smolvm call and classifies its outcome.
 func (d *Driver) exec(ctx context.Context, c call) (result, error) {
@@ -185,14 +178,14 @@ func (d *Driver) list(ctx context.Context) (map[string]machine, error) {
 }
 
 // Observe implements reconciler.Driver.
-func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
+func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	byName, err := d.list(ctx)
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
 		cerrdefs.IsDeadlineExceeded(err) {
 		// The binary went away (uninstalled, a PATH change, a broken
 		// upgrade), or it hangs past its timeout: machines may still run;
 		// the reconciler must hold them, and the other guest kinds go on.
-		return nil, fmt.Errorf("smolvm: list machines: %w: %w", reconciler.ErrUnobservable, err)
+		return nil, fmt.Errorf("smolvm: list machines: %w: %w", bottle.ErrUnobservable, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("smolvm: list machines: %w", err)
@@ -209,53 +202,53 @@ func (d *Driver) Observe(ctx context.Context) ([]reconciler.Resource, error) {
 // Create implements reconciler.Driver. It creates and then starts the
 // machine. When the create succeeds and the start fails, the machine is left
 // in place: the next pass observes it as created and starts it.
-func (d *Driver) Create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	r, err := d.create(ctx, w)
 	if err != nil {
-		return reconciler.Resource{}, fmt.Errorf("smolvm: create machine %q: %w", w.Name, err)
+		return bottle.Resource{}, fmt.Errorf("smolvm: create machine %q: %w", w.Name, err)
 	}
 	return r, nil
 }
 
-func (d *Driver) create(ctx context.Context, w reconciler.Want) (reconciler.Resource, error) {
+func (d *Driver) create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	if err := d.gate(ctx); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	// Refuse a bad Want before any listing or image export.
 	if _, err := d.createCall(w, source{ref: w.Spec.Image}); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	byName, err := d.list(ctx)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if m, ok := byName[w.Name]; ok {
 		if !m.ours() {
-			return reconciler.Resource{}, fmt.Errorf("a machine named %q that bottle-reconcile does not manage already exists; remove or rename it: %w", w.Name, cerrdefs.ErrConflict)
+			return bottle.Resource{}, fmt.Errorf("a machine named %q that bottle-reconcile does not manage already exists; remove or rename it: %w", w.Name, cerrdefs.ErrConflict)
 		}
-		return reconciler.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
-			w.Name, m.Labels[reconciler.LabelInstance], m.State, cerrdefs.ErrConflict)
+		return bottle.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
+			w.Name, m.Labels[bottle.LabelInstance], m.State, cerrdefs.ErrConflict)
 	}
 	img, err := d.resolveImage(ctx, w.Spec.Image, w.Spec.PullPolicy)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	c, err := d.createCall(w, img)
 	if err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	if _, err := d.exec(ctx, c); err != nil {
-		return reconciler.Resource{}, err
+		return bottle.Resource{}, err
 	}
 	used := imagesInUse(byName)
 	used.add(img)
 	d.pruneCache(used)
 
 	if err := d.start(ctx, w.Name, machineLabels(w)); err != nil {
-		return reconciler.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
+		return bottle.Resource{}, fmt.Errorf("created, but not started (the next pass starts it): %w", err)
 	}
-	r := reconciler.Labelled(Kind, reconciler.RoleGuest, w.Name, w.Labels)
-	r.State, r.Detail = reconciler.StateRunning, "running"
+	r := bottle.Labelled(Kind, bottle.RoleGuest, w.Name, w.Labels)
+	r.State, r.Detail = bottle.StateRunning, "running"
 	return r, nil
 }
 
@@ -281,7 +274,7 @@ func (d *Driver) start(ctx context.Context, name string, labels map[string]strin
 // or deleted: a machine of that name that someone else made since the last
 // Observe is never touched, and the error names it. found is false when
 // there is no such machine.
-func (d *Driver) ownedOrGone(ctx context.Context, r reconciler.Resource) (found bool, err error) {
+func (d *Driver) ownedOrGone(ctx context.Context, r bottle.Resource) (found bool, err error) {
 	byName, err := d.list(ctx)
 	if err != nil {
 		return false, err
@@ -292,16 +285,16 @@ func (d *Driver) ownedOrGone(ctx context.Context, r reconciler.Resource) (found 
 		return false, nil
 	case !m.ours():
 		return true, fmt.Errorf("a machine named %q that bottle-reconcile does not manage exists; leaving it alone: %w", r.Name, cerrdefs.ErrConflict)
-	case r.Instance != "" && m.Labels[reconciler.LabelInstance] != r.Instance:
+	case r.Instance != "" && m.Labels[bottle.LabelInstance] != r.Instance:
 		return true, fmt.Errorf("machine %q belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
-			r.Name, m.Labels[reconciler.LabelInstance], r.Instance, cerrdefs.ErrConflict)
+			r.Name, m.Labels[bottle.LabelInstance], r.Instance, cerrdefs.ErrConflict)
 	}
 	return true, nil
 }
 
 // Start implements reconciler.Starter. Starting a running machine is a
 // no-op in smolvm (exit 0).
-func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	if _, err := d.ownedOrGone(ctx, r); err != nil {
 		return fmt.Errorf("smolvm: start machine %q: %w", r.Name, err)
 	}
@@ -313,7 +306,7 @@ func (d *Driver) Start(ctx context.Context, r reconciler.Resource) error {
 
 // Stop implements reconciler.Starter. Stopping a machine that is not
 // running is a no-op in smolvm (exit 0).
-func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 	if _, err := d.ownedOrGone(ctx, r); err != nil {
 		return fmt.Errorf("smolvm: stop machine %q: %w", r.Name, err)
 	}
@@ -328,7 +321,7 @@ func (d *Driver) Stop(ctx context.Context, r reconciler.Resource) error {
 // stops the machine, prompts, and on EOF exits 0 without deleting. A machine
 // that is not listed, or vanishes before the delete ("vm not found"), is
 // success; one that is not ours is refused.
-func (d *Driver) Delete(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	found, err := d.ownedOrGone(ctx, r)
 	if err != nil {
 		return fmt.Errorf("smolvm: delete machine %q: %w", r.Name, err)

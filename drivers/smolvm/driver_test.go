@@ -10,7 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -20,10 +20,10 @@ const (
 	secretHost  = "host-secret-31337"
 )
 
-func testWant() reconciler.Want {
-	return reconciler.Want{
+func testWant() bottle.Want {
+	return bottle.Want{
 		Bottle: "alice",
-		Role:   reconciler.RoleGuest,
+		Role:   bottle.RoleGuest,
 		Name:   "bottle-alice",
 		Labels: ourLabels("alice", "host-a", "3f2a"),
 		Spec: spec.Spec{
@@ -61,7 +61,7 @@ func TestCreateArgv(t *testing.T) {
 	proxyLower := "-e http_proxy=http://10.77.0.2:3128 -e https_proxy=http://10.77.0.2:3128 -e no_proxy=localhost,127.0.0.1,::1"
 	tests := []struct {
 		name      string
-		edit      func(*reconciler.Want)
+		edit      func(*bottle.Want)
 		wantArgv  string
 		wantChild []string
 	}{
@@ -75,7 +75,7 @@ func TestCreateArgv(t *testing.T) {
 		},
 		{
 			name: "no daemons: no dns, no proxy, only the bundle allowed",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.Env = nil
@@ -88,7 +88,7 @@ func TestCreateArgv(t *testing.T) {
 		},
 		{
 			name: "workspace read-only",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.Env = nil
@@ -100,7 +100,7 @@ func TestCreateArgv(t *testing.T) {
 		},
 		{
 			name: "workspace read-write",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.Env = nil
@@ -112,7 +112,7 @@ func TestCreateArgv(t *testing.T) {
 		},
 		{
 			name: "dns only",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{spec.DaemonDNS}
 				w.Spec.Env = nil
 				w.Spec.EnvFromHost = nil
@@ -124,7 +124,7 @@ func TestCreateArgv(t *testing.T) {
 		},
 		{
 			name: "egress only",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{spec.DaemonEgress}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.EnvFromHost = nil
@@ -141,7 +141,7 @@ func TestCreateArgv(t *testing.T) {
 			// change smolvm itself goes on the command line, not in its
 			// environment.
 			name: "host-sensitive spec env on the command line",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Spec.Daemons = []string{}
 				w.Spec.AllowCIDRs = nil
 				w.Spec.EnvFromHost = nil
@@ -190,7 +190,7 @@ func TestCreateArgv(t *testing.T) {
 			if joined(s.args) != "machine start --name bottle-alice" {
 				t.Errorf("start argv = %q", s.args)
 			}
-			if r.Name != "bottle-alice" || r.State != reconciler.StateRunning || r.Bottle != "alice" ||
+			if r.Name != "bottle-alice" || r.State != bottle.StateRunning || r.Bottle != "alice" ||
 				r.Hash != "3f2a" || r.Instance != "host-a" || !reflect.DeepEqual(r.Labels, w.Labels) {
 				t.Errorf("Create returned %+v", r)
 			}
@@ -222,7 +222,7 @@ func TestCreateDeterministic(t *testing.T) {
 func TestCreateRefusals(t *testing.T) {
 	tests := []struct {
 		name    string
-		edit    func(*reconciler.Want)
+		edit    func(*bottle.Want)
 		host    map[string]string
 		ls      string
 		class   func(error) bool
@@ -238,7 +238,7 @@ func TestCreateRefusals(t *testing.T) {
 		},
 		{
 			name: "ipv6 bundle: --dns is IPv4 only",
-			edit: func(w *reconciler.Want) {
+			edit: func(w *bottle.Want) {
 				w.Subnet = netip.MustParsePrefix("fd00:77::/120")
 				w.BundleAddr = netip.MustParseAddr("fd00:77::2")
 				w.GuestAddr = netip.MustParseAddr("fd00:77::3")
@@ -266,26 +266,26 @@ func TestCreateRefusals(t *testing.T) {
 		},
 		{
 			name:    "no managed-by label",
-			edit:    func(w *reconciler.Want) { delete(w.Labels, reconciler.LabelManagedBy) },
+			edit:    func(w *bottle.Want) { delete(w.Labels, bottle.LabelManagedBy) },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: "managed-by",
 		},
 		{
 			name:    "no bundle address",
-			edit:    func(w *reconciler.Want) { w.BundleAddr = netip.Addr{} },
+			edit:    func(w *bottle.Want) { w.BundleAddr = netip.Addr{} },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: "no bundle address",
 		},
 		{
 			name:    "reserved env",
-			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"https_proxy": "http://evil:1"} },
+			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"https_proxy": "http://evil:1"} },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `env "https_proxy" is reserved`,
 			noValue: "evil",
 		},
 		{
 			name:    "PATH from the host",
-			edit:    func(w *reconciler.Want) { w.Spec.EnvFromHost = []string{"PATH"} },
+			edit:    func(w *bottle.Want) { w.Spec.EnvFromHost = []string{"PATH"} },
 			host:    map[string]string{"PATH": "/opt/" + secretHost},
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `envFromHost "PATH" cannot be passed`,
@@ -293,14 +293,14 @@ func TestCreateRefusals(t *testing.T) {
 		},
 		{
 			name:    "env set twice",
-			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"GH_TOKEN": secretToken} },
+			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"GH_TOKEN": secretToken} },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `env "GH_TOKEN" is set by both env and envFromHost`,
 			noValue: secretToken,
 		},
 		{
 			name:    "bad env name",
-			edit:    func(w *reconciler.Want) { w.Spec.Env = map[string]string{"A=B": secretToken} },
+			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"A=B": secretToken} },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `env name "A=B" is not valid`,
 			noValue: secretToken,
@@ -382,7 +382,7 @@ func TestCreateFailureRedacted(t *testing.T) {
 }
 
 func TestStartStopDelete(t *testing.T) {
-	r := reconciler.Resource{Name: "bottle-alice", Instance: "host-a", Labels: machineLabels(testWant())}
+	r := bottle.Resource{Name: "bottle-alice", Instance: "host-a", Labels: machineLabels(testWant())}
 	notFound := fakeAnswer{exitCode: 1, stderr: "Error: vm not found: bottle-alice\n"}
 	row := func(labels string) string {
 		return `[{"name":"bottle-alice","state":"running","ephemeral":false,"labels":` + labels + `}]`
@@ -472,7 +472,7 @@ func TestStartStopDelete(t *testing.T) {
 
 func TestKindRole(t *testing.T) {
 	d := newFakeDriver(t, &fakeRunner{}, Options{})
-	if d.Kind() != "smolvm" || d.Role() != reconciler.RoleGuest {
+	if d.Kind() != "smolvm" || d.Role() != bottle.RoleGuest {
 		t.Errorf("Kind, Role = %q, %q", d.Kind(), d.Role())
 	}
 }

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/cgroup2"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -30,7 +30,7 @@ import (
 // bundle are refused by the kernel whatever the VMM does.
 //
 // A machine carries what its rules are made from in labels (labelReach,
-// labelAllow, reconciler.LabelBundleAddr), so a pass can check them and a
+// labelAllow, bottle.LabelBundleAddr), so a pass can check them and a
 // repair can put them back from the listing alone.
 
 // VMMChain holds every smolvm bottle's host layer rules.
@@ -63,7 +63,7 @@ type layerSpec struct {
 }
 
 // layerLabels returns the labels that record w's host layer.
-func layerLabels(w reconciler.Want) map[string]string {
+func layerLabels(w bottle.Want) map[string]string {
 	var reach []string
 	for _, d := range []string{spec.DaemonEgress, spec.DaemonDNS} {
 		if w.Spec.Runs(d) {
@@ -72,19 +72,19 @@ func layerLabels(w reconciler.Want) map[string]string {
 	}
 	return map[string]string{
 		labelReach: strings.Join(reach, ","), labelAllow: strings.Join(w.Spec.AllowCIDRs, ","),
-		reconciler.LabelBundleAddr: w.BundleAddr.Unmap().String(),
+		bottle.LabelBundleAddr: w.BundleAddr.Unmap().String(),
 	}
 }
 
 // layerOf reads a machine's host layer from its labels.
 func layerOf(labels map[string]string) (layerSpec, error) {
-	s := layerSpec{Instance: labels[reconciler.LabelInstance], Bottle: labels[reconciler.LabelBottle]}
-	if !reconciler.ValidInstance(s.Instance) || !reconciler.ValidInstance(s.Bottle) {
+	s := layerSpec{Instance: labels[bottle.LabelInstance], Bottle: labels[bottle.LabelBottle]}
+	if !bottle.ValidInstance(s.Instance) || !bottle.ValidInstance(s.Bottle) {
 		return s, fmt.Errorf("instance %q or bottle %q cannot name a cgroup or a rule comment", s.Instance, s.Bottle)
 	}
 	var err error
-	if s.Bundle, err = netip.ParseAddr(labels[reconciler.LabelBundleAddr]); err != nil || !s.Bundle.Is4() {
-		return s, fmt.Errorf("no IPv4 %s label", reconciler.LabelBundleAddr)
+	if s.Bundle, err = netip.ParseAddr(labels[bottle.LabelBundleAddr]); err != nil || !s.Bundle.Is4() {
+		return s, fmt.Errorf("no IPv4 %s label", bottle.LabelBundleAddr)
 	}
 	reach := strings.Split(labels[labelReach], ",")
 	s.Egress, s.DNS = slices.Contains(reach, spec.DaemonEgress), slices.Contains(reach, spec.DaemonDNS)
@@ -311,7 +311,7 @@ func (l hostLayer) repair(ctx context.Context, s layerSpec, pid int) error {
 // by hand, an older reconciler), their empty cgroups, the instance's
 // cgroup, and the base cgroup once it holds no instance.
 func (l hostLayer) cleanup(ctx context.Context, instance string) error {
-	if l.off != "" || !reconciler.ValidInstance(instance) {
+	if l.off != "" || !bottle.ValidInstance(instance) {
 		return nil
 	}
 	prefix := layerComment + instance + " "
@@ -329,7 +329,7 @@ func (l hostLayer) cleanup(ctx context.Context, instance string) error {
 	dir := filepath.Join(l.root, cgroupBase, instance)
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && reconciler.ValidInstance(e.Name()) {
+			if e.IsDir() && bottle.ValidInstance(e.Name()) {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !isNotEmpty(err) {
 					errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 				}

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // The host layer for real: the emulator's VMM stand-in starts in the
@@ -50,7 +50,7 @@ func TestHostLayerKeepsTheVMMToItsBundle(t *testing.T) {
 
 	w := b.want(t)
 	w.BundleAddr = netip.MustParseAddr("127.0.0.2")
-	w.Labels[reconciler.LabelBundleAddr] = "127.0.0.2"
+	w.Labels[bottle.LabelBundleAddr] = "127.0.0.2"
 	w.Spec.AllowCIDRs = nil
 	s, err := layerOf(machineLabels(w))
 	if err != nil {
@@ -94,7 +94,7 @@ func TestHostLayerKeepsTheVMMToItsBundle(t *testing.T) {
 	if !reach(targets["host loopback"]) {
 		t.Fatal("with the rules gone the host's loopback is still out of reach: the check proves nothing")
 	}
-	rs, err := d.Observe(reconciler.WithShared(ctx))
+	rs, err := d.Observe(bottle.WithShared(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +169,11 @@ func listen(t *testing.T, network, addr string) string {
 func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
-func find(rs []reconciler.Resource, name string) (reconciler.Resource, bool) {
+func find(rs []bottle.Resource, name string) (bottle.Resource, bool) {
 	for _, r := range rs {
 		if r.Name == name {
 			return r, true
 		}
 	}
-	return reconciler.Resource{}, false
+	return bottle.Resource{}, false
 }

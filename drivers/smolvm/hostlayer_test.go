@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/cgroup2"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // fakeLayer is a host layer on an in-memory iptables, a temp dir for the
@@ -124,9 +124,9 @@ func TestLayerOf(t *testing.T) {
 		t.Errorf("layerOf = %+v", s)
 	}
 	for _, tt := range []struct{ name, key, val string }{
-		{"no bundle address", reconciler.LabelBundleAddr, ""},
-		{"an IPv6 bundle", reconciler.LabelBundleAddr, "fd00::2"},
-		{"a bottle name no cgroup may have", reconciler.LabelBottle, "../x"},
+		{"no bundle address", bottle.LabelBundleAddr, ""},
+		{"an IPv6 bundle", bottle.LabelBundleAddr, "fd00::2"},
+		{"a bottle name no cgroup may have", bottle.LabelBottle, "../x"},
 		{"a bad allowCIDR", labelAllow, "10.0.0.0/33"},
 	} {
 		l := machineLabels(w)
@@ -165,7 +165,7 @@ func TestCreateStartsInsideTheHostLayer(t *testing.T) {
 			t.Errorf("%s rules %q, want %q", fam, got, s.rules(fam))
 		}
 	}
-	if err := d.Delete(ctx, reconciler.Resource{Name: w.Name, Labels: machineLabels(w)}); err != nil {
+	if err := d.Delete(ctx, bottle.Resource{Name: w.Name, Labels: machineLabels(w)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, fam := range families {
@@ -193,7 +193,7 @@ func TestStartRefusedWithoutTheHostLayer(t *testing.T) {
 
 	off := &hostLayer{off: "no cgroup2 hierarchy is mounted"}
 	d.layer = off
-	err = d.Start(context.Background(), reconciler.Resource{Name: "bottle-alice", Labels: machineLabels(testWant())})
+	err = d.Start(context.Background(), bottle.Resource{Name: "bottle-alice", Labels: machineLabels(testWant())})
 	if err == nil || !strings.Contains(err.Error(), "--smolvm-host-layer=false") {
 		t.Errorf("start on a host without cgroup2: %v, want an error that says how to opt out", err)
 	}
@@ -236,7 +236,7 @@ func TestLayerDriftAndRepair(t *testing.T) {
 			}
 			fakeVMM(t, d.layer, 4242, "/"+s.cgroup())
 			tt.break_(t, d)
-			rs, err := d.Observe(reconciler.WithShared(ctx))
+			rs, err := d.Observe(bottle.WithShared(ctx))
 			if err != nil || len(rs) != 1 {
 				t.Fatalf("observe: %v %v", rs, err)
 			}
@@ -251,7 +251,7 @@ func TestLayerDriftAndRepair(t *testing.T) {
 				t.Errorf("repair wrote %q to cgroup.procs, want the VMM's pid", procs)
 			}
 			fakeVMM(t, d.layer, 4242, "/"+s.cgroup()) // what the kernel would now say
-			if rs, _ := d.Observe(reconciler.WithShared(ctx)); rs[0].Drift != "" {
+			if rs, _ := d.Observe(bottle.WithShared(ctx)); rs[0].Drift != "" {
 				t.Errorf("after repair: drift %q", rs[0].Drift)
 			}
 		})

@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // checkLayer sets r.Drift when m's host layer is not what its labels say,
 // and r.Broken when m has no host layer labels at all (made by a version
 // without the layer): starting it again cannot add them, so it is
 // replaced.
-func (d *Driver) checkLayer(ctx context.Context, r *reconciler.Resource, m machine) {
+func (d *Driver) checkLayer(ctx context.Context, r *bottle.Resource, m machine) {
 	if _, ok := m.Labels[labelReach]; !ok {
 		r.Broken = "made without the host layer labels (by an older bottle-reconcile); it is replaced to get its host layer"
 		return
@@ -26,7 +26,7 @@ func (d *Driver) checkLayer(ctx context.Context, r *reconciler.Resource, m machi
 
 // Repair implements reconciler.Repairer: it puts a machine's host layer
 // rules back and moves its VMM into its cgroup.
-func (d *Driver) Repair(ctx context.Context, r reconciler.Resource) error {
+func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
 	if d.layer == nil {
 		return nil
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // machine is the part of one `machine ls --json` row the driver reads
@@ -42,7 +42,7 @@ func parseList(out []byte) (map[string]machine, error) {
 // ours reports whether m is a machine bottle-reconcile manages. `machine run`
 // VMs are ephemeral and never ours, whatever their labels say.
 func (m machine) ours() bool {
-	return !m.Ephemeral && m.Labels[reconciler.LabelManagedBy] == reconciler.ManagedByValue
+	return !m.Ephemeral && m.Labels[bottle.LabelManagedBy] == bottle.ManagedByValue
 }
 
 // vmmPID is the pid of m's VMM while it runs, else 0.
@@ -57,16 +57,16 @@ func (m machine) vmmPID() int {
 // not running is stopped: `start` boots a fresh VMM for stopped, failed and
 // unreachable machines. A frozen one is stopped too, but start refuses it,
 // so resource marks it Broken.
-func mapState(s string) reconciler.State {
+func mapState(s string) bottle.State {
 	switch s {
 	case "running":
-		return reconciler.StateRunning
+		return bottle.StateRunning
 	case "created":
-		return reconciler.StateCreated
+		return bottle.StateCreated
 	case "stopped", "failed", "unreachable", "frozen":
-		return reconciler.StateStopped
+		return bottle.StateStopped
 	default:
-		return reconciler.StateUnknown
+		return bottle.StateUnknown
 	}
 }
 
@@ -74,8 +74,8 @@ func mapState(s string) reconciler.State {
 const frozenBroken = "frozen (a smolvm fork base): smolvm refuses to start it (vm_common.rs 1312-1327)"
 
 // resource converts one of our rows to the reconciler's view.
-func (m machine) resource() reconciler.Resource {
-	r := reconciler.Labelled(Kind, reconciler.RoleGuest, m.Name, m.Labels)
+func (m machine) resource() bottle.Resource {
+	r := bottle.Labelled(Kind, bottle.RoleGuest, m.Name, m.Labels)
 	r.State, r.Detail = mapState(m.State), m.State
 	if m.State == "frozen" {
 		// bottle-reconcile never forks, so someone else froze it; a start
@@ -87,8 +87,8 @@ func (m machine) resource() reconciler.Resource {
 
 // resources returns our machines, sorted by name so callers see a stable
 // order regardless of smolvm's.
-func resources(byName map[string]machine) []reconciler.Resource {
-	var out []reconciler.Resource
+func resources(byName map[string]machine) []bottle.Resource {
+	var out []bottle.Resource
 	for _, m := range byName {
 		if m.ours() {
 			out = append(out, m.resource())

@@ -6,17 +6,17 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
-func ourLabels(bottle, instance, hash string) map[string]string {
+func ourLabels(bottleName, instance, hash string) map[string]string {
 	return map[string]string{
-		reconciler.LabelManagedBy:   reconciler.ManagedByValue,
-		reconciler.LabelInstance:    instance,
-		reconciler.LabelBottle:      bottle,
-		reconciler.LabelRole:        string(reconciler.RoleGuest),
-		reconciler.LabelHash:        hash,
-		reconciler.LabelHashVersion: "1",
+		bottle.LabelManagedBy:   bottle.ManagedByValue,
+		bottle.LabelInstance:    instance,
+		bottle.LabelBottle:      bottleName,
+		bottle.LabelRole:        string(bottle.RoleGuest),
+		bottle.LabelHash:        hash,
+		bottle.LabelHashVersion: "1",
 	}
 }
 
@@ -32,23 +32,23 @@ func TestObserveTestdata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minimal := func(bottle string) map[string]string {
-		return map[string]string{reconciler.LabelManagedBy: reconciler.ManagedByValue, reconciler.LabelBottle: bottle}
+	minimal := func(bottleName string) map[string]string {
+		return map[string]string{bottle.LabelManagedBy: bottle.ManagedByValue, bottle.LabelBottle: bottleName}
 	}
-	guest := func(name, bottle, instance, hash string, labels map[string]string, st reconciler.State, detail string) reconciler.Resource {
-		hv := labels[reconciler.LabelHashVersion]
-		return reconciler.Resource{Kind: "smolvm", Role: reconciler.RoleGuest, Bottle: bottle, Instance: instance,
+	guest := func(name, bottleName, instance, hash string, labels map[string]string, st bottle.State, detail string) bottle.Resource {
+		hv := labels[bottle.LabelHashVersion]
+		return bottle.Resource{Kind: "smolvm", Role: bottle.RoleGuest, Bottle: bottleName, Instance: instance,
 			Name: name, Hash: hash, HashVersion: hv, Labels: labels, State: st, Detail: detail}
 	}
 	// Sorted by name; the unlabelled, foreign-labelled and ephemeral rows
 	// (agent-7, bottle-unlabelled, bottle-gina, vm-3a9c1d) are not ours.
-	want := []reconciler.Resource{
-		guest("bottle-alice", "alice", "host-a", "3f2a", ourLabels("alice", "host-a", "3f2a"), reconciler.StateRunning, "running"),
-		guest("bottle-bob", "bob", "host-a", "77aa", ourLabels("bob", "host-a", "77aa"), reconciler.StateCreated, "created"),
-		guest("bottle-carol", "carol", "host-b", "c0ff", ourLabels("carol", "host-b", "c0ff"), reconciler.StateStopped, "failed"),
-		guest("bottle-dave", "dave", "", "", minimal("dave"), reconciler.StateStopped, "unreachable"),
-		guest("bottle-erin", "erin", "", "", minimal("erin"), reconciler.StateStopped, "frozen"),
-		guest("bottle-frank", "frank", "", "", minimal("frank"), reconciler.StateStopped, "stopped"),
+	want := []bottle.Resource{
+		guest("bottle-alice", "alice", "host-a", "3f2a", ourLabels("alice", "host-a", "3f2a"), bottle.StateRunning, "running"),
+		guest("bottle-bob", "bob", "host-a", "77aa", ourLabels("bob", "host-a", "77aa"), bottle.StateCreated, "created"),
+		guest("bottle-carol", "carol", "host-b", "c0ff", ourLabels("carol", "host-b", "c0ff"), bottle.StateStopped, "failed"),
+		guest("bottle-dave", "dave", "", "", minimal("dave"), bottle.StateStopped, "unreachable"),
+		guest("bottle-erin", "erin", "", "", minimal("erin"), bottle.StateStopped, "frozen"),
+		guest("bottle-frank", "frank", "", "", minimal("frank"), bottle.StateStopped, "stopped"),
 	}
 	want[4].Broken = frozenBroken // bottle-erin
 	if !reflect.DeepEqual(got, want) {
@@ -96,15 +96,15 @@ func TestObserveEmpty(t *testing.T) {
 }
 
 func TestMapState(t *testing.T) {
-	tests := map[string]reconciler.State{
-		"running":     reconciler.StateRunning,
-		"created":     reconciler.StateCreated,
-		"stopped":     reconciler.StateStopped,
-		"failed":      reconciler.StateStopped,
-		"unreachable": reconciler.StateStopped,
-		"frozen":      reconciler.StateStopped,
-		"booting":     reconciler.StateUnknown,
-		"":            reconciler.StateUnknown,
+	tests := map[string]bottle.State{
+		"running":     bottle.StateRunning,
+		"created":     bottle.StateCreated,
+		"stopped":     bottle.StateStopped,
+		"failed":      bottle.StateStopped,
+		"unreachable": bottle.StateStopped,
+		"frozen":      bottle.StateStopped,
+		"booting":     bottle.StateUnknown,
+		"":            bottle.StateUnknown,
 	}
 	for in, want := range tests {
 		if got := mapState(in); got != want {

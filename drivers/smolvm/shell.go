@@ -11,8 +11,8 @@ import (
 
 	"github.com/moby/term"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/guestio"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // Exec runs x in the machine r with `machine exec` and returns the
@@ -21,7 +21,7 @@ import (
 // value in smolvm's environment, never on its command line; a name smolvm
 // itself reads is refused, as spec.envFromHost refuses it. There is no
 // timeout: ctx ends it, killing smolvm's process group.
-func (d *Driver) Exec(ctx context.Context, r reconciler.Resource, x guestio.Exec) (int, error) {
+func (d *Driver) Exec(ctx context.Context, r bottle.Resource, x guestio.Exec) (int, error) {
 	c, err := execCall(r.Name, x)
 	if err != nil {
 		return -1, fmt.Errorf("smolvm: exec in machine %q: %w", r.Name, err)
@@ -89,7 +89,7 @@ func (d *Driver) guestIsDir(ctx context.Context, name, p string) (bool, error) {
 // as docker cp does (into dst when it is a directory, else as dst). A file
 // goes with `machine cp`, keeping its mode; smolvm copies files only, so a
 // directory goes as a tar stream to `tar -x` in the guest, which needs tar.
-func (d *Driver) CopyTo(ctx context.Context, r reconciler.Resource, src, dst string) error {
+func (d *Driver) CopyTo(ctx context.Context, r bottle.Resource, src, dst string) error {
 	op := fmt.Sprintf("smolvm: copy %s to %s:%s", src, r.Name, dst)
 	st, err := os.Stat(src)
 	if err != nil {
@@ -124,7 +124,7 @@ func (d *Driver) CopyTo(ctx context.Context, r reconciler.Resource, src, dst str
 // CopyFrom copies the file or directory src of the machine r to the local
 // dst, as docker cp does: a file with `machine cp`, a directory as a tar
 // stream from `tar -c` in the guest.
-func (d *Driver) CopyFrom(ctx context.Context, r reconciler.Resource, src, dst string) error {
+func (d *Driver) CopyFrom(ctx context.Context, r bottle.Resource, src, dst string) error {
 	op := fmt.Sprintf("smolvm: copy %s:%s to %s", r.Name, src, dst)
 	isDir, err := d.guestIsDir(ctx, r.Name, src)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -32,11 +32,11 @@ func testLifecycle(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	r := observeOne(t, d, w.Name)
-	if r.State != reconciler.StateRunning || r.Detail != "running" {
+	if r.State != bottle.StateRunning || r.Detail != "running" {
 		t.Errorf("after create: state %q (%s), want running", r.State, r.Detail)
 	}
-	if !reflect.DeepEqual(r.Labels, machineLabels(w)) || r.Bottle != w.Bottle || r.Hash != w.Labels[reconciler.LabelHash] ||
-		r.Instance != w.Labels[reconciler.LabelInstance] || r.HashVersion != "1" || r.Kind != "smolvm" || r.Role != reconciler.RoleGuest {
+	if !reflect.DeepEqual(r.Labels, machineLabels(w)) || r.Bottle != w.Bottle || r.Hash != w.Labels[bottle.LabelHash] ||
+		r.Instance != w.Labels[bottle.LabelInstance] || r.HashVersion != "1" || r.Kind != "smolvm" || r.Role != bottle.RoleGuest {
 		t.Errorf("observed %+v, want the labels of %+v", r, w.Labels)
 	}
 	if created.Name != r.Name || created.Hash != r.Hash || created.State != r.State {
@@ -47,7 +47,7 @@ func testLifecycle(t *testing.T, b *backend) {
 		if err := d.Stop(ctx, r); err != nil {
 			t.Fatalf("stop %d: %v", i, err)
 		}
-		if got := observeOne(t, d, w.Name).State; got != reconciler.StateStopped {
+		if got := observeOne(t, d, w.Name).State; got != bottle.StateStopped {
 			t.Fatalf("after stop %d: state %q", i, got)
 		}
 	}
@@ -55,7 +55,7 @@ func testLifecycle(t *testing.T, b *backend) {
 		if err := d.Start(ctx, r); err != nil {
 			t.Fatalf("start %d: %v", i, err)
 		}
-		if got := observeOne(t, d, w.Name).State; got != reconciler.StateRunning {
+		if got := observeOne(t, d, w.Name).State; got != bottle.StateRunning {
 			t.Fatalf("after start %d: state %q", i, got)
 		}
 	}
@@ -68,7 +68,7 @@ func testLifecycle(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	for _, x := range rs {
-		if x.Instance == w.Labels[reconciler.LabelInstance] {
+		if x.Instance == w.Labels[bottle.LabelInstance] {
 			t.Errorf("after delete, still observed: %+v", x)
 		}
 	}
@@ -81,7 +81,7 @@ func TestDeleteMissing(t *testing.T) { eachBackend(t, testDeleteMissing) }
 
 func testDeleteMissing(t *testing.T, b *backend) {
 	d := b.driver(t, Options{})
-	if err := d.Delete(context.Background(), reconciler.Resource{Name: "bottle-nothing-" + randHex(t, 3)}); err != nil {
+	if err := d.Delete(context.Background(), bottle.Resource{Name: "bottle-nothing-" + randHex(t, 3)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -109,8 +109,8 @@ func testNameCollision(t *testing.T, b *backend) {
 	}
 	// Asked to stop, start or delete it by name, the driver refuses and
 	// names it.
-	foreign := reconciler.Resource{Name: w.Name}
-	for op, f := range map[string]func(context.Context, reconciler.Resource) error{"Stop": d.Stop, "Start": d.Start, "Delete": d.Delete} {
+	foreign := bottle.Resource{Name: w.Name}
+	for op, f := range map[string]func(context.Context, bottle.Resource) error{"Stop": d.Stop, "Start": d.Start, "Delete": d.Delete} {
 		if err := f(context.Background(), foreign); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), `"`+w.Name+`"`) {
 			t.Errorf("%s of the foreign machine = %v, want a conflict naming it", op, err)
 		}
@@ -177,7 +177,7 @@ func TestClassifiedErrors(t *testing.T) { eachBackend(t, testClassifiedErrors) }
 func testClassifiedErrors(t *testing.T, b *backend) {
 	ctx := context.Background()
 	d := b.driver(t, Options{})
-	missing := reconciler.Resource{Name: "bottle-missing-" + randHex(t, 3)}
+	missing := bottle.Resource{Name: "bottle-missing-" + randHex(t, 3)}
 
 	t.Run("start missing", func(t *testing.T) {
 		if err := d.Start(ctx, missing); !cerrdefs.IsNotFound(err) {
@@ -251,11 +251,11 @@ func testHangTimesOut(t *testing.T, b *backend) {
 	b.emulatorOnly(t, "SMOLVM_EMU_HANG")
 	tests := []struct {
 		hang string
-		op   func(d *Driver, w reconciler.Want) error
+		op   func(d *Driver, w bottle.Want) error
 	}{
-		{hang: "create", op: func(d *Driver, w reconciler.Want) error { _, err := d.Create(context.Background(), w); return err }},
-		{hang: "ls", op: func(d *Driver, _ reconciler.Want) error { _, err := d.Observe(context.Background()); return err }},
-		{hang: "version", op: func(d *Driver, _ reconciler.Want) error { _, err := d.Version(context.Background()); return err }},
+		{hang: "create", op: func(d *Driver, w bottle.Want) error { _, err := d.Create(context.Background(), w); return err }},
+		{hang: "ls", op: func(d *Driver, _ bottle.Want) error { _, err := d.Observe(context.Background()); return err }},
+		{hang: "version", op: func(d *Driver, _ bottle.Want) error { _, err := d.Version(context.Background()); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.hang, func(t *testing.T) {
@@ -275,7 +275,7 @@ func testHangTimesOut(t *testing.T, b *backend) {
 			}
 			// A listing that hangs leaves smolvm's bottles held, like
 			// a missing binary: the other guest kinds go on.
-			if tt.hang == "ls" && !errors.Is(err, reconciler.ErrUnobservable) {
+			if tt.hang == "ls" && !errors.Is(err, bottle.ErrUnobservable) {
 				t.Errorf("Observe with ls hanging = %v, want ErrUnobservable", err)
 			}
 			var ce *CmdError
@@ -303,13 +303,13 @@ func testCreatedButNotStarted(t *testing.T, b *backend) {
 			// Next pass: a fresh driver, as after a restart.
 			d := b.driver(t, Options{})
 			r := observeOne(t, d, w.Name)
-			if r.State != reconciler.StateCreated || r.Hash != w.Labels[reconciler.LabelHash] {
+			if r.State != bottle.StateCreated || r.Hash != w.Labels[bottle.LabelHash] {
 				t.Fatalf("observed %+v, want created with our labels", r)
 			}
 			if err := d.Start(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			if got := observeOne(t, d, w.Name).State; got != reconciler.StateRunning {
+			if got := observeOne(t, d, w.Name).State; got != bottle.StateRunning {
 				t.Errorf("after start: %q", got)
 			}
 		})
@@ -344,10 +344,10 @@ func testDeadMachineRestarted(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	b.emu(t, "kill", w.Name)
-	var r reconciler.Resource
+	var r bottle.Resource
 	eventually(t, 5*time.Second, "the dead machine to show as stopped", func() bool {
 		r = observeOne(t, d, w.Name)
-		return r.State == reconciler.StateStopped
+		return r.State == bottle.StateStopped
 	})
 	if r.Detail != "stopped" {
 		t.Errorf("detail %q", r.Detail)
@@ -355,7 +355,7 @@ func testDeadMachineRestarted(t *testing.T, b *backend) {
 	if err := d.Start(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if got := observeOne(t, d, w.Name).State; got != reconciler.StateRunning {
+	if got := observeOne(t, d, w.Name).State; got != bottle.StateRunning {
 		t.Errorf("after restart: %q", got)
 	}
 }

@@ -6,9 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/go-logr/logr/testr"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // A smolvm binary that is gone (a path that no longer exists, a name no
@@ -21,7 +20,7 @@ func TestObserveWithoutBinaryIsUnobservable(t *testing.T) {
 			t.Fatal(err)
 		}
 		rs, err := d.Observe(context.Background())
-		if rs != nil || !errors.Is(err, reconciler.ErrUnobservable) {
+		if rs != nil || !errors.Is(err, bottle.ErrUnobservable) {
 			t.Errorf("Observe with %s = %v, %v; want ErrUnobservable", bin, rs, err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 func TestUnreachableMachineRestarted(t *testing.T) { eachBackend(t, testUnreachableMachineRestarted) }
@@ -26,13 +26,13 @@ func testUnreachableMachineRestarted(t *testing.T, b *backend) {
 	b.emu(t, "unreachable", w.Name)
 
 	r := observeOne(t, d, w.Name)
-	if r.State != reconciler.StateStopped || r.Detail != "unreachable" || r.Broken != "" {
+	if r.State != bottle.StateStopped || r.Detail != "unreachable" || r.Broken != "" {
 		t.Fatalf("observed %+v, want stopped (unreachable), not broken", r)
 	}
 	if err := d.Start(ctx, r); err != nil {
 		t.Fatalf("Start of an unreachable machine: %v", err)
 	}
-	if got := observeOne(t, d, w.Name); got.State != reconciler.StateRunning {
+	if got := observeOne(t, d, w.Name); got.State != bottle.StateRunning {
 		t.Errorf("after Start: %s (%s), want running", got.State, got.Detail)
 	}
 	if fresh := b.machinePID(t, w.Name); fresh == zombie {

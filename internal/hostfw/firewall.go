@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 )
 
 // Runner runs one command; tests replace it with a fake iptables
@@ -86,9 +86,9 @@ func (f Firewall) family() Family {
 }
 
 // Read returns the filter table as it is now: one iptables-save. Within a
-// pass (a reconciler.WithShared context) every driver gets the same read.
+// pass (a bottle.WithShared context) every driver gets the same read.
 func (f Firewall) Read(ctx context.Context) (Table, error) {
-	return reconciler.Shared(ctx, "hostfw/"+string(f.family()), f.read)
+	return bottle.Shared(ctx, "hostfw/"+string(f.family()), f.read)
 }
 
 // ReadFresh reads the table without sharing, for a decision to change it.

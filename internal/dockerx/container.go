@@ -1,4 +1,4 @@
-package dockernet
+package dockerx
 
 import (
 	"context"
@@ -6,12 +6,11 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
 // LabelNetwork is set on containers: the bottle network they are attached
@@ -22,14 +21,14 @@ const LabelNetwork = "dev.bottle-reconcile.network"
 // kind and role: identity from its labels, its run state and health, and its
 // address on the network its LabelNetwork label names. The docker guest
 // driver shares it, so both read containers the same way.
-func ContainerResource(c container.Summary, kind string, role reconciler.Role) reconciler.Resource {
+func ContainerResource(c container.Summary, kind string, role bottle.Role) bottle.Resource {
 	var name string
 	if len(c.Names) > 0 {
 		name = strings.TrimPrefix(c.Names[0], "/")
 	}
-	r := reconciler.Labelled(kind, role, name, c.Labels)
-	r.ID, r.Health = c.ID, healthFromStatus(c.Status)
-	r.State, r.Detail = stateOf(c)
+	r := bottle.Labelled(kind, role, name, c.Labels)
+	r.ID, r.Health = c.ID, HealthFromStatus(c.Status)
+	r.State, r.Detail = StateOf(c)
 	if c.NetworkSettings != nil {
 		if ep := c.NetworkSettings.Networks[c.Labels[LabelNetwork]]; ep != nil {
 			r.Addr = endpointAddr(ep)
@@ -98,13 +97,13 @@ type ContainerLister interface {
 
 // ManagedContainers lists every container bottle-reconcile made, of every
 // role and instance, with one label-filtered call per pass: the bundle and
-// docker-guest drivers observe through it, and reconciler.Shared makes
+// docker-guest drivers observe through it, and bottle.Shared makes
 // their two observations one call. Callers pick their role by label and
 // must not change what it returns.
 func ManagedContainers(ctx context.Context, api ContainerLister) ([]container.Summary, error) {
-	return reconciler.Shared(ctx, "docker/containers/managed", func(ctx context.Context) ([]container.Summary, error) {
+	return bottle.Shared(ctx, "docker/containers/managed", func(ctx context.Context) ([]container.Summary, error) {
 		return api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-			filters.Arg("label", reconciler.LabelManagedBy+"="+reconciler.ManagedByValue))})
+			filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue))})
 	})
 }
 

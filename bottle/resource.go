@@ -1,4 +1,4 @@
-package reconciler
+package bottle
 
 import (
 	"net/netip"
@@ -92,4 +92,17 @@ type Want struct {
 	// (used by guests that live on the bottle network).
 	BundleAddr netip.Addr
 	GuestAddr  netip.Addr
+}
+
+// Fill sets the addresses that follow from the bottle's subnet, once known.
+func (w *Want) Fill(subnet netip.Prefix) {
+	if w.Role == RoleNetwork {
+		return
+	}
+	w.Subnet = subnet
+	w.BundleAddr = BundleAddr(subnet)
+	w.GuestAddr = GuestAddr(subnet)
+	if w.Role == RoleGuest {
+		w.Labels[LabelBundleAddr] = w.BundleAddr.String()
+	}
 }

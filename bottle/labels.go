@@ -1,9 +1,4 @@
-package reconciler
-
-import (
-	"crypto/sha256"
-	"encoding/hex"
-)
+package bottle
 
 // Label keys carried by every resource bottle-reconcile creates. Ownership is
 // decided by these labels only, never by name.
@@ -41,15 +36,6 @@ const (
 	// of them, so a replace can say that they changed, not the spec.
 	LabelFacts = labelPrefix + "facts"
 )
-
-// FactsDigest is the value of LabelFacts for facts, "" for none.
-func FactsDigest(facts string) string {
-	if facts == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(facts))
-	return hex.EncodeToString(sum[:8])
-}
 
 // OwnerLabels returns the labels that mark a resource of bottle b as owned by
 // this instance, with the hash of its role.
@@ -95,3 +81,13 @@ func ValidInstance(s string) bool {
 	}
 	return true
 }
+
+// HashVersion is the version of the reconciler's hash functions. A resource whose
+// hash-version label differs is never recreated for its hash alone, so a
+// change of hashing in a new release does not recreate every bottle.
+const HashVersion = "1"
+
+// LabelGuestKind records, on a bottle's network and bundle, the kind of
+// guest it was made for, so a bottle that lost its guest can be told
+// apart from one whose guest cannot be seen.
+const LabelGuestKind = labelPrefix + "guest-kind"

@@ -1,0 +1,13 @@
+package dockernet
+
+import "github.com/bottle-reconcile/bottle-reconcile/reconciler"
+
+// The reconciler's interfaces are checked here, in a test, so that the
+// driver itself does not import the reconciler (see drivers/deps_test.go).
+var (
+	_ reconciler.Driver      = (*NetworkDriver)(nil)
+	_ reconciler.Driver      = (*BundleDriver)(nil)
+	_ reconciler.Cleaner     = (*BundleDriver)(nil)
+	_ reconciler.HashFacter  = (*BundleDriver)(nil)
+	_ reconciler.EventSource = (*Events)(nil)
+)
