@@ -18,6 +18,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/procroute"
 )
 
 const secretValue = "s3cr3t-value-never-shown"
@@ -115,7 +116,7 @@ func TestLifecycleFake(t *testing.T) {
 		}
 		return rs[0]
 	}
-	guestRoutes := func() []route {
+	guestRoutes := func() []procroute.Route {
 		t.Helper()
 		c := api.containers["bottle-alice-guest"]
 		rs, err := api.net.routes(ctx, c.pid)
@@ -124,7 +125,7 @@ func TestLifecycleFake(t *testing.T) {
 		}
 		return rs
 	}
-	narrowed := []route{{Dev: "eth0", Dst: netip.PrefixFrom(w.BundleAddr, 32)}}
+	narrowed := []procroute.Route{{Dev: "eth0", Dst: netip.PrefixFrom(w.BundleAddr, 32)}}
 	if rs := guestRoutes(); !slices.Equal(rs, narrowed) {
 		t.Errorf("routes after create %v, want only %v", rs, narrowed)
 	}

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
-	cerrdefs "github.com/containerd/errdefs"
 )
 
 // wrap is dockerx.Wrap for this driver.

@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/procroute"
 )
 
 // fakeDocker keeps containers in a map by name. It understands the label
@@ -270,14 +272,16 @@ var errBoom = errors.New("boom")
 // and applies the `ip -batch` lines the driver sends.
 type fakeNet struct {
 	mu      sync.Mutex
-	tables  map[int][]route
+	tables  map[int][]procroute.Route
 	pids    map[string]int // init pid by container ID
 	batches [][]string
 	failOn  map[string]error // "routes" or "apply"
 	log     *[]string
 }
 
-func newFakeNet() *fakeNet { return &fakeNet{tables: map[int][]route{}, pids: map[string]int{}} }
+func newFakeNet() *fakeNet {
+	return &fakeNet{tables: map[int][]procroute.Route{}, pids: map[string]int{}}
+}
 
 // boot gives container id, running as pid, the routes Docker gives a
 // container at addr on a /29.
@@ -287,7 +291,7 @@ func (f *fakeNet) boot(id string, pid int, addr string) {
 	f.pids[id] = pid
 	a := netip.MustParseAddr(addr)
 	p := netip.PrefixFrom(a, 29).Masked()
-	f.tables[pid] = []route{
+	f.tables[pid] = []procroute.Route{
 		{Dev: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: p.Addr().Next()},
 		{Dev: "eth0", Dst: p},
 	}
@@ -316,7 +320,7 @@ func (f *fakeNet) initPID(id string) (int, error) {
 	return pid, nil
 }
 
-func (f *fakeNet) routes(_ context.Context, pid int) ([]route, error) {
+func (f *fakeNet) routes(_ context.Context, pid int) ([]procroute.Route, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.log != nil {
@@ -352,13 +356,13 @@ func (f *fakeNet) apply(_ context.Context, pid int, batch []string) error {
 		if err != nil {
 			return fmt.Errorf("fake ip: %q: %v", line, err)
 		}
-		i := slices.IndexFunc(rs, func(r route) bool { return r.Dst == p && r.Dev == w[4] })
+		i := slices.IndexFunc(rs, func(r procroute.Route) bool { return r.Dst == p && r.Dev == w[4] })
 		switch w[1] {
 		case "replace":
 			if i >= 0 {
 				rs = slices.Delete(rs, i, i+1)
 			}
-			rs = append(rs, route{Dev: w[4], Dst: p})
+			rs = append(rs, procroute.Route{Dev: w[4], Dst: p})
 		case "del":
 			if i < 0 {
 				return fmt.Errorf("fake ip: %q: no such route", line)

@@ -1,11 +1,12 @@
 package dockerguest
 
 import (
-	"bufio"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/procroute"
 )
 
 // procRoute is /proc/<pid>/net/route of a container Docker put at
@@ -14,32 +15,13 @@ const procRoute = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMas
 	"eth0\t00000000\t014DDB0A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
 	"eth0\t004DDB0A\t00000000\t0001\t0\t0\t0\tF8FFFFFF\t0\t0\t0\n"
 
-func TestParseProcRoutes(t *testing.T) {
-	rs, err := parseProcRoutes(bufio.NewScanner(strings.NewReader(procRoute)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []route{
-		{Dev: "eth0", Dst: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.219.77.1")},
-		{Dev: "eth0", Dst: netip.MustParsePrefix("10.219.77.0/29")},
-	}
-	if !slices.Equal(rs, want) {
-		t.Errorf("parsed %v, want %v", rs, want)
-	}
-	for _, bad := range []string{"h\neth0 00000000\n", "h\neth0 zz 00000000 0 0 0 0 00000000\n"} {
-		if _, err := parseProcRoutes(bufio.NewScanner(strings.NewReader(bad))); err == nil {
-			t.Errorf("parsed %q", bad)
-		}
-	}
-}
-
 func TestRouteBatch(t *testing.T) {
 	bun := netip.MustParseAddr("10.219.77.2")
-	docker, _ := parseProcRoutes(bufio.NewScanner(strings.NewReader(procRoute)))
-	only := []route{{Dev: "eth0", Dst: netip.MustParsePrefix("10.219.77.2/32")}}
+	docker, _ := procroute.Parse(strings.NewReader(procRoute))
+	only := []procroute.Route{{Dev: "eth0", Dst: netip.MustParsePrefix("10.219.77.2/32")}}
 	tests := []struct {
 		name  string
-		rs    []route
+		rs    []procroute.Route
 		drift string
 		batch []string
 		err   bool

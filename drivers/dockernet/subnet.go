@@ -1,23 +1,20 @@
 package dockernet
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"math/bits"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/network"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/procroute"
 )
 
 // ChooseSubnet returns the first /size subnet of pool that overlaps none of
@@ -79,11 +76,15 @@ func hostPrefixes() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("read host routes: %w", err)
 	}
 	defer f.Close()
-	routes, err := parseRoutes(f)
+	routes, err := procroute.Parse(f)
 	if err != nil {
 		return nil, fmt.Errorf("read host routes: %w", err)
 	}
-	out = append(out, routes...)
+	for _, r := range routes {
+		if r.Dst.Bits() > 0 { // the default route overlaps everything
+			out = append(out, r.Dst)
+		}
+	}
 	// One netlink dump for every interface's addresses: asking interface
 	// by interface costs a dump each, and a host with hundreds of bottles
 	// has hundreds of bridges and veths.
@@ -104,35 +105,6 @@ func hostPrefixes() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(ip.Unmap(), ones-(len(ipn.Mask)*8-32)).Masked())
 	}
 	return out, nil
-}
-
-// parseRoutes reads /proc/net/route: a header line, then
-// "Iface Destination Gateway Flags RefCnt Use Metric Mask ...". The kernel
-// prints Destination and Mask with %08X of the address word as it sits in
-// memory, so writing the number back in native order gives the address bytes.
-func parseRoutes(r io.Reader) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	sc := bufio.NewScanner(r)
-	for first := true; sc.Scan(); first = false {
-		f := strings.Fields(sc.Text())
-		if first || len(f) < 8 {
-			continue
-		}
-		dst, err1 := strconv.ParseUint(f[1], 16, 32)
-		mask, err2 := strconv.ParseUint(f[7], 16, 32)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("bad route line %q", sc.Text())
-		}
-		var d, m [4]byte
-		binary.NativeEndian.PutUint32(d[:], uint32(dst))
-		binary.NativeEndian.PutUint32(m[:], uint32(mask))
-		ones := bits.OnesCount32(binary.BigEndian.Uint32(m[:]))
-		if ones == 0 {
-			continue // the default route overlaps everything
-		}
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4(d), ones).Masked())
-	}
-	return out, sc.Err()
 }
 
 // subnetLock serialises list+choose+create. The in-process semaphore keeps

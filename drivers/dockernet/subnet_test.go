@@ -71,26 +71,6 @@ func TestChooseSubnetServesHundreds(t *testing.T) {
 	}
 }
 
-func TestParseRoutes(t *testing.T) {
-	// Captured on an x86-64 host: default via 192.0.2.1, docker0 172.17.0.0/16,
-	// eth0 192.0.2.0/24.
-	const table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
-		"eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
-		"docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n" +
-		"eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
-	got, err := parseRoutes(strings.NewReader(table))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := prefixes("172.17.0.0/16", "192.0.2.0/24")
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("parseRoutes() = %v, want %v", got, want)
-	}
-	if _, err := parseRoutes(strings.NewReader("h\neth0 zz 0 0 0 0 0 00FFFFFF\n")); err == nil {
-		t.Fatal("parseRoutes() accepted a bad destination")
-	}
-}
-
 func TestHostPrefixesIncludesLoopback(t *testing.T) {
 	got, err := hostPrefixes()
 	if err != nil {
