@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -399,15 +398,7 @@ func guestEnv(w bottle.Want, getenv func(string) (string, bool)) ([]string, erro
 func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 	pids := d.opts.PidsLimit
 	mem := int64(w.Spec.Resources.MemoryMiB) << 20
-	var sysctls map[string]string
-	// The network has no IPv6; also drop link-local IPv6, where the kernel
-	// has it (writing the sysctl fails otherwise).
-	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
-		sysctls = map[string]string{
-			"net.ipv6.conf.all.disable_ipv6":     "1",
-			"net.ipv6.conf.default.disable_ipv6": "1",
-		}
-	}
+	sysctls := dockerx.NoIPv6()
 	return &container.HostConfig{
 		NetworkMode: container.NetworkMode(w.Network),
 		Privileged:  false,

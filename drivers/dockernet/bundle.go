@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -231,15 +230,9 @@ func containerConfig(image, cfg string, labels map[string]string) *container.Con
 // and no port is published: the bundle is reached on its bottle address.
 func hostConfig(net string) *container.HostConfig {
 	pids := int64(bundlePidsLimit)
-	sysctls := map[string]string{
-		// Lets the unprivileged user bind DNS on port 53 with no capability.
-		"net.ipv4.ip_unprivileged_port_start": "0",
-	}
-	// The networks have no IPv6; also drop link-local IPv6, where the kernel
-	// has it (writing the sysctl fails otherwise).
-	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
-		sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
-	}
+	sysctls := dockerx.NoIPv6()
+	// Lets the unprivileged user bind DNS on port 53 with no capability.
+	sysctls["net.ipv4.ip_unprivileged_port_start"] = "0"
 	return &container.HostConfig{
 		NetworkMode:    container.NetworkMode(net),
 		Privileged:     false,

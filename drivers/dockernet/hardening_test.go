@@ -58,6 +58,7 @@ func TestBundleHostConfigHardening(t *testing.T) {
 	sysctls := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
 	if _, err := os.Stat("/proc/sys/net/ipv6"); err == nil {
 		sysctls["net.ipv6.conf.all.disable_ipv6"] = "1"
+		sysctls["net.ipv6.conf.default.disable_ipv6"] = "1"
 	}
 	want := &container.HostConfig{
 		NetworkMode:    "bottle-a",
