@@ -18,12 +18,12 @@ type liar struct {
 	send func(c Check) (addr, msg string, ok bool)
 }
 
-func (l liar) install(context.Context, string) (string, error) { return "/tmp/runner", nil }
-func (l liar) String() string                                  { return "lying guest" }
+func (l liar) install(context.Context, string) ([]string, error) { return []string{"/tmp/runner"}, nil }
+func (l liar) String() string                                    { return "lying guest" }
 
 func (l liar) run(_ context.Context, argv []string) ([]byte, error) {
 	var p Plan
-	if err := json.Unmarshal([]byte(argv[2]), &p); err != nil {
+	if err := json.Unmarshal([]byte(argv[len(argv)-1]), &p); err != nil {
 		return nil, err
 	}
 	var out Output

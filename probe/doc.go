@@ -2,8 +2,9 @@
 // reports, probe by probe, whether the bottle held.
 //
 // The work is split in two. The runner (Execute, RunMain) runs inside the
-// guest as the hidden `bottle-reconcile probe-run` subcommand of the static
-// binary: it carries out a Plan of checks and prints one Observation per
+// guest as the hidden `bottle-reconcile probe-run` subcommand of the
+// binary (a dynamically linked one with its own loader and libraries, so a
+// guest without the host's libc runs it too): it carries out a Plan of checks and prints one Observation per
 // check as JSON, saying only what it saw. The host side (Run) observes the
 // bottle, starts canaries (servers answering a random token) for the
 // duration of the run, builds the Plan from the bottle's layout and spec

@@ -48,12 +48,16 @@ func moduleRoot(t *testing.T) string {
 
 // buildBinary builds the static bottle-reconcile binary.
 func buildBinary(t *testing.T, dir string) string {
-	bin := filepath.Join(dir, "bottle-reconcile")
+	return buildBinaryEnv(t, filepath.Join(dir, "bottle-reconcile"), "CGO_ENABLED=0")
+}
+
+// buildBinaryEnv builds bottle-reconcile at bin with env added.
+func buildBinaryEnv(t *testing.T, bin string, env ...string) string {
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bottle-reconcile")
 	cmd.Dir = moduleRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+		t.Fatalf("build %v: %v\n%s", env, err, out)
 	}
 	return bin
 }

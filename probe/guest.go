@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
@@ -27,16 +28,13 @@ type GuestDriver interface {
 
 // guest is where the runner runs: a way to put the binary in and run it.
 type guest interface {
-	// install copies the static binary in and returns its path inside.
-	install(ctx context.Context, binary string) (string, error)
+	// install copies the runner binary in and returns the argv that runs
+	// it there.
+	install(ctx context.Context, binary string) ([]string, error)
 	// run runs argv inside and returns its stdout; an error carries stderr.
 	run(ctx context.Context, argv []string) ([]byte, error)
 	String() string
 }
-
-// installName is the runner's file name inside a guest; a random suffix
-// keeps two concurrent probes apart.
-func installName() string { return "bottle-probe-" + NewToken()[:8] }
 
 // driverGuest is the bottle's guest as its driver observed it.
 type driverGuest struct {
@@ -53,30 +51,46 @@ func (g driverGuest) String() string {
 }
 
 // install copies the runner to /tmp, or to / where there is no /tmp (a
-// FROM scratch image). The copy keeps the binary's mode, so it must be
-// executable here.
-func (g driverGuest) install(ctx context.Context, binary string) (string, error) {
+// FROM scratch image): the binary alone when it is static, else a
+// directory with its loader and libraries (see install.go). The copy keeps
+// the binary's mode, so it must be executable here.
+func (g driverGuest) install(ctx context.Context, binary string) ([]string, error) {
 	st, err := os.Stat(binary)
 	if err != nil {
-		return "", fmt.Errorf("probe: runner binary: %w", err)
+		return nil, fmt.Errorf("probe: runner binary: %w", err)
 	}
 	if st.Mode()&0o111 != 0o111 {
-		return "", fmt.Errorf("probe: runner binary %s has mode %#o, not executable by all: chmod a+x it", binary, st.Mode().Perm())
+		return nil, fmt.Errorf("probe: runner binary %s has mode %#o, not executable by all: chmod a+x it", binary, st.Mode().Perm())
 	}
-	name := installName()
+	deps, err := runnerDeps(binary)
+	if err != nil {
+		return nil, fmt.Errorf("probe: runner binary %s: %w", binary, err)
+	}
+	name, src := installName(), binary
+	if len(deps) > 0 {
+		tmp, err := os.MkdirTemp("", "bottle-probe-stage-")
+		if err != nil {
+			return nil, fmt.Errorf("probe: stage runner %s: %w", binary, err)
+		}
+		defer os.RemoveAll(tmp)
+		src = filepath.Join(tmp, name)
+		if err := stage(src, binary, deps); err != nil {
+			return nil, fmt.Errorf("probe: stage dynamically linked runner %s: %w", binary, err)
+		}
+	}
 	var errs []error
 	for _, dir := range []string{"/tmp", "/"} {
 		dst := path.Join(dir, name)
-		err := g.d.CopyTo(ctx, g.r, binary, dst)
+		err := g.d.CopyTo(ctx, g.r, src, dst)
 		if err == nil {
-			return dst, nil
+			return runnerCommand(dst, len(deps) > 0), nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return "", fmt.Errorf("probe: copy runner into %s: %w", g, errors.Join(errs...))
+	return nil, fmt.Errorf("probe: copy runner into %s: %w", g, errors.Join(errs...))
 }
 
 func (g driverGuest) run(ctx context.Context, argv []string) ([]byte, error) {

@@ -25,7 +25,8 @@ type Options struct {
 	Instance        string
 	Bottle          string
 	Spec            spec.Spec // the bottle's spec, defaults applied: it decides the expectations
-	// Binary is the static bottle-reconcile binary copied into the guest.
+	// Binary is the bottle-reconcile binary copied into the guest; a
+	// dynamically linked one goes with its loader and libraries.
 	Binary string
 	// Timeout bounds the runner inside the guest; default 3 minutes.
 	Timeout time.Duration
@@ -88,7 +89,7 @@ func runIn(ctx context.Context, o Options, t Target, g guest) ([]Result, error) 
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout+30*time.Second)
 	defer cancel()
-	bin, err := g.install(ctx, o.Binary)
+	argv, err := g.install(ctx, o.Binary)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func runIn(ctx context.Context, o Options, t Target, g guest) ([]Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.run(ctx, []string{bin, "probe-run", string(raw)})
+	out, err := g.run(ctx, append(argv, "probe-run", string(raw)))
 	if err != nil {
 		return nil, err
 	}

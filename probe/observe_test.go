@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path"
@@ -35,12 +36,22 @@ type fakeGuests struct {
 	files map[string][]string // by guest name
 }
 
-func (f *fakeGuests) CopyTo(_ context.Context, r bottle.Resource, _, dst string) error {
+func (f *fakeGuests) CopyTo(_ context.Context, r bottle.Resource, src, dst string) error {
 	if !slices.Contains(f.dirs, path.Dir(dst)) {
 		return fmt.Errorf("copy to %s:%s: no directory %s", r.Name, dst, path.Dir(dst))
 	}
-	f.files[r.Name] = append(f.files[r.Name], dst)
-	return nil
+	// A directory arrives whole, as docker cp copies it: every file in it.
+	return filepath.WalkDir(src, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		f.files[r.Name] = append(f.files[r.Name], path.Join(dst, filepath.ToSlash(rel)))
+		return nil
+	})
 }
 
 func (f *fakeGuests) Exec(_ context.Context, r bottle.Resource, x guestio.Exec) (int, error) {
@@ -125,10 +136,14 @@ func TestObserve(t *testing.T) {
 			if gu.String() != "container bottle-a" {
 				t.Errorf("guest %s", gu)
 			}
-			bin, err := gu.install(context.Background(), runnerFile(t, 0o755))
+			argv, err := gu.install(context.Background(), runnerFile(t, 0o755))
 			if err != nil {
 				t.Fatal(err)
 			}
+			if len(argv) != 1 {
+				t.Fatalf("a script runner installed as %q, want the file alone", argv)
+			}
+			bin := argv[0]
 			if !strings.HasPrefix(bin, tt.path) {
 				t.Errorf("runner installed at %s, want under %s", bin, tt.path)
 			}

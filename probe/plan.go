@@ -50,7 +50,8 @@ const (
 // Plan is what the runner carries out inside the guest.
 type Plan struct {
 	Checks []Check `json:"checks"`
-	// RemoveSelf makes the runner delete its own binary when it is done.
+	// RemoveSelf makes the runner delete its own binary when it is done,
+	// or the directory it was installed as with its loader and libraries.
 	RemoveSelf bool `json:"removeSelf,omitempty"`
 }
 

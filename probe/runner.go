@@ -38,9 +38,7 @@ func RunMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	out := Output{Observations: Execute(ctx, p), UID: os.Getuid()}
 	if p.RemoveSelf {
-		if self, err := os.Executable(); err == nil {
-			_ = os.Remove(self)
-		}
+		removeSelf()
 	}
 	if err := json.NewEncoder(stdout).Encode(out); err != nil {
 		fmt.Fprintf(stderr, "probe-run: write results: %v\n", err)

@@ -58,10 +58,14 @@ func TestSmolvmGuestOnEmulator(t *testing.T) {
 	}
 	g := driverGuest{d: drv, r: bottle.Resource{Name: "bottle-p"}, kind: spec.GuestSmolvm}
 	ctx := context.Background()
-	dst, err := g.install(ctx, runner)
+	argv, err := g.install(ctx, runner)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(argv) != 1 {
+		t.Fatalf("a script runner installed as %q, want the file alone", argv)
+	}
+	dst := argv[0]
 	out, err := g.run(ctx, []string{dst, "probe-run", "-"})
 	if err != nil {
 		t.Fatal(err)

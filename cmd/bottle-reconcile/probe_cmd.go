@@ -21,7 +21,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.register(fs)
 	dir := fs.String("dir", "specs", "the spec directory holding the bottle's spec")
 	output := fs.String("o", "text", "output: text or json")
-	bin := fs.String("probe-binary", "", "static bottle-reconcile binary to run inside the guest (default: this binary)")
+	bin := fs.String("probe-binary", "", "bottle-reconcile binary to run inside the guest, static or dynamically linked (default: this binary)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "limit for the probes inside the guest")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

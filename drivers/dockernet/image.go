@@ -21,6 +21,8 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/elfdeps"
 )
 
 // ImageRepo is the repository of bundle images; the tag is a content hash.
@@ -44,14 +46,9 @@ CMD ["bundle", "run"]
 // in the image under rootfs/ at the paths the loader will look for them.
 type imageContext struct {
 	binary []byte
-	libs   []contextFile // empty for a static binary
+	libs   []elfdeps.File // empty for a static binary
 	// libDirs are the image's directories holding libs, searched first.
 	libDirs []string
-}
-
-type contextFile struct {
-	path string // absolute, in the image
-	data []byte
 }
 
 // newImageContext reads the binary at path and what it needs to run.
@@ -60,14 +57,14 @@ func newImageContext(path string) (imageContext, error) {
 	if err != nil {
 		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
 	}
-	libs, err := elfDeps(path)
+	libs, err := elfdeps.Deps(path)
 	if err != nil {
 		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
 	}
 	c := imageContext{binary: bin, libs: libs}
 	seen := map[string]bool{}
 	for _, l := range libs {
-		if d := filepath.Dir(l.path); !seen[d] {
+		if d := filepath.Dir(l.Path); !seen[d] {
 			seen[d] = true
 			c.libDirs = append(c.libDirs, d)
 		}
@@ -92,8 +89,8 @@ func (c imageContext) tag() string {
 	h.Write(c.binary)
 	h.Write([]byte(c.dockerfile()))
 	for _, l := range c.libs {
-		h.Write([]byte(l.path))
-		h.Write(l.data)
+		h.Write([]byte(l.Path))
+		h.Write(l.Data)
 	}
 	return ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 }
@@ -118,7 +115,7 @@ func (c imageContext) tarball() ([]byte, error) {
 			name string
 			mode int64
 			data []byte
-		}{"rootfs" + l.path, 0o555, l.data})
+		}{"rootfs" + l.Path, 0o555, l.Data})
 	}
 	for _, f := range files {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}

@@ -1,4 +1,7 @@
-package dockernet
+// Package elfdeps lists what the dynamic loader needs to run an ELF
+// binary, read from its headers alone, so a dynamically linked build can be
+// carried, with its loader and libraries, where the host's libc is not.
+package elfdeps
 
 import (
 	"bufio"
@@ -11,13 +14,22 @@ import (
 	"strings"
 )
 
-// elfDeps returns what the dynamic loader needs to run the ELF binary at
-// path: its interpreter (PT_INTERP), at the path the kernel asks for, and
-// every shared library it needs, transitively, each at the host path it is
-// found at. The contents are the files the links resolve to. A static
-// binary needs nothing. It reads files only: running the host's ldd would
-// run the binary's own loader.
-func elfDeps(path string) ([]contextFile, error) {
+// File is one file the loader needs: where it is on this host (the path the
+// loader looks for it at) and its contents, those of the file a link there
+// resolves to.
+type File struct {
+	Path string
+	Data []byte
+	// Loader marks the ELF interpreter, the dynamic loader itself.
+	Loader bool
+}
+
+// Deps returns what the dynamic loader needs to run the ELF binary at path:
+// its interpreter (PT_INTERP), at the path the kernel asks for, and every
+// shared library it needs, transitively, each at the host path it is found
+// at, sorted by path. A static binary needs nothing. It reads files only:
+// running the host's ldd would run the binary's own loader.
+func Deps(path string) ([]File, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, err
@@ -31,7 +43,7 @@ func elfDeps(path string) ([]contextFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read its ELF interpreter %s: %w", interp, err)
 	}
-	out := []contextFile{{interp, data}}
+	out := []File{{Path: interp, Data: data, Loader: true}}
 	dirs := searchDirs(f, interp)
 	seen := map[string]bool{}
 	queue := []*elf.File{f}
@@ -57,13 +69,13 @@ func elfDeps(path string) ([]contextFile, error) {
 				return nil, fmt.Errorf("read library %s: %w", libPath, err)
 			}
 			if libPath != interp {
-				out = append(out, contextFile{libPath, data})
+				out = append(out, File{Path: libPath, Data: data})
 			}
 			defer lib.Close()
 			queue = append(queue, lib)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 

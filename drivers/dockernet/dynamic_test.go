@@ -2,47 +2,16 @@ package dockernet
 
 import (
 	"context"
-	"debug/elf"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/elfdeps"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
-
-func TestElfDeps(t *testing.T) {
-	if deps, err := elfDeps(testBinary); err != nil || len(deps) != 0 {
-		t.Errorf("elfDeps(static build) = %d files, %v; want none", len(deps), err)
-	}
-	// /bin/sh on Debian needs the dynamic loader and libc, like a cgo build.
-	deps, err := elfDeps("/bin/sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, d := range deps {
-		paths = append(paths, d.path)
-		if f, err := elf.NewFile(strings.NewReader(string(d.data))); err != nil {
-			t.Errorf("%s: not an ELF file: %v", d.path, err)
-		} else {
-			f.Close()
-		}
-	}
-	got := strings.Join(paths, " ")
-	sh, _ := elf.Open("/bin/sh")
-	interp, _ := interpreter(sh)
-	sh.Close()
-	if !strings.Contains(" "+got+" ", " "+interp+" ") || !strings.Contains(got, "/libc.so.6") {
-		t.Errorf("elfDeps(/bin/sh) = %s; want its interpreter %s and libc", got, interp)
-	}
-	if _, err := elfDeps("/nonexistent"); err == nil {
-		t.Error("elfDeps(/nonexistent) = nil error")
-	}
-}
 
 // TestBundleFromDynamicBinary builds bottle-reconcile as `go install` does
 // by default (cgo, dynamically linked) and checks that a bundle made from
@@ -57,7 +26,7 @@ func TestBundleFromDynamicBinary(t *testing.T) {
 	if err := buildBinaryEnv(bin, "CGO_ENABLED=1"); err != nil {
 		t.Fatal(err)
 	}
-	if deps, err := elfDeps(bin); err != nil || len(deps) == 0 {
+	if deps, err := elfdeps.Deps(bin); err != nil || len(deps) == 0 {
 		t.Fatalf("the cgo build is not dynamically linked (%d deps, %v): the test would prove nothing", len(deps), err)
 	}
 	ic, err := newImageContext(bin)
