@@ -12,8 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/elfdeps"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -42,7 +42,7 @@ func TestRunnerFromDynamicBinary(t *testing.T) {
 	// Root in the guest, so the runner may remove what the copy made
 	// (it arrives root's, in a sticky /tmp).
 	c, err := cli.ContainerCreate(ctx, &container.Config{Image: tag, User: "0:0",
-		Labels: map[string]string{reconciler.LabelInstance: instance}},
+		Labels: map[string]string{bottle.LabelInstance: instance}},
 		&container.HostConfig{NetworkMode: "none"}, nil, nil, "bottle-probe-dyn-"+id)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestRunnerFromDynamicBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, guests := drivers(t, cli)
-	g := driverGuest{d: guests, r: reconciler.Resource{ID: c.ID, Name: "bottle-probe-dyn-" + id}, kind: spec.GuestDocker}
+	g := driverGuest{d: guests, r: bottle.Resource{ID: c.ID, Name: "bottle-probe-dyn-" + id}, kind: spec.GuestDocker}
 
 	// The control: the binary alone finds no loader in this guest.
 	if err := guests.CopyTo(ctx, g.r, bin, "/tmp/alone"); err != nil {
