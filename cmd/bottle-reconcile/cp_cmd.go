@@ -37,14 +37,9 @@ func cmdCp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-reconcile cp: %s:%s: the guest path must be absolute\n", name, guestPath)
 		return exitUsage
 	}
-	if err := c.resolve(*dir); err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitUsage
-	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitExecFailed
+	e, code := c.open(*dir, stderr, exitExecFailed)
+	if e == nil {
+		return code
 	}
 	defer e.Close()
 	sh, g, err := c.findGuest(ctx, e, name)

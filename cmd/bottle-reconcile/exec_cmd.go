@@ -71,14 +71,9 @@ func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	if err := c.resolve(*dir); err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitUsage
-	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitExecFailed
+	e, code := c.open(*dir, stderr, exitExecFailed)
+	if e == nil {
+		return code
 	}
 	defer e.Close()
 	sh, g, err := c.findGuest(ctx, e, name)
@@ -102,7 +97,7 @@ func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			x.Resize = t.resize
 		}
 	}
-	code, err := sh.Exec(ctx, g, x)
+	code, err = sh.Exec(ctx, g, x)
 	if err != nil {
 		fmt.Fprintf(stderr, "bottle-reconcile exec: %v\n", err)
 		if errors.Is(err, context.Canceled) {

@@ -36,14 +36,9 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := pos[0]
-	if err := c.resolve(*dir); err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitUsage
-	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitFail
+	e, code := c.open(*dir, stderr, exitFail)
+	if e == nil {
+		return code
 	}
 	defer e.Close()
 	b, err := c.findBundle(ctx, e, name)

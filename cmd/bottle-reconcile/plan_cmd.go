@@ -40,14 +40,9 @@ func first(s []string) string {
 // plan prints the plan of the next pass. With watch, it also notes what a
 // watcher would hold back of it, which a --once pass does at once.
 func plan(ctx context.Context, c *common, dir string, watch, detailed bool, output string, stdout, stderr io.Writer) int {
-	if err := c.resolve(dir); err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitUsage
-	}
-	e, err := c.build(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
-		return exitFail
+	e, code := c.open(dir, stderr, exitFail)
+	if e == nil {
+		return code
 	}
 	defer e.Close()
 	p, err := e.rec.Plan(ctx)

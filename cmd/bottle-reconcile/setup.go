@@ -198,6 +198,22 @@ func (c *common) openLocked(ctx context.Context, stderr io.Writer) (e *env, rele
 	return e, func() { lock.Release(); e.Close() }, exitOK
 }
 
+// open resolves the spec directory and wires the drivers, for a command
+// that needs no instance lock; failCode is the command's exit code when the
+// wiring fails. A nil env comes with the code to exit with.
+func (c *common) open(dir string, stderr io.Writer, failCode int) (*env, int) {
+	if err := c.resolve(dir); err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return nil, exitUsage
+	}
+	e, err := c.build(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bottle-reconcile: %v\n", err)
+		return nil, failCode
+	}
+	return e, exitOK
+}
+
 // dockernetOptions are the network and bundle drivers' settings from flags.
 func (c *common) dockernetOptions() dockernet.Options {
 	return dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream,
