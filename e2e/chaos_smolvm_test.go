@@ -92,9 +92,7 @@ func (c *chaos) smolvmHangFaults() []fault {
 // runs one pass with machine op (create or start) hanging.
 func (c *chaos) hungReplace(op string) string {
 	b := c.pick("s")
-	c.gen++
-	c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-	c.write(b)
+	c.edit(b)
 	r, took := c.hungPass("SMOLVM_EMU_HANG="+op, "machine "+op, hangCreateTimeout)
 	return fmt.Sprintf("env of %s edited, a pass with machine %s hanging exited %d after %s", b, op, r.code, took.Round(100*time.Millisecond))
 }

@@ -44,15 +44,16 @@ func (c *chaos) remountState(opt string) {
 	}
 }
 
-// edit changes bottle b's env, so a pass has work to do on it.
+// edit changes bottle b's env (a new GEN value), so its guest must be
+// replaced and a pass has work to do on it.
 func (c *chaos) edit(b string) {
 	c.gen++
 	c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
 	c.write(b)
 }
 
-// unchanged reports the resources (by kind/name) whose IDs differ from
-// before, or that are gone.
+// changedSince reports the resources (by kind/name) whose IDs differ
+// from before, or that are gone.
 func (c *chaos) changedSince(before map[string]string) []string {
 	now := c.e.ids()
 	var out []string

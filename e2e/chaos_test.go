@@ -232,9 +232,7 @@ func (c *chaos) faults() []fault {
 	fs := []fault{
 		{"reconciler SIGKILL while replacing a guest", func(c *chaos) string {
 			b := c.pick("")
-			c.gen++
-			c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-			c.write(b)
+			c.edit(b)
 			return fmt.Sprintf("env of %s edited, --once killed after %s", b, c.killedOnce(3*time.Second))
 		}},
 		{"reconciler SIGKILL while tearing down", func(c *chaos) string {
@@ -303,9 +301,7 @@ func (c *chaos) faults() []fault {
 		}},
 		{"two reconcilers at once", func(c *chaos) string {
 			b := c.pick("")
-			c.gen++
-			c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-			c.write(b)
+			c.edit(b)
 			res := make(chan result, 2)
 			for range 2 {
 				go func() { res <- c.e.runNoFatal("", "--once", c.e.specs) }()
@@ -330,9 +326,7 @@ func (c *chaos) faults() []fault {
 	if *chaosDockerd {
 		fs = append(fs, fault{"dockerd SIGKILL mid-pass", func(c *chaos) string {
 			b := c.pick("")
-			c.gen++
-			c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-			c.write(b)
+			c.edit(b)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := c.e.command(ctx, "", "--once", c.e.specs)
@@ -357,9 +351,7 @@ func (c *chaos) faults() []fault {
 // runs one pass with the emulator's fault setting on, then turns it off.
 func (c *chaos) smolvmFault(setting string) string {
 	b := c.pick("s")
-	c.gen++
-	c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-	c.write(b)
+	c.edit(b)
 	c.e.emuFaults([]string{setting})
 	r := c.e.runNoFatal("", "--once", c.e.specs)
 	c.e.emuFaults(nil)

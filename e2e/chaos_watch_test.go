@@ -225,9 +225,7 @@ func (c *chaos) churnOps() []churnOp {
 	return []churnOp{
 		{"valid rewrite", func(c *chaos) string {
 			b := c.pick("")
-			c.gen++
-			c.bottles[b].Env["GEN"] = fmt.Sprint(c.gen)
-			c.write(b)
+			c.edit(b)
 			return b
 		}},
 		{"invalid rewrite", func(c *chaos) string {
