@@ -557,7 +557,7 @@ func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Ad
 // routeDrift says how a running guest's routes differ from its bundle's
 // /32 alone, or "".
 func (d *Driver) routeDrift(ctx context.Context, r bottle.Resource, bundleAddr netip.Addr) string {
-	pid, err := d.net.initPID(r.ID)
+	pid, err := d.net.netPID(r.ID)
 	if errors.Is(err, errPIDUnknown) {
 		c, err := d.api.ContainerInspect(ctx, ref(r))
 		switch {

@@ -304,13 +304,13 @@ func (f *fakeNet) halt(id string) {
 	delete(f.pids, id)
 }
 
-func (f *fakeNet) initPID(id string) (int, error) {
+func (f *fakeNet) netPID(id string) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.log != nil {
-		*f.log = append(*f.log, "initPID")
+		*f.log = append(*f.log, "netPID")
 	}
-	if err := f.failOn["initPID"]; err != nil {
+	if err := f.failOn["netPID"]; err != nil {
 		return 0, err
 	}
 	pid, ok := f.pids[id]

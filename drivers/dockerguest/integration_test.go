@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -69,14 +70,22 @@ func TestGuestOnDocker(t *testing.T) {
 	if r.State != bottle.StateRunning || r.Addr != guestAddr {
 		t.Errorf("created %+v", r)
 	}
-	// Observe finds the guest's init from its cgroup, without Docker, and
-	// it is the process Docker names.
+	// Observe finds a process of the guest from its cgroup, without
+	// Docker, and it is in the network namespace of the process Docker
+	// names.
 	c, err := cli.ContainerInspect(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pid, err := d.net.initPID(r.ID); err != nil || pid != c.State.Pid {
-		t.Errorf("initPID from the cgroup = %d, %v; Docker says %d", pid, err, c.State.Pid)
+	netns := func(pid int) string {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return link
+	}
+	if pid, err := d.net.netPID(r.ID); err != nil || netns(pid) != netns(c.State.Pid) {
+		t.Errorf("netPID from the cgroup = %d, %v; not in the network namespace of Docker's pid %d", pid, err, c.State.Pid)
 	}
 	got := observeOne(ctx, t, d, inst, w.Name)
 	if got.State != bottle.StateRunning || got.Drift != "" || got.Bottle != bottleName || got.Hash != "h-"+bottleName ||

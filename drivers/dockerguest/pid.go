@@ -1,8 +1,6 @@
 package dockerguest
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -52,11 +50,33 @@ func newCgroupPIDs(root, proc string) cgroupPIDs {
 	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32)}
 }
 
-// initPID returns the host pid of the init process of the running
-// container id, or errPIDUnknown.
-func (c cgroupPIDs) initPID(id string) (int, error) {
+// netPID returns the host pid of a process in the network namespace of the
+// running container id, which is what reading its routes needs: its only
+// process, or its first when all of them share one network namespace (then
+// its init's), else its init. The first two cost a readlink per process;
+// finding the init costs a /proc/<pid>/status each, several times dearer,
+// and a guest with a shell and a child is the common case.
+func (c cgroupPIDs) netPID(id string) (int, error) {
+	pids, dir, err := c.procs(id)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case len(pids) == 1 && c.inOtherPIDNamespace(pids[0]):
+		// One process, in a pid namespace of its own: the init, whose
+		// exit would have ended the container.
+		return pids[0], nil
+	case len(pids) > 1 && c.shareNetNamespace(pids):
+		return pids[0], nil
+	}
+	return c.findInit(id, dir, pids)
+}
+
+// procs lists the processes in the cgroup of container id, and the cgroup,
+// or errPIDUnknown when no layout has it.
+func (c cgroupPIDs) procs(id string) ([]int, string, error) {
 	if id == "" || strings.ContainsAny(id, "/.") {
-		return 0, errPIDUnknown
+		return nil, "", errPIDUnknown
 	}
 	first := int(c.hit.Load())
 	for i := range cgroupLayouts {
@@ -67,25 +87,47 @@ func (c cgroupPIDs) initPID(id string) (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read processes of container %.12s: %w", id, err)
+			return nil, "", fmt.Errorf("read processes of container %.12s: %w", id, err)
 		}
 		c.hit.Store(int32(n))
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && c.inOtherPIDNamespace(pid) {
-			// One process, in a pid namespace of its own: the init, whose
-			// exit would have ended the container. An idle guest is mostly
-			// this, and two readlinks cost far less than its status.
-			return pid, nil
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			pid, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
-			if err == nil && c.isNamespaceInit(pid) {
-				return pid, nil
+		var pids []int
+		for f := range strings.FieldsSeq(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
 			}
 		}
-		return 0, fmt.Errorf("container %.12s has no init process in %s", id, dir)
+		return pids, dir, nil
 	}
-	return 0, errPIDUnknown
+	return nil, "", errPIDUnknown
+}
+
+// findInit returns the one of pids that is pid 1 of its own pid namespace.
+func (c cgroupPIDs) findInit(id, dir string, pids []int) (int, error) {
+	for _, pid := range pids {
+		if c.isNamespaceInit(pid) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("container %.12s has no init process in %s", id, dir)
+}
+
+// shareNetNamespace reports whether every one of pids is in the same
+// network namespace, and it is not this process's (a guest always has one
+// of its own).
+func (c cgroupPIDs) shareNetNamespace(pids []int) bool {
+	ours, err := os.Readlink(filepath.Join(c.proc, "self", "ns", "net"))
+	if err != nil {
+		return false
+	}
+	var first string
+	for i, pid := range pids {
+		ns, err := os.Readlink(filepath.Join(c.proc, strconv.Itoa(pid), "ns", "net"))
+		if err != nil || ns == ours || (i > 0 && ns != first) {
+			return false
+		}
+		first = ns
+	}
+	return true
 }
 
 // inOtherPIDNamespace reports whether pid's pid namespace is known and not

@@ -23,11 +23,11 @@ import (
 // reports as drift and Start and Repair undo.
 
 // guestNet reads and changes the main IPv4 routing table of a running
-// guest, named by the host PID of its init process, and finds that PID
+// guest, named by the host PID of a process in its network namespace, and finds that PID
 // from the container ID without asking Docker (errPIDUnknown when it
 // cannot).
 type guestNet interface {
-	initPID(id string) (int, error)
+	netPID(id string) (int, error)
 	routes(ctx context.Context, pid int) ([]procroute.Route, error)
 	apply(ctx context.Context, pid int, batch []string) error
 }
