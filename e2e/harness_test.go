@@ -484,7 +484,7 @@ func netName(bottle string) string    { return "bottle-" + bottle }
 func bundleName(bottle string) string { return "bottle-" + bottle + "-bundle" }
 func guestName(bottle string) string  { return "bottle-" + bottle }
 func egressName(instance string) string {
-	return "bottle-egress-" + instance // drivers/dockernet/egress.go
+	return "bottle-egress-" + instance // internal/dockerx/egress.go
 }
 
 // ids is a snapshot of the instance's Docker objects: name → ID.

@@ -30,6 +30,7 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet/sidecar"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -622,7 +623,7 @@ func drivers(t *testing.T, cli *client.Client) (netd, bund Observer, guests Gues
 	if err != nil {
 		t.Fatal(err)
 	}
-	bund, err = dockernet.NewBundleDriver(cli, dockernet.Options{}, logr.Discard())
+	bund, err = sidecar.New(cli, sidecar.Options{}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

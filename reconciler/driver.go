@@ -47,7 +47,7 @@ type Versioned interface {
 }
 
 // Cleaner is implemented by drivers that keep per-instance resources of
-// their own besides the bottles' (dockernet's egress network). Cleanup
+// their own besides the bottles' (the sidecar driver's egress network). Cleanup
 // removes them; the reconciler calls it once an instance has no bottles
 // left. Something still in use is left alone, without an error.
 type Cleaner interface {

@@ -8,17 +8,17 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
-	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet/sidecar"
 )
 
 // findBundleImage returns the newest bundle image bottle-reconcile built:
 // the warm-up made sure the current binary's is there.
 func findBundleImage(ctx context.Context, w *world) (string, error) {
 	imgs, err := w.docker.ImageList(ctx, image.ListOptions{
-		Filters: filters.NewArgs(filters.Arg("reference", dockernet.ImageRepo+":*")),
+		Filters: filters.NewArgs(filters.Arg("reference", sidecar.ImageRepo+":*")),
 	})
 	if err != nil {
-		return "", fmt.Errorf("list %s images: %w", dockernet.ImageRepo, err)
+		return "", fmt.Errorf("list %s images: %w", sidecar.ImageRepo, err)
 	}
 	best, created := "", int64(-1)
 	for _, im := range imgs {
@@ -29,7 +29,7 @@ func findBundleImage(ctx context.Context, w *world) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("no %s image: the warm-up should have built one", dockernet.ImageRepo)
+		return "", fmt.Errorf("no %s image: the warm-up should have built one", sidecar.ImageRepo)
 	}
 	return best, nil
 }

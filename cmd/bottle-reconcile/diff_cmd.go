@@ -9,6 +9,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockerguest"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet/sidecar"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/review"
@@ -98,7 +99,7 @@ func hostLayout(pool netip.Prefix) reconciler.HostLayout {
 	var dg *dockerguest.Driver
 	return reconciler.HostLayout{
 		NetworkKind: dockernet.NetworkKind,
-		BundleKind:  dockernet.BundleKind,
+		BundleKind:  sidecar.Kind,
 		Guests: map[string]reconciler.GuestLayout{
 			spec.GuestSmolvm: {Kind: smolvm.Kind},
 			spec.GuestDocker: {Kind: dockerguest.Kind, Name: dg.NameFor},

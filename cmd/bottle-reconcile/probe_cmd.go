@@ -90,7 +90,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // probeDrivers are the drivers the probe observes the bottle with, as a
 // pass does, and the guest driver it runs its helper through.
 func (c *common) probeDrivers(ctx context.Context, e *env, kind string) (probe.Options, error) {
-	netd, err := dockernet.NewNetworkDriver(e.docker, c.dockernetOptions(), e.log)
+	netd, err := dockernet.NewNetworkDriver(e.docker, c.networkOptions(), e.log)
 	if err != nil {
 		return probe.Options{}, err
 	}

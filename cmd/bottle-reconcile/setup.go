@@ -21,6 +21,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet/sidecar"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/smolvm"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
@@ -170,7 +171,7 @@ func (c *common) logger(stderr io.Writer) logr.Logger {
 type env struct {
 	rec    *reconciler.Reconciler
 	docker *client.Client
-	bundle *dockernet.BundleDriver
+	bundle *sidecar.Driver
 	guests map[string]reconciler.Driver // by spec.guest kind
 	log    logr.Logger
 }
@@ -214,9 +215,12 @@ func (c *common) open(dir string, stderr io.Writer, failCode int) (*env, int) {
 	return e, exitOK
 }
 
-// dockernetOptions are the network and bundle drivers' settings from flags.
-func (c *common) dockernetOptions() dockernet.Options {
-	return dockernet.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream,
+// networkOptions are the network driver's settings from flags.
+func (c *common) networkOptions() dockernet.Options { return dockernet.Options{Pool: c.pool} }
+
+// sidecarOptions are the bundle driver's settings from flags.
+func (c *common) sidecarOptions() sidecar.Options {
+	return sidecar.Options{Pool: c.pool, BundleBinary: c.bundleBin, DNSUpstream: c.dnsUpstream,
 		DNSQueryRate: c.dnsQueryRate, DNSQueryBurst: c.dnsQueryBurst, MaxWildcardBytes: c.dnsWildcard}
 }
 
@@ -227,13 +231,12 @@ func (c *common) build(stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	opts := c.dockernetOptions()
-	netd, err := dockernet.NewNetworkDriver(cli, opts, log)
+	netd, err := dockernet.NewNetworkDriver(cli, c.networkOptions(), log)
 	if err != nil {
 		cli.Close()
 		return nil, err
 	}
-	bund, err := dockernet.NewBundleDriver(cli, opts, log)
+	bund, err := sidecar.New(cli, c.sidecarOptions(), log)
 	if err != nil {
 		cli.Close()
 		return nil, err

@@ -28,8 +28,8 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
-	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -147,7 +147,7 @@ func (x *e2e) networks() []network.Summary {
 		x.t.Fatal(err)
 	}
 	// The egress network is found by name too, should its labels ever change.
-	if eg, err := x.cli.NetworkInspect(context.Background(), dockernet.EgressNetworkName(x.inst), network.InspectOptions{}); err == nil &&
+	if eg, err := x.cli.NetworkInspect(context.Background(), dockerx.EgressNetworkName(x.inst), network.InspectOptions{}); err == nil &&
 		!slices.ContainsFunc(ns, func(n network.Summary) bool { return n.ID == eg.ID }) {
 		ns = append(ns, network.Summary{ID: eg.ID, Name: eg.Name})
 	}

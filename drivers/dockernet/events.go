@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 )
 
 // eventsAPI is the part of the Docker client the event watcher uses.
@@ -110,9 +111,9 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 // every bottle of its instance.
 func bottleOfNetwork(name, instance string) (string, bool) {
 	switch {
-	case name == EgressNetworkName(instance):
+	case name == dockerx.EgressNetworkName(instance):
 		return "", true
-	case strings.HasPrefix(name, "bottle-egress-"):
+	case strings.HasPrefix(name, dockerx.EgressNetworkName("")):
 		return "", false // another instance's
 	case strings.HasPrefix(name, bottle.Names("", bottle.RoleNetwork)):
 		return strings.TrimPrefix(name, bottle.Names("", bottle.RoleNetwork)), true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/go-logr/logr/testr"
@@ -18,11 +19,10 @@ func TestEventsReportOwnContainersOnly(t *testing.T) {
 	inst, other := newInstance(t, cli), newInstance(t, cli)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, bd := newDrivers(t, cli, testOptions(""))
-	img, err := bd.ensureImage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Any image will do: the containers are never started.
+	img := "bottle-reconcile-events-test:" + inst
+	dockertest.BuildBusyboxImage(t, cli, img, map[string]string{testLabel: inst})
+	t.Cleanup(func() { dockertest.RemoveImage(t, cli, img) })
 	got := make(chan [2]string, 10)
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -35,8 +35,8 @@ func TestEventsReportOwnContainersOnly(t *testing.T) {
 
 	// Another instance's container comes and goes first: it must not show.
 	for _, c := range []struct{ inst, bottle string }{{other, "theirs"}, {inst, "ours"}} {
-		labels := wantLabels(c.inst, c.bottle, bottle.RoleBundle)
-		resp, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: labels, Entrypoint: []string{binaryPath}}, nil, nil, nil, "")
+		labels := dockertest.WantLabels(c.inst, c.bottle, bottle.RoleBundle)
+		resp, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: labels}, nil, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}

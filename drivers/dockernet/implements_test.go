@@ -6,8 +6,5 @@ import "github.com/bottle-reconcile/bottle-reconcile/reconciler"
 // driver itself does not import the reconciler (see drivers/deps_test.go).
 var (
 	_ reconciler.Driver      = (*NetworkDriver)(nil)
-	_ reconciler.Driver      = (*BundleDriver)(nil)
-	_ reconciler.Cleaner     = (*BundleDriver)(nil)
-	_ reconciler.HashFacter  = (*BundleDriver)(nil)
 	_ reconciler.EventSource = (*Events)(nil)
 )

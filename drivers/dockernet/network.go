@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
@@ -18,11 +17,8 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
-// Kinds of the two drivers.
-const (
-	NetworkKind = "dockernet-network"
-	BundleKind  = "dockernet-bundle"
-)
+// NetworkKind is the network driver's kind.
+const NetworkKind = "dockernet-network"
 
 // LabelSubnet records the subnet a network was created with, for humans;
 // the subnet Docker reports is what counts.
@@ -99,13 +95,13 @@ func (d *NetworkDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resou
 		return bottle.Resource{}, err
 	}
 	if w.Subnet.IsValid() {
-		if !w.Subnet.Addr().Is4() || w.Subnet.Bits() > SubnetBits {
+		if !w.Subnet.Addr().Is4() || w.Subnet.Bits() > dockerx.SubnetBits {
 			return bottle.Resource{}, fmt.Errorf("dockernet: %s: subnet %s must be IPv4 and /%d or larger: %w",
-				op, w.Subnet, SubnetBits, cerrdefs.ErrInvalidArgument)
+				op, w.Subnet, dockerx.SubnetBits, cerrdefs.ErrInvalidArgument)
 		}
 		w.Subnet = w.Subnet.Masked()
 	}
-	release, err := d.lock.acquire(ctx)
+	release, err := d.lock.Acquire(ctx)
 	if err != nil {
 		return bottle.Resource{}, wrap(op, err)
 	}
@@ -146,7 +142,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Wa
 					op, subnet, t, cerrdefs.ErrConflict)
 			}
 		}
-	} else if subnet, err = ChooseSubnet(d.opts.Pool, SubnetBits, taken); err != nil {
+	} else if subnet, err = ChooseSubnet(d.opts.Pool, dockerx.SubnetBits, taken); err != nil {
 		return bottle.Resource{}, wrap(op, fmt.Errorf("%w: %w", err, cerrdefs.ErrResourceExhausted))
 	}
 
@@ -205,54 +201,5 @@ func (d *NetworkDriver) existing(op string, n network.Summary, w bottle.Want) (b
 // the managed-by label and disconnects nothing: a network something is still
 // attached to is an error naming what.
 func (d *NetworkDriver) Delete(ctx context.Context, r bottle.Resource) error {
-	return removeNetwork(ctx, d.api, fmt.Sprintf("remove network %q", r.Name), ref(r), r.Instance, false)
-}
-
-// ref is how to find r again: its ID when known, which cannot have been
-// reused by something else of the same name.
-func ref(r bottle.Resource) string {
-	if r.ID != "" {
-		return r.ID
-	}
-	return r.Name
-}
-
-// removeNetwork removes a managed network of the given instance ("" for
-// any). With ignoreInUse, a network that still has endpoints is left alone
-// without error.
-func removeNetwork(ctx context.Context, api dockerAPI, op, id, instance string, ignoreInUse bool) error {
-	n, err := api.NetworkInspect(ctx, id, network.InspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return wrap(op, err)
-	}
-	if !dockerx.Managed(n.Labels) {
-		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
-	}
-	if err := otherInstance(op, "network", n.Labels, instance); err != nil {
-		return err
-	}
-	if len(n.Containers) > 0 {
-		if ignoreInUse {
-			return nil
-		}
-		var names []string
-		for _, c := range n.Containers {
-			names = append(names, fmt.Sprintf("%q", c.Name))
-		}
-		sort.Strings(names)
-		return fmt.Errorf("dockernet: %s: still attached: %s; remove or disconnect them first: %w",
-			op, strings.Join(names, ", "), cerrdefs.ErrConflict)
-	}
-	err = api.NetworkRemove(ctx, n.ID)
-	switch {
-	case err == nil, cerrdefs.IsNotFound(err):
-		return nil
-	case ignoreInUse && (cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err)):
-		// "has active endpoints": something attached since the inspect.
-		return nil
-	}
-	return wrap(op, err)
+	return dockerx.RemoveNetwork(ctx, d.api, "dockernet", fmt.Sprintf("remove network %q", r.Name), dockerx.Ref(r), r.Instance, false)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +16,7 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
-	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -43,7 +41,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
-	nd, _ := newDrivers(t, cli, testOptions("10.215.1.0/24"))
+	nd := newDriver(t, cli, testOptions("10.215.1.0/24"))
 
 	allocated := networkWant(inst, inst+"-a")
 	pinned := networkWant(inst, inst+"-b")
@@ -57,7 +55,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mustPrefix("10.215.1.0/24").Contains(ra.Subnet.Addr()) || ra.Subnet.Bits() != SubnetBits || ra.Subnet.Overlaps(rb.Subnet) {
+	if !mustPrefix("10.215.1.0/24").Contains(ra.Subnet.Addr()) || ra.Subnet.Bits() != dockerx.SubnetBits || ra.Subnet.Overlaps(rb.Subnet) {
 		t.Errorf("allocated subnet %s, want a /29 of 10.215.1.0/24 not overlapping %s", ra.Subnet, rb.Subnet)
 	}
 	if rb.Subnet != pinned.Subnet {
@@ -68,7 +66,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 		Name: allocated.Name, ID: ra.ID, Hash: "h-" + allocated.Bottle, HashVersion: "1",
 		State: bottle.StateRunning, Subnet: ra.Subnet,
 	}
-	if ra.ID == "" || !sameResource(ra, want) {
+	if ra.ID == "" || !dockertest.SameResource(ra, want) {
 		t.Errorf("Create() = %+v, want %+v", ra, want)
 	}
 	if ra.Labels[LabelSubnet] != ra.Subnet.String() {
@@ -92,7 +90,7 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := mine(got, inst)
-	if len(obs) != 2 || !sameResource(obs[ra.Name], ra) || !sameResource(obs[rb.Name], rb) {
+	if len(obs) != 2 || !dockertest.SameResource(obs[ra.Name], ra) || !dockertest.SameResource(obs[rb.Name], rb) {
 		t.Errorf("Observe() = %+v, want %+v and %+v", obs, ra, rb)
 	}
 
@@ -119,15 +117,6 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	assertNoneLeft(t, cli, inst)
 }
 
-// sameResource compares resources; a nil Labels on either side is not
-// compared.
-func sameResource(a, b bottle.Resource) bool {
-	if a.Labels == nil || b.Labels == nil {
-		a.Labels, b.Labels = nil, nil
-	}
-	return reflect.DeepEqual(a, b)
-}
-
 func TestNetworkAllocationStepsAroundForeign(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
@@ -135,7 +124,7 @@ func TestNetworkAllocationStepsAroundForeign(t *testing.T) {
 	// Someone else's networks in the middle of our pool.
 	foreignNetwork(ctx, t, cli, inst, "foreign-"+inst+"-1", "10.215.2.0/29")
 	foreignNetwork(ctx, t, cli, inst, "foreign-"+inst+"-2", "10.215.2.16/28")
-	nd, _ := newDrivers(t, cli, testOptions("10.215.2.0/24"))
+	nd := newDriver(t, cli, testOptions("10.215.2.0/24"))
 
 	var got []string
 	for i := range 3 {
@@ -181,7 +170,7 @@ func TestNetworkAllocationStepsAroundHostRoutes(t *testing.T) {
 	// Routes the host has (a VPN, a LAN) in the middle of our pool.
 	hostRoute(t, "10.215.10.0/29")
 	hostRoute(t, "10.215.10.16/28")
-	nd, _ := newDrivers(t, cli, testOptions("10.215.10.0/24"))
+	nd := newDriver(t, cli, testOptions("10.215.10.0/24"))
 
 	var got []string
 	for i := range 2 {
@@ -208,8 +197,8 @@ func TestNetworkHundredConcurrent(t *testing.T) {
 	inst := newInstance(t, cli)
 	opts := testOptions("10.214.0.0/16")
 	// Two driver values, as two processes would be, sharing the lock file.
-	nd1, _ := newDrivers(t, cli, opts)
-	nd2, _ := newDrivers(t, cli, opts)
+	nd1 := newDriver(t, cli, opts)
+	nd2 := newDriver(t, cli, opts)
 
 	const bottles, workers = 100, 8
 	jobs := make(chan int)
@@ -245,7 +234,7 @@ func TestNetworkHundredConcurrent(t *testing.T) {
 		t.Fatalf("created %d networks, want %d", len(created), bottles)
 	}
 	for i, a := range created {
-		if !opts.Pool.Contains(a.Subnet.Addr()) || a.Subnet.Bits() != SubnetBits {
+		if !opts.Pool.Contains(a.Subnet.Addr()) || a.Subnet.Bits() != dockerx.SubnetBits {
 			t.Errorf("%s got %s, not a /29 of %s", a.Name, a.Subnet, opts.Pool)
 		}
 		for _, b := range created[i+1:] {
@@ -278,7 +267,7 @@ func TestNetworkRecoveryAfterRestart(t *testing.T) {
 	ctx := testContext(t)
 	inst := newInstance(t, cli)
 	opts := testOptions("10.215.3.0/24")
-	before, _ := newDrivers(t, cli, opts)
+	before := newDriver(t, cli, opts)
 	want := map[string]netip.Prefix{}
 	for i := range 3 {
 		r, err := before.Create(ctx, networkWant(inst, fmt.Sprintf("%s-%d", inst, i)))
@@ -289,7 +278,7 @@ func TestNetworkRecoveryAfterRestart(t *testing.T) {
 	}
 
 	// A new driver value knows nothing but what Docker reports.
-	after, _ := newDrivers(t, cli, opts)
+	after := newDriver(t, cli, opts)
 	got, err := after.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -324,7 +313,7 @@ func TestNetworkNameCollisions(t *testing.T) {
 	inst := newInstance(t, cli)
 	other := newInstance(t, cli)
 	opts := testOptions("10.215.4.0/24")
-	nd, _ := newDrivers(t, cli, opts)
+	nd := newDriver(t, cli, opts)
 
 	// Someone else's network with a bottle's name.
 	foreign := networkWant(inst, inst+"-foreign")
@@ -371,20 +360,14 @@ func TestNetworkNameCollisions(t *testing.T) {
 func TestDeleteGone(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
-	nd, bd := newDrivers(t, cli, testOptions(""))
+	nd := newDriver(t, cli, testOptions(""))
 	gone := bottle.Resource{Name: "bottle-never-was-here", ID: strings.Repeat("ab", 32)}
 	if err := nd.Delete(ctx, gone); err != nil {
 		t.Errorf("NetworkDriver.Delete(gone) = %v", err)
 	}
-	if err := bd.Delete(ctx, gone); err != nil {
-		t.Errorf("BundleDriver.Delete(gone) = %v", err)
-	}
 	gone.ID = ""
 	if err := nd.Delete(ctx, gone); err != nil {
 		t.Errorf("NetworkDriver.Delete(gone by name) = %v", err)
-	}
-	if err := bd.RemoveEgressNetwork(ctx, "test-never-was-here"); err != nil {
-		t.Errorf("RemoveEgressNetwork(gone) = %v", err)
 	}
 }
 
@@ -392,22 +375,13 @@ func TestObserveCallCount(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
 	api := &countingAPI{dockerAPI: cli}
-	nd, bd := newDrivers(t, api, testOptions(""))
-	for _, tt := range []struct {
-		d    reconciler.Driver
-		want string
-	}{
-		{nd, "NetworkList"},
-		{bd, "ContainerList"},
-	} {
-		api.snapshot()
-		if _, err := tt.d.Observe(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got := api.snapshot()
-		if len(got) != 1 || got[tt.want] != 1 {
-			t.Errorf("%s.Observe() made calls %v, want one %s", tt.d.Kind(), got, tt.want)
-		}
+	nd := newDriver(t, api, testOptions(""))
+	api.Snapshot()
+	if _, err := nd.Observe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.Snapshot(); len(got) != 1 || got["NetworkList"] != 1 {
+		t.Errorf("%s.Observe() made calls %v, want one NetworkList", nd.Kind(), got)
 	}
 }
 
@@ -427,34 +401,18 @@ func TestDaemonDown(t *testing.T) {
 			}
 			defer cli.Close()
 			ctx := testContext(t)
-			nd, bd := newDrivers(t, cli, testOptions("10.215.9.0/24"))
-			for _, d := range []reconciler.Driver{nd, bd} {
-				rs, err := d.Observe(ctx)
-				if rs != nil || !cerrdefs.IsUnavailable(err) {
-					t.Errorf("%s.Observe() = %v, %v; want nil and an unavailable error", d.Kind(), rs, err)
-				}
+			nd := newDriver(t, cli, testOptions("10.215.9.0/24"))
+			rs, err := nd.Observe(ctx)
+			if rs != nil || !cerrdefs.IsUnavailable(err) {
+				t.Errorf("Observe() = %v, %v; want nil and an unavailable error", rs, err)
 			}
 			w := networkWant("test-down", "test-down-a")
 			if _, err := nd.Create(ctx, w); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), w.Name) {
-				t.Errorf("NetworkDriver.Create() = %v, want an unavailable error naming %s", err, w.Name)
+				t.Errorf("Create() = %v, want an unavailable error naming %s", err, w.Name)
 			}
-			bw := bundleWant("test-down", "test-down-a", mustPrefix("10.215.9.0/29"), spec.Spec{Daemons: []string{}})
-			if _, err := bd.Create(ctx, bw); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), bw.Name) {
-				t.Errorf("BundleDriver.Create() = %v, want an unavailable error naming %s", err, bw.Name)
-			}
-			for _, tc := range []struct {
-				d reconciler.Driver
-				r bottle.Resource
-			}{
-				{nd, bottle.Resource{Name: w.Name, ID: strings.Repeat("ab", 32)}},
-				{bd, bottle.Resource{Name: bw.Name, ID: strings.Repeat("cd", 32)}},
-			} {
-				if err := tc.d.Delete(ctx, tc.r); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), tc.r.Name) {
-					t.Errorf("%s.Delete() = %v, want an unavailable error naming %s, not success", tc.d.Kind(), err, tc.r.Name)
-				}
-			}
-			if err := bd.RemoveEgressNetwork(ctx, "test-down"); !cerrdefs.IsUnavailable(err) {
-				t.Errorf("RemoveEgressNetwork() = %v, want an unavailable error", err)
+			r := bottle.Resource{Name: w.Name, ID: strings.Repeat("ab", 32)}
+			if err := nd.Delete(ctx, r); !cerrdefs.IsUnavailable(err) || !strings.Contains(err.Error(), r.Name) {
+				t.Errorf("Delete() = %v, want an unavailable error naming %s, not success", err, r.Name)
 			}
 		})
 	}

@@ -2,110 +2,44 @@ package dockernet
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
-	"time"
 
 	"github.com/go-logr/logr"
 
-	"github.com/bottle-reconcile/bottle-reconcile/bundle/policy"
-	"github.com/bottle-reconcile/bottle-reconcile/bundle/resolver"
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostaddr"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 )
 
-// Defaults for Options.
-var (
-	// DefaultPool is where bottle subnets are carved from. It is far from
-	// Docker's own default pools (172.17.0.0/12, 192.168.0.0/16), so Docker
-	// never hands out an address from it on its own.
-	DefaultPool = netip.MustParsePrefix("10.213.0.0/16")
-)
-
-// Default option values.
-const (
-	DefaultLockPath     = "/run/bottle-reconcile/subnet.lock"
-	DefaultReadyTimeout = 30 * time.Second
-)
-
-// SubnetBits is the size of an allocated bottle subnet: a /29 holds the
-// network, gateway, bundle and guest addresses with room to spare.
-const SubnetBits = 29
-
-// Options configures both drivers. The zero value means every default.
+// Options configures the network driver. The zero value means every
+// default.
 type Options struct {
 	// Pool is the IPv4 range bottle subnets are allocated from; default
-	// DefaultPool. It is also passed to bundles as a range to refuse.
+	// spec.DefaultPool.
 	Pool netip.Prefix
 	// LockPath is the file locked (flock) across list, choose and create, so
 	// concurrent creates, in this process or another, never pick the same
-	// subnet; default DefaultLockPath.
+	// subnet; default dockerx.DefaultLockPath.
 	LockPath string
-	// BundleBinary is the bottle-reconcile binary put in the bundle image;
-	// default os.Executable(). A dynamically linked one brings its loader
-	// and shared libraries from this host.
-	BundleBinary string
-	// ReadyTimeout bounds how long Create waits for a new bundle's ready
-	// line; default DefaultReadyTimeout.
-	ReadyTimeout time.Duration
-	// DNSUpstream is the resolver bundles forward allowlisted names to, as
-	// host:port; empty means the bundle's own /etc/resolv.conf (Docker's
-	// embedded DNS). It must be reachable from the egress network.
-	DNSUpstream string
-	// DNSQueryRate (queries a second), DNSQueryBurst and MaxWildcardBytes
-	// are the bundles' DNS limits (bundle.Config); zero means the bundle's
-	// defaults, and only values set are hashed, so leaving them unset
-	// recreates nothing.
-	DNSQueryRate     float64
-	DNSQueryBurst    int
-	MaxWildcardBytes int
-	// HostAddrs lists the host's addresses bundles must refuse; default
-	// hostaddr.Unrefused with the pool. A test hook.
-	HostAddrs func() ([]netip.Addr, error)
 }
 
 // withDefaults fills in what o leaves out and checks the rest.
 func (o Options) withDefaults() (Options, error) {
-	if !o.Pool.IsValid() {
-		o.Pool = DefaultPool
+	pool, err := dockerx.Pool("dockernet", o.Pool)
+	if err != nil {
+		return o, err
 	}
-	if !o.Pool.Addr().Is4() || o.Pool.Bits() > SubnetBits {
-		return o, fmt.Errorf("dockernet: pool %s must be an IPv4 prefix of /%d or larger", o.Pool, SubnetBits)
-	}
-	o.Pool = o.Pool.Masked()
+	o.Pool = pool
 	if o.LockPath == "" {
-		o.LockPath = DefaultLockPath
-	}
-	if o.DNSQueryRate < 0 || o.DNSQueryBurst < 0 || o.MaxWildcardBytes < 0 {
-		return o, fmt.Errorf("dockernet: DNS limits must not be negative (query rate %g, burst %d, wildcard bytes %d)", o.DNSQueryRate, o.DNSQueryBurst, o.MaxWildcardBytes)
-	}
-	// A limit set to its default is no limit set: it is not hashed, so
-	// spelling out the default recreates nothing.
-	if o.DNSQueryRate == float64(resolver.DefaultQueryRate) {
-		o.DNSQueryRate = 0
-	}
-	if o.DNSQueryBurst == resolver.DefaultQueryBurst {
-		o.DNSQueryBurst = 0
-	}
-	if o.MaxWildcardBytes == policy.DefaultMaxWildcardBytes {
-		o.MaxWildcardBytes = 0
-	}
-	if o.HostAddrs == nil {
-		pool := o.Pool
-		o.HostAddrs = func() ([]netip.Addr, error) { return hostaddr.Unrefused([]netip.Prefix{pool}) }
-	}
-	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = DefaultReadyTimeout
+		o.LockPath = dockerx.DefaultLockPath
 	}
 	return o, nil
 }
 
-// base is what both drivers share.
+// base is what the network driver holds.
 type base struct {
 	api  dockerAPI
 	opts Options
 	log  logr.Logger
-	lock *subnetLock
+	lock *dockerx.SubnetLock
 }
 
 func newBase(api dockerAPI, opts Options, log logr.Logger) (base, error) {
@@ -116,17 +50,5 @@ func newBase(api dockerAPI, opts Options, log logr.Logger) (base, error) {
 	if err != nil {
 		return base{}, err
 	}
-	return base{api: api, opts: opts, log: log.WithName("dockernet"), lock: newSubnetLock(opts.LockPath)}, nil
-}
-
-// bundleBinary returns the binary to put in the bundle image.
-func (o Options) bundleBinary() (string, error) {
-	if o.BundleBinary != "" {
-		return o.BundleBinary, nil
-	}
-	p, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("dockernet: find own executable for the bundle image: %w", err)
-	}
-	return p, nil
+	return base{api: api, opts: opts, log: log.WithName("dockernet"), lock: dockerx.NewSubnetLock(opts.LockPath)}, nil
 }

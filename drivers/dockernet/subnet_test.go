@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
+	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -58,7 +61,7 @@ func TestChooseSubnetServesHundreds(t *testing.T) {
 	pool := mustPrefix("10.213.0.0/16")
 	var taken []netip.Prefix
 	for range 300 {
-		p, err := ChooseSubnet(pool, SubnetBits, taken)
+		p, err := ChooseSubnet(pool, dockerx.SubnetBits, taken)
 		if err != nil {
 			t.Fatalf("after %d subnets: %v", len(taken), err)
 		}
@@ -126,7 +129,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Pool != DefaultPool || o.LockPath != DefaultLockPath || o.ReadyTimeout != DefaultReadyTimeout {
+	if o.Pool != spec.DefaultPool || o.LockPath != dockerx.DefaultLockPath {
 		t.Errorf("defaults = %+v", o)
 	}
 	if _, err := (Options{Pool: mustPrefix("10.0.0.0/30")}).withDefaults(); err == nil {

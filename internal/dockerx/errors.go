@@ -1,6 +1,7 @@
 package dockerx
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
@@ -57,6 +58,34 @@ func NameTaken(driver, op, what string, labels map[string]string, instance strin
 	case OwnedByOther:
 		return fmt.Errorf("%s: %s: a %s of that name exists and belongs to bottle-reconcile instance %q; stop that instance or use another bottle name: %w",
 			driver, op, what, labels[bottle.LabelInstance], cerrdefs.ErrConflict)
+	}
+	return nil
+}
+
+// ErrNotOurs is why a driver leaves alone what carries no managed-by label.
+var ErrNotOurs = errors.New("not managed by bottle-reconcile; leaving it alone")
+
+// OtherInstance refuses, for driver's op, to touch what another reconciler
+// instance owns: Delete is given a resource by ID or name, and by name it
+// may find what someone else has made since it was observed. An empty
+// instance accepts any.
+func OtherInstance(driver, op, what string, labels map[string]string, instance string) error {
+	if instance == "" || labels[bottle.LabelInstance] == instance {
+		return nil
+	}
+	return fmt.Errorf("%s: %s: the %s belongs to bottle-reconcile instance %q, not %q; leaving it alone: %w",
+		driver, op, what, labels[bottle.LabelInstance], instance, cerrdefs.ErrConflict)
+}
+
+// CheckWantLabels makes sure what driver's Create is about to make will be
+// observed: without the managed-by and instance labels it would leak.
+func CheckWantLabels(driver, op string, w bottle.Want) error {
+	if w.Name == "" {
+		return fmt.Errorf("%s: %s: no name: %w", driver, op, cerrdefs.ErrInvalidArgument)
+	}
+	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
+		return fmt.Errorf("%s: %s: labels must set %s=%s and %s: %w", driver, op,
+			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }

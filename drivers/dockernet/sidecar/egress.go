@@ -1,27 +1,20 @@
-package dockernet
+package sidecar
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
 )
-
-// RoleEgress labels an instance's egress network. It is not a bottle role:
-// the reconciler never observes it; the bundle driver makes it on demand.
-const RoleEgress = "egress"
-
-// EgressNetworkName is the name of an instance's egress network: the
-// non-internal bridge every bundle of that instance reaches the world by.
-func EgressNetworkName(instance string) string { return "bottle-egress-" + instance }
 
 // ensureEgress returns the ID of the instance's egress network, creating it
 // if missing. It holds the subnet lock so concurrent creates make one. The
 // ID is remembered, so a pass creating many bundles looks it up once; a
 // connect that finds it gone calls forgetEgress and asks again.
-func (d *BundleDriver) ensureEgress(ctx context.Context, instance string) (string, error) {
+func (d *Driver) ensureEgress(ctx context.Context, instance string) (string, error) {
 	d.egressMu.Lock()
 	id, ok := d.egress[instance]
 	d.egressMu.Unlock()
@@ -38,19 +31,19 @@ func (d *BundleDriver) ensureEgress(ctx context.Context, instance string) (strin
 }
 
 // forgetEgress drops the remembered ID of the instance's egress network.
-func (d *BundleDriver) forgetEgress(instance string) {
+func (d *Driver) forgetEgress(instance string) {
 	d.egressMu.Lock()
 	defer d.egressMu.Unlock()
 	delete(d.egress, instance)
 }
 
-func (d *BundleDriver) makeEgress(ctx context.Context, instance string) (string, error) {
-	name := EgressNetworkName(instance)
+func (d *Driver) makeEgress(ctx context.Context, instance string) (string, error) {
+	name := dockerx.EgressNetworkName(instance)
 	op := fmt.Sprintf("create egress network %q", name)
 	if id, err := d.findEgress(ctx, op, name, instance); err != nil || id != "" {
 		return id, err
 	}
-	release, err := d.lock.acquire(ctx)
+	release, err := d.lock.Acquire(ctx)
 	if err != nil {
 		return "", wrap(op, err)
 	}
@@ -71,7 +64,7 @@ func (d *BundleDriver) makeEgress(ctx context.Context, instance string) (string,
 		Labels: map[string]string{
 			bottle.LabelManagedBy: bottle.ManagedByValue,
 			bottle.LabelInstance:  instance,
-			bottle.LabelRole:      RoleEgress,
+			bottle.LabelRole:      dockerx.RoleEgress,
 		},
 	})
 	if cerrdefs.IsConflict(err) {
@@ -87,7 +80,7 @@ func (d *BundleDriver) makeEgress(ctx context.Context, instance string) (string,
 
 // findEgress returns the egress network's ID, "" if it does not exist, or an
 // error if that name is taken by something not ours.
-func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string) (string, error) {
+func (d *Driver) findEgress(ctx context.Context, op, name, instance string) (string, error) {
 	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		return "", nil
@@ -101,7 +94,7 @@ func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string
 	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
 		return "", err
 	}
-	if n.Labels[bottle.LabelRole] != RoleEgress {
+	if n.Labels[bottle.LabelRole] != dockerx.RoleEgress {
 		return "", fmt.Errorf("dockernet: %s: a network of that name exists with role %q: %w", op, n.Labels[bottle.LabelRole], cerrdefs.ErrConflict)
 	}
 	return n.ID, nil
@@ -109,16 +102,16 @@ func (d *BundleDriver) findEgress(ctx context.Context, op, name, instance string
 
 // Cleanup implements reconciler.Cleaner: an instance with no bottles left
 // needs no egress network.
-func (d *BundleDriver) Cleanup(ctx context.Context, instance string) error {
+func (d *Driver) Cleanup(ctx context.Context, instance string) error {
 	return d.RemoveEgressNetwork(ctx, instance)
 }
 
 // RemoveEgressNetwork removes the instance's egress network. A network still
 // in use by a bundle is left alone without error; one that is missing is
 // success.
-func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string) error {
+func (d *Driver) RemoveEgressNetwork(ctx context.Context, instance string) error {
 	d.forgetEgress(instance)
-	name := EgressNetworkName(instance)
+	name := dockerx.EgressNetworkName(instance)
 	n, err := d.api.NetworkInspect(ctx, name, network.InspectOptions{})
 	if cerrdefs.IsNotFound(err) || (err == nil && n.Name != name) {
 		return nil
@@ -130,5 +123,5 @@ func (d *BundleDriver) RemoveEgressNetwork(ctx context.Context, instance string)
 	if err := nameTaken(op, "network", n.Labels, instance); err != nil {
 		return err
 	}
-	return removeNetwork(ctx, d.api, op, n.ID, instance, true)
+	return dockerx.RemoveNetwork(ctx, d.api, driverName, op, n.ID, instance, true)
 }

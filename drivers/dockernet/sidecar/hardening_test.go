@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestBundleContainerConfig(t *testing.T) {
 // bundle program decodes exactly that.
 func TestBundleConfigWire(t *testing.T) {
 	pool := netip.MustParsePrefix("10.213.0.0/16")
-	d := &BundleDriver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53",
+	d := &Driver{base: base{opts: Options{Pool: pool, DNSUpstream: "192.0.2.53:53",
 		DNSQueryRate: 12.5, DNSQueryBurst: 30, MaxWildcardBytes: 20}}}
 	w := bottle.Want{
 		Bottle:     "alice",
@@ -163,7 +163,7 @@ func TestBundleHashFacts(t *testing.T) {
 			}
 			o := tt.opts
 			o.HostAddrs = func() ([]netip.Addr, error) { return hosts, nil }
-			d := &BundleDriver{base: base{opts: o}}
+			d := &Driver{base: base{opts: o}}
 			got, err := d.HashFacts(context.Background())
 			if err != nil || got != tt.want {
 				t.Errorf("HashFacts = %q, %v; want %q", got, err, tt.want)

@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"archive/tar"
@@ -136,7 +136,7 @@ func (c imageContext) tarball() ([]byte, error) {
 // binary, building it only when the daemon lacks that tag (first use, or
 // removed since). Builds are serialised so concurrent creates do not build
 // the same image twice.
-func (d *BundleDriver) ensureImage(ctx context.Context) (string, error) {
+func (d *Driver) ensureImage(ctx context.Context) (string, error) {
 	select {
 	case d.imageSem <- struct{}{}:
 		defer func() { <-d.imageSem }()
@@ -239,7 +239,7 @@ const staleImageAge = 24 * time.Hour
 
 // pruneImages removes stale bundle images after a new one was built, so
 // upgrades do not pile images up. It is best effort: a failure is logged.
-func (d *BundleDriver) pruneImages(ctx context.Context, current string) {
+func (d *Driver) pruneImages(ctx context.Context, current string) {
 	imgs, err := d.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", ImageRepo))})
 	if err != nil {
 		d.log.V(1).Info("cannot list bundle images to prune", "error", err.Error())

@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"context"
@@ -21,16 +21,20 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
+// Kind is the bundle driver's kind; it keeps the name it had in
+// drivers/dockernet, so bundles made before the move are still its own.
+const Kind = "dockernet-bundle"
+
 // Bundle container limits.
 const (
 	bundlePidsLimit = 128
 	bundleMemory    = 128 << 20
 )
 
-// BundleDriver manages bundle containers: one hardened sidecar per bottle at
+// Driver manages bundle containers: one hardened sidecar per bottle at
 // a pinned address on the bottle network, also attached to the instance's
 // egress network.
-type BundleDriver struct {
+type Driver struct {
 	base
 	imageSem chan struct{} // serialises image builds
 	image    string        // the bundle image tag last built or found; guarded by imageSem
@@ -39,25 +43,25 @@ type BundleDriver struct {
 	egress   map[string]string // egress network ID by instance
 }
 
-// NewBundleDriver returns the bundle driver. api is usually a
+// New returns the bundle driver. api is usually a
 // *client.Client made with client.FromEnv and API version negotiation.
-func NewBundleDriver(api dockerAPI, opts Options, log logr.Logger) (*BundleDriver, error) {
+func New(api dockerAPI, opts Options, log logr.Logger) (*Driver, error) {
 	b, err := newBase(api, opts, log)
 	if err != nil {
 		return nil, err
 	}
-	return &BundleDriver{base: b, imageSem: make(chan struct{}, 1), egress: map[string]string{}}, nil
+	return &Driver{base: b, imageSem: make(chan struct{}, 1), egress: map[string]string{}}, nil
 }
 
 // Kind implements reconciler.Driver.
-func (d *BundleDriver) Kind() string { return BundleKind }
+func (d *Driver) Kind() string { return Kind }
 
 // Role implements reconciler.Driver.
-func (d *BundleDriver) Role() bottle.Role { return bottle.RoleBundle }
+func (d *Driver) Role() bottle.Role { return bottle.RoleBundle }
 
 // Observe implements reconciler.Driver with one ContainerList, shared in
 // a pass with the docker-guest driver (dockerx.ManagedContainers).
-func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
+func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	cs, err := dockerx.ManagedContainers(ctx, d.api)
 	if err != nil {
 		return nil, wrap("list bundle containers", err)
@@ -73,7 +77,7 @@ func (d *BundleDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 }
 
 func bundleResource(c container.Summary) bottle.Resource {
-	return dockerx.ContainerResource(c, BundleKind, bottle.RoleBundle)
+	return dockerx.ContainerResource(c, Kind, bottle.RoleBundle)
 }
 
 // Create implements reconciler.Driver. It is for a missing bundle only: a
@@ -81,7 +85,7 @@ func bundleResource(c container.Summary) bottle.Resource {
 // first). It returns once the bundle says on its log stream that every
 // daemon is bound; a bundle that does not get there is removed again and the
 // error names it.
-func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
+func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
 	op := fmt.Sprintf("create bundle %q", w.Name)
 	if err := checkWantLabels(op, w); err != nil {
 		return bottle.Resource{}, err
@@ -135,13 +139,13 @@ func (d *BundleDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resour
 	d.log.V(1).Info("bundle created", "bundle", w.Name, "addr", w.BundleAddr.String())
 	// What a list would say of it now, without the call: it is running
 	// and ready, at the address it was pinned to.
-	r := bottle.Labelled(BundleKind, bottle.RoleBundle, w.Name, labels)
+	r := bottle.Labelled(Kind, bottle.RoleBundle, w.Name, labels)
 	r.ID, r.State, r.Addr = resp.ID, bottle.StateRunning, w.BundleAddr
 	return r, nil
 }
 
 // notExisting returns a conflict error naming who holds name, if anyone.
-func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance string) error {
+func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
 	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
 	if err != nil {
 		return wrap(op, err)
@@ -157,7 +161,7 @@ func (d *BundleDriver) notExisting(ctx context.Context, op, name, instance strin
 
 // bundleConfig is what the bundle program reads from its environment;
 // hosts are the host's addresses it must refuse.
-func (d *BundleDriver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error) {
+func (d *Driver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error) {
 	allow := make([]string, 0, len(w.Spec.Egress.Allow))
 	for _, a := range w.Spec.Egress.Allow {
 		r, err := spec.ParseHostRule(a)
@@ -188,7 +192,7 @@ func (d *BundleDriver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, 
 // netlink dump and nothing at rest; a change of them (a new public address)
 // replaces every bundle on the next pass, which freezes each guest for
 // about a second, rather than keep a channel open into every bundle.
-func (d *BundleDriver) HashFacts(context.Context) (string, error) {
+func (d *Driver) HashFacts(context.Context) (string, error) {
 	hosts, err := d.opts.HostAddrs()
 	if err != nil {
 		return "", fmt.Errorf("dockernet: bundle facts: %w", err)
@@ -254,7 +258,7 @@ func hostConfig(net string) *container.HostConfig {
 
 // startReady connects the bundle to the egress network, starts it and
 // waits for its ready line.
-func (d *BundleDriver) startReady(ctx context.Context, op, id, instance, egress string) error {
+func (d *Driver) startReady(ctx context.Context, op, id, instance, egress string) error {
 	// API 1.41 takes one network at create; the second must come before
 	// start so the bundle never runs without its way out.
 	err := d.api.NetworkConnect(ctx, egress, id, &network.EndpointSettings{})
@@ -277,9 +281,9 @@ func (d *BundleDriver) startReady(ctx context.Context, op, id, instance, egress 
 // Delete implements reconciler.Driver: a forced remove of a bundle container
 // that carries the managed-by label and, when r names one, r's instance. A
 // missing one is success.
-func (d *BundleDriver) Delete(ctx context.Context, r bottle.Resource) error {
+func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("remove bundle %q", r.Name)
-	c, err := d.api.ContainerInspect(ctx, ref(r))
+	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
@@ -287,7 +291,7 @@ func (d *BundleDriver) Delete(ctx context.Context, r bottle.Resource) error {
 		return wrap(op, err)
 	}
 	if c.Config == nil || !dockerx.Managed(c.Config.Labels) || c.Config.Labels[bottle.LabelRole] != string(bottle.RoleBundle) {
-		return fmt.Errorf("dockernet: %s: %w: %w", op, errNotOurs, cerrdefs.ErrConflict)
+		return fmt.Errorf("dockernet: %s: %w: %w", op, dockerx.ErrNotOurs, cerrdefs.ErrConflict)
 	}
 	if err := otherInstance(op, "container", c.Config.Labels, r.Instance); err != nil {
 		return err

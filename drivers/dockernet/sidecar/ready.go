@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 // ends the moment the bundle is bound, with no polling; the stream ends
 // when the container stops, and then the error gives its exit code and the
 // last lines it wrote to stderr.
-func (d *BundleDriver) waitReady(ctx context.Context, op, id string) error {
+func (d *Driver) waitReady(ctx context.Context, op, id string) error {
 	wctx, cancel := context.WithTimeout(ctx, d.opts.ReadyTimeout)
 	defer cancel()
 	rc, err := d.api.ContainerLogs(wctx, id, container.LogsOptions{ShowStdout: true, Follow: true})
@@ -89,7 +89,7 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 }
 
 // stopped explains a bundle whose log stream ended before it was ready.
-func (d *BundleDriver) stopped(ctx context.Context, op, id string) error {
+func (d *Driver) stopped(ctx context.Context, op, id string) error {
 	c, err := d.api.ContainerInspect(ctx, id)
 	if err != nil {
 		return wrap(op+": the bundle's log stream ended before it was ready; inspect", err)
@@ -103,7 +103,7 @@ func (d *BundleDriver) stopped(ctx context.Context, op, id string) error {
 }
 
 // lastWords is the end of what the bundle wrote to stderr, for errors.
-func (d *BundleDriver) lastWords(ctx context.Context, id string) string {
+func (d *Driver) lastWords(ctx context.Context, id string) string {
 	rc, err := d.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStderr: true, Tail: "3"})
 	if err != nil {
 		return ""

@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"context"
@@ -21,12 +21,14 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
+	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // bottleUp creates a bottle's network and bundle.
-func bottleUp(ctx context.Context, t *testing.T, nd *NetworkDriver, bd *BundleDriver, inst, bottleName string, s spec.Spec) (bottle.Resource, bottle.Resource, error) {
+func bottleUp(ctx context.Context, t *testing.T, nd *dockernet.NetworkDriver, bd *Driver, inst, bottleName string, s spec.Spec) (bottle.Resource, bottle.Resource, error) {
 	t.Helper()
 	n, err := nd.Create(ctx, networkWant(inst, bottleName))
 	if err != nil {
@@ -72,19 +74,19 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 
 	// With three bottles up, each Observe is still one list call, not one
 	// per bottle.
-	api.snapshot()
+	api.Snapshot()
 	nets, err := nd.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls := api.snapshot(); len(calls) != 1 || calls["NetworkList"] != 1 || len(mine(nets, inst)) != 3 {
+	if calls := api.Snapshot(); len(calls) != 1 || calls["NetworkList"] != 1 || len(mine(nets, inst)) != 3 {
 		t.Errorf("network Observe() saw %d of ours with calls %v; want 3 with one NetworkList", len(mine(nets, inst)), calls)
 	}
 	got, err := bd.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 || len(mine(got, inst)) != 3 {
+	if calls := api.Snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 || len(mine(got, inst)) != 3 {
 		t.Errorf("bundle Observe() saw %d of ours with calls %v; want 3 with one ContainerList", len(mine(got, inst)), calls)
 	}
 	// In a pass, the bundle driver's list is the one the docker-guest
@@ -96,21 +98,21 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	if cs, err := dockerx.ManagedContainers(pass, api); err != nil || len(cs) < 3 {
 		t.Errorf("dockerx.ManagedContainers in the pass = %d containers, %v", len(cs), err)
 	}
-	if calls := api.snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
+	if calls := api.Snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
 		t.Errorf("a pass's bundle Observe and container listing made calls %v; want one ContainerList", calls)
 	}
 	obs := mine(got, inst)
 	for _, b := range bottles {
 		want := bottle.Resource{
-			Kind: BundleKind, Role: bottle.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
+			Kind: Kind, Role: bottle.RoleBundle, Bottle: b.bun.Bottle, Instance: inst,
 			Name: bottle.Names(b.bun.Bottle, bottle.RoleBundle), ID: b.bun.ID,
 			Hash: "h-" + b.bun.Bottle, HashVersion: "1",
-			State: bottle.StateRunning, Health: bottle.HealthNone, Addr: BundleAddr(b.net.Subnet),
+			State: bottle.StateRunning, Health: bottle.HealthNone, Addr: bottle.BundleAddr(b.net.Subnet),
 		}
-		if !sameResource(b.bun, want) {
+		if !dockertest.SameResource(b.bun, want) {
 			t.Errorf("Create() = %+v\nwant %+v", b.bun, want)
 		}
-		if !sameResource(obs[want.Name], b.bun) {
+		if !dockertest.SameResource(obs[want.Name], b.bun) {
 			t.Errorf("Observe() = %+v\nwant %+v", obs[want.Name], b.bun)
 		}
 	}
@@ -128,25 +130,25 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	wantCfg := bundle.Config{
 		Bottle: b.bun.Bottle, Daemons: []string{},
 		Allow:  []string{"api.example.com", "*.foo.org:8443"},
-		Listen: BundleAddr(b.net.Subnet), Refuse: []netip.Prefix{opts.Pool},
+		Listen: bottle.BundleAddr(b.net.Subnet), Refuse: []netip.Prefix{opts.Pool},
 		HostAddrs:    []netip.Addr{hostIP},
 		DNSQueryRate: 50, DNSQueryBurst: 500, MaxWildcardBytes: 40,
 	}
 	if !reflect.DeepEqual(cfg, wantCfg) {
 		t.Errorf("bundle config = %+v, want %+v", cfg, wantCfg)
 	}
-	if ep := c.NetworkSettings.Networks[b.net.Name]; ep == nil || ep.IPAddress != BundleAddr(b.net.Subnet).String() {
-		t.Errorf("bundle endpoint on %s = %+v, want address %s", b.net.Name, ep, BundleAddr(b.net.Subnet))
+	if ep := c.NetworkSettings.Networks[b.net.Name]; ep == nil || ep.IPAddress != bottle.BundleAddr(b.net.Subnet).String() {
+		t.Errorf("bundle endpoint on %s = %+v, want address %s", b.net.Name, ep, bottle.BundleAddr(b.net.Subnet))
 	}
-	if _, ok := c.NetworkSettings.Networks[EgressNetworkName(inst)]; !ok || len(c.NetworkSettings.Networks) != 2 {
-		t.Errorf("bundle networks = %v, want its bottle network and %s", slices.Collect(mapKeys(c.NetworkSettings.Networks)), EgressNetworkName(inst))
+	if _, ok := c.NetworkSettings.Networks[dockerx.EgressNetworkName(inst)]; !ok || len(c.NetworkSettings.Networks) != 2 {
+		t.Errorf("bundle networks = %v, want its bottle network and %s", slices.Collect(mapKeys(c.NetworkSettings.Networks)), dockerx.EgressNetworkName(inst))
 	}
-	eg, err := cli.NetworkInspect(ctx, EgressNetworkName(inst), network.InspectOptions{})
+	eg, err := cli.NetworkInspect(ctx, dockerx.EgressNetworkName(inst), network.InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if eg.Internal || eg.EnableIPv6 || eg.Options["com.docker.network.bridge.enable_icc"] != "false" ||
-		eg.Labels[bottle.LabelRole] != RoleEgress || eg.Labels[bottle.LabelInstance] != inst {
+		eg.Labels[bottle.LabelRole] != dockerx.RoleEgress || eg.Labels[bottle.LabelInstance] != inst {
 		t.Errorf("egress network = internal %v ipv6 %v options %v labels %v", eg.Internal, eg.EnableIPv6, eg.Options, eg.Labels)
 	}
 
@@ -170,7 +172,7 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	if err := bd.RemoveEgressNetwork(ctx, inst); err != nil {
 		t.Errorf("RemoveEgressNetwork() in use = %v", err)
 	}
-	if _, err := cli.NetworkInspect(ctx, EgressNetworkName(inst), network.InspectOptions{}); err != nil {
+	if _, err := cli.NetworkInspect(ctx, dockerx.EgressNetworkName(inst), network.InspectOptions{}); err != nil {
 		t.Errorf("egress network removed while in use: %v", err)
 	}
 

@@ -1,4 +1,4 @@
-package dockernet
+package sidecar
 
 import (
 	"slices"
