@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -19,6 +20,9 @@ func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
+	// now is set before the second signal kills the children, whose end
+	// can end run too: its exit code must not win over exitInterrupted.
+	var now atomic.Bool
 	go func() {
 		// The first signal ends ctx: operations in flight finish, nothing new
 		// starts. A second one means "now".
@@ -32,12 +36,16 @@ func main() {
 		select {
 		case s := <-sigs:
 			fmt.Fprintf(os.Stderr, "bottle-reconcile: %v again: exiting now\n", s)
+			now.Store(true)
 			killChildren()
 			os.Exit(exitInterrupted)
 		case <-done:
 		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if now.Load() {
+		code = exitInterrupted
+	}
 	close(done)
 	cancel()
 	os.Exit(code)
