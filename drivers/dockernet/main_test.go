@@ -223,7 +223,7 @@ func bundleWant(inst, bottleName string, subnet netip.Prefix, s spec.Spec) bottl
 		Role:       bottle.RoleBundle,
 		Name:       bottle.Names(bottleName, bottle.RoleBundle),
 		Labels:     wantLabels(inst, bottleName, bottle.RoleBundle),
-		Spec:       s,
+		Bundle:     bottle.BundleInputs{Daemons: s.Daemons, Allow: s.Egress.Allow},
 		Network:    bottle.Names(bottleName, bottle.RoleNetwork),
 		Subnet:     subnet,
 		BundleAddr: BundleAddr(subnet),

@@ -15,7 +15,6 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // Kinds of the two drivers.
@@ -152,7 +151,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Wa
 
 	no := false
 	var opts map[string]string
-	if w.Spec.Guest == spec.GuestDocker {
+	if w.Shape == bottle.ShapeHostless {
 		// A docker guest lives on this bridge. With no host address on it,
 		// the guest has no layer-3 path to the host at all (not even the
 		// gateway answers ARP), so the host stays out of reach even if
