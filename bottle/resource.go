@@ -1,10 +1,6 @@
 package bottle
 
-import (
-	"net/netip"
-
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
-)
+import "net/netip"
 
 // Role is the part a resource plays in a bottle. A bottle is one resource of
 // each role, created in this order and torn down in reverse.
@@ -74,13 +70,18 @@ type Resource struct {
 }
 
 // Want is everything a driver needs to create one resource. The reconciler
-// fills it in; the driver adds nothing of its own but runtime detail.
+// fills it in, resolving the spec into the inputs of the resource's role
+// (the one of Shape, Bundle and Guest that the role reads); the driver adds
+// nothing of its own but runtime detail.
 type Want struct {
 	Bottle string
 	Role   Role
 	Name   string            // runtime name, from Names
 	Labels map[string]string // ownership, hash and hash-version labels, set by the reconciler
-	Spec   spec.Spec         // the bottle's spec, defaults applied
+
+	Shape  NetworkShape // networks
+	Bundle BundleInputs // bundles
+	Guest  GuestInputs  // guests
 
 	// Network is the bottle network's name (bundles and docker guests attach to it).
 	Network string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ type Executor struct {
 	// Stop, when closed, starts no further operation; the ones running go
 	// on under ctx. A graceful shutdown closes it before it cancels ctx.
 	Stop <-chan struct{}
+	// Getenv reads the host variables a guest's envFromHost names, when the
+	// guest is created (resolveEnv); nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
 }
 
 // BottleResult is what happened to one bottle's operations.
@@ -182,7 +186,17 @@ func (e *Executor) run(ctx context.Context, op Op) (bottle.Resource, error) {
 		if op.Role != bottle.RoleNetwork && !op.Want.Subnet.IsValid() {
 			return bottle.Resource{}, fmt.Errorf("create %s %q: the bottle's subnet is not known", op.Role, op.Name)
 		}
-		return d.Create(ctx, *op.Want)
+		getenv := e.Getenv
+		if getenv == nil {
+			getenv = os.LookupEnv
+		}
+		// Here, not in the plan: a plan reads no secret, and the bundle's
+		// address is known by now.
+		w, err := resolveEnv(*op.Want, getenv)
+		if err != nil {
+			return bottle.Resource{}, fmt.Errorf("create %s %q: %w", op.Role, op.Name, err)
+		}
+		return d.Create(ctx, w)
 	case ActionDelete:
 		return bottle.Resource{}, d.Delete(ctx, *op.Target)
 	case ActionRepair:

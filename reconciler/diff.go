@@ -253,10 +253,10 @@ func (p *planner) create(db *DesiredBottle, role bottle.Role, cause string, reas
 	w := &bottle.Want{
 		Bottle:  db.Name,
 		Role:    role,
-		Spec:    db.Spec,
 		Network: bottle.Names(db.Name, bottle.RoleNetwork),
-		Labels:  bottle.OwnerLabels(p.opts.Instance, db.Name, role, HashWith(role, db.Spec, p.opts.Facts[role])),
 	}
+	inputs(w, db.Spec)
+	w.Labels = bottle.OwnerLabels(p.opts.Instance, db.Name, role, HashWant(*w, p.opts.Facts[role]))
 	if role != bottle.RoleGuest && db.GuestKind != "" {
 		w.Labels[bottle.LabelGuestKind] = db.GuestKind
 	}
@@ -280,22 +280,23 @@ func (p *planner) create(db *DesiredBottle, role bottle.Role, cause string, reas
 	case bottle.RoleBundle:
 		w.Name = bottle.Names(db.Name, bottle.RoleBundle)
 		kind = db.BundleKind
-		d["daemons"] = strings.Join(db.Spec.Daemons, ",")
-		if len(db.Spec.Daemons) == 0 {
+		d["daemons"] = strings.Join(w.Bundle.Daemons, ",")
+		if len(w.Bundle.Daemons) == 0 {
 			d["daemons"] = "none"
 		}
-		d["allow"] = strconv.Itoa(len(db.Spec.Egress.Allow)) + " rule(s)"
+		d["allow"] = strconv.Itoa(len(w.Bundle.Allow)) + " rule(s)"
 	case bottle.RoleGuest:
 		w.Name = db.guestName()
 		kind = db.GuestKind
-		d["image"] = db.Spec.Image
-		d["guest"] = db.Spec.Guest
-		d["resources"] = fmt.Sprintf("%dcpu/%dMiB", db.Spec.Resources.CPUs, db.Spec.Resources.MemoryMiB)
-		if n := len(db.Spec.Env) + len(db.Spec.EnvFromHost); n > 0 {
+		g := w.Guest
+		d["image"] = g.Image
+		d["guest"] = g.Kind
+		d["resources"] = fmt.Sprintf("%dcpu/%dMiB", g.CPUs, g.MemoryMiB)
+		if n := len(g.Env); n > 0 {
 			d["env"] = strconv.Itoa(n) + " var(s)" // names and values stay out of plans
 		}
-		if len(db.Spec.AllowCIDRs) > 0 {
-			d["allowCIDRs"] = strings.Join(db.Spec.AllowCIDRs, ",")
+		if len(g.AllowCIDRs) > 0 {
+			d["allowCIDRs"] = strings.Join(g.AllowCIDRs, ",")
 		}
 	}
 	if subnet.IsValid() {

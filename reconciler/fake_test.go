@@ -20,7 +20,8 @@ type fakeDriver struct {
 
 	mu        sync.Mutex
 	items     map[string]bottle.Resource
-	calls     []string // "create bottle-a", "observe", ...
+	wants     map[string]bottle.Want // what each create received, by name
+	calls     []string               // "create bottle-a", "observe", ...
 	failOn    map[string]error
 	observeFn func() error
 	next      netip.Prefix // next subnet handed out by a network fake
@@ -43,7 +44,7 @@ func (s *sequence) take() []string {
 }
 
 func newFake(kind string, role bottle.Role) *fakeDriver {
-	return &fakeDriver{kind: kind, role: role, items: map[string]bottle.Resource{}, failOn: map[string]error{}, next: netip.MustParsePrefix("10.213.0.0/29")}
+	return &fakeDriver{kind: kind, role: role, items: map[string]bottle.Resource{}, wants: map[string]bottle.Want{}, failOn: map[string]error{}, next: netip.MustParsePrefix("10.213.0.0/29")}
 }
 
 func (f *fakeDriver) Kind() string      { return f.kind }
@@ -86,6 +87,7 @@ func (f *fakeDriver) Create(ctx context.Context, w bottle.Want) (bottle.Resource
 	if _, ok := f.items[w.Name]; ok {
 		return bottle.Resource{}, fmt.Errorf("create %s: %w", w.Name, cerrdefs.ErrConflict)
 	}
+	f.wants[w.Name] = w
 	r := bottle.Resource{
 		Kind: f.kind, Role: f.role, Name: w.Name, ID: "id-" + w.Name,
 		Bottle: w.Labels[bottle.LabelBottle], Instance: w.Labels[bottle.LabelInstance],

@@ -47,6 +47,9 @@ type Config struct {
 	// bottle. Without it an empty directory (a failed checkout, a mount
 	// that is not there yet) prunes nothing.
 	AllowEmpty bool
+	// Getenv reads the host variables a spec's envFromHost names, when a
+	// guest is created; nil means os.LookupEnv.
+	Getenv func(string) (string, bool)
 
 	specCache *spec.Cache    // set by New: one per reconciler, across its passes
 	verdicts  *spec.Verdicts // set by New: across processes, in StateDir
@@ -339,7 +342,7 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 	for _, d := range r.drivers() {
 		byKind[d.Kind()] = d
 	}
-	ex := &Executor{Drivers: byKind, Concurrency: r.cfg.Concurrency, Log: r.log}
+	ex := &Executor{Drivers: byKind, Concurrency: r.cfg.Concurrency, Log: r.log, Getenv: r.cfg.Getenv}
 	if p.sched != nil {
 		ex.Order, ex.Stop = p.sched.order, p.sched.stop
 	}

@@ -351,7 +351,7 @@ type badImage struct {
 }
 
 func (b badImage) Create(ctx context.Context, w bottle.Want) (bottle.Resource, error) {
-	if strings.HasPrefix(w.Spec.Image, b.bad) {
+	if strings.HasPrefix(w.Guest.Image, b.bad) {
 		b.mu.Lock()
 		b.calls = append(b.calls, "create "+w.Name)
 		b.mu.Unlock()

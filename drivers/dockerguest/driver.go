@@ -21,7 +21,6 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
-	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/images"
@@ -254,13 +253,10 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 	instance := w.Labels[bottle.LabelInstance]
 	// The same image step as smolvm guests: the host's daemon pulls the
 	// image as spec.pullPolicy says, with the host's credentials.
-	if _, err := d.opts.Images.Ensure(ctx, w.Spec.Image, w.Spec.PullPolicy); err != nil {
+	if _, err := d.opts.Images.Ensure(ctx, w.Guest.Image, w.Guest.PullPolicy); err != nil {
 		return bottle.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
-	env, err := guestEnv(w, d.opts.Getenv)
-	if err != nil {
-		return bottle.Resource{}, fmt.Errorf("dockerguest: %s: %w", op, err)
-	}
+	env := guestEnv(w)
 
 	reach := []string{}
 	if g.Egress {
@@ -278,7 +274,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 	// No lookup of the name first: Docker refuses a taken name with a
 	// conflict, and only then is it worth a call to say whose it is.
 	resp, err := d.api.ContainerCreate(ctx,
-		&container.Config{Image: w.Spec.Image, Env: env, Labels: labels},
+		&container.Config{Image: w.Guest.Image, Env: env, Labels: labels},
 		d.hostConfig(w),
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.GuestAddr.String()}},
@@ -336,7 +332,7 @@ func checkWant(w bottle.Want) (guestRules, error) {
 		return guestRules{}, fmt.Errorf("labels must set %s=%s and %s: %w",
 			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
-	if w.Spec.Image == "" {
+	if w.Guest.Image == "" {
 		return guestRules{}, fmt.Errorf("spec.image is empty: %w", cerrdefs.ErrInvalidArgument)
 	}
 	if w.Network == "" || !w.GuestAddr.Is4() || !w.BundleAddr.Is4() || w.GuestAddr == w.BundleAddr ||
@@ -349,8 +345,8 @@ func checkWant(w bottle.Want) (guestRules, error) {
 		Bottle:   w.Bottle,
 		Guest:    w.GuestAddr,
 		Bundle:   w.BundleAddr,
-		Egress:   w.Spec.Runs(spec.DaemonEgress),
-		DNS:      w.Spec.Runs(spec.DaemonDNS),
+		Egress:   w.Guest.Runs(spec.DaemonEgress),
+		DNS:      w.Guest.Runs(spec.DaemonDNS),
 	}
 	if b := w.Labels[bottle.LabelBottle]; b != "" && b != w.Bottle {
 		return guestRules{}, fmt.Errorf("bottle label %q is not the bottle %q: %w", b, w.Bottle, cerrdefs.ErrInvalidArgument)
@@ -358,7 +354,7 @@ func checkWant(w bottle.Want) (guestRules, error) {
 	if err := g.check(); err != nil {
 		return guestRules{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
 	}
-	if ws := w.Spec.Workspace; ws != nil {
+	if ws := w.Guest.Workspace; ws != nil {
 		if err := ws.CheckPaths(); err != nil {
 			return guestRules{}, fmt.Errorf("%w: %w", err, cerrdefs.ErrInvalidArgument)
 		}
@@ -366,30 +362,16 @@ func checkWant(w bottle.Want) (guestRules, error) {
 	return g, nil
 }
 
-// guestEnv is the guest's environment, sorted: spec.env, then the host
-// variables spec.envFromHost names, then the bundle's proxy settings. A
-// missing host variable is an error naming it; values are never logged.
-func guestEnv(w bottle.Want, getenv func(string) (string, bool)) ([]string, error) {
-	env := map[string]string{}
-	for k, v := range w.Spec.Env {
-		env[k] = v
+// guestEnv is the guest's environment as Docker takes it: the variables
+// the reconciler resolved (spec.env, the host's envFromHost values, the
+// bundle's proxy settings), in their order. Docker keeps them in the
+// container's config, readable by root only, not on a command line.
+func guestEnv(w bottle.Want) []string {
+	out := make([]string, 0, len(w.Guest.Env))
+	for _, v := range w.Guest.Env {
+		out = append(out, v.Name+"="+v.Value)
 	}
-	for _, k := range w.Spec.EnvFromHost {
-		v, ok := getenv(k)
-		if !ok {
-			return nil, fmt.Errorf("host environment variable %q named in spec.envFromHost is not set; set it in the reconciler's environment and restart it, or remove it from spec.envFromHost: %w", k, cerrdefs.ErrFailedPrecondition)
-		}
-		env[k] = v
-	}
-	for k, v := range bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr) {
-		env[k] = v
-	}
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // hostConfig is the hardened runtime setup of a guest: no capabilities, no
@@ -397,7 +379,7 @@ func guestEnv(w bottle.Want, getenv func(string) (string, bool)) ([]string, erro
 // bottle network.
 func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 	pids := d.opts.PidsLimit
-	mem := int64(w.Spec.Resources.MemoryMiB) << 20
+	mem := int64(w.Guest.MemoryMiB) << 20
 	sysctls := dockerx.NoIPv6()
 	return &container.HostConfig{
 		NetworkMode: container.NetworkMode(w.Network),
@@ -414,9 +396,9 @@ func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 		// "no": the reconciler heals a dead guest, after checking its rules.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		LogConfig:     dockerx.BoundedLogs(),
-		Mounts:        workspaceMounts(w.Spec.Workspace),
+		Mounts:        workspaceMounts(w.Guest.Workspace),
 		Resources: container.Resources{
-			NanoCPUs:   int64(w.Spec.Resources.CPUs) * 1e9,
+			NanoCPUs:   int64(w.Guest.CPUs) * 1e9,
 			Memory:     mem,
 			MemorySwap: mem, // no swap on top
 			PidsLimit:  &pids,

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 
 	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
@@ -23,32 +24,36 @@ import (
 
 const secretValue = "s3cr3t-value-never-shown"
 
+// testWant is a guest Want as the reconciler resolves it: spec.env, a host
+// secret from envFromHost and the bundle's proxy settings.
 func testWant(inst, bottleName string, subnet netip.Prefix) bottle.Want {
 	w := bottle.Want{
 		Bottle: bottleName,
 		Role:   bottle.RoleGuest,
 		Name:   "bottle-" + bottleName + "-guest",
 		Labels: bottle.OwnerLabels(inst, bottleName, bottle.RoleGuest, "h-"+bottleName),
-		Spec: spec.Spec{
-			Guest: spec.GuestDocker, Image: "guest:test",
-			Env:         map[string]string{"FOO": "bar"},
-			EnvFromHost: []string{"TOKEN"},
-			Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
-			Resources:   spec.Resources{CPUs: 2, MemoryMiB: 256},
+		Guest: bottle.GuestInputs{
+			Kind: spec.GuestDocker, Image: "guest:test",
+			Daemons: []string{spec.DaemonEgress, spec.DaemonDNS},
+			CPUs:    2, MemoryMiB: 256,
 		},
 		Network: "bottle-" + bottleName,
 	}
 	w.Fill(subnet)
+	w.Guest.Env = []bottle.EnvVar{
+		{Name: "FOO", Source: bottle.EnvFromSpec, Value: "bar"},
+		{Name: "TOKEN", Source: bottle.EnvFromHost, Value: secretValue},
+	}
+	for k, v := range bundle.GuestEnv(w.Guest.Daemons, w.BundleAddr) {
+		w.Guest.Env = append(w.Guest.Env, bottle.EnvVar{Name: k, Source: bottle.EnvFromBundle, Value: v})
+	}
+	slices.SortFunc(w.Guest.Env, func(a, b bottle.EnvVar) int { return strings.Compare(a.Name, b.Name) })
 	return w
-}
-
-func hostEnv(vars map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
 func newFakeDriver(t *testing.T, api *fakeDocker, ipt *hostfwtest.IPTables) *Driver {
 	t.Helper()
-	d, err := newDriver(api, Options{Getenv: hostEnv(map[string]string{"TOKEN": secretValue})}, testr.New(t), ipt)
+	d, err := newDriver(api, Options{}, testr.New(t), ipt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,11 +340,10 @@ func TestCreateRefuses(t *testing.T) {
 	}{
 		{"foreign container", foreign, nil, cerrdefs.IsConflict, "not managed by bottle-reconcile"},
 		{"other instance's container", other, nil, cerrdefs.IsConflict, `instance "other"`},
-		{"image missing", nil, func(w *bottle.Want) { w.Spec.Image = "nope:1" }, func(err error) bool { return err != nil },
+		{"image missing", nil, func(w *bottle.Want) { w.Guest.Image = "nope:1" }, func(err error) bool { return err != nil },
 			`pull image "docker.io/library/nope:1": registry answered: manifest unknown`},
-		{"image missing, never pull", nil, func(w *bottle.Want) { w.Spec.Image, w.Spec.PullPolicy = "nope:1", spec.PullNever }, cerrdefs.IsNotFound,
+		{"image missing, never pull", nil, func(w *bottle.Want) { w.Guest.Image, w.Guest.PullPolicy = "nope:1", spec.PullNever }, cerrdefs.IsNotFound,
 			`image "nope:1" is not in the host's Docker daemon and spec.pullPolicy is never`},
-		{"host variable missing", nil, func(w *bottle.Want) { w.Spec.EnvFromHost = []string{"TOKEN", "MISSING_VAR"} }, cerrdefs.IsFailedPrecondition, `"MISSING_VAR"`},
 		{"no labels", nil, func(w *bottle.Want) { w.Labels = map[string]string{} }, cerrdefs.IsInvalidArgument, "labels must set"},
 		{"no address", nil, func(w *bottle.Want) { w.GuestAddr = netip.Addr{} }, cerrdefs.IsInvalidArgument, "need a network"},
 		{"unsafe instance", nil, func(w *bottle.Want) { w.Labels[bottle.LabelInstance] = "a b" }, cerrdefs.IsInvalidArgument, "rule comment"},

@@ -53,15 +53,13 @@ func TestGuestOnDocker(t *testing.T) {
 	standIn(ctx, t, cli, inst, img, netName, "neighbour-"+bottleName, neighbour)
 	hostPort := hostListener(t)
 
-	d, err := New(cli, Options{
-		Getenv: hostEnv(map[string]string{"TOKEN": secretValue}),
-	}, testr.New(t))
+	d, err := New(cli, Options{}, testr.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := testWant(inst, bottleName, subnet)
-	w.Spec.Image, w.Network, w.Name = img, netName, d.NameFor(bottleName)
-	w.Spec.Daemons = []string{"egress"} // the stand-in runs no resolver
+	w.Guest.Image, w.Network, w.Name = img, netName, d.NameFor(bottleName)
+	w.Guest.Daemons = []string{"egress"} // the stand-in runs no resolver
 
 	r, err := d.Create(ctx, w)
 	if err != nil {
@@ -240,7 +238,7 @@ func TestGuestOnDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 		w2 := testWant(inst, other, subnet)
-		w2.Spec.Image, w2.Network, w2.Name = img, netName, name
+		w2.Guest.Image, w2.Network, w2.Name = img, netName, name
 		_, err = d.Create(ctx, w2)
 		if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "not managed by bottle-reconcile") {
 			t.Errorf("create over a foreign container: %v", err)

@@ -1,18 +1,12 @@
 package dockerguest
 
-import (
-	"errors"
-	"os"
-)
+import "errors"
 
 // Defaults for Options.
 const DefaultPidsLimit = 1024
 
 // Options configures the driver. The zero value means every default.
 type Options struct {
-	// Getenv reads the host variables named in spec.envFromHost; default
-	// os.LookupEnv. Their values go into the guest and nowhere else.
-	Getenv func(name string) (string, bool)
 	// PidsLimit caps the guest's processes; default DefaultPidsLimit.
 	PidsLimit int64
 	// Images makes a guest's image present before it is created; default
@@ -22,9 +16,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.Getenv == nil {
-		o.Getenv = os.LookupEnv
-	}
 	if o.PidsLimit == 0 {
 		o.PidsLimit = DefaultPidsLimit
 	}

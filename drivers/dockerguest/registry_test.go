@@ -32,16 +32,16 @@ func TestGuestFromRegistry(t *testing.T) {
 	ref := dockertest.Registry(t) + "/bottle-test/guest:" + inst
 	dockertest.PushAway(t, cli, img, ref)
 
-	d, err := New(cli, Options{Getenv: hostEnv(map[string]string{"TOKEN": secretValue})}, testr.New(t))
+	d, err := New(cli, Options{}, testr.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := testWant(inst, bottleName, subnet)
-	w.Spec.Image, w.Network, w.Name = ref, netName, d.NameFor(bottleName)
-	w.Spec.Daemons = []string{"egress"}
+	w.Guest.Image, w.Network, w.Name = ref, netName, d.NameFor(bottleName)
+	w.Guest.Daemons = []string{"egress"}
 
 	never := w
-	never.Spec.PullPolicy = spec.PullNever
+	never.Guest.PullPolicy = spec.PullNever
 	if _, err := d.Create(ctx, never); !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "spec.pullPolicy is never") {
 		t.Errorf("create with pullPolicy never and no local image: %v", err)
 	}
@@ -50,14 +50,14 @@ func TestGuestFromRegistry(t *testing.T) {
 	}
 
 	missing := w
-	missing.Spec.Image = ref + "-absent"
-	t.Cleanup(func() { dockertest.RemoveImage(t, cli, missing.Spec.Image) })
-	if _, err := d.Create(ctx, missing); err == nil || !strings.Contains(err.Error(), `pull image "`+missing.Spec.Image+`": registry answered: `) ||
+	missing.Guest.Image = ref + "-absent"
+	t.Cleanup(func() { dockertest.RemoveImage(t, cli, missing.Guest.Image) })
+	if _, err := d.Create(ctx, missing); err == nil || !strings.Contains(err.Error(), `pull image "`+missing.Guest.Image+`": registry answered: `) ||
 		!strings.Contains(err.Error(), "manifest unknown") {
 		t.Errorf("create from a missing image: %v; want the image and the registry's answer", err)
 	}
 
-	w.Spec.PullPolicy = spec.PullMissing
+	w.Guest.PullPolicy = spec.PullMissing
 	r, err := d.Create(ctx, w)
 	if err != nil {
 		t.Fatal(err)

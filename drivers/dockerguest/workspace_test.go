@@ -37,7 +37,7 @@ func TestWorkspaceMount(t *testing.T) {
 			api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 			d := newFakeDriver(t, api, ipt)
 			w := testWant("inst", "alice", subnet)
-			w.Spec.Workspace = tt.ws
+			w.Guest.Workspace = tt.ws
 			if _, err := d.Create(context.Background(), w); err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func TestWorkspaceMount(t *testing.T) {
 	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
 	d := newFakeDriver(t, api, ipt)
 	w := testWant("inst", "alice", subnet)
-	w.Spec.Workspace = &spec.Workspace{HostPath: "/", GuestPath: "/work"}
+	w.Guest.Workspace = &spec.Workspace{HostPath: "/", GuestPath: "/work"}
 	if _, err := d.Create(context.Background(), w); !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "workspace host path") {
 		t.Errorf("create with / as workspace: %v", err)
 	}
@@ -71,7 +71,7 @@ func TestWorkspaceOnDocker(t *testing.T) {
 	defer cancel()
 	bottle := "w" + inst[len(inst)-6:]
 	netName, subnet := testNetwork(ctx, t, cli, inst, bottle)
-	d, err := New(cli, Options{Getenv: hostEnv(map[string]string{"TOKEN": secretValue})}, testr.New(t))
+	d, err := New(cli, Options{}, testr.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +82,9 @@ func TestWorkspaceOnDocker(t *testing.T) {
 
 	for _, ro := range []bool{false, true} {
 		w := testWant(inst, bottle, subnet)
-		w.Spec.Image, w.Network, w.Name = img, netName, d.NameFor(bottle)
-		w.Spec.Daemons = []string{"egress"}
-		w.Spec.Workspace = &spec.Workspace{HostPath: dir, GuestPath: "/work", ReadOnly: ro}
+		w.Guest.Image, w.Network, w.Name = img, netName, d.NameFor(bottle)
+		w.Guest.Daemons = []string{"egress"}
+		w.Guest.Workspace = &spec.Workspace{HostPath: dir, GuestPath: "/work", ReadOnly: ro}
 		r, err := d.Create(ctx, w)
 		if err != nil {
 			t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // NetworkKind is the network driver's kind.
@@ -148,7 +147,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Wa
 
 	no := false
 	var opts map[string]string
-	if w.Spec.Guest == spec.GuestDocker {
+	if w.Shape == bottle.ShapeHostless {
 		// A docker guest lives on this bridge. With no host address on it,
 		// the guest has no layer-3 path to the host at all (not even the
 		// gateway answers ARP), so the host stays out of reach even if

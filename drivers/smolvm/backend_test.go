@@ -165,9 +165,6 @@ func (b *backend) driver(t *testing.T, opts Options, extraEnv ...string) *Driver
 	if opts.CacheDir == "" {
 		opts.CacheDir = t.TempDir()
 	}
-	if opts.Getenv == nil {
-		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
-	}
 	d, err := New(testr.New(t), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +207,8 @@ func (b *backend) want(t *testing.T) bottle.Want {
 	w.Bottle = bottleName
 	w.Name = bottle.Names(bottleName, bottle.RoleGuest)
 	w.Labels = ourLabels(bottleName, "test-"+randHex(t, 4), "h"+randHex(t, 4))
-	w.Spec.Image = b.image
-	w.Spec.EnvFromHost = nil
+	w.Guest.Image = b.image
+	withEnv(&w, map[string]string{"API_TOKEN": secretToken, "EMPTY": ""}, nil)
 	b.cleanup(t, w.Name)
 	return w
 }

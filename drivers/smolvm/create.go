@@ -11,7 +11,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
-	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -52,8 +51,8 @@ func (d *Driver) createCall(w bottle.Want, img source) (call, error) {
 		args = append(args, "--max-image-size", strconv.FormatInt(img.size, 10))
 	}
 	args = append(args,
-		"--cpus", strconv.Itoa(w.Spec.Resources.CPUs),
-		"--mem", strconv.Itoa(w.Spec.Resources.MemoryMiB))
+		"--cpus", strconv.Itoa(w.Guest.CPUs),
+		"--mem", strconv.Itoa(w.Guest.MemoryMiB))
 
 	// The bundle comes first and exactly: the guest reaches the world only
 	// through its daemons, plus whatever the spec allows on top.
@@ -65,7 +64,7 @@ func (d *Driver) createCall(w bottle.Want, img source) (call, error) {
 			bundleAddr, cerrdefs.ErrInvalidArgument)
 	}
 	args = append(args, "--allow-cidr", netip.PrefixFrom(bundleAddr, bundleAddr.BitLen()).String())
-	for _, c := range w.Spec.AllowCIDRs {
+	for _, c := range w.Guest.AllowCIDRs {
 		args = append(args, "--allow-cidr", c)
 	}
 	// Always the bundle, even when it runs no resolver: smolvm's gateway
@@ -75,7 +74,7 @@ func (d *Driver) createCall(w bottle.Want, img source) (call, error) {
 	// the bundle, name lookups simply fail (fail closed).
 	args = append(args, "--dns", bundleAddr.String())
 
-	if ws := w.Spec.Workspace; ws != nil {
+	if ws := w.Guest.Workspace; ws != nil {
 		// HOST:GUEST[:ro], split by smolvm from the right (CONTRACT.md):
 		// CheckPaths refuses a ':' in either path.
 		if err := ws.CheckPaths(); err != nil {
@@ -88,7 +87,7 @@ func (d *Driver) createCall(w bottle.Want, img source) (call, error) {
 		args = append(args, "-v", v)
 	}
 
-	envArgs, childEnv, err := d.guestEnv(w)
+	envArgs, childEnv, err := guestEnv(w)
 	if err != nil {
 		return call{}, err
 	}
@@ -104,73 +103,37 @@ func machineLabels(w bottle.Want) map[string]string {
 	return out
 }
 
-// guestEnv returns the -e flags for the guest's environment and the
-// KEY=VALUE entries to add to smolvm's own environment.
+// guestEnv returns the -e flags for the guest's environment, as the
+// reconciler resolved it, and the KEY=VALUE entries to add to smolvm's own
+// environment. It decides only how each variable travels.
 //
 // Values are kept off the command line, which any local user can read in
 // /proc: the flag is `-e KEY`, which smolvm resolves from its own
 // environment (util::parse_env_spec), where the value is put. Two kinds go
 // as `-e KEY=VALUE` instead, because in smolvm's own environment they would
-// change how smolvm itself runs: the proxy variables of bundle.GuestEnv,
-// which would send its host-side pulls to the bundle, and spec.env names in
+// change how smolvm itself runs: the bundle's proxy settings, which would
+// send its host-side pulls to the bundle, and spec.env names in
 // hostSensitive (PATH, TZ, LANG...), whose values are public anyway (they are
 // in the spec, reviewed in git). An envFromHost name in hostSensitive is
 // refused: its value is a secret and could only go on the command line.
-func (d *Driver) guestEnv(w bottle.Want) (args, childEnv []string, err error) {
-	secret := make(map[string]string, len(w.Spec.Env)+len(w.Spec.EnvFromHost))
-	public := bundle.GuestEnv(w.Spec.Daemons, w.BundleAddr)
-	for k, v := range w.Spec.Env {
-		if hostSensitive(k) && !reservedEnv(k) && validEnvKey(k) {
-			public[k] = v
-			continue
+func guestEnv(w bottle.Want) (args, childEnv []string, err error) {
+	for _, v := range w.Guest.Env {
+		if !validEnvKey(v.Name) {
+			return nil, nil, fmt.Errorf("env name %q is not valid: %w", v.Name, cerrdefs.ErrInvalidArgument)
 		}
-		secret[k] = v
-	}
-	for _, k := range w.Spec.EnvFromHost {
-		if _, dup := public[k]; dup {
-			return nil, nil, fmt.Errorf("env %q is set by both env and envFromHost: %w", k, cerrdefs.ErrInvalidArgument)
-		}
-		if _, dup := secret[k]; dup {
-			return nil, nil, fmt.Errorf("env %q is set by both env and envFromHost: %w", k, cerrdefs.ErrInvalidArgument)
-		}
-		v, ok := d.opts.Getenv(k)
-		if !ok {
-			// Name the variable, never a value.
-			return nil, nil, fmt.Errorf("host variable %q named in envFromHost is not set; set it in the reconciler's environment and restart it, or remove it from spec.envFromHost: %w", k, cerrdefs.ErrFailedPrecondition)
-		}
-		secret[k] = v
-	}
-	for k := range secret {
-		if !validEnvKey(k) {
-			return nil, nil, fmt.Errorf("env name %q is not valid: %w", k, cerrdefs.ErrInvalidArgument)
-		}
-		if reservedEnv(k) {
-			return nil, nil, fmt.Errorf("env %q is reserved for the bundle: %w", k, cerrdefs.ErrInvalidArgument)
-		}
-		if hostSensitive(k) {
+		switch {
+		case v.Source == bottle.EnvFromBundle, v.Source == bottle.EnvFromSpec && hostSensitive(v.Name):
+			args = append(args, "-e", v.Name+"="+v.Value)
+		case hostSensitive(v.Name):
 			// Its value could reach the guest only on smolvm's command
 			// line (readable by every local user in /proc), since in
 			// smolvm's own environment it would change how smolvm runs.
 			return nil, nil, fmt.Errorf("envFromHost %q cannot be passed to a smolvm guest without putting its secret value on smolvm's command line (in smolvm's own environment it would change how smolvm itself runs); set it in spec.env if it is not secret, or in the image: %w",
-				k, cerrdefs.ErrInvalidArgument)
+				v.Name, cerrdefs.ErrInvalidArgument)
+		default:
+			args = append(args, "-e", v.Name)
+			childEnv = append(childEnv, v.Name+"="+v.Value)
 		}
-	}
-
-	keys := make([]string, 0, len(secret)+len(public))
-	for k := range secret {
-		keys = append(keys, k)
-	}
-	for k := range public {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if v, ok := public[k]; ok {
-			args = append(args, "-e", k+"="+v)
-			continue
-		}
-		args = append(args, "-e", k)
-		childEnv = append(childEnv, k+"="+secret[k])
 	}
 	return args, childEnv, nil
 }
@@ -184,15 +147,3 @@ func validEnvKey(k string) bool {
 // hostSensitive reports whether setting k in smolvm's own environment could
 // change what smolvm itself does on the host (see spec.SmolvmHostEnv).
 func hostSensitive(k string) bool { return spec.SmolvmHostEnv(k) }
-
-// reservedEnv reports whether k is a proxy variable, which the bundle alone
-// sets in a guest. Spec validation refuses these too; checking again here
-// keeps a spec from pointing the guest around its bundle should that ever
-// slip.
-func reservedEnv(k string) bool {
-	switch strings.ToUpper(k) {
-	case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
-		return true
-	}
-	return false
-}

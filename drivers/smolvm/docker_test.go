@@ -117,7 +117,7 @@ func testImageExport(t *testing.T, b *backend) {
 	var first os.FileInfo
 	for i := 0; i < 2; i++ {
 		w := b.want(t)
-		w.Spec.Image = tag
+		w.Guest.Image = tag
 		r, err := d.Create(ctx, w)
 		if err != nil {
 			t.Fatalf("create %d: %v", i, err)
@@ -192,7 +192,7 @@ func testRegistryImage(t *testing.T, b *backend) {
 	cache := t.TempDir()
 	d := b.driver(t, Options{Images: NewDockerImages(cli, testr.New(t)), CacheDir: cache})
 	w := b.want(t)
-	w.Spec.Image, w.Spec.PullPolicy = ref, spec.PullMissing
+	w.Guest.Image, w.Guest.PullPolicy = ref, spec.PullMissing
 	if _, err := d.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +219,13 @@ func testRegistryImage(t *testing.T, b *backend) {
 	missing := reg + "/bottle-test/agent:absent-" + suffix
 	t.Cleanup(func() { dockertest.RemoveImage(t, cli, missing) })
 	w2 := b.want(t)
-	w2.Spec.Image = missing
+	w2.Guest.Image = missing
 	_, err = d.Create(ctx, w2)
 	if err == nil || !strings.Contains(err.Error(), `pull image "`+missing+`": registry answered: `) || !strings.Contains(err.Error(), "manifest unknown") {
 		t.Errorf("create from a missing image: %v; want the image and the registry's answer", err)
 	}
 	// never, and the host does not have it: refused before any pull.
-	w2.Spec.PullPolicy = spec.PullNever
+	w2.Guest.PullPolicy = spec.PullNever
 	if _, err := d.Create(ctx, w2); !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "spec.pullPolicy is never") {
 		t.Errorf("create with pullPolicy never: %v; want not found", err)
 	}

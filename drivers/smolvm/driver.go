@@ -78,9 +78,6 @@ type Options struct {
 	// last use; pruning runs after each create. Default 7 days; negative
 	// disables pruning.
 	CacheMaxAge time.Duration
-	// Getenv reads the host variables a spec's envFromHost names. Default
-	// os.LookupEnv.
-	Getenv func(string) (string, bool)
 	// NoHostLayer turns off the host layer around each bottle's VMM (its
 	// own cgroup, and host firewall rules on it; see hostlayer.go), leaving
 	// smolvm's own egress policy as the only one.
@@ -118,9 +115,6 @@ func New(log logr.Logger, opts Options) (*Driver, error) {
 	}
 	if opts.CacheMaxAge == 0 {
 		opts.CacheMaxAge = DefaultCacheMaxAge
-	}
-	if opts.Getenv == nil {
-		opts.Getenv = os.LookupEnv
 	}
 	if opts.Images != nil {
 		if opts.CacheDir == "" {
@@ -215,7 +209,7 @@ func (d *Driver) create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		return bottle.Resource{}, err
 	}
 	// Refuse a bad Want before any listing or image export.
-	if _, err := d.createCall(w, source{ref: w.Spec.Image}); err != nil {
+	if _, err := d.createCall(w, source{ref: w.Guest.Image}); err != nil {
 		return bottle.Resource{}, err
 	}
 	byName, err := d.list(ctx)
@@ -229,7 +223,7 @@ func (d *Driver) create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		return bottle.Resource{}, fmt.Errorf("machine %q already exists (instance %q, state %s): %w",
 			w.Name, m.Labels[bottle.LabelInstance], m.State, cerrdefs.ErrConflict)
 	}
-	img, err := d.resolveImage(ctx, w.Spec.Image, w.Spec.PullPolicy)
+	img, err := d.resolveImage(ctx, w.Guest.Image, w.Guest.PullPolicy)
 	if err != nil {
 		return bottle.Resource{}, err
 	}

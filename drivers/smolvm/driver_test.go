@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
+	"github.com/bottle-reconcile/bottle-reconcile/bundle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -20,26 +22,44 @@ const (
 	secretHost  = "host-secret-31337"
 )
 
+// testWant is a guest Want as the reconciler resolves it: two spec.env
+// variables, a host secret from envFromHost and the bundle's proxy settings.
 func testWant() bottle.Want {
-	return bottle.Want{
+	w := bottle.Want{
 		Bottle: "alice",
 		Role:   bottle.RoleGuest,
 		Name:   "bottle-alice",
 		Labels: ourLabels("alice", "host-a", "3f2a"),
-		Spec: spec.Spec{
-			Guest:       spec.GuestSmolvm,
-			Image:       "ghcr.io/org/agent:1",
-			Env:         map[string]string{"API_TOKEN": secretToken, "EMPTY": ""},
-			EnvFromHost: []string{"GH_TOKEN"},
-			Daemons:     []string{spec.DaemonEgress, spec.DaemonDNS},
-			AllowCIDRs:  []string{"203.0.113.0/24"},
-			Resources:   spec.Resources{CPUs: 2, MemoryMiB: 2048},
+		Guest: bottle.GuestInputs{
+			Kind:       spec.GuestSmolvm,
+			Image:      "ghcr.io/org/agent:1",
+			Daemons:    []string{spec.DaemonEgress, spec.DaemonDNS},
+			AllowCIDRs: []string{"203.0.113.0/24"},
+			CPUs:       2, MemoryMiB: 2048,
 		},
 		Network:    "bottle-alice",
 		Subnet:     netip.MustParsePrefix("10.77.0.0/29"),
 		BundleAddr: netip.MustParseAddr("10.77.0.2"),
 		GuestAddr:  netip.MustParseAddr("10.77.0.3"),
 	}
+	withEnv(&w, map[string]string{"API_TOKEN": secretToken, "EMPTY": ""}, map[string]string{"GH_TOKEN": secretHost})
+	return w
+}
+
+// withEnv sets w's environment as the reconciler resolves it for w's
+// daemons and bundle address: env from the spec, host values, and the
+// bundle's proxy settings, sorted by name.
+func withEnv(w *bottle.Want, env, host map[string]string) {
+	w.Guest.Env = nil
+	add := func(m map[string]string, src bottle.EnvSource) {
+		for k, v := range m {
+			w.Guest.Env = append(w.Guest.Env, bottle.EnvVar{Name: k, Source: src, Value: v})
+		}
+	}
+	add(env, bottle.EnvFromSpec)
+	add(host, bottle.EnvFromHost)
+	add(bundle.GuestEnv(w.Guest.Daemons, w.BundleAddr), bottle.EnvFromBundle)
+	slices.SortFunc(w.Guest.Env, func(a, b bottle.EnvVar) int { return strings.Compare(a.Name, b.Name) })
 }
 
 func hostEnv(m map[string]string) func(string) (string, bool) {
@@ -76,10 +96,9 @@ func TestCreateArgv(t *testing.T) {
 		{
 			name: "no daemons: no dns, no proxy, only the bundle allowed",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{}
-				w.Spec.AllowCIDRs = nil
-				w.Spec.Env = nil
-				w.Spec.EnvFromHost = nil
+				w.Guest.Daemons = []string{}
+				w.Guest.AllowCIDRs = nil
+				withEnv(w, nil, nil)
 			},
 			// --dns even without a resolver: smolvm would forward DNS to
 			// 1.1.1.1 otherwise.
@@ -89,11 +108,10 @@ func TestCreateArgv(t *testing.T) {
 		{
 			name: "workspace read-only",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{}
-				w.Spec.AllowCIDRs = nil
-				w.Spec.Env = nil
-				w.Spec.EnvFromHost = nil
-				w.Spec.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work", ReadOnly: true}
+				w.Guest.Daemons = []string{}
+				w.Guest.AllowCIDRs = nil
+				withEnv(w, nil, nil)
+				w.Guest.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work", ReadOnly: true}
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 -v /srv/bottles/alice:/work:ro",
@@ -101,11 +119,10 @@ func TestCreateArgv(t *testing.T) {
 		{
 			name: "workspace read-write",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{}
-				w.Spec.AllowCIDRs = nil
-				w.Spec.Env = nil
-				w.Spec.EnvFromHost = nil
-				w.Spec.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work"}
+				w.Guest.Daemons = []string{}
+				w.Guest.AllowCIDRs = nil
+				withEnv(w, nil, nil)
+				w.Guest.Workspace = &spec.Workspace{HostPath: "/srv/bottles/alice", GuestPath: "/work"}
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 -v /srv/bottles/alice:/work",
@@ -113,10 +130,9 @@ func TestCreateArgv(t *testing.T) {
 		{
 			name: "dns only",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{spec.DaemonDNS}
-				w.Spec.Env = nil
-				w.Spec.EnvFromHost = nil
-				w.Spec.Resources = spec.Resources{CPUs: 1, MemoryMiB: 512}
+				w.Guest.Daemons = []string{spec.DaemonDNS}
+				withEnv(w, nil, nil)
+				w.Guest.CPUs, w.Guest.MemoryMiB = 1, 512
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs("dns", "203.0.113.0/24") +
 				" --image ghcr.io/org/agent:1 --cpus 1 --mem 512 --allow-cidr 10.77.0.2/32" +
@@ -125,10 +141,9 @@ func TestCreateArgv(t *testing.T) {
 		{
 			name: "egress only",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{spec.DaemonEgress}
-				w.Spec.AllowCIDRs = nil
-				w.Spec.EnvFromHost = nil
-				w.Spec.Env = map[string]string{"LIBRARY": "/opt/lib", "Z": "last"}
+				w.Guest.Daemons = []string{spec.DaemonEgress}
+				w.Guest.AllowCIDRs = nil
+				withEnv(w, map[string]string{"LIBRARY": "/opt/lib", "Z": "last"}, nil)
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs("egress", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2 " +
@@ -142,10 +157,9 @@ func TestCreateArgv(t *testing.T) {
 			// environment.
 			name: "host-sensitive spec env on the command line",
 			edit: func(w *bottle.Want) {
-				w.Spec.Daemons = []string{}
-				w.Spec.AllowCIDRs = nil
-				w.Spec.EnvFromHost = nil
-				w.Spec.Env = map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "TZ": "UTC", "MODE": "fast"}
+				w.Guest.Daemons = []string{}
+				w.Guest.AllowCIDRs = nil
+				withEnv(w, map[string]string{"LD_LIBRARY_PATH": "/opt/lib", "TZ": "UTC", "MODE": "fast"}, nil)
 			},
 			wantArgv: "machine create --name bottle-alice " + labelArgs("", "") +
 				" --image ghcr.io/org/agent:1 --cpus 2 --mem 2048 --allow-cidr 10.77.0.2/32 --dns 10.77.0.2" +
@@ -160,7 +174,7 @@ func TestCreateArgv(t *testing.T) {
 				tt.edit(&w)
 			}
 			f := &fakeRunner{}
-			d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+			d := newFakeDriver(t, f, Options{})
 			r, err := d.Create(context.Background(), w)
 			if err != nil {
 				t.Fatal(err)
@@ -203,9 +217,9 @@ func TestCreateDeterministic(t *testing.T) {
 	cache := t.TempDir()
 	for i := 0; i < 5; i++ {
 		f := &fakeRunner{}
-		d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": "x"}), CacheDir: cache})
+		d := newFakeDriver(t, f, Options{CacheDir: cache})
 		w := testWant()
-		w.Spec.Env = map[string]string{"A": "1", "B": "2", "C": "3", "D": "4", "E": "5"}
+		withEnv(&w, map[string]string{"A": "1", "B": "2", "C": "3", "D": "4", "E": "5"}, map[string]string{"GH_TOKEN": "x"})
 		if _, err := d.Create(context.Background(), w); err != nil {
 			t.Fatal(err)
 		}
@@ -223,19 +237,11 @@ func TestCreateRefusals(t *testing.T) {
 	tests := []struct {
 		name    string
 		edit    func(*bottle.Want)
-		host    map[string]string
 		ls      string
 		class   func(error) bool
 		wantMsg string
 		noValue string // must not appear in the error
 	}{
-		{
-			name:    "missing host variable",
-			host:    map[string]string{},
-			class:   cerrdefs.IsFailedPrecondition,
-			wantMsg: `host variable "GH_TOKEN" named in envFromHost is not set`,
-			noValue: secretToken,
-		},
 		{
 			name: "ipv6 bundle: --dns is IPv4 only",
 			edit: func(w *bottle.Want) {
@@ -277,30 +283,15 @@ func TestCreateRefusals(t *testing.T) {
 			wantMsg: "no bundle address",
 		},
 		{
-			name:    "reserved env",
-			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"https_proxy": "http://evil:1"} },
-			class:   cerrdefs.IsInvalidArgument,
-			wantMsg: `env "https_proxy" is reserved`,
-			noValue: "evil",
-		},
-		{
 			name:    "PATH from the host",
-			edit:    func(w *bottle.Want) { w.Spec.EnvFromHost = []string{"PATH"} },
-			host:    map[string]string{"PATH": "/opt/" + secretHost},
+			edit:    func(w *bottle.Want) { withEnv(w, nil, map[string]string{"PATH": "/opt/" + secretHost}) },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `envFromHost "PATH" cannot be passed`,
 			noValue: secretHost,
 		},
 		{
-			name:    "env set twice",
-			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"GH_TOKEN": secretToken} },
-			class:   cerrdefs.IsInvalidArgument,
-			wantMsg: `env "GH_TOKEN" is set by both env and envFromHost`,
-			noValue: secretToken,
-		},
-		{
 			name:    "bad env name",
-			edit:    func(w *bottle.Want) { w.Spec.Env = map[string]string{"A=B": secretToken} },
+			edit:    func(w *bottle.Want) { withEnv(w, map[string]string{"A=B": secretToken}, nil) },
 			class:   cerrdefs.IsInvalidArgument,
 			wantMsg: `env name "A=B" is not valid`,
 			noValue: secretToken,
@@ -312,15 +303,11 @@ func TestCreateRefusals(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&w)
 			}
-			host := tt.host
-			if host == nil {
-				host = map[string]string{"GH_TOKEN": secretHost}
-			}
 			f := &fakeRunner{answers: map[string]fakeAnswer{}}
 			if tt.ls != "" {
 				f.answers["machine ls"] = fakeAnswer{stdout: tt.ls}
 			}
-			d := newFakeDriver(t, f, Options{Getenv: hostEnv(host)})
+			d := newFakeDriver(t, f, Options{})
 			_, err := d.Create(context.Background(), w)
 			if err == nil {
 				t.Fatal("Create succeeded")
@@ -348,7 +335,7 @@ func TestCreateStartFails(t *testing.T) {
 	f := &fakeRunner{answers: map[string]fakeAnswer{
 		"machine start": {exitCode: 1, stderr: "Error: kvm not available: KVM not available.\n"},
 	}}
-	d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+	d := newFakeDriver(t, f, Options{})
 	_, err := d.Create(context.Background(), testWant())
 	if err == nil {
 		t.Fatal("Create succeeded although start failed")
@@ -367,7 +354,7 @@ func TestCreateFailureRedacted(t *testing.T) {
 	f := &fakeRunner{answers: map[string]fakeAnswer{
 		"machine create": {exitCode: 1, stderr: "Error: config operation failed: create machine: machine 'bottle-alice' already exists or is being created\n"},
 	}}
-	d := newFakeDriver(t, f, Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost})})
+	d := newFakeDriver(t, f, Options{})
 	w := testWant()
 	_, err := d.Create(context.Background(), w)
 	if !cerrdefs.IsConflict(err) {

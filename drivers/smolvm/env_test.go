@@ -36,14 +36,14 @@ func TestSmolvmEnvMinimal(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 
 	// The host layer would change the host's firewall: hostlayer_test.go's.
-	d, err := New(testr.New(t), Options{Getenv: hostEnv(map[string]string{"GH_TOKEN": secretHost}), NoHostLayer: true})
+	d, err := New(testr.New(t), Options{NoHostLayer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &backend{emulated: true, dataDir: data, env: os.Environ()}
 	w := testWant()
-	w.Spec.Image = filepath.Join(t.TempDir(), "image.tar")
-	if err := os.WriteFile(w.Spec.Image, []byte("archive"), 0o644); err != nil {
+	w.Guest.Image = filepath.Join(t.TempDir(), "image.tar")
+	if err := os.WriteFile(w.Guest.Image, []byte("archive"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.cleanup(t, w.Name)

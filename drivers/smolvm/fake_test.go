@@ -78,9 +78,6 @@ func newFakeDriver(t *testing.T, f *fakeRunner, opts Options) *Driver {
 	if _, ok := f.answers["machine ls"]; !ok {
 		f.answers["machine ls"] = fakeAnswer{stdout: "[]\n"}
 	}
-	if opts.Getenv == nil {
-		opts.Getenv = hostEnv(map[string]string{"GH_TOKEN": secretHost})
-	}
 	if opts.Images == nil {
 		opts.Images = &fakeImages{anyRef: true}
 	}

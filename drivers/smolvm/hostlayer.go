@@ -66,12 +66,12 @@ type layerSpec struct {
 func layerLabels(w bottle.Want) map[string]string {
 	var reach []string
 	for _, d := range []string{spec.DaemonEgress, spec.DaemonDNS} {
-		if w.Spec.Runs(d) {
+		if w.Guest.Runs(d) {
 			reach = append(reach, d)
 		}
 	}
 	return map[string]string{
-		labelReach: strings.Join(reach, ","), labelAllow: strings.Join(w.Spec.AllowCIDRs, ","),
+		labelReach: strings.Join(reach, ","), labelAllow: strings.Join(w.Guest.AllowCIDRs, ","),
 		bottle.LabelBundleAddr: w.BundleAddr.Unmap().String(),
 	}
 }

@@ -51,7 +51,7 @@ func TestHostLayerKeepsTheVMMToItsBundle(t *testing.T) {
 	w := b.want(t)
 	w.BundleAddr = netip.MustParseAddr("127.0.0.2")
 	w.Labels[bottle.LabelBundleAddr] = "127.0.0.2"
-	w.Spec.AllowCIDRs = nil
+	w.Guest.AllowCIDRs = nil
 	s, err := layerOf(machineLabels(w))
 	if err != nil {
 		t.Fatal(err)

@@ -338,7 +338,7 @@ func TestCreatePassesArchiveAndPrunes(t *testing.T) {
 	imgs := &fakeImages{ids: map[string]string{"bottle-dev:latest": "sha256:" + testImageHex}}
 	d := newFakeDriver(t, f, Options{Images: imgs, CacheDir: cache})
 	w := testWant()
-	w.Spec.Image = "bottle-dev:latest"
+	w.Guest.Image = "bottle-dev:latest"
 	if _, err := d.Create(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}

@@ -214,7 +214,7 @@ func testClassifiedErrors(t *testing.T, b *backend) {
 	})
 	t.Run("invalid cidr", func(t *testing.T) {
 		w := b.want(t)
-		w.Spec.AllowCIDRs = []string{"not-a-cidr"}
+		w.Guest.AllowCIDRs = []string{"not-a-cidr"}
 		_, err := d.Create(ctx, w)
 		var ce *CmdError
 		if !cerrdefs.IsInvalidArgument(err) || !errors.As(err, &ce) || ce.ExitCode != 2 {
@@ -393,8 +393,7 @@ func testSecretsNotInArgv(t *testing.T, b *backend) {
 	ctx := context.Background()
 	d := b.driver(t, Options{})
 	w := b.want(t)
-	w.Spec.Env = map[string]string{"API_TOKEN": secretToken}
-	w.Spec.EnvFromHost = []string{"GH_TOKEN"}
+	withEnv(&w, map[string]string{"API_TOKEN": secretToken}, map[string]string{"GH_TOKEN": secretHost})
 	if _, err := d.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +456,7 @@ func testWorkspace(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	w := b.want(t)
-	w.Spec.Workspace = &spec.Workspace{HostPath: dir, GuestPath: "/work", ReadOnly: true}
+	w.Guest.Workspace = &spec.Workspace{HostPath: dir, GuestPath: "/work", ReadOnly: true}
 	if _, err := d.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}

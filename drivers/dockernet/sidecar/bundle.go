@@ -162,8 +162,8 @@ func (d *Driver) notExisting(ctx context.Context, op, name, instance string) err
 // bundleConfig is what the bundle program reads from its environment;
 // hosts are the host's addresses it must refuse.
 func (d *Driver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error) {
-	allow := make([]string, 0, len(w.Spec.Egress.Allow))
-	for _, a := range w.Spec.Egress.Allow {
+	allow := make([]string, 0, len(w.Bundle.Allow))
+	for _, a := range w.Bundle.Allow {
 		r, err := spec.ParseHostRule(a)
 		if err != nil {
 			return "", fmt.Errorf("egress rule %q: %w", a, err)
@@ -172,7 +172,7 @@ func (d *Driver) bundleConfig(w bottle.Want, hosts []netip.Addr) (string, error)
 	}
 	return bundle.Config{
 		Bottle:   w.Bottle,
-		Daemons:  w.Spec.Daemons,
+		Daemons:  w.Bundle.Daemons,
 		Allow:    allow,
 		Listen:   w.BundleAddr,
 		Refuse:   []netip.Prefix{d.opts.Pool},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/bundle"
-	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
 // These tests need no Docker: they pin down what the bundle container is
@@ -105,7 +104,7 @@ func TestBundleConfigWire(t *testing.T) {
 		DNSQueryRate: 12.5, DNSQueryBurst: 30, MaxWildcardBytes: 20}}}
 	w := bottle.Want{
 		Bottle:     "alice",
-		Spec:       spec.Spec{Daemons: []string{"egress", "dns"}, Egress: spec.Egress{Allow: []string{"API.Example.com", "*.example.org:8443", "192.0.2.7:443"}}},
+		Bundle:     bottle.BundleInputs{Daemons: []string{"egress", "dns"}, Allow: []string{"API.Example.com", "*.example.org:8443", "192.0.2.7:443"}},
 		BundleAddr: netip.MustParseAddr("10.213.0.10"),
 	}
 	hosts := []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::1")}
@@ -132,7 +131,7 @@ func TestBundleConfigWire(t *testing.T) {
 		t.Errorf("bundle config on the wire:\n got %+v\nwant %+v\n(%s)", got, want, enc)
 	}
 
-	w.Spec.Egress.Allow = []string{"ok.example.com", "http://bad.example.com/"}
+	w.Bundle.Allow = []string{"ok.example.com", "http://bad.example.com/"}
 	if _, err := d.bundleConfig(w, nil); err == nil || !strings.Contains(err.Error(), `"http://bad.example.com/"`) {
 		t.Errorf("bundleConfig with a URL rule: err = %v, want one naming the rule", err)
 	}

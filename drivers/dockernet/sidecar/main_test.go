@@ -161,7 +161,7 @@ func networkWant(inst, bottleName string) bottle.Want {
 
 func bundleWant(inst, bottleName string, subnet netip.Prefix, s spec.Spec) bottle.Want {
 	w := dockertest.Want(inst, bottleName, bottle.RoleBundle)
-	w.Spec = s
+	w.Bundle = bottle.BundleInputs{Daemons: s.Daemons, Allow: s.Egress.Allow}
 	w.Network = bottle.Names(bottleName, bottle.RoleNetwork)
 	w.Subnet = subnet
 	w.BundleAddr, w.GuestAddr = bottle.BundleAddr(subnet), bottle.GuestAddr(subnet)
