@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -44,10 +45,13 @@ type cgroupPIDs struct {
 	proc string // /proc
 	// hit is the index of the layout that last matched, tried first.
 	hit *atomic.Int32
+	// ourNet is this process's network namespace, read once.
+	ourNet func() (string, error)
 }
 
 func newCgroupPIDs(root, proc string) cgroupPIDs {
-	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32)}
+	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32),
+		ourNet: sync.OnceValues(func() (string, error) { return os.Readlink(filepath.Join(proc, "self", "ns", "net")) })}
 }
 
 // netPID returns the host pid of a process in the network namespace of the
@@ -115,7 +119,7 @@ func (c cgroupPIDs) findInit(id, dir string, pids []int) (int, error) {
 // network namespace, and it is not this process's (a guest always has one
 // of its own).
 func (c cgroupPIDs) shareNetNamespace(pids []int) bool {
-	ours, err := os.Readlink(filepath.Join(c.proc, "self", "ns", "net"))
+	ours, err := c.ourNet()
 	if err != nil {
 		return false
 	}
