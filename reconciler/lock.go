@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/flock"
 )
 
 // Holder says who holds an instance's lock.
@@ -38,42 +39,39 @@ func (e *LockHeldError) Error() string {
 // It is an flock, so it is released when the holding process dies, however
 // it dies.
 type Lock struct {
-	f *os.File
+	f *flock.File
 }
 
-// AcquireLock takes the lock in stateDir. With wait > 0 it retries until it
+// AcquireLock takes the lock in stateDir. With wait > 0 it waits until it
 // gets the lock or wait passes; then, or with wait == 0, a held lock is a
 // *LockHeldError naming the holder.
 func AcquireLock(ctx context.Context, stateDir string, wait time.Duration) (*Lock, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("lock: create state directory %s: %w", stateDir, err)
-	}
 	path := filepath.Join(stateDir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := flock.Open(path, 0o700)
 	if err != nil {
-		return nil, fmt.Errorf("lock: open %s: %w", path, err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock: flock %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			h := readHolder(path)
-			f.Close()
-			return nil, &LockHeldError{Path: path, Holder: h}
-		}
-		select {
-		case <-ctx.Done():
+	if wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err = f.Lock(wctx)
+		cancel()
+		if ctx.Err() != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock: wait for %s: %w", path, context.Cause(ctx))
-		case <-time.After(200 * time.Millisecond):
 		}
+	}
+	if err != nil || wait <= 0 {
+		// Once more without waiting: a held lock names its holder.
+		err = f.TryLock()
+	}
+	if errors.Is(err, flock.ErrHeld) {
+		h := readHolder(path)
+		f.Close()
+		return nil, &LockHeldError{Path: path, Holder: h}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	h := Holder{PID: os.Getpid(), Command: strings.Join(os.Args, " "), Since: time.Now().UTC().Truncate(time.Second)}
 	b, _ := json.Marshal(h)

@@ -232,14 +232,6 @@ func (g guestRules) check() error {
 	return nil
 }
 
-// ref is how the runtime is asked for r: by ID when known.
-func ref(r bottle.Resource) string {
-	if r.ID != "" {
-		return r.ID
-	}
-	return r.Name
-}
-
 // Create implements reconciler.Driver. Fail-closed: the container is created
 // stopped, its host firewall rules go in, and only then is it started; if a
 // step fails, what was done is undone. A container of that name, ours or
@@ -281,7 +273,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		}}, nil, w.Name)
 	if cerrdefs.IsConflict(err) {
 		// Made meanwhile by someone else: say by whom.
-		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+		if err := dockerx.ContainerNameTaken(ctx, d.api, "dockerguest", op, "guest", w.Name, instance); err != nil {
 			return bottle.Resource{}, err
 		}
 	}
@@ -325,12 +317,8 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 // checkWant makes sure w describes a guest that will be observed and whose
 // rules can be written, and returns those rules.
 func checkWant(w bottle.Want) (guestRules, error) {
-	if w.Name == "" {
-		return guestRules{}, fmt.Errorf("no name: %w", cerrdefs.ErrInvalidArgument)
-	}
-	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
-		return guestRules{}, fmt.Errorf("labels must set %s=%s and %s: %w",
-			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
+	if err := dockerx.CheckWantLabels(w); err != nil {
+		return guestRules{}, err
 	}
 	if w.Guest.Image == "" {
 		return guestRules{}, fmt.Errorf("spec.image is empty: %w", cerrdefs.ErrInvalidArgument)
@@ -406,18 +394,6 @@ func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 	}
 }
 
-// notExisting returns a conflict error naming who holds name, if anyone.
-func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if !found {
-		return nil
-	}
-	return nameTaken(op, labels, instance)
-}
-
 // Start implements reconciler.Starter. It puts the guest's firewall rules
 // back first, if they are not all there: a guest never runs without them.
 // A guest Stop froze is thawed, with its processes as they were; any other
@@ -425,7 +401,7 @@ func (d *Driver) notExisting(ctx context.Context, op, name, instance string) err
 func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("start guest %q", r.Name)
 	// A guest that is gone gets no rules: they would outlive it.
-	c, err := d.api.ContainerInspect(ctx, ref(r))
+	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -434,12 +410,12 @@ func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	}
 	if c.State != nil && c.State.Paused {
 		// Repair narrowed the routes of its namespace, which a freeze keeps.
-		if err := d.api.ContainerUnpause(ctx, ref(r)); err != nil {
+		if err := d.api.ContainerUnpause(ctx, dockerx.Ref(r)); err != nil {
 			return wrap(op+": thaw", err)
 		}
 		return nil
 	}
-	if err := d.api.ContainerStart(ctx, ref(r), container.StartOptions{}); err != nil {
+	if err := d.api.ContainerStart(ctx, dockerx.Ref(r), container.StartOptions{}); err != nil {
 		if staleTask(err) {
 			// A Docker daemon killed while it started the container leaves
 			// containerd's task behind, and no start succeeds again: the
@@ -456,7 +432,7 @@ func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
-	if err := d.narrowGuest(ctx, ref(r), g.Bundle); err != nil {
+	if err := d.narrowGuest(ctx, dockerx.Ref(r), g.Bundle); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	return nil
@@ -477,13 +453,13 @@ func staleTask(err error) bool {
 // left as it is.
 func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("stop guest %q", r.Name)
-	err := d.api.ContainerPause(ctx, ref(r))
+	err := d.api.ContainerPause(ctx, dockerx.Ref(r))
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	// Docker refuses to pause a container that is not running or is
 	// paused already; that is this call's goal met.
-	c, ierr := d.api.ContainerInspect(ctx, ref(r))
+	c, ierr := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	switch {
 	case cerrdefs.IsNotFound(ierr):
 		return nil
@@ -509,7 +485,7 @@ func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
-	c, err := d.api.ContainerInspect(ctx, ref(r))
+	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil // gone: nothing runs without its rules
@@ -531,6 +507,8 @@ func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Ad
 		return wrap("inspect started guest", err)
 	}
 	if c.State == nil || !c.State.Running {
+		// A precondition, where a bundle's early stop is unavailable
+		// (sidecar's stopped): the image's command is the spec's.
 		return fmt.Errorf("guest stopped as it started: %w", cerrdefs.ErrFailedPrecondition)
 	}
 	return d.narrow(ctx, c.State.Pid, bundleAddr)
@@ -541,7 +519,7 @@ func (d *Driver) narrowGuest(ctx context.Context, id string, bundleAddr netip.Ad
 func (d *Driver) routeDrift(ctx context.Context, r bottle.Resource, bundleAddr netip.Addr) string {
 	pid, err := d.net.netPID(r.ID)
 	if errors.Is(err, errPIDUnknown) {
-		c, err := d.api.ContainerInspect(ctx, ref(r))
+		c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 		switch {
 		case cerrdefs.IsNotFound(err):
 			return "" // gone since the list: the next pass sees it missing
@@ -566,7 +544,7 @@ func (d *Driver) routeDrift(ctx context.Context, r bottle.Resource, bundleAddr n
 func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("remove guest %q", r.Name)
 	instance, name := r.Instance, r.Bottle
-	c, err := d.api.ContainerInspect(ctx, ref(r))
+	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	switch {
 	case cerrdefs.IsNotFound(err):
 	case err != nil:
@@ -574,6 +552,10 @@ func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	case c.Config == nil || !managed(c.Config.Labels):
 		return fmt.Errorf("dockerguest: %s: not a guest made by bottle-reconcile; leaving it alone: %w", op, cerrdefs.ErrConflict)
 	default:
+		// By name, it may find what another instance made since r was observed.
+		if err := dockerx.OtherInstance("dockerguest", op, "guest", c.Config.Labels, r.Instance); err != nil {
+			return err
+		}
 		instance, name = c.Config.Labels[bottle.LabelInstance], c.Config.Labels[bottle.LabelBottle]
 		if err := dockerx.RemoveContainer(ctx, d.api, c.ID); err != nil {
 			return wrap(op, err)

@@ -278,6 +278,28 @@ func TestDeleteKeepsSharedRules(t *testing.T) {
 	}
 }
 
+// A delete by name that finds another instance's guest of that name leaves
+// it and its rules alone, as the other Docker drivers do.
+func TestDeleteRefusesAnotherInstance(t *testing.T) {
+	ctx := context.Background()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
+	d := newFakeDriver(t, api, ipt)
+	theirs, err := d.Create(ctx, testWant("other", "alice", subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Delete(ctx, bottle.Resource{Name: theirs.Name, Instance: "inst", Bottle: "alice"})
+	if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), `instance "other"`) || !strings.Contains(err.Error(), theirs.Name) {
+		t.Errorf("Delete() of another instance's guest = %v, want a conflict naming it and the instance", err)
+	}
+	if api.containers[theirs.Name] == nil {
+		t.Error("another instance's guest was removed")
+	}
+	if n := len(tagged(ipt.Table(hostfw.IPv4), ruleComment("other", "alice"))); n != len(testGuest().Rules()) {
+		t.Errorf("%d of its rules left, want all %d", n, len(testGuest().Rules()))
+	}
+}
+
 func TestCreateUndo(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -2,9 +2,6 @@ package dockerguest
 
 import (
 	"errors"
-	"fmt"
-
-	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
@@ -21,15 +18,6 @@ func managed(labels map[string]string) bool {
 	return dockerx.Managed(labels) &&
 		labels[bottle.LabelRole] == string(bottle.RoleGuest) &&
 		labels[LabelDriver] == Kind
-}
-
-// nameTaken returns the conflict error for a container called name that
-// exists already, saying whose it is.
-func nameTaken(op string, labels map[string]string, instance string) error {
-	if err := dockerx.NameTaken("dockerguest", op, "container", labels, instance); err != nil {
-		return err
-	}
-	return fmt.Errorf("dockerguest: %s: the guest already exists; delete it first: %w", op, cerrdefs.ErrConflict)
 }
 
 var errNoAddr = errors.New("guest has no address on its bottle network")

@@ -1,6 +1,7 @@
 package dockernet
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
@@ -25,5 +26,8 @@ func nameTaken(op, what string, labels map[string]string, instance string) error
 
 // checkWantLabels is dockerx.CheckWantLabels for this driver.
 func checkWantLabels(op string, w bottle.Want) error {
-	return dockerx.CheckWantLabels("dockernet", op, w)
+	if err := dockerx.CheckWantLabels(w); err != nil {
+		return fmt.Errorf("%s: %s: %w", "dockernet", op, err)
+	}
+	return nil
 }

@@ -166,7 +166,7 @@ func (d *NetworkDriver) createLocked(ctx context.Context, op string, w bottle.Wa
 		EnableIPv6: &no,
 		IPAM: &network.IPAM{Config: []network.IPAMConfig{{
 			Subnet:  subnet.String(),
-			Gateway: Gateway(subnet).String(),
+			Gateway: bottle.Gateway(subnet).String(),
 		}}},
 		Labels: labels,
 	})

@@ -98,9 +98,9 @@ func TestNetworkCreateObserveDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Driver != "bridge" || !n.Internal || n.EnableIPv6 || len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Gateway != Gateway(ra.Subnet).String() {
+	if n.Driver != "bridge" || !n.Internal || n.EnableIPv6 || len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Gateway != bottle.Gateway(ra.Subnet).String() {
 		t.Errorf("network = driver %s internal %v ipv6 %v ipam %+v; want an internal IPv4-only bridge with gateway %s",
-			n.Driver, n.Internal, n.EnableIPv6, n.IPAM.Config, Gateway(ra.Subnet))
+			n.Driver, n.Internal, n.EnableIPv6, n.IPAM.Config, bottle.Gateway(ra.Subnet))
 	}
 
 	for _, r := range []bottle.Resource{ra, rb} {

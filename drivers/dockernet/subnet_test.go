@@ -87,24 +87,6 @@ func TestHostPrefixesIncludesLoopback(t *testing.T) {
 	t.Fatalf("hostPrefixes() = %v, want one covering 127.0.0.1", got)
 }
 
-func TestAddressLayout(t *testing.T) {
-	p := mustPrefix("10.213.0.8/29")
-	for _, tt := range []struct {
-		name string
-		got  netip.Addr
-		want string
-	}{
-		{"gateway", Gateway(p), "10.213.0.9"},
-		{"bundle", BundleAddr(p), "10.213.0.10"},
-		{"guest", GuestAddr(p), "10.213.0.11"},
-		{"unmasked input", BundleAddr(mustPrefix("10.213.0.13/29")), "10.213.0.10"},
-	} {
-		if tt.got != netip.MustParseAddr(tt.want) {
-			t.Errorf("%s = %s, want %s", tt.name, tt.got, tt.want)
-		}
-	}
-}
-
 func TestIsPoolOverlap(t *testing.T) {
 	for _, tt := range []struct {
 		err  error

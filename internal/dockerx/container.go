@@ -90,6 +90,23 @@ func ContainerNamed(ctx context.Context, api ContainerInspector, name string) (m
 	return labels, true, nil
 }
 
+// ContainerNameTaken explains Docker's conflict on creating the container
+// called name, a what (bundle, guest), for driver's op: whose the container
+// of that name is, or nil when there is none (any more).
+func ContainerNameTaken(ctx context.Context, api ContainerInspector, driver, op, what, name, instance string) error {
+	labels, found, err := ContainerNamed(ctx, api, name)
+	if err != nil {
+		return Wrap(driver, op, err)
+	}
+	if !found {
+		return nil
+	}
+	if err := NameTaken(driver, op, "container", labels, instance); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %s: the %s already exists; delete it first: %w", driver, op, what, cerrdefs.ErrConflict)
+}
+
 // ContainerLister is the one Docker call ManagedContainers needs.
 type ContainerLister interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)

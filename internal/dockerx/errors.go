@@ -77,14 +77,15 @@ func OtherInstance(driver, op, what string, labels map[string]string, instance s
 		driver, op, what, labels[bottle.LabelInstance], instance, cerrdefs.ErrConflict)
 }
 
-// CheckWantLabels makes sure what driver's Create is about to make will be
-// observed: without the managed-by and instance labels it would leak.
-func CheckWantLabels(driver, op string, w bottle.Want) error {
+// CheckWantLabels makes sure what a Create is about to make will be
+// observed: without a name, or the managed-by and instance labels, it would
+// leak. The caller names itself and the operation.
+func CheckWantLabels(w bottle.Want) error {
 	if w.Name == "" {
-		return fmt.Errorf("%s: %s: no name: %w", driver, op, cerrdefs.ErrInvalidArgument)
+		return fmt.Errorf("no name: %w", cerrdefs.ErrInvalidArgument)
 	}
 	if w.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue || w.Labels[bottle.LabelInstance] == "" {
-		return fmt.Errorf("%s: %s: labels must set %s=%s and %s: %w", driver, op,
+		return fmt.Errorf("labels must set %s=%s and %s: %w",
 			bottle.LabelManagedBy, bottle.ManagedByValue, bottle.LabelInstance, cerrdefs.ErrInvalidArgument)
 	}
 	return nil

@@ -2,12 +2,9 @@ package dockerx
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
-	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/flock"
 )
 
 // SubnetLock serialises the network driver's list+choose+create and the
@@ -32,42 +29,18 @@ func (l *SubnetLock) Acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for subnet lock %s: %w", l.path, ctx.Err())
 	}
-	f, err := l.lockFile(ctx)
+	f, err := flock.Open(l.path, 0o755)
+	if err == nil {
+		if err = f.Lock(ctx); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		<-l.sem
-		return nil, err
+		return nil, fmt.Errorf("subnet lock: %w", err)
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		f.Close() // closing the file drops the flock
 		<-l.sem
 	}, nil
-}
-
-func (l *SubnetLock) lockFile(ctx context.Context) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
-		return nil, fmt.Errorf("create subnet lock directory: %w", err)
-	}
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open subnet lock: %w", err)
-	}
-	// Poll a non-blocking flock so a cancelled ctx is honoured; a blocking
-	// flock cannot be interrupted.
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", l.path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for subnet lock %s: %w", l.path, ctx.Err())
-		case <-time.After(delay):
-		}
-	}
 }

@@ -120,7 +120,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 			w.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: w.BundleAddr.String()}},
 		}}, nil, w.Name)
 	if cerrdefs.IsConflict(err) {
-		if err := d.notExisting(ctx, op, w.Name, instance); err != nil {
+		if err := dockerx.ContainerNameTaken(ctx, d.api, driverName, op, "bundle", w.Name, instance); err != nil {
 			return bottle.Resource{}, err
 		}
 	}
@@ -142,21 +142,6 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 	r := bottle.Labelled(Kind, bottle.RoleBundle, w.Name, labels)
 	r.ID, r.State, r.Addr = resp.ID, bottle.StateRunning, w.BundleAddr
 	return r, nil
-}
-
-// notExisting returns a conflict error naming who holds name, if anyone.
-func (d *Driver) notExisting(ctx context.Context, op, name, instance string) error {
-	labels, found, err := dockerx.ContainerNamed(ctx, d.api, name)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if !found {
-		return nil
-	}
-	if err := nameTaken(op, "container", labels, instance); err != nil {
-		return err
-	}
-	return fmt.Errorf("dockernet: %s: the bundle already exists; delete it first: %w", op, cerrdefs.ErrConflict)
 }
 
 // bundleConfig is what the bundle program reads from its environment;

@@ -1,6 +1,8 @@
 package sidecar
 
 import (
+	"fmt"
+
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
 )
@@ -25,5 +27,8 @@ func otherInstance(op, what string, labels map[string]string, instance string) e
 
 // checkWantLabels is dockerx.CheckWantLabels for this driver.
 func checkWantLabels(op string, w bottle.Want) error {
-	return dockerx.CheckWantLabels(driverName, op, w)
+	if err := dockerx.CheckWantLabels(w); err != nil {
+		return fmt.Errorf("%s: %s: %w", driverName, op, err)
+	}
+	return nil
 }

@@ -88,7 +88,9 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stopped explains a bundle whose log stream ended before it was ready.
+// stopped explains a bundle whose log stream ended before it was ready:
+// unavailable, not a precondition as a guest's early stop is, since the
+// bundle is this binary, and its exit code and last words say why.
 func (d *Driver) stopped(ctx context.Context, op, id string) error {
 	c, err := d.api.ContainerInspect(ctx, id)
 	if err != nil {
