@@ -20,7 +20,6 @@ import (
 // bottle, on any host where BASE is converged. It reads files only: no
 // Docker, no smolvm, no state directory, no root.
 func cmdDiff(args []string, stdout, stderr io.Writer) int {
-	oneShotGC()
 	fs := newFlagSet("diff", stderr, "diff [--detailed-exitcode] [-o text|json] BASE HEAD")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing changes, 2 when something does, 1 on error or an invalid HEAD spec")
 	output := fs.String("o", "text", "output: text or json")

@@ -8,7 +8,6 @@ import (
 
 // cmdDown tears bottles down in reverse order, whatever the specs say.
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	oneShotGC()
 	var c common
 	fs := newFlagSet("down", stderr, "down [--dir DIR] [--force] [--abandon-guest] NAME... | --all")
 	c.register(fs)

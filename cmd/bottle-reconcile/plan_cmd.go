@@ -14,7 +14,6 @@ import (
 // cmdPlan prints what a pass would do. It only ever calls Plan, which holds
 // observers, never the executor: it is dry by construction.
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	oneShotGC()
 	var c common
 	fs := newFlagSet("plan", stderr, "plan [--detailed-exitcode] [-o text|json] [DIR]")
 	c.register(fs)

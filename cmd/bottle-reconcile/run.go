@@ -116,9 +116,6 @@ func cmdReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "bottle-reconcile: one spec directory, got %d arguments\n%s", len(pos), usage)
 		return exitUsage
 	}
-	if *onceFlag {
-		oneShotGC()
-	}
 	if *dryRun {
 		if !*onceFlag {
 			fmt.Fprintln(stderr, "bottle-reconcile: --dry-run goes with --once (or use: bottle-reconcile plan)")

@@ -15,7 +15,6 @@ import (
 // cmdStatus prints each bottle's last recorded state. It reads the state
 // directory only: no Docker, no smolvm.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	oneShotGC()
 	var c common
 	fs := newFlagSet("status", stderr, "status [-o text|json] [DIR]")
 	c.register(fs)

@@ -13,7 +13,6 @@ import (
 // cmdValidate checks spec files without touching Docker or smolvm, for
 // pull-request review: exit 0 when every spec is valid, 1 when any is not.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	oneShotGC()
 	fs := newFlagSet("validate", stderr, "validate [--format text|json|github] [DIR|FILE]...")
 	format := fs.String("format", "text", "output format: text, json or github (workflow annotations)")
 	pool := spec.DefaultPool
