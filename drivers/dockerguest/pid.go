@@ -15,9 +15,9 @@ import (
 // Observe reads every running guest's routes. Asking Docker for each
 // guest's pid would make a pass cost one call per bottle, so the pid comes
 // from the kernel instead: a container's cgroup lists its processes, and
-// its init is the one that is pid 1 in its own pid namespace. Where the
-// cgroup is not found (a cgroup parent or layout not listed here),
-// errPIDUnknown sends the caller back to Docker.
+// routes need only one of them in the guest's network namespace (see
+// netPID). Where the cgroup is not found (a cgroup parent or layout not
+// listed here), errPIDUnknown sends the caller back to Docker.
 //
 // Only reads use it. What changes a guest's routes asks Docker for the pid
 // as before, so a pid reused between the read and the write can at worst
