@@ -623,3 +623,48 @@ func TestStartOfAGuestWithAStaleTaskRemovesIt(t *testing.T) {
 		t.Errorf("a guest whose start failed otherwise was removed")
 	}
 }
+
+// Deleting a guest whose rules are as installed deletes them in one
+// iptables-restore, with no iptables-save; when they drifted (one missing,
+// one added by hand with the bottle's tag), it falls back to reading the
+// table and deletes every rule tagged for the bottle.
+func TestDeleteRemovesRules(t *testing.T) {
+	tests := []struct {
+		name      string
+		drift     bool
+		wantSaves int
+	}{
+		{"as installed: no read", false, 0},
+		{"drifted: read, then every tagged rule", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
+			d := newFakeDriver(t, api, ipt)
+			r, err := d.Create(ctx, testWant("inst", "alice", subnet))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.drift {
+				tb := ipt.Table(hostfw.IPv4)
+				rules := tagged(tb, ruleComment("inst", "alice"))
+				extra := slices.Concat([]string{"-s", "10.99.0.1/32"}, []string{"-m", "comment", "--comment", ruleComment("inst", "alice")}, []string{"-j", "ACCEPT"})
+				tx := slices.Concat(hostfw.DeleteTx(Chain, rules[:1]), []string{"-A " + Chain + " " + hostfw.JoinArgs(extra)})
+				if err := (hostfw.Firewall{Run: ipt, Family: hostfw.IPv4}).Apply(ctx, tx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			saves := ipt.Count("iptables-save")
+			if err := d.Delete(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if got := ipt.Count("iptables-save") - saves; got != tt.wantSaves {
+				t.Errorf("%d iptables-save, want %d", got, tt.wantSaves)
+			}
+			if left := tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice")); len(left) != 0 {
+				t.Errorf("left behind: %q", left)
+			}
+		})
+	}
+}

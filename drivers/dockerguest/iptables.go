@@ -61,9 +61,29 @@ func (f firewall) removeInstance(ctx context.Context, instance string) ([]string
 // jumps stay: other guests, of this instance or another, use them.
 func (f firewall) remove(ctx context.Context, c string) error {
 	defer hostfw.Lock()()
+	return f.removeTagged(ctx, c)
+}
+
+func (f firewall) removeTagged(ctx context.Context, c string) error {
 	rs, err := f.ReadFresh(ctx)
 	if err != nil {
 		return err
 	}
 	return f.Apply(ctx, removeTx(rs, c))
+}
+
+// removeKnown deletes g's rules as Rules writes them, without reading the
+// table first: tearing down N guests would otherwise read and parse a
+// table of O(N) rules N times, on the cores Docker needs for the teardown.
+// The deletes are one transaction, which fails whole when any of them is
+// missing (drifted, or gone already); then every rule tagged for the bottle
+// is read and deleted, as remove does. A tagged rule this driver did not
+// write would stay, until the next install at its address (installTx
+// replaces any rule naming it) or the instance's cleanup.
+func (f firewall) removeKnown(ctx context.Context, g guestRules) error {
+	defer hostfw.Lock()()
+	if err := f.Apply(ctx, hostfw.DeleteTx(Chain, g.Rules())); err == nil {
+		return nil
+	}
+	return f.removeTagged(ctx, g.Comment())
 }
