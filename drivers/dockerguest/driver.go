@@ -578,12 +578,13 @@ func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 		d.log.V(1).Info("firewall rules kept for another guest of the bottle", "guest", r.Name, "bottle", name)
 		return nil
 	}
-	remove := func() error { return d.fw.remove(ctx, ruleComment(instance, name)) }
 	// The rules r was observed with, when it names the bottle found.
 	if g, gerr := rulesFor(r); gerr == nil && g.Instance == instance && g.Bottle == name {
-		remove = func() error { return d.fw.removeKnown(ctx, g) }
+		err = d.fw.removeKnown(ctx, g)
+	} else {
+		err = d.fw.remove(ctx, ruleComment(instance, name))
 	}
-	if err := remove(); err != nil {
+	if err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	return nil

@@ -39,19 +39,23 @@ var cgroupLayouts = []string{
 	"memory/system.slice/docker-%s.scope",
 }
 
-// cgroupPIDs finds containers' init pids under a cgroup mount and /proc.
+// cgroupPIDs finds containers' pids under a cgroup mount and /proc.
 type cgroupPIDs struct {
 	root string // the cgroup mount, /sys/fs/cgroup
 	proc string // /proc
 	// hit is the index of the layout that last matched, tried first.
 	hit *atomic.Int32
-	// ourNet is this process's network namespace, read once.
-	ourNet func() (string, error)
+	// ours are this process's namespaces by kind ("pid", "net"), each
+	// read once.
+	ours map[string]func() (string, error)
 }
 
 func newCgroupPIDs(root, proc string) cgroupPIDs {
-	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32),
-		ourNet: sync.OnceValues(func() (string, error) { return os.Readlink(filepath.Join(proc, "self", "ns", "net")) })}
+	ours := map[string]func() (string, error){}
+	for _, kind := range []string{"pid", "net"} {
+		ours[kind] = sync.OnceValues(func() (string, error) { return os.Readlink(filepath.Join(proc, "self", "ns", kind)) })
+	}
+	return cgroupPIDs{root: root, proc: proc, hit: new(atomic.Int32), ours: ours}
 }
 
 // netPID returns the host pid of a process in the network namespace of the
@@ -66,7 +70,7 @@ func (c cgroupPIDs) netPID(id string) (int, error) {
 		return 0, err
 	}
 	switch {
-	case len(pids) == 1 && c.inOtherPIDNamespace(pids[0]):
+	case len(pids) == 1 && c.notOurs(pids[0], "pid"):
 		// One process, in a pid namespace of its own: the init, whose
 		// exit would have ended the container.
 		return pids[0], nil
@@ -119,14 +123,10 @@ func (c cgroupPIDs) findInit(id, dir string, pids []int) (int, error) {
 // network namespace, and it is not this process's (a guest always has one
 // of its own).
 func (c cgroupPIDs) shareNetNamespace(pids []int) bool {
-	ours, err := c.ourNet()
-	if err != nil {
-		return false
-	}
 	var first string
 	for i, pid := range pids {
-		ns, err := os.Readlink(filepath.Join(c.proc, strconv.Itoa(pid), "ns", "net"))
-		if err != nil || ns == ours || (i > 0 && ns != first) {
+		ns, other := c.namespace(pid, "net")
+		if !other || (i > 0 && ns != first) {
 			return false
 		}
 		first = ns
@@ -134,12 +134,22 @@ func (c cgroupPIDs) shareNetNamespace(pids []int) bool {
 	return true
 }
 
-// inOtherPIDNamespace reports whether pid's pid namespace is known and not
-// this process's.
-func (c cgroupPIDs) inOtherPIDNamespace(pid int) bool {
-	theirs, err1 := os.Readlink(filepath.Join(c.proc, strconv.Itoa(pid), "ns", "pid"))
-	ours, err2 := os.Readlink(filepath.Join(c.proc, "self", "ns", "pid"))
-	return err1 == nil && err2 == nil && theirs != ours
+// namespace returns pid's namespace of kind ("pid", "net") and whether it
+// is known and not this process's.
+func (c cgroupPIDs) namespace(pid int, kind string) (string, bool) {
+	ours, err := c.ours[kind]()
+	if err != nil {
+		return "", false
+	}
+	theirs, err := os.Readlink(filepath.Join(c.proc, strconv.Itoa(pid), "ns", kind))
+	return theirs, err == nil && theirs != ours
+}
+
+// notOurs reports whether pid's namespace of kind is known and not this
+// process's.
+func (c cgroupPIDs) notOurs(pid int, kind string) bool {
+	_, other := c.namespace(pid, kind)
+	return other
 }
 
 // isNamespaceInit reports whether pid is pid 1 of its own pid namespace:
