@@ -58,10 +58,9 @@ func (q *queue) poke() {
 }
 
 // runtimeQuiet is the quiet period after a runtime event. A runtime's
-// events come in bursts of a few milliseconds (a docker rm -f is kill, die,
-// disconnect, destroy) and, unlike a file being saved, leave nothing half
-// written, so they need not wait out the file debounce: a heal starts
-// sooner.
+// events come in bursts (a docker rm -f is die, disconnect, destroy) and,
+// unlike a file being saved, leave nothing half written, so they need not
+// wait out the file debounce: a heal starts sooner.
 const runtimeQuiet = 50 * time.Millisecond
 
 // Hint records a debounced trigger; bottle "" names no bottle.

@@ -20,7 +20,7 @@ import (
 const floorObserveCmd = "floor-observe"
 
 // afterObserve times the floor's observe as a process, as many times as
-// the in-process one.
+// the in-process one, then the floor of a heal (recreate.go).
 func (f *floor) afterObserve(ctx context.Context) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -40,6 +40,13 @@ func (f *floor) afterObserve(ctx context.Context) error {
 		}
 		f.procObserve = append(f.procObserve, d)
 	}
+	// The floor of a heal, once the observes are timed: its first bundle
+	// removed and made again, back to back.
+	if len(f.bottles) > 0 {
+		if _, err := recreate(ctx, f.w.docker, f.bottles[0].BundleName(), f.ops, healOpPrefix); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -56,13 +63,22 @@ func floorObserve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bottle-bench %s: NETWORKS and CONTAINERS are counts\n", floorObserveCmd)
 		return 2
 	}
+	return withDocker(stderr, func(cli *client.Client) error {
+		return observeFloor(ctx, cli, args[0], wantN, wantC)
+	})
+}
+
+// withDocker runs f with a Docker client and returns a subcommand's exit
+// code: 1, with the error on stderr, if either failed.
+func withDocker(stderr io.Writer, f func(*client.Client) error) int {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		fmt.Fprintf(stderr, "bottle-bench: docker client: %v\n", err)
-		return 1
+		err = fmt.Errorf("docker client: %w", err)
+	} else {
+		err = f(cli)
+		cli.Close()
 	}
-	defer cli.Close()
-	if err := observeFloor(ctx, cli, args[0], wantN, wantC); err != nil {
+	if err != nil {
 		fmt.Fprintf(stderr, "bottle-bench: %v\n", err)
 		return 1
 	}

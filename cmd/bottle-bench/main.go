@@ -42,6 +42,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == floorObserveCmd {
 		return floorObserve(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == recreateCmd {
+		return recreateMain(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "plot" {
 		if len(args) < 3 {
 			fmt.Fprintln(stderr, "usage: bottle-bench plot OUT.png REPORT.json...")

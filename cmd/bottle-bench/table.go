@@ -181,6 +181,11 @@ func (r *report) writeText(out io.Writer) {
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  new spec file -> Ready\t%s\n", fmtDur(wr.NewSpec))
 		fmt.Fprintf(tw, "  bundle removed (rm -f) -> new bundle running, Ready\t%s\n", fmtDur(wr.BundleHeal))
+		for _, o := range r.FloorOps {
+			if o.Op == healOp {
+				fmt.Fprintf(tw, "  floor: a bundle removed and made again back to back (no wait for anything)\t%s\n", fmtDur(o.Mean))
+			}
+		}
 		fmt.Fprintf(tw, "  env edited -> new guest, Ready\t%s\n", fmtDur(wr.EnvEdit))
 		fmt.Fprintf(tw, "  max RSS (VmHWM)\t%.1f MiB\n", float64(wr.MaxRSSKiB)/1024)
 		fmt.Fprintf(tw, "  CPU while idle\t%s over %s (%.2f%% of one core)\n", fmtDur(wr.IdleCPU), fmtDur(wr.IdleWindow),

@@ -33,8 +33,13 @@ func NewEvents(api eventsAPI, log logr.Logger) *Events {
 	return &Events{api: api, log: log.WithName("dockernet-events"), retryBase: time.Second, retryMax: 20 * time.Second}
 }
 
-// containerActions are the container events that can mean drift.
-var containerActions = []string{"die", "destroy", "stop", "kill", "oom", "pause", "health_status"}
+// containerActions are the container events that can mean drift. Not
+// "kill" and "stop": a kill that ends a container is followed by its "die",
+// and "stop" comes after the "die"; a pass on a kill finds the container
+// still running (Docker's list answers only once the kill is done), and at
+// scale it delays the pass that heals (a docker rm -f is kill, die,
+// destroy, hundreds of milliseconds apart at 250 bottles).
+var containerActions = []string{"die", "destroy", "oom", "pause", "health_status"}
 
 // WatchEvents implements reconciler.EventSource. When the stream breaks
 // (e.g. the daemon restarts) it reconnects with backoff and reports bottle

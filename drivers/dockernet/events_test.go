@@ -3,6 +3,7 @@ package dockernet
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +117,56 @@ func TestEventsReconnect(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no %q after the stream broke", want)
 		}
+	}
+}
+
+// A docker rm -f of a running container is kill, die, destroy. The kill
+// changes nothing a pass could see (Docker lists the container as running
+// until the kill is done) and would only delay the pass that heals, so it
+// is not reported; the die and the destroy are.
+func TestEventsSkipKill(t *testing.T) {
+	cli := requireDocker(t)
+	inst := newInstance(t, cli)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	img := "bottle-reconcile-events-test:" + inst
+	dockertest.BuildBusyboxImage(t, cli, img, map[string]string{testLabel: inst})
+	t.Cleanup(func() { dockertest.RemoveImage(t, cli, img) })
+	got := make(chan string, 10)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		NewEvents(cli, testr.New(t)).WatchEvents(wctx, inst, func(_, reason string) { got <- reason })
+	}()
+	defer func() { stop(); <-done }()
+	time.Sleep(200 * time.Millisecond) // let the subscription reach the daemon
+
+	resp, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: dockertest.WantLabels(inst, "b", bottle.RoleBundle)},
+		&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true}) })
+	if err := cli.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for {
+		select {
+		case r := <-got:
+			seen = append(seen, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events %q, want a docker destroy at the end", seen)
+		}
+		if seen[len(seen)-1] == "docker destroy" {
+			break
+		}
+	}
+	if want := []string{"docker die", "docker destroy"}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("events %q, want %q", seen, want)
 	}
 }
