@@ -405,7 +405,7 @@ func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return wrap(op, err)
 	}
-	if err := d.Repair(ctx, r); err != nil {
+	if err := d.repair(ctx, r, c); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	if c.State != nil && c.State.Paused {
@@ -474,6 +474,13 @@ func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 // place, and narrows a running guest's routes to its bundle again. What is
 // in place is left alone.
 func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
+	return d.repair(ctx, r, container.InspectResponse{})
+}
+
+// repair is Repair, with what Docker said of the guest just before when
+// the caller asked already (Start does, and Docker has no more to say:
+// neither its firewall rules nor its routes change its state).
+func (d *Driver) repair(ctx context.Context, r bottle.Resource, c container.InspectResponse) error {
 	g, err := rulesFor(r)
 	if err != nil {
 		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
@@ -485,7 +492,9 @@ func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
-	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
+	if c.ContainerJSONBase == nil {
+		c, err = d.api.ContainerInspect(ctx, dockerx.Ref(r))
+	}
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil // gone: nothing runs without its rules

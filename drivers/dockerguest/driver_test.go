@@ -195,6 +195,9 @@ func TestLifecycleFake(t *testing.T) {
 	if i, j := slices.Index(log, "iptables-restore"), slices.Index(log, "ContainerUnpause"); i < 0 || j < i || slices.Contains(log, "ContainerStart") {
 		t.Errorf("start did not put the rules back before thawing, or started anew: %q", log)
 	}
+	if n := count(log, "ContainerInspect"); n != 1 {
+		t.Errorf("a thaw inspected the guest %d times, want once (each is a call on the heal's path): %q", n, log)
+	}
 	if got = observe(); got.State != bottle.StateRunning || got.Drift != "" {
 		t.Errorf("thawed guest observed as %+v", got)
 	}
@@ -667,4 +670,15 @@ func TestDeleteRemovesRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// count is how many times call is in log.
+func count(log []string, call string) int {
+	n := 0
+	for _, c := range log {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
