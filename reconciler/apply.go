@@ -14,7 +14,8 @@ import (
 )
 
 // Executor carries out a plan. It makes no decisions: it runs each bottle's
-// operations in order, stops a bottle at its first failure, and passes the
+// operations in step order (those of one step at once, as the plan says),
+// stops a bottle at its first failed step, and passes the
 // subnet of a network it creates on to that bottle's later operations.
 type Executor struct {
 	// Drivers by Kind.
@@ -134,44 +135,81 @@ func prioritise(names, first []string) []string {
 	return out
 }
 
-// bottle runs one bottle's operations in step order.
+// bottle runs one bottle's operations in step order. Ops that share a step
+// run at once, and the next step begins only when all of them succeeded.
 func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleResult {
-	sort.Slice(ops, func(i, j int) bool { return ops[i].Step < ops[j].Step })
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Step < ops[j].Step })
 	res := &BottleResult{Bottle: name}
-	for i := range ops {
-		op := ops[i]
+	for i := 0; i < len(ops); {
+		next := i + 1
+		for next < len(ops) && ops[next].Step == ops[i].Step {
+			next++
+		}
+		step := ops[i:next]
 		if err := e.stopped(ctx); err != nil {
-			res.Failed, res.Err = &op, fmt.Errorf("not started: %w", err)
+			res.Failed, res.Err = &step[0], fmt.Errorf("not started: %w", err)
 			return res
 		}
-		log := e.Log.WithValues("bottle", name, "resource", op.Name, "role", string(op.Role), "action", string(op.Action), "cause", op.Cause)
-		start := time.Now()
-		created, err := e.run(ctx, op)
-		took := time.Since(start).Round(time.Millisecond)
-		if err != nil {
-			log.Error(err, "operation failed", "took", took)
-			res.Failed, res.Err = &op, err
-			return res
-		}
-		log.Info("operation done", "took", took)
-		res.Done = append(res.Done, op)
-		if op.Action != ActionCreate {
-			continue
-		}
-		res.Created = append(res.Created, created)
-		if op.Role == bottle.RoleNetwork {
-			// Later creates of this bottle learn the subnet the network got.
-			for j := i + 1; j < len(ops); j++ {
-				if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
-					w := *ops[j].Want
-					w.Labels = cloneLabels(w.Labels)
-					w.Fill(created.Subnet)
-					ops[j].Want = &w
+		created, errs := e.step(ctx, name, step)
+		for k := range step {
+			op := step[k]
+			if errs[k] != nil {
+				if res.Err == nil {
+					res.Failed, res.Err = &op, errs[k]
+				}
+				continue
+			}
+			res.Done = append(res.Done, op)
+			if op.Action != ActionCreate {
+				continue
+			}
+			res.Created = append(res.Created, created[k])
+			if op.Role == bottle.RoleNetwork {
+				// Later creates of this bottle learn the subnet the network got.
+				for j := next; j < len(ops); j++ {
+					if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
+						w := *ops[j].Want
+						w.Labels = cloneLabels(w.Labels)
+						w.Fill(created[k].Subnet)
+						ops[j].Want = &w
+					}
 				}
 			}
 		}
+		if res.Err != nil {
+			return res
+		}
+		i = next
 	}
 	return res
+}
+
+// step runs the ops of one step, at once when there are several, and
+// returns what each created and each one's error.
+func (e *Executor) step(ctx context.Context, name string, ops []Op) ([]bottle.Resource, []error) {
+	created, errs := make([]bottle.Resource, len(ops)), make([]error, len(ops))
+	one := func(k int) {
+		op := ops[k]
+		log := e.Log.WithValues("bottle", name, "resource", op.Name, "role", string(op.Role), "action", string(op.Action), "cause", op.Cause)
+		start := time.Now()
+		created[k], errs[k] = e.run(ctx, op)
+		took := time.Since(start).Round(time.Millisecond)
+		if errs[k] != nil {
+			log.Error(errs[k], "operation failed", "took", took)
+			return
+		}
+		log.Info("operation done", "took", took)
+	}
+	if len(ops) == 1 {
+		one(0)
+		return created, errs
+	}
+	var wg sync.WaitGroup
+	for k := range ops {
+		wg.Go(func() { one(k) })
+	}
+	wg.Wait()
+	return created, errs
 }
 
 var errNoDriver = errors.New("no driver for this kind")

@@ -144,3 +144,68 @@ func TestOneLogLinePerOperation(t *testing.T) {
 		t.Fatalf("operation lines:\n%v\nwant one per operation:\n%v", got, want)
 	}
 }
+
+// meeting is a fake driver whose deletes each wait, up to a while, for
+// every other delete of the meeting to have begun: they all finish only if
+// they run at once.
+type meeting struct {
+	*fakeDriver
+	arrived *sync.WaitGroup
+	fail    error
+}
+
+func (m meeting) Delete(ctx context.Context, r bottle.Resource) error {
+	m.arrived.Done()
+	done := make(chan struct{})
+	go func() { m.arrived.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		return errors.New("the other ops of its step never began")
+	}
+	if m.fail != nil {
+		return m.fail
+	}
+	return m.fakeDriver.Delete(ctx, r)
+}
+
+func TestOpsOfOneStepRunAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failA    error
+		wantDone []string // kinds, in plan order
+	}{
+		{name: "all succeed", wantDone: []string{"a", "b", "c"}},
+		{name: "one of the step fails", failA: errors.New("refused"), wantDone: []string{"b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			drivers := map[string]Driver{
+				"a": meeting{newFake("a", bottle.RoleGuest), &arrived, tt.failA},
+				"b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil},
+				"c": newFake("c", bottle.RoleNetwork),
+			}
+			var ops []Op
+			for i, k := range []string{"a", "b", "c"} {
+				r := bottle.Resource{Bottle: "x", Kind: k, Name: "x-" + k}
+				ops = append(ops, Op{Bottle: "x", Step: 1 + i/2, Action: ActionDelete, Kind: k, Name: r.Name, Target: &r})
+			}
+			e := &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}
+			res := e.Apply(context.Background(), Plan{Ops: ops})["x"]
+			var done []string
+			for _, op := range res.Done {
+				done = append(done, op.Kind)
+			}
+			if !slices.Equal(done, tt.wantDone) {
+				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
+			}
+			if (tt.failA == nil) != (res.Err == nil) {
+				t.Errorf("err %v, want one only when an op failed", res.Err)
+			}
+			if tt.failA != nil && (res.Failed == nil || res.Failed.Kind != "a") {
+				t.Errorf("failed op %+v, want a's", res.Failed)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ type DiffOptions struct {
 // and deterministic: no I/O, no clock, and the same input always gives the
 // same plan.
 func Diff(d Desired, o Observed, opts DiffOptions) Plan {
-	p := &planner{opts: opts, others: map[string]bottle.Resource{}, step: map[string]int{}}
+	p := &planner{opts: opts, others: map[string]bottle.Resource{}, step: map[string]int{}, alongside: map[string]bool{}}
 	for _, r := range o.Others {
 		p.others[string(r.Role)+"/"+r.Name] = r
 	}
@@ -79,6 +79,9 @@ type planner struct {
 	ops    []Op
 	notes  []Note
 	step   map[string]int
+	// alongside makes a bottle's next op share the step of the one before
+	// it, so the two run at once.
+	alongside map[string]bool
 }
 
 func (p *planner) note(bottle string, kind NoteKind, msg string) {
@@ -86,7 +89,11 @@ func (p *planner) note(bottle string, kind NoteKind, msg string) {
 }
 
 func (p *planner) add(op Op) {
-	p.step[op.Bottle]++
+	if p.alongside[op.Bottle] {
+		delete(p.alongside, op.Bottle)
+	} else {
+		p.step[op.Bottle]++
+	}
 	op.Step = p.step[op.Bottle]
 	p.ops = append(p.ops, op)
 }
@@ -198,6 +205,12 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		// A guest that is replaced too goes first, for the same reason.
 		if guest != nil && guestWhy == "" && guest.State == bottle.StateRunning {
 			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle", bunReason)
+			if (bun == nil || bun.State != bottle.StateRunning) && len(strayBuns) == 0 {
+				// No bundle serves the guest already, so freezing it first
+				// would keep it from nothing: the freeze goes beside what
+				// comes next, and a heal is that much sooner.
+				p.alongside[db.Name] = true
+			}
 		}
 		if guest != nil && guestWhy != "" {
 			p.act(ActionDelete, *guest, guestWhy, guestReason)

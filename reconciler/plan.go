@@ -20,8 +20,9 @@ const (
 	ActionRepair Action = "repair"
 )
 
-// Op is one operation of a plan. Ops of one bottle run in Step order, one at
-// a time; bottles run independently.
+// Op is one operation of a plan. Ops of one bottle run in Step order; ops
+// that share a step run at once (a guest frozen beside the creation of the
+// bundle it lacks already); bottles run independently.
 type Op struct {
 	Bottle string      `json:"bottle"`
 	Step   int         `json:"step"`

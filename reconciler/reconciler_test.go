@@ -236,22 +236,70 @@ func (g *rig) sequenced() *sequence {
 	return s
 }
 
-// TestDeadBundleHealsAndGuestOrder checks the replacement of a bundle: the
-// guest stops first, the old bundle goes (freeing its pinned address)
-// before the new one is created, and the guest starts again last.
-func TestDeadBundleHealsAndGuestOrder(t *testing.T) {
-	g := newRig(t, "i1")
-	g.write("a.yaml", specFor("a"))
-	g.pass()
-	seq := g.sequenced()
-	g.bun.mutate("bottle-a-bundle", func(r *bottle.Resource) { r.State, r.Detail = bottle.StateStopped, "exited (137)" })
-	g.pass()
-	want := []string{"smolvm: stop bottle-a", "bundle: delete bottle-a-bundle", "bundle: create bottle-a-bundle", "smolvm: start bottle-a"}
-	if got := seq.take(); !slices.Equal(got, want) {
-		t.Fatalf("writes = %q, want %q", got, want)
-	}
-	if b := g.bun.items["bottle-a-bundle"]; b.Addr != bottle.BundleAddr(g.net.items["bottle-a"].Subnet) {
-		t.Fatalf("new bundle at %s, want the pinned address", b.Addr)
+// TestBundleReplacedGuestOrder checks the replacement of a bundle: the
+// guest is frozen, the old bundle goes (freeing its pinned address) before
+// the new one is created, and the guest starts again last. A bundle that
+// serves the guest is replaced only once the guest is frozen; one that
+// serves nothing already (dead, gone) has the freeze run beside the next
+// op, so the heal is not held up by it.
+func TestBundleReplacedGuestOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		drift func(g *rig)
+		// first are the writes of the first step, in any order when there
+		// are several; then come the rest, in order.
+		first, rest []string
+	}{
+		{
+			name: "bundle exited",
+			drift: func(g *rig) {
+				g.bun.mutate("bottle-a-bundle", func(r *bottle.Resource) { r.State, r.Detail = bottle.StateStopped, "exited (137)" })
+			},
+			first: []string{"smolvm: stop bottle-a", "bundle: delete bottle-a-bundle"},
+			rest:  []string{"bundle: create bottle-a-bundle", "smolvm: start bottle-a"},
+		},
+		{
+			name:  "bundle gone",
+			drift: func(g *rig) { g.bun.mu.Lock(); delete(g.bun.items, "bottle-a-bundle"); g.bun.mu.Unlock() },
+			first: []string{"smolvm: stop bottle-a", "bundle: create bottle-a-bundle"},
+			rest:  []string{"smolvm: start bottle-a"},
+		},
+		{
+			name:  "running bundle with other settings",
+			drift: func(g *rig) { g.bun.mutate("bottle-a-bundle", func(r *bottle.Resource) { r.Hash = "other" }) },
+			first: []string{"smolvm: stop bottle-a"},
+			rest:  []string{"bundle: delete bottle-a-bundle", "bundle: create bottle-a-bundle", "smolvm: start bottle-a"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newRig(t, "i1")
+			g.write("a.yaml", specFor("a"))
+			g.pass()
+			seq := g.sequenced()
+			tt.drift(g)
+			p := g.pass()
+			got := seq.take()
+			if len(got) != len(tt.first)+len(tt.rest) {
+				t.Fatalf("writes = %q, want %q then %q", got, tt.first, tt.rest)
+			}
+			head := slices.Clone(got[:len(tt.first)])
+			slices.Sort(head)
+			first := slices.Clone(tt.first)
+			slices.Sort(first)
+			if !slices.Equal(head, first) || !slices.Equal(got[len(tt.first):], tt.rest) {
+				t.Fatalf("writes = %q, want %q (in any order) then %q", got, tt.first, tt.rest)
+			}
+			steps := map[int]int{}
+			for _, op := range p.Plan.Ops {
+				steps[op.Step]++
+			}
+			if steps[1] != len(tt.first) {
+				t.Errorf("the plan's first step has %d ops, want %d:\n%s", steps[1], len(tt.first), p.Plan)
+			}
+			if b := g.bun.items["bottle-a-bundle"]; b.Addr != bottle.BundleAddr(g.net.items["bottle-a"].Subnet) {
+				t.Fatalf("new bundle at %s, want the pinned address", b.Addr)
+			}
+		})
 	}
 }
 
