@@ -83,13 +83,18 @@ var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStar
 // It is stable for equal plans, so tests compare it as text.
 func (p Plan) String() string {
 	var b strings.Builder
-	last := ""
+	last, step := "", 0
 	for _, op := range p.Ops {
 		if op.Bottle != last {
 			fmt.Fprintf(&b, "bottle %s\n", op.Bottle)
-			last = op.Bottle
+			last, step = op.Bottle, 0
 		}
-		fmt.Fprintf(&b, "  %s\n", op)
+		with := ""
+		if op.Step == step {
+			with = " [at once with the line above]"
+		}
+		step = op.Step
+		fmt.Fprintf(&b, "  %s%s\n", op, with)
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(&b, "bottle %s: %s: %s\n", n.Bottle, n.Kind, n.Message)

@@ -296,6 +296,9 @@ func TestBundleReplacedGuestOrder(t *testing.T) {
 			if steps[1] != len(tt.first) {
 				t.Errorf("the plan's first step has %d ops, want %d:\n%s", steps[1], len(tt.first), p.Plan)
 			}
+			if marked := strings.Count(p.Plan.String(), "[at once with the line above]"); marked != len(tt.first)-1 {
+				t.Errorf("the plan marks %d ops as run with the one above, want %d:\n%s", marked, len(tt.first)-1, p.Plan)
+			}
 			if b := g.bun.items["bottle-a-bundle"]; b.Addr != bottle.BundleAddr(g.net.items["bottle-a"].Subnet) {
 				t.Fatalf("new bundle at %s, want the pinned address", b.Addr)
 			}
