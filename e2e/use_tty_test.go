@@ -81,16 +81,27 @@ func TestExecTerminal(t *testing.T) {
 			}
 		}
 	}()
-	size := regexp.MustCompile(`\r?\n(\d+) (\d+)\r?\n`)
+	// stty prints the size, or an error while the terminal has none yet.
+	size := regexp.MustCompile(`\r?\n(?:(\d+) (\d+)|stty: [^\r\n]*)\r?\n`)
 	type_ := func(s string) {
 		if _, err := ptmx.Write([]byte(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	type_("busybox stty size\r")
-	m, at := out.waitFor(t, size, 0)
+	// Daemons before API 1.42 size the terminal with a resize that lands
+	// just after the shell starts, so a command typed ahead can run
+	// before it (stty then finds no size): ask until it has landed.
+	var m []string
+	at := 0
+	for range 20 {
+		type_("busybox stty size\r")
+		if m, at = out.waitFor(t, size, at); m[1] != "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if m[1] != "24" || m[2] != "80" {
-		t.Fatalf("the guest's terminal is %sx%s, want the local 24x80", m[1], m[2])
+		t.Fatalf("the guest's terminal is %q, want the local 24x80", m[0])
 	}
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 50, Cols: 132}); err != nil {
 		t.Fatal(err)
