@@ -51,6 +51,19 @@ func testWant(inst, bottleName string, subnet netip.Prefix) bottle.Want {
 	return w
 }
 
+// createdAlice returns a driver on fresh fakes, and the guest it created for
+// bottle alice of instance inst.
+func createdAlice(t *testing.T) (*Driver, *fakeDocker, *hostfwtest.IPTables, bottle.Resource) {
+	t.Helper()
+	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
+	d := newFakeDriver(t, api, ipt)
+	r, err := d.Create(context.Background(), testWant("inst", "alice", subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, api, ipt, r
+}
+
 func newFakeDriver(t *testing.T, api *fakeDocker, ipt *hostfwtest.IPTables) *Driver {
 	t.Helper()
 	d, err := newDriver(api, Options{}, testr.New(t), ipt)
@@ -258,12 +271,7 @@ func TestLifecycleFake(t *testing.T) {
 // two guests of a bottle must not strip the other's.
 func TestDeleteKeepsSharedRules(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
-	d := newFakeDriver(t, api, ipt)
-	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, api, ipt, r := createdAlice(t)
 	stray := *api.containers[r.Name]
 	stray.id, stray.name = "stray", "alice-stray"
 	api.containers[stray.name] = &stray
@@ -532,12 +540,7 @@ func TestObserveBrokenGuest(t *testing.T) {
 // mid-teardown) is waited for, and the rules still go: not a failure.
 func TestDeleteWaitsForARemovalInProgress(t *testing.T) {
 	ctx := context.Background()
-	api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
-	d := newFakeDriver(t, api, ipt)
-	r, err := d.Create(ctx, testWant("inst", "alice", subnet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, api, ipt, r := createdAlice(t)
 	api.containers["bottle-alice-guest"].removing = true
 	if err := d.Delete(ctx, r); err != nil {
 		t.Fatalf("Delete during a removal in progress: %v", err)
@@ -643,12 +646,7 @@ func TestDeleteRemovesRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			api, ipt := newFakeDocker("guest:test"), hostfwtest.New(hostfwtest.DockerOnly)
-			d := newFakeDriver(t, api, ipt)
-			r, err := d.Create(ctx, testWant("inst", "alice", subnet))
-			if err != nil {
-				t.Fatal(err)
-			}
+			d, _, ipt, r := createdAlice(t)
 			if tt.drift {
 				tb := ipt.Table(hostfw.IPv4)
 				rules := tagged(tb, ruleComment("inst", "alice"))
