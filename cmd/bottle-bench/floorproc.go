@@ -43,7 +43,7 @@ func (f *floor) afterObserve(ctx context.Context) error {
 	// The floor of a heal, once the observes are timed: its first bundle
 	// removed and made again, back to back.
 	if len(f.bottles) > 0 {
-		if _, err := recreate(ctx, f.w.docker, f.bottles[0].BundleName(), f.ops, healOpPrefix); err != nil {
+		if err := recreate(ctx, f.w.docker, f.bottles[0].BundleName(), f.ops, healOpPrefix); err != nil {
 			return fmt.Errorf("floor: %w", err)
 		}
 	}

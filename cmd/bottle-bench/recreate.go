@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -26,8 +25,11 @@ const recreateCmd = "recreate"
 // healOpPrefix names the floor's heal steps among its operations.
 const healOpPrefix = "heal: "
 
+// healWhole names a whole heal, from the removal to the start's return.
+const healWhole = "rm -f to started"
+
 // healOp is the name of a whole heal among the floor's operations.
-const healOp = healOpPrefix + "rm -f to started"
+const healOp = healOpPrefix + healWhole
 
 // recreateAPI is the part of the Docker client a recreate uses.
 type recreateAPI interface {
@@ -41,15 +43,14 @@ type recreateAPI interface {
 
 // recreate removes container name by force and makes it again with the same
 // configuration, networks and pinned addresses. Each step is timed under
-// prefix in ops, and the whole from the removal to the start's return under
-// prefix+"rm -f to started"; that whole is returned too.
-func recreate(ctx context.Context, api recreateAPI, name string, ops *opTimer, prefix string) (time.Duration, error) {
+// prefix in ops, and the whole under prefix+healWhole.
+func recreate(ctx context.Context, api recreateAPI, name string, ops *opTimer, prefix string) error {
 	c, err := api.ContainerInspect(ctx, name)
 	if err != nil {
-		return 0, fmt.Errorf("recreate %q: inspect: %w", name, err)
+		return fmt.Errorf("recreate %q: inspect: %w", name, err)
 	}
 	if c.Config == nil || c.HostConfig == nil || c.NetworkSettings == nil {
-		return 0, fmt.Errorf("recreate %q: Docker's inspect lacks its configuration", name)
+		return fmt.Errorf("recreate %q: Docker's inspect lacks its configuration", name)
 	}
 	primary := string(c.HostConfig.NetworkMode)
 	var others []string
@@ -72,39 +73,37 @@ func recreate(ctx context.Context, api recreateAPI, name string, ops *opTimer, p
 	}
 
 	var id string
-	took, err := timeIt(func() error {
-		return ops.time(prefix+"rm -f to started", func() error {
-			if err := ops.time(prefix+"rm -f", func() error {
-				return api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	err = ops.time(prefix+healWhole, func() error {
+		if err := ops.time(prefix+"rm -f", func() error {
+			return api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		if err := ops.time(prefix+"create", func() error {
+			resp, err := api.ContainerCreate(ctx, c.Config, c.HostConfig, first, nil, name)
+			id = resp.ID
+			return err
+		}); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		for _, n := range others {
+			if err := ops.time(prefix+"connect", func() error {
+				return api.NetworkConnect(ctx, n, id, endpoint(n))
 			}); err != nil {
-				return fmt.Errorf("remove: %w", err)
+				return fmt.Errorf("connect to %q: %w", n, err)
 			}
-			if err := ops.time(prefix+"create", func() error {
-				resp, err := api.ContainerCreate(ctx, c.Config, c.HostConfig, first, nil, name)
-				id = resp.ID
-				return err
-			}); err != nil {
-				return fmt.Errorf("create: %w", err)
-			}
-			for _, n := range others {
-				if err := ops.time(prefix+"connect", func() error {
-					return api.NetworkConnect(ctx, n, id, endpoint(n))
-				}); err != nil {
-					return fmt.Errorf("connect to %q: %w", n, err)
-				}
-			}
-			if err := ops.time(prefix+"start", func() error {
-				return api.ContainerStart(ctx, id, container.StartOptions{})
-			}); err != nil {
-				return fmt.Errorf("start: %w", err)
-			}
-			return nil
-		})
+		}
+		if err := ops.time(prefix+"start", func() error {
+			return api.ContainerStart(ctx, id, container.StartOptions{})
+		}); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("recreate %q: %w", name, err)
+		return fmt.Errorf("recreate %q: %w", name, err)
 	}
-	return took, nil
+	return nil
 }
 
 // recreateMain is the subcommand: recreate CONTAINER... Each is removed and
@@ -117,7 +116,7 @@ func recreateMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return withDocker(stderr, func(cli *client.Client) error {
 		for _, name := range args {
 			ops := newOpTimer()
-			if _, err := recreate(ctx, cli, name, ops, ""); err != nil {
+			if err := recreate(ctx, cli, name, ops, ""); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "floor heal of %s:", name)

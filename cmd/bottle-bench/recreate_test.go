@@ -74,7 +74,7 @@ func TestRecreate(t *testing.T) {
 	t.Run("same configuration, networks and addresses", func(t *testing.T) {
 		f := &fakeRecreate{c: bundle()}
 		ops := newOpTimer()
-		if _, err := recreate(context.Background(), f, "b", ops, healOpPrefix); err != nil {
+		if err := recreate(context.Background(), f, "b", ops, healOpPrefix); err != nil {
 			t.Fatal(err)
 		}
 		want := []string{
@@ -103,7 +103,7 @@ func TestRecreate(t *testing.T) {
 	for _, step := range []string{"inspect b", "remove old force=true", "create b", `connect egress new ""`, "start new"} {
 		t.Run("fails at "+step, func(t *testing.T) {
 			f := &fakeRecreate{c: bundle(), failOn: step}
-			if _, err := recreate(context.Background(), f, "b", newOpTimer(), ""); err == nil {
+			if err := recreate(context.Background(), f, "b", newOpTimer(), ""); err == nil {
 				t.Fatalf("no error, want one from %s", step)
 			}
 			if f.calls[len(f.calls)-1] != step {
