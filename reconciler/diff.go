@@ -27,7 +27,7 @@ type DiffOptions struct {
 // and deterministic: no I/O, no clock, and the same input always gives the
 // same plan.
 func Diff(d Desired, o Observed, opts DiffOptions) Plan {
-	p := &planner{opts: opts, others: map[string]bottle.Resource{}, step: map[string]int{}, alongside: map[string]bool{}}
+	p := &planner{opts: opts, others: map[string]bottle.Resource{}, step: map[string]int{}}
 	for _, r := range o.Others {
 		p.others[string(r.Role)+"/"+r.Name] = r
 	}
@@ -79,9 +79,9 @@ type planner struct {
 	ops    []Op
 	notes  []Note
 	step   map[string]int
-	// alongside makes a bottle's next op share the step of the one before
-	// it, so the two run at once.
-	alongside map[string]bool
+	// alongside is the bottle whose next op shares the step of the one
+	// before it, so the two run at once.
+	alongside string
 }
 
 func (p *planner) note(bottle string, kind NoteKind, msg string) {
@@ -89,8 +89,8 @@ func (p *planner) note(bottle string, kind NoteKind, msg string) {
 }
 
 func (p *planner) add(op Op) {
-	if p.alongside[op.Bottle] {
-		delete(p.alongside, op.Bottle)
+	if p.alongside != "" && p.alongside == op.Bottle {
+		p.alongside = ""
 	} else {
 		p.step[op.Bottle]++
 	}
@@ -209,7 +209,7 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 				// No bundle serves the guest already, so freezing it first
 				// would keep it from nothing: the freeze goes beside what
 				// comes next, and a heal is that much sooner.
-				p.alongside[db.Name] = true
+				p.alongside = db.Name
 			}
 		}
 		if guest != nil && guestWhy != "" {

@@ -405,7 +405,7 @@ func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return wrap(op, err)
 	}
-	if err := d.repair(ctx, r, c); err != nil {
+	if err := d.repair(ctx, r, &c); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	if c.State != nil && c.State.Paused {
@@ -474,13 +474,13 @@ func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 // place, and narrows a running guest's routes to its bundle again. What is
 // in place is left alone.
 func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
-	return d.repair(ctx, r, container.InspectResponse{})
+	return d.repair(ctx, r, nil)
 }
 
-// repair is Repair, with what Docker said of the guest just before when
+// repair is Repair; c is what Docker said of the guest just before, when
 // the caller asked already (Start does, and Docker has no more to say:
-// neither its firewall rules nor its routes change its state).
-func (d *Driver) repair(ctx context.Context, r bottle.Resource, c container.InspectResponse) error {
+// neither its firewall rules nor its routes change its state), else nil.
+func (d *Driver) repair(ctx context.Context, r bottle.Resource, c *container.InspectResponse) error {
 	g, err := rulesFor(r)
 	if err != nil {
 		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
@@ -492,8 +492,10 @@ func (d *Driver) repair(ctx context.Context, r bottle.Resource, c container.Insp
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
-	if c.ContainerJSONBase == nil {
-		c, err = d.api.ContainerInspect(ctx, dockerx.Ref(r))
+	if c == nil {
+		var inspected container.InspectResponse
+		inspected, err = d.api.ContainerInspect(ctx, dockerx.Ref(r))
+		c = &inspected
 	}
 	switch {
 	case cerrdefs.IsNotFound(err):
