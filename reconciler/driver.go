@@ -54,6 +54,15 @@ type Cleaner interface {
 	Cleanup(ctx context.Context, instance string) error
 }
 
+// Preparer is implemented by drivers with work that no bottle owns and a
+// first create needs (the sidecar driver finds or builds its bundle image,
+// hashing its binary). A watcher calls Prepare once, after the first pass
+// that has bottles to keep, so that its first heal does not pay for it;
+// --once does not, as a no-op pass would pay for nothing.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // HashFacter is implemented by drivers whose resources are made from more
 // than the spec: facts of the host or flags of the reconciler (a bundle's
 // refused host addresses, non-default DNS limits). HashFacts returns them in

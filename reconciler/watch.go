@@ -219,6 +219,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	prepared := false
 	for {
 		if ctx.Err() != nil {
 			log.Info("stopped")
@@ -227,7 +228,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 		t, due, wait := w.q.Next(w.now())
 		w.opts.Metrics.setDepth(w.q.Depth(w.now()))
 		if due {
-			w.pass(ctx, log, t)
+			rep := w.pass(ctx, log, t)
+			if !prepared && rep.Pass != nil && len(rep.Pass.Desired.Bottles) > 0 {
+				prepared = true
+				w.prepare(ctx, log, &wg)
+			}
 			continue
 		}
 		if wait >= 0 {
@@ -242,8 +247,22 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
+// prepare starts each Preparer's Prepare beside the passes. A failure only
+// costs the first create its time, and that create reports what is wrong.
+func (w *Watcher) prepare(ctx context.Context, log logr.Logger, wg *sync.WaitGroup) {
+	for _, d := range w.r.drivers() {
+		if p, ok := d.(Preparer); ok {
+			wg.Go(func() {
+				if err := p.Prepare(ctx); err != nil && ctx.Err() == nil {
+					log.V(1).Info("cannot prepare ahead; the first create will", "driver", d.Kind(), "error", err.Error())
+				}
+			})
+		}
+	}
+}
+
 // pass runs one pass: plan, hold what must wait, apply the rest.
-func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) {
+func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassReport {
 	start := w.now()
 	rep := PassReport{Trigger: t.Reasons}
 	// Planning changes nothing, so a signal may cut it short at once.
@@ -258,7 +277,7 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) {
 		}
 		w.scheduleResync()
 		w.report(rep)
-		return
+		return rep
 	}
 	held := w.hold(ctx, p, t, start)
 	opCtx, done := w.opContext(ctx)
@@ -284,6 +303,7 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) {
 	w.opts.Metrics.pass(p, held, rep.Duration)
 	w.scheduleResync()
 	w.report(rep)
+	return rep
 }
 
 func (w *Watcher) report(rep PassReport) {

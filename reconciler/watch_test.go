@@ -655,3 +655,55 @@ func TestWatchRetryAfterClockJumpedBack(t *testing.T) {
 		}
 	}
 }
+
+// preparer is a fake driver with a Prepare that reports the calls the
+// driver had received by then.
+type preparer struct {
+	*fakeDriver
+	prepared chan []string
+}
+
+func (p *preparer) Prepare(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prepared <- slices.Clone(p.calls)
+	return errors.New("the image is elsewhere") // only logged
+}
+
+// A watcher prepares its drivers once, after the first pass with bottles to
+// keep (which creates what it must without waiting for it); --once never
+// does, and neither does a watcher with no bottles.
+func TestWatchPreparesAfterFirstPass(t *testing.T) {
+	g := newRig(t, "i1")
+	p := &preparer{fakeDriver: g.bun, prepared: make(chan []string, 10)}
+	g.r = New(Config{Dir: g.dir, Instance: "i1", StateDir: g.state, MaxDeletes: 5, Concurrency: 4},
+		g.net, p, map[string]Driver{"smolvm": g.vm}, testr.New(t))
+	g.write("a.yaml", specFor("a"))
+	g.pass()
+	if len(p.prepared) != 0 {
+		t.Fatal("--once (Reconcile) prepared a driver")
+	}
+	mustDo(t, os.Remove(filepath.Join(g.dir, "a.yaml")))
+	g.pass()
+	x := startWatch(t, g, WatchOptions{})
+	x.waitPass(anyPass, "at start")
+	x.w.Trigger("test")
+	x.waitPass(triggeredBy("test"), "triggered by the test")
+	if len(p.prepared) != 0 {
+		t.Fatal("a watcher with no bottles prepared a driver")
+	}
+	g.write("b.yaml", specFor("b"))
+	select {
+	case calls := <-p.prepared:
+		if !slices.Contains(calls, "create bottle-b-bundle") {
+			t.Errorf("Prepare ran before the first pass with a bottle created it; the driver's calls by then: %q", calls)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watcher did not prepare its drivers")
+	}
+	g.write("c.yaml", specFor("c"))
+	x.settle()
+	if len(p.prepared) != 0 {
+		t.Error("the watcher prepared its drivers again")
+	}
+}

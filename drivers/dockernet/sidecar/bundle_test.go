@@ -327,6 +327,52 @@ func TestBundleNameCollision(t *testing.T) {
 	}
 }
 
+// Prepare finds or builds the image; once it has, a create needs nothing
+// more of the binary (no hashing, no build on a watcher's first heal).
+func TestBundleImagePrepare(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	bin, err := os.ReadFile(testBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = append(bin, []byte(rand.Text())...) // an image no other run has
+	opts := testOptions("")
+	opts.BundleBinary = filepath.Join(t.TempDir(), "bottle-reconcile")
+	if err := os.WriteFile(opts.BundleBinary, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := imageTag(bin)
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), want, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	api := &buildCounter{dockerAPI: cli}
+	_, fresh := newDrivers(t, api, opts)
+	_, unprepared := newDrivers(t, api, opts)
+	if err := fresh.Prepare(ctx); err != nil || api.builds.Load() != 1 {
+		t.Fatalf("Prepare() with no image = %v after %d builds; want it built once", err, api.builds.Load())
+	}
+	if _, err := cli.ImageInspect(ctx, want); err != nil {
+		t.Fatalf("Prepare() did not build %s: %v", want, err)
+	}
+
+	_, restarted := newDrivers(t, api, opts)
+	if err := restarted.Prepare(ctx); err != nil || api.builds.Load() != 1 {
+		t.Fatalf("Prepare() with the image there = %v after %d builds in all; want it found", err, api.builds.Load())
+	}
+	if err := os.Remove(opts.BundleBinary); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*Driver{"built": fresh, "found": restarted} {
+		if tag, err := d.ensureImage(ctx); err != nil || tag != want {
+			t.Errorf("prepared (image %s), then the binary gone: ensureImage() = %s, %v; want %s", name, tag, err, want)
+		}
+	}
+	if _, err := unprepared.ensureImage(ctx); err == nil {
+		t.Error("unprepared, the binary gone: ensureImage() succeeded; it must read the binary, or this test shows nothing")
+	}
+}
+
 func TestBundleImageBuiltOnce(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)

@@ -33,8 +33,12 @@ func TestBundleFromDynamicBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tag, err := ic.tag()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cli.ImageRemove(context.Background(), ic.tag(), image.RemoveOptions{Force: true, PruneChildren: true})
+		cli.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true})
 	})
 	opts := testOptions("10.215.77.0/24")
 	opts.BundleBinary = bin

@@ -45,23 +45,19 @@ CMD ["bundle", "run"]
 // ELF interpreter and shared libraries it loads, read from this host and put
 // in the image under rootfs/ at the paths the loader will look for them.
 type imageContext struct {
-	binary []byte
+	binary string         // the binary's path; read only to hash or build
 	libs   []elfdeps.File // empty for a static binary
 	// libDirs are the image's directories holding libs, searched first.
 	libDirs []string
 }
 
-// newImageContext reads the binary at path and what it needs to run.
+// newImageContext finds what the binary at path needs to run.
 func newImageContext(path string) (imageContext, error) {
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
-	}
 	libs, err := elfdeps.Deps(path)
 	if err != nil {
 		return imageContext{}, fmt.Errorf("bundle binary %s: %w", path, err)
 	}
-	c := imageContext{binary: bin, libs: libs}
+	c := imageContext{binary: path, libs: libs}
 	seen := map[string]bool{}
 	for _, l := range libs {
 		if d := filepath.Dir(l.Path); !seen[d] {
@@ -83,23 +79,48 @@ func (c imageContext) dockerfile() string {
 }
 
 // tag returns the content tag of the image: a new binary, or a host
-// library that changed, makes a new image.
-func (c imageContext) tag() string {
+// library that changed, makes a new image. The binary streams through the
+// hash: a process that only looks its image up never holds a copy of it.
+func (c imageContext) tag() (string, error) {
+	f, err := os.Open(c.binary)
+	if err != nil {
+		return "", fmt.Errorf("bundle binary: %w", err)
+	}
+	defer f.Close()
+	return c.tagOf(f)
+}
+
+// tagOf is tag with the binary's bytes read from binary.
+func (c imageContext) tagOf(binary io.Reader) (string, error) {
 	h := sha256.New()
-	h.Write(c.binary)
+	if _, err := io.Copy(h, binary); err != nil {
+		return "", fmt.Errorf("bundle binary %s: %w", c.binary, err)
+	}
 	h.Write([]byte(c.dockerfile()))
 	for _, l := range c.libs {
 		h.Write([]byte(l.Path))
 		h.Write(l.Data)
 	}
-	return ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	return ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // imageTag returns the content tag of the image built from a static binary.
-func imageTag(binary []byte) string { return imageContext{binary: binary}.tag() }
+func imageTag(binary []byte) string {
+	tag, _ := imageContext{}.tagOf(bytes.NewReader(binary)) // a bytes.Reader cannot fail
+	return tag
+}
 
-// tarball returns the tar the image is built from.
-func (c imageContext) tarball() ([]byte, error) {
+// tarball returns the tar the image is built from and the tag of exactly
+// the bytes it holds, read once (the file may be replaced meanwhile).
+func (c imageContext) tarball() ([]byte, string, error) {
+	bin, err := os.ReadFile(c.binary)
+	if err != nil {
+		return nil, "", fmt.Errorf("bundle binary: %w", err)
+	}
+	tag, err := c.tagOf(bytes.NewReader(bin))
+	if err != nil {
+		return nil, "", err
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	files := []struct {
@@ -108,7 +129,7 @@ func (c imageContext) tarball() ([]byte, error) {
 		data []byte
 	}{
 		{"Dockerfile", 0o644, []byte(c.dockerfile())},
-		{"bottle-reconcile", 0o555, c.binary},
+		{"bottle-reconcile", 0o555, bin},
 	}
 	for _, l := range c.libs {
 		files = append(files, struct {
@@ -120,16 +141,25 @@ func (c imageContext) tarball() ([]byte, error) {
 	for _, f := range files {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if _, err := tw.Write(f.data); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), tag, nil
+}
+
+// Prepare implements reconciler.Preparer: it finds or builds the bundle
+// image ahead of a watcher's first create, which would otherwise pay for
+// hashing the binary (about 0.2 s for a 20 MB binary here), or for a build
+// after an upgrade, on the path of its first heal.
+func (d *Driver) Prepare(ctx context.Context) error {
+	_, err := d.ensureImage(ctx)
+	return err
 }
 
 // ensureImage returns the tag of the bundle image for the configured
@@ -165,17 +195,20 @@ func (d *Driver) ensureImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
 	}
-	tag := ic.tag()
-	op := fmt.Sprintf("build bundle image %q", tag)
+	tag, err := ic.tag()
+	if err != nil {
+		return "", fmt.Errorf("dockernet: build bundle image: %w", err)
+	}
 	_, err = d.api.ImageInspect(ctx, tag)
 	if err == nil {
 		d.image = tag
 		return tag, nil
 	}
 	if !cerrdefs.IsNotFound(err) {
-		return "", wrap(op, err)
+		return "", wrap(fmt.Sprintf("build bundle image %q", tag), err)
 	}
-	tarball, err := ic.tarball()
+	tarball, tag, err := ic.tarball()
+	op := fmt.Sprintf("build bundle image %q", tag)
 	if err != nil {
 		return "", fmt.Errorf("dockernet: %s: make context: %w", op, err)
 	}
