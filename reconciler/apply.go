@@ -136,43 +136,68 @@ func prioritise(names, first []string) []string {
 }
 
 // bottle runs one bottle's operations in step order. Ops that share a step
-// run at once, and the next step begins only when all of them succeeded.
+// run at once, and the next step begins only when all of them succeeded. An
+// op whose Through is a later step runs on beside the steps up to it, and
+// the step after Through waits for it. Nothing of a bottle outlives this
+// call.
 func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleResult {
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Step < ops[j].Step })
 	res := &BottleResult{Bottle: name}
+	var spanning []*spanningOp
+	// join waits for the spanning ops that must end before step s (all of
+	// them when s is 0) and records how they ended.
+	join := func(s int) {
+		kept := spanning[:0]
+		for _, sp := range spanning {
+			if s != 0 && sp.op.Through >= s {
+				kept = append(kept, sp)
+				continue
+			}
+			<-sp.done
+			res.record(sp.op, sp.created, sp.err)
+		}
+		spanning = kept
+	}
+	defer join(0)
 	for i := 0; i < len(ops); {
 		next := i + 1
 		for next < len(ops) && ops[next].Step == ops[i].Step {
 			next++
 		}
 		step := ops[i:next]
+		if join(step[0].Step); res.Err != nil {
+			return res
+		}
 		if err := e.stopped(ctx); err != nil {
 			res.Failed, res.Err = &step[0], fmt.Errorf("not started: %w", err)
 			return res
 		}
-		created, errs := e.step(ctx, name, step)
-		for k := range step {
-			op := step[k]
-			if errs[k] != nil {
-				if res.Err == nil {
-					res.Failed, res.Err = &op, errs[k]
-				}
+		var now []Op
+		for _, op := range step {
+			if op.Through <= op.Step {
+				now = append(now, op)
 				continue
 			}
-			res.Done = append(res.Done, op)
-			if op.Action != ActionCreate {
+			sp := &spanningOp{op: op, done: make(chan struct{})}
+			go func() {
+				defer close(sp.done)
+				sp.created, sp.err = e.one(ctx, name, op)
+			}()
+			spanning = append(spanning, sp)
+		}
+		created, errs := e.step(ctx, name, now)
+		for k, op := range now {
+			res.record(op, created[k], errs[k])
+			if errs[k] != nil || op.Action != ActionCreate || op.Role != bottle.RoleNetwork {
 				continue
 			}
-			res.Created = append(res.Created, created[k])
-			if op.Role == bottle.RoleNetwork {
-				// Later creates of this bottle learn the subnet the network got.
-				for j := next; j < len(ops); j++ {
-					if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
-						w := *ops[j].Want
-						w.Labels = cloneLabels(w.Labels)
-						w.Fill(created[k].Subnet)
-						ops[j].Want = &w
-					}
+			// Later creates of this bottle learn the subnet the network got.
+			for j := next; j < len(ops); j++ {
+				if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
+					w := *ops[j].Want
+					w.Labels = cloneLabels(w.Labels)
+					w.Fill(created[k].Subnet)
+					ops[j].Want = &w
 				}
 			}
 		}
@@ -184,32 +209,56 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 	return res
 }
 
+// spanningOp is an op running on beside later steps (see Op.Through).
+type spanningOp struct {
+	op      Op
+	done    chan struct{} // closed when it has ended
+	created bottle.Resource
+	err     error
+}
+
+// record adds how op ended: done, or the bottle's failure if it is the first.
+func (res *BottleResult) record(op Op, created bottle.Resource, err error) {
+	if err != nil {
+		if res.Err == nil {
+			res.Failed, res.Err = &op, err
+		}
+		return
+	}
+	res.Done = append(res.Done, op)
+	if op.Action == ActionCreate {
+		res.Created = append(res.Created, created)
+	}
+}
+
 // step runs the ops of one step, at once when there are several, and
 // returns what each created and each one's error.
 func (e *Executor) step(ctx context.Context, name string, ops []Op) ([]bottle.Resource, []error) {
 	created, errs := make([]bottle.Resource, len(ops)), make([]error, len(ops))
-	one := func(k int) {
-		op := ops[k]
-		log := e.Log.WithValues("bottle", name, "resource", op.Name, "role", string(op.Role), "action", string(op.Action), "cause", op.Cause)
-		start := time.Now()
-		created[k], errs[k] = e.run(ctx, op)
-		took := time.Since(start).Round(time.Millisecond)
-		if errs[k] != nil {
-			log.Error(errs[k], "operation failed", "took", took)
-			return
-		}
-		log.Info("operation done", "took", took)
-	}
 	if len(ops) == 1 {
-		one(0)
+		created[0], errs[0] = e.one(ctx, name, ops[0])
 		return created, errs
 	}
 	var wg sync.WaitGroup
 	for k := range ops {
-		wg.Go(func() { one(k) })
+		wg.Go(func() { created[k], errs[k] = e.one(ctx, name, ops[k]) })
 	}
 	wg.Wait()
 	return created, errs
+}
+
+// one runs op and logs how it ended.
+func (e *Executor) one(ctx context.Context, name string, op Op) (bottle.Resource, error) {
+	log := e.Log.WithValues("bottle", name, "resource", op.Name, "role", string(op.Role), "action", string(op.Action), "cause", op.Cause)
+	start := time.Now()
+	created, err := e.run(ctx, op)
+	took := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		log.Error(err, "operation failed", "took", took)
+		return created, err
+	}
+	log.Info("operation done", "took", took)
+	return created, nil
 }
 
 var errNoDriver = errors.New("no driver for this kind")

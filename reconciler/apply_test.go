@@ -186,17 +186,7 @@ func TestOpsOfOneStepRunAtOnce(t *testing.T) {
 				"b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil},
 				"c": newFake("c", bottle.RoleNetwork),
 			}
-			var ops []Op
-			for i, k := range []string{"a", "b", "c"} {
-				r := bottle.Resource{Bottle: "x", Kind: k, Name: "x-" + k}
-				ops = append(ops, Op{Bottle: "x", Step: 1 + i/2, Action: ActionDelete, Kind: k, Name: r.Name, Target: &r})
-			}
-			e := &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}
-			res := e.Apply(context.Background(), Plan{Ops: ops})["x"]
-			var done []string
-			for _, op := range res.Done {
-				done = append(done, op.Kind)
-			}
+			res, done := applyDeletes(t, drivers, deletes(1, 1, 2))
 			if !slices.Equal(done, tt.wantDone) {
 				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
 			}
@@ -208,4 +198,65 @@ func TestOpsOfOneStepRunAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An op with a later Through runs beside the steps up to it; the step after
+// it waits for it and does not start when it failed; nothing of it outlives
+// Apply.
+func TestSpanningOpRunsBesideLaterSteps(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failA    error
+		wantDone []string // kinds, in the order they ended
+	}{
+		{name: "all succeed", wantDone: []string{"b", "a", "c"}},
+		{name: "the spanning op fails", failA: errors.New("refused"), wantDone: []string{"b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var arrived sync.WaitGroup
+			arrived.Add(2)
+			a := meeting{newFake("a", bottle.RoleGuest), &arrived, tt.failA}
+			drivers := map[string]Driver{"a": a, "b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil}, "c": newFake("c", bottle.RoleNetwork)}
+			ops := deletes(1, 2, 3)
+			ops[0].Through = 2 // a runs beside b's step; c waits for both
+			res, done := applyDeletes(t, drivers, ops)
+			if !slices.Equal(done, tt.wantDone) {
+				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
+			}
+			if tt.failA != nil && (res.Failed == nil || res.Failed.Kind != "a" || !errors.Is(res.Err, tt.failA)) {
+				t.Errorf("failed op %+v (%v), want a's", res.Failed, res.Err)
+			}
+			if tt.failA == nil && res.Err != nil {
+				t.Errorf("err %v", res.Err)
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if n := len(a.calls); (tt.failA == nil) != (n == 1) {
+				t.Errorf("a's driver recorded %d calls by the time Apply returned", n)
+			}
+		})
+	}
+}
+
+// deletes is a plan of bottle x: a delete of x-a, x-b and x-c (by drivers
+// of kinds a, b and c), at the given steps.
+func deletes(steps ...int) []Op {
+	var ops []Op
+	for i, k := range []string{"a", "b", "c"} {
+		r := bottle.Resource{Bottle: "x", Kind: k, Name: "x-" + k}
+		ops = append(ops, Op{Bottle: "x", Step: steps[i], Action: ActionDelete, Kind: k, Name: r.Name, Target: &r})
+	}
+	return ops
+}
+
+// applyDeletes applies ops and returns x's result and the kinds of its
+// ops done, in the order they ended.
+func applyDeletes(t *testing.T, drivers map[string]Driver, ops []Op) (*BottleResult, []string) {
+	e := &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}
+	res := e.Apply(context.Background(), Plan{Ops: ops})["x"]
+	var done []string
+	for _, op := range res.Done {
+		done = append(done, op.Kind)
+	}
+	return res, done
 }

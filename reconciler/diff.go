@@ -203,13 +203,14 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 		// Free the pinned address before the new bundle starts, and keep the
 		// guest stopped while its bundle is away, so it never runs without one.
 		// A guest that is replaced too goes first, for the same reason.
+		freeze := -1 // the index of a freeze that runs beside the replacement
 		if guest != nil && guestWhy == "" && guest.State == bottle.StateRunning {
 			p.act(ActionStop, *guest, "bundle "+bunWhy+"; the guest waits for its new bundle", bunReason)
 			if (bun == nil || bun.State != bottle.StateRunning) && len(strayBuns) == 0 {
 				// No bundle serves the guest already, so freezing it first
-				// would keep it from nothing: the freeze goes beside what
-				// comes next, and a heal is that much sooner.
-				p.alongside = db.Name
+				// would keep it from nothing: the freeze runs beside the
+				// removal and the creation, and a heal is that much sooner.
+				p.alongside, freeze = db.Name, len(p.ops)-1
 			}
 		}
 		if guest != nil && guestWhy != "" {
@@ -219,6 +220,9 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 			p.act(ActionDelete, r, "bundle "+bunWhy, bunReason)
 		}
 		p.create(db, bottle.RoleBundle, "bundle "+bunWhy, bunReason, subnet)
+		if freeze >= 0 && p.step[db.Name] > p.ops[freeze].Step {
+			p.ops[freeze].Through = p.step[db.Name]
+		}
 		switch {
 		case guest == nil:
 			p.create(db, bottle.RoleGuest, "guest missing", missing, subnet)

@@ -158,7 +158,7 @@ Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle exited (137); the guest waits for its new bundle)
   - delete  bundle   bottle-alice-bundle (bundle exited (137)) [at once with the line above]
-  + create  bundle   bottle-alice-bundle (bundle exited (137)) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns
+  + create  bundle   bottle-alice-bundle (bundle exited (137)) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns [at once with the stop above]
   > start   guest    bottle-alice (bundle replaced)
 Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
 `,

@@ -24,14 +24,18 @@ const (
 // that share a step run at once (a guest frozen beside the creation of the
 // bundle it lacks already); bottles run independently.
 type Op struct {
-	Bottle string      `json:"bottle"`
-	Step   int         `json:"step"`
-	Action Action      `json:"action"`
-	Role   bottle.Role `json:"role"`
-	Kind   string      `json:"kind"`
-	Name   string      `json:"name"`
-	Cause  string      `json:"cause"`
-	Reason Reason      `json:"reason"`
+	Bottle string `json:"bottle"`
+	Step   int    `json:"step"`
+	// Through, when after Step, is the last step this op may still be
+	// running in: a guest frozen while a dead bundle is removed and made
+	// again runs beside both. The step after Through waits for it.
+	Through int         `json:"through,omitempty"`
+	Action  Action      `json:"action"`
+	Role    bottle.Role `json:"role"`
+	Kind    string      `json:"kind"`
+	Name    string      `json:"name"`
+	Cause   string      `json:"cause"`
+	Reason  Reason      `json:"reason"`
 	// Details are shown in plans: subnet, address, image, daemons. Never an
 	// env value.
 	Details map[string]string `json:"details,omitempty"`
@@ -84,14 +88,23 @@ var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStar
 func (p Plan) String() string {
 	var b strings.Builder
 	last, step := "", 0
+	var spans []Op // this bottle's ops running on beside later steps
 	for _, op := range p.Ops {
 		if op.Bottle != last {
 			fmt.Fprintf(&b, "bottle %s\n", op.Bottle)
-			last, step = op.Bottle, 0
+			last, step, spans = op.Bottle, 0, nil
 		}
 		with := ""
 		if op.Step == step {
 			with = " [at once with the line above]"
+		}
+		for _, sp := range spans {
+			if op.Step > sp.Step && op.Step <= sp.Through {
+				with += fmt.Sprintf(" [at once with the %s above]", sp.Action)
+			}
+		}
+		if op.Through > op.Step {
+			spans = append(spans, op)
 		}
 		step = op.Step
 		fmt.Fprintf(&b, "  %s%s\n", op, with)
