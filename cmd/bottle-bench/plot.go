@@ -79,7 +79,9 @@ set output OUT
 set multiplot layout 1,2 title "bottle-reconcile at N bottles (docker guests, one host)"
 set xlabel "bottles (N)"
 set grid
-set key top left
+set key top left Left reverse
+# Headroom above the highest point, so the key never covers it.
+set offsets 0, 0, graph 0.2, 0
 set logscale x
 set title "no-op pass, whole process"
 set ylabel "ms (median)"
