@@ -8,4 +8,5 @@ var (
 	_ reconciler.Driver     = (*Driver)(nil)
 	_ reconciler.Cleaner    = (*Driver)(nil)
 	_ reconciler.HashFacter = (*Driver)(nil)
+	_ reconciler.Preparer   = (*Driver)(nil)
 )
