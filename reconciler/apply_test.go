@@ -186,7 +186,7 @@ func TestOpsOfOneStepRunAtOnce(t *testing.T) {
 				"b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil},
 				"c": newFake("c", bottle.RoleNetwork),
 			}
-			res, done := applyDeletes(t, drivers, deletes(1, 1, 2))
+			res, done := applyDeletes(t, &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}, deletes(1, 1, 2))
 			if !slices.Equal(done, tt.wantDone) {
 				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
 			}
@@ -219,7 +219,7 @@ func TestSpanningOpRunsBesideLaterSteps(t *testing.T) {
 			drivers := map[string]Driver{"a": a, "b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil}, "c": newFake("c", bottle.RoleNetwork)}
 			ops := deletes(1, 2, 3)
 			ops[0].Through = 2 // a runs beside b's step; c waits for both
-			res, done := applyDeletes(t, drivers, ops)
+			res, done := applyDeletes(t, &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}, ops)
 			if !slices.Equal(done, tt.wantDone) {
 				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
 			}
@@ -238,6 +238,41 @@ func TestSpanningOpRunsBesideLaterSteps(t *testing.T) {
 	}
 }
 
+// stopper is a driver whose Delete closes the executor's Stop channel, as a
+// graceful shutdown would while the op runs.
+type stopper struct {
+	*fakeDriver
+	stop chan struct{}
+}
+
+func (s stopper) Delete(ctx context.Context, r bottle.Resource) error {
+	close(s.stop)
+	return s.fakeDriver.Delete(ctx, r)
+}
+
+// A shutdown while a spanning op runs starts no further step, and the
+// spanning op is still waited for and recorded before Apply returns.
+func TestSpanningOpAtShutdown(t *testing.T) {
+	stop := make(chan struct{})
+	a, c := slow{newFake("a", bottle.RoleGuest), &inFlight{bottle: map[string]int{}}}, newFake("c", bottle.RoleNetwork)
+	drivers := map[string]Driver{"a": a, "b": stopper{newFake("b", bottle.RoleBundle), stop}, "c": c}
+	ops := deletes(1, 2, 3)
+	ops[0].Through = 3 // a may run on beside b and c
+	e := &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t), Stop: stop}
+	res, done := applyDeletes(t, e, ops)
+	if !slices.Equal(done, []string{"b", "a"}) {
+		t.Errorf("done %q, want b, then the spanning a waited for", done)
+	}
+	if !errors.Is(res.Err, errStopping) || res.Failed == nil || res.Failed.Kind != "c" {
+		t.Errorf("failed %+v (%v), want c not started for the shutdown", res.Failed, res.Err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.calls) != 1 || len(c.calls) != 0 {
+		t.Errorf("calls when Apply returned: a %q, c %q; want a's delete done and none of c", a.calls, c.calls)
+	}
+}
+
 // deletes is a plan of bottle x: a delete of x-a, x-b and x-c (by drivers
 // of kinds a, b and c), at the given steps.
 func deletes(steps ...int) []Op {
@@ -249,10 +284,9 @@ func deletes(steps ...int) []Op {
 	return ops
 }
 
-// applyDeletes applies ops and returns x's result and the kinds of its
-// ops done, in the order they ended.
-func applyDeletes(t *testing.T, drivers map[string]Driver, ops []Op) (*BottleResult, []string) {
-	e := &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}
+// applyDeletes applies ops with e and returns x's result and the kinds of
+// its ops done, in the order they ended.
+func applyDeletes(t *testing.T, e *Executor, ops []Op) (*BottleResult, []string) {
 	res := e.Apply(context.Background(), Plan{Ops: ops})["x"]
 	var done []string
 	for _, op := range res.Done {
