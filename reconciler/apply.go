@@ -14,7 +14,8 @@ import (
 )
 
 // Executor carries out a plan. It makes no decisions: it runs each bottle's
-// operations in step order (those of one step at once, as the plan says),
+// operations in step order (those of one step at once, and one with a later
+// Through beside the steps up to it, as the plan says),
 // stops a bottle at its first failed step, and passes the
 // subnet of a network it creates on to that bottle's later operations.
 type Executor struct {
