@@ -327,25 +327,34 @@ func TestBundleNameCollision(t *testing.T) {
 	}
 }
 
-// Prepare finds or builds the image; once it has, a create needs nothing
-// more of the binary (no hashing, no build on a watcher's first heal).
-func TestBundleImagePrepare(t *testing.T) {
-	cli := requireDocker(t)
-	ctx := testContext(t)
+// binaryOfItsOwn returns options whose bundle binary is the test binary
+// with random bytes after it, and those bytes: its image cannot be cached
+// from another run, and it is removed after the test.
+func binaryOfItsOwn(t *testing.T, cli dockerAPI) (Options, []byte) {
+	t.Helper()
 	bin, err := os.ReadFile(testBinary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin = append(bin, []byte(rand.Text())...) // an image no other run has
+	bin = append(bin, []byte(rand.Text())...)
 	opts := testOptions("")
 	opts.BundleBinary = filepath.Join(t.TempDir(), "bottle-reconcile")
 	if err := os.WriteFile(opts.BundleBinary, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	want := imageTag(bin)
 	t.Cleanup(func() {
-		cli.ImageRemove(context.Background(), want, image.RemoveOptions{Force: true, PruneChildren: true})
+		cli.ImageRemove(context.Background(), imageTag(bin), image.RemoveOptions{Force: true, PruneChildren: true})
 	})
+	return opts, bin
+}
+
+// Prepare finds or builds the image; once it has, a create needs nothing
+// more of the binary (no hashing, no build on a watcher's first heal).
+func TestBundleImagePrepare(t *testing.T) {
+	cli := requireDocker(t)
+	ctx := testContext(t)
+	opts, bin := binaryOfItsOwn(t, cli)
+	want := imageTag(bin)
 	api := &buildCounter{dockerAPI: cli}
 	_, fresh := newDrivers(t, api, opts)
 	_, unprepared := newDrivers(t, api, opts)
@@ -376,21 +385,11 @@ func TestBundleImagePrepare(t *testing.T) {
 func TestBundleImageBuiltOnce(t *testing.T) {
 	cli := requireDocker(t)
 	ctx := testContext(t)
-	// A binary of its own, so its image cannot be cached from another run.
+	opts, own := binaryOfItsOwn(t, cli)
 	bin, err := os.ReadFile(testBinary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonce := make([]byte, 16)
-	rand.Read(nonce)
-	opts := testOptions("")
-	opts.BundleBinary = filepath.Join(t.TempDir(), "bottle-reconcile")
-	if err := os.WriteFile(opts.BundleBinary, append(bin, nonce...), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cli.ImageRemove(context.Background(), imageTag(append(bin, nonce...)), image.RemoveOptions{Force: true, PruneChildren: true})
-	})
 	api := &buildCounter{dockerAPI: cli}
 	_, bd := newDrivers(t, api, opts)
 	tags := make([]string, 4)
@@ -419,7 +418,7 @@ func TestBundleImageBuiltOnce(t *testing.T) {
 		img.Config.Labels[bottle.LabelManagedBy] != bottle.ManagedByValue {
 		t.Errorf("image config = %+v", img.Config)
 	}
-	if want := imageTag(append(bin, nonce...)); tags[0] != want || !strings.HasPrefix(want, ImageRepo+":") {
+	if want := imageTag(own); tags[0] != want || !strings.HasPrefix(want, ImageRepo+":") {
 		t.Errorf("tag = %s, want the content tag %s", tags[0], want)
 	}
 	if imageTag(bin) == tags[0] {
