@@ -124,11 +124,17 @@ func (r *Reconciler) drivers() []Driver {
 // Plan loads the specs, observes every driver once and diffs. It changes
 // nothing: it only holds Observers.
 func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
+	return r.plan(ctx, nil)
+}
+
+// plan is Plan; exited are the resources, by runtime ID, that events said
+// stopped since the last pass (see exits).
+func (r *Reconciler) plan(ctx context.Context, exited map[string]string) (*Pass, error) {
 	var obs []Observer
 	for _, d := range r.drivers() {
 		obs = append(obs, d)
 	}
-	p, err := plan(ctx, r.cfg, obs, r.guests, r.status, r.now())
+	p, err := plan(ctx, r.cfg, obs, r.guests, r.status, r.now(), exited)
 	if p != nil {
 		for _, u := range p.Unreadable {
 			r.log.Info("a state file cannot be read; the pass goes on without it and rewrites it", "file", u.File, "error", u.Err.Error())
@@ -137,7 +143,7 @@ func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
 	return p, err
 }
 
-func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time) (*Pass, error) {
+func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time, exited map[string]string) (*Pass, error) {
 	// The runtimes are asked while the files are read: a pass takes as long
 	// as the slower of the two, not both.
 	type observation struct {
@@ -185,6 +191,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		return nil, o.err
 	}
 	resources := o.resources
+	markExited(resources, exited)
 	p := &Pass{Time: now, Specs: specs, prev: prev, Unreadable: rec.bad}
 	p.Desired = desired(specs, obs, guests)
 	p.Observed = NewObserved(cfg.Instance, resources, nil)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/go-logr/logr/testr"
 )
@@ -124,7 +125,7 @@ func TestWatchTerminalWaitsForChange(t *testing.T) {
 			"host environment variable %q named in spec.envFromHost is not set; set it in the reconciler's environment and restart it, or remove it from spec.envFromHost: %w",
 			"TOKEN", cerrdefs.ErrFailedPrecondition)}}, testr.New(t))
 	g.write("a.yaml", strings.Replace(specFor("a"), "agent:1", "needs-env:1", 1))
-	ev := &events{ch: make(chan [2]string)}
+	ev := &events{ch: make(chan bottle.Event)}
 	x := startWatch(t, g, WatchOptions{Events: ev, Backoff: Backoff{Base: time.Millisecond, Max: time.Millisecond}})
 	creates := func() int { return strings.Count(strings.Join(g.vm.writes(), ","), "create bottle-a") }
 	status := func() Status {
@@ -146,7 +147,7 @@ func TestWatchTerminalWaitsForChange(t *testing.T) {
 	if r := x.waitPass(triggeredBy("file"), "after another spec was added"); r.Held != 1 || r.Failed != 0 {
 		t.Fatalf("another spec's file event: held %d, failed %d; want a held\n%s", r.Held, r.Failed, r.Pass.Plan)
 	}
-	ev.ch <- [2]string{"b", "docker die"}
+	ev.ch <- bottle.Event{Bottle: "b", Reason: "docker die"}
 	if r := x.waitPass(triggeredBy("docker die"), "after an event about b"); r.Held != 1 || r.Failed != 0 {
 		t.Fatalf("a runtime event about b: held %d, failed %d; want a held", r.Held, r.Failed)
 	}
@@ -154,7 +155,7 @@ func TestWatchTerminalWaitsForChange(t *testing.T) {
 		t.Fatalf("the Blocked bottle was retried %d time(s) though nothing it depends on changed", n)
 	}
 
-	ev.ch <- [2]string{"a", "docker destroy"}
+	ev.ch <- bottle.Event{Bottle: "a", Reason: "docker destroy"}
 	if r := x.waitPass(triggeredBy("docker destroy"), "after an event about a"); r.Held != 0 || r.Failed != 1 {
 		t.Fatalf("a runtime event about a: held %d, failed %d; want a retried", r.Held, r.Failed)
 	}

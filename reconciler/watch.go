@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -24,9 +25,8 @@ import (
 // than at the next resync. Events are hints: every pass re-reads everything.
 type EventSource interface {
 	// WatchEvents calls notify for each change until ctx ends, reconnecting
-	// by itself when its stream breaks; bottle "" means any bottle, e.g.
-	// after a reconnect, when events may have been missed.
-	WatchEvents(ctx context.Context, instance string, notify func(bottle, reason string))
+	// by itself when its stream breaks.
+	WatchEvents(ctx context.Context, instance string, notify func(bottle.Event))
 }
 
 // Watch defaults.
@@ -99,6 +99,7 @@ type Watcher struct {
 
 	watching atomic.Bool // the spec directory is watched
 	passed   atomic.Bool // a pass has completed
+	exits    exits       // resources events said stopped, for the next pass
 
 	// Owned by the loop goroutine.
 	fps     map[string]string    // desired fingerprint of each bottle, last pass
@@ -208,8 +209,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.opts.Events.WatchEvents(ctx, w.r.cfg.Instance, func(bottle, reason string) {
-				w.q.HintRuntime(bottle, reason, w.now())
+			w.opts.Events.WatchEvents(ctx, w.r.cfg.Instance, func(ev bottle.Event) {
+				w.exits.record(ev)
+				if ev.Reason != "" {
+					w.q.HintRuntime(ev.Bottle, ev.Reason, w.now())
+				}
 			})
 		}()
 	}
@@ -266,7 +270,7 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassRepo
 	start := w.now()
 	rep := PassReport{Trigger: t.Reasons}
 	// Planning changes nothing, so a signal may cut it short at once.
-	p, err := w.r.Plan(ctx)
+	p, err := w.r.plan(ctx, w.exits.take())
 	if err != nil {
 		rep.Duration, rep.Err = w.now().Sub(start), err
 		if ctx.Err() == nil {

@@ -466,15 +466,15 @@ func TestWatchBackoffSurvivesRestart(t *testing.T) {
 }
 
 // events is an EventSource the test drives.
-type events struct{ ch chan [2]string }
+type events struct{ ch chan bottle.Event }
 
-func (e *events) WatchEvents(ctx context.Context, _ string, notify func(bottle, reason string)) {
+func (e *events) WatchEvents(ctx context.Context, _ string, notify func(bottle.Event)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-e.ch:
-			notify(ev[0], ev[1])
+			notify(ev)
 		}
 	}
 }
@@ -483,7 +483,7 @@ func TestWatchRuntimeEventHealsAndMetrics(t *testing.T) {
 	g := newRig(t, "i1")
 	g.write("a.yaml", specFor("a"))
 	g.write("b.yaml", specFor("b"))
-	ev := &events{ch: make(chan [2]string)}
+	ev := &events{ch: make(chan bottle.Event)}
 	m := NewMetrics()
 	x := startWatch(t, g, WatchOptions{Events: ev, Metrics: m})
 	srv := httptest.NewServer(m.Handler(x.w.Ready))
@@ -491,7 +491,7 @@ func TestWatchRuntimeEventHealsAndMetrics(t *testing.T) {
 	x.waitPass(anyPass, "at start")
 	g.writes()
 	g.bun.mutate("bottle-b-bundle", func(r *bottle.Resource) { r.Health = bottle.HealthUnhealthy })
-	ev.ch <- [2]string{"b", "docker health_status"}
+	ev.ch <- bottle.Event{Bottle: "b", Reason: "docker health_status"}
 	r := x.waitPass(triggeredBy("docker health_status"), "after the event")
 	if r.Ops != 4 || len(r.Pass.sched.order) == 0 || r.Pass.sched.order[0] != "b" {
 		t.Fatalf("event pass: %d ops (want 4), order %v (want b first)\n%s", r.Ops, r.Pass.sched.order, r.Pass.Plan)

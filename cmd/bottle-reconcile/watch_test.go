@@ -224,7 +224,7 @@ func get(url string) (int, string) {
 func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	x := newE2E(t)
 	x.writeSpec("heal")
-	var logs strings.Builder
+	var logs lockedBuffer
 	cmd := x.command("--metrics-addr", x.metrics)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -267,6 +267,11 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	t.Logf("docker rm -f of the bundle healed in %v", took.Round(time.Millisecond))
 	if !healed || took > 5*time.Second {
 		t.Fatalf("bundle healed: %v after %v; want running again within 5s", healed, took)
+	}
+	// By the pass the die started: Docker lists a dying container as
+	// running for a while after its die, and that pass must not believe it.
+	if ops, ok := firstPassBy(logs.String(), "docker die"); !ok || ops == 0 {
+		t.Fatalf("the pass on the bundle's die: found %v, %d ops; want the heal done there", ok, ops)
 	}
 
 	// SIGTERM in the middle of a pass: a new bottle is being created.
@@ -347,6 +352,21 @@ func passesBy(log, reason string) int {
 		}
 	}
 	return n
+}
+
+// firstPassBy returns the ops of the watcher's first "pass" log line whose
+// trigger names reason.
+func firstPassBy(log, reason string) (int, bool) {
+	for _, l := range strings.Split(log, "\n") {
+		var x struct {
+			Msg, Trigger string
+			Ops          int
+		}
+		if json.Unmarshal([]byte(l), &x) == nil && x.Msg == "pass" && slices.Contains(strings.Split(x.Trigger, ","), reason) {
+			return x.Ops, true
+		}
+	}
+	return 0, false
 }
 
 // TestWatchSignalsAndLock runs the real binary in watch mode: a second

@@ -41,10 +41,15 @@ func NewEvents(api eventsAPI, log logr.Logger) *Events {
 // destroy, hundreds of milliseconds apart at 250 bottles).
 var containerActions = []string{"die", "destroy", "oom", "pause", "health_status"}
 
-// WatchEvents implements reconciler.EventSource. When the stream breaks
+// A container's "start" starts no pass (the reconciler's own creates and
+// starts make most of them); it only tells the watcher that a container
+// whose die it heard of runs again.
+const actionStart = "start"
+
+// WatchEvents implements bottle.EventSource. When the stream breaks
 // (e.g. the daemon restarts) it reconnects with backoff and reports bottle
 // "", since events may have been missed meanwhile.
-func (e *Events) WatchEvents(ctx context.Context, instance string, notify func(bottle, reason string)) {
+func (e *Events) WatchEvents(ctx context.Context, instance string, notify func(bottle.Event)) {
 	delay := e.retryBase
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
@@ -68,7 +73,7 @@ func (e *Events) WatchEvents(ctx context.Context, instance string, notify func(b
 // stream follows two subscriptions until one fails: our containers, by
 // label, and bottle networks, by type, since network events carry no labels
 // to filter on (a disconnected bundle loses its pinned address).
-func (e *Events) stream(ctx context.Context, instance string, notify func(bottle, reason string), reconnected bool) error {
+func (e *Events) stream(ctx context.Context, instance string, notify func(bottle.Event), reconnected bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cf := filters.NewArgs(
@@ -76,7 +81,7 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 		filters.Arg("label", bottle.LabelInstance+"="+instance),
 		filters.Arg("type", string(events.ContainerEventType)),
 	)
-	for _, a := range containerActions {
+	for _, a := range append(containerActions, actionStart) {
 		cf.Add("event", a)
 	}
 	nf := filters.NewArgs(
@@ -87,7 +92,7 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 	cmsgs, cerrs := e.api.Events(ctx, events.ListOptions{Filters: cf})
 	nmsgs, nerrs := e.api.Events(ctx, events.ListOptions{Filters: nf})
 	if reconnected {
-		notify("", "docker events reconnected")
+		notify(bottle.Event{Reason: "docker events reconnected"})
 	}
 	for {
 		select {
@@ -98,17 +103,34 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 		case err := <-nerrs:
 			return err
 		case m := <-cmsgs:
-			bottle := m.Actor.Attributes[bottle.LabelBottle]
-			action, _, _ := strings.Cut(string(m.Action), ":") // "health_status: unhealthy"
-			e.log.V(1).Info("container event", "bottle", bottle, "action", string(m.Action))
-			notify(bottle, "docker "+action)
+			ev := containerEvent(m)
+			e.log.V(1).Info("container event", "bottle", ev.Bottle, "action", string(m.Action))
+			notify(ev)
 		case m := <-nmsgs:
-			if bottle, ok := bottleOfNetwork(m.Actor.Attributes["name"], instance); ok {
-				e.log.V(1).Info("network event", "bottle", bottle, "action", string(m.Action))
-				notify(bottle, "docker network "+string(m.Action))
+			if b, ok := bottleOfNetwork(m.Actor.Attributes["name"], instance); ok {
+				e.log.V(1).Info("network event", "bottle", b, "action", string(m.Action))
+				notify(bottle.Event{Bottle: b, Reason: "docker network " + string(m.Action)})
 			}
 		}
 	}
+}
+
+// containerEvent is what a container's event tells the watcher. A die and
+// a start also carry the container's new run state, which Docker's list
+// shows only later (see bottle.Event).
+func containerEvent(m events.Message) bottle.Event {
+	action, _, _ := strings.Cut(string(m.Action), ":") // "health_status: unhealthy"
+	ev := bottle.Event{Bottle: m.Actor.Attributes[bottle.LabelBottle], Reason: "docker " + action}
+	switch events.Action(action) {
+	case events.ActionDie:
+		ev.ID, ev.State, ev.Detail = m.Actor.ID, bottle.StateStopped, "exited"
+		if code := m.Actor.Attributes["exitCode"]; code != "" {
+			ev.Detail = "exited (" + code + ")"
+		}
+	case actionStart:
+		ev.ID, ev.State, ev.Reason = m.Actor.ID, bottle.StateRunning, ""
+	}
+	return ev
 }
 
 // bottleOfNetwork maps a network name to the bottle it may belong to: a

@@ -29,7 +29,7 @@ func TestEventsReportOwnContainersOnly(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewEvents(cli, testr.New(t)).WatchEvents(wctx, inst, func(b, reason string) { got <- [2]string{b, reason} })
+		NewEvents(cli, testr.New(t)).WatchEvents(wctx, inst, func(ev bottle.Event) { got <- [2]string{ev.Bottle, ev.Reason} })
 	}()
 	defer func() { stop(); <-done }()
 	time.Sleep(200 * time.Millisecond) // let the subscription reach the daemon
@@ -105,7 +105,7 @@ func TestEventsReconnect(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.WatchEvents(ctx, "i1", func(b, reason string) { got <- [2]string{b, reason} })
+		e.WatchEvents(ctx, "i1", func(ev bottle.Event) { got <- [2]string{ev.Bottle, ev.Reason} })
 	}()
 	defer func() { cancel(); <-done }()
 	for _, want := range [][2]string{{"", "docker events reconnected"}, {"a", "docker die"}} {
@@ -123,7 +123,8 @@ func TestEventsReconnect(t *testing.T) {
 // A docker rm -f of a running container is kill, die, destroy. The kill
 // changes nothing a pass could see (Docker lists the container as running
 // until the kill is done) and would only delay the pass that heals, so it
-// is not reported; the die and the destroy are.
+// is not reported; the die and the destroy are. The start and the die also
+// carry the container's new run state, and the start starts no pass.
 func TestEventsSkipKill(t *testing.T) {
 	cli := requireDocker(t)
 	inst := newInstance(t, cli)
@@ -132,12 +133,12 @@ func TestEventsSkipKill(t *testing.T) {
 	img := "bottle-reconcile-events-test:" + inst
 	dockertest.BuildBusyboxImage(t, cli, img, map[string]string{testLabel: inst})
 	t.Cleanup(func() { dockertest.RemoveImage(t, cli, img) })
-	got := make(chan string, 10)
+	got := make(chan bottle.Event, 10)
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewEvents(cli, testr.New(t)).WatchEvents(wctx, inst, func(_, reason string) { got <- reason })
+		NewEvents(cli, testr.New(t)).WatchEvents(wctx, inst, func(ev bottle.Event) { got <- ev })
 	}()
 	defer func() { stop(); <-done }()
 	time.Sleep(200 * time.Millisecond) // let the subscription reach the daemon
@@ -154,19 +155,49 @@ func TestEventsSkipKill(t *testing.T) {
 	if err := cli.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	var seen []string
+	var seen []bottle.Event
 	for {
 		select {
-		case r := <-got:
-			seen = append(seen, r)
+		case ev := <-got:
+			seen = append(seen, ev)
 		case <-time.After(10 * time.Second):
-			t.Fatalf("events %q, want a docker destroy at the end", seen)
+			t.Fatalf("events %+v, want a docker destroy at the end", seen)
 		}
-		if seen[len(seen)-1] == "docker destroy" {
+		if seen[len(seen)-1].Reason == "docker destroy" {
 			break
 		}
 	}
-	if want := []string{"docker die", "docker destroy"}; !reflect.DeepEqual(seen, want) {
-		t.Errorf("events %q, want %q", seen, want)
+	want := []bottle.Event{
+		{Bottle: "b", ID: resp.ID, State: bottle.StateRunning},
+		{Bottle: "b", Reason: "docker die", ID: resp.ID, State: bottle.StateStopped, Detail: "exited (137)"},
+		{Bottle: "b", Reason: "docker destroy"},
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("events\n%+v\nwant\n%+v", seen, want)
+	}
+}
+
+func TestContainerEvent(t *testing.T) {
+	msg := func(action, code string) events.Message {
+		attrs := map[string]string{bottle.LabelBottle: "b"}
+		if code != "" {
+			attrs["exitCode"] = code
+		}
+		return events.Message{Action: events.Action(action), Actor: events.Actor{ID: "c1", Attributes: attrs}}
+	}
+	tests := []struct {
+		msg  events.Message
+		want bottle.Event
+	}{
+		{msg("die", "1"), bottle.Event{Bottle: "b", Reason: "docker die", ID: "c1", State: bottle.StateStopped, Detail: "exited (1)"}},
+		{msg("die", ""), bottle.Event{Bottle: "b", Reason: "docker die", ID: "c1", State: bottle.StateStopped, Detail: "exited"}},
+		{msg("start", ""), bottle.Event{Bottle: "b", ID: "c1", State: bottle.StateRunning}},
+		{msg("health_status: unhealthy", ""), bottle.Event{Bottle: "b", Reason: "docker health_status"}},
+		{msg("destroy", ""), bottle.Event{Bottle: "b", Reason: "docker destroy"}},
+	}
+	for _, tt := range tests {
+		if got := containerEvent(tt.msg); got != tt.want {
+			t.Errorf("containerEvent(%s) = %+v, want %+v", tt.msg.Action, got, tt.want)
+		}
 	}
 }
