@@ -270,7 +270,10 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	}
 	// By the pass the die started: Docker lists a dying container as
 	// running for a while after its die, and that pass must not believe it.
-	if ops, ok := firstPassBy(logs.String(), "docker die"); !ok || ops == 0 {
+	var ops int
+	var ok bool
+	poll(10*time.Second, func() bool { ops, ok = firstPassBy(logs.String(), "docker die"); return ok })
+	if !ok || ops == 0 {
 		t.Fatalf("the pass on the bundle's die: found %v, %d ops; want the heal done there", ok, ops)
 	}
 
