@@ -14,10 +14,10 @@ import (
 )
 
 // Executor carries out a plan. It makes no decisions: it runs each bottle's
-// operations in step order (those of one step at once, and one with a later
-// Through beside the steps up to it, as the plan says),
-// stops a bottle at its first failed step, and passes the
-// subnet of a network it creates on to that bottle's later operations.
+// operations in step order (one with a later Through beside the steps up to
+// it, as the plan says), stops a bottle at its first failed operation, and
+// passes the subnet of a network it creates on to that bottle's later
+// operations.
 type Executor struct {
 	// Drivers by Kind.
 	Drivers map[string]Driver
@@ -136,11 +136,10 @@ func prioritise(names, first []string) []string {
 	return out
 }
 
-// bottle runs one bottle's operations in step order. Ops that share a step
-// run at once, and the next step begins only when all of them succeeded. An
-// op whose Through is a later step runs on beside the steps up to it, and
-// the step after Through waits for it. Nothing of a bottle outlives this
-// call.
+// bottle runs one bottle's operations one at a time, in step order, but
+// for one whose Through is a later step: that one runs on beside the steps
+// up to Through, and the step after waits for it. The first failure ends
+// the bottle's work. Nothing of a bottle outlives this call.
 func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleResult {
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Step < ops[j].Step })
 	res := &BottleResult{Bottle: name}
@@ -160,52 +159,38 @@ func (e *Executor) bottle(ctx context.Context, name string, ops []Op) *BottleRes
 		spanning = kept
 	}
 	defer join(0)
-	for i := 0; i < len(ops); {
-		next := i + 1
-		for next < len(ops) && ops[next].Step == ops[i].Step {
-			next++
-		}
-		step := ops[i:next]
-		if join(step[0].Step); res.Err != nil {
+	for i, op := range ops {
+		if join(op.Step); res.Err != nil {
 			return res
 		}
 		if err := e.stopped(ctx); err != nil {
-			res.Failed, res.Err = &step[0], fmt.Errorf("not started: %w", err)
+			res.Failed, res.Err = &ops[i], fmt.Errorf("not started: %w", err)
 			return res
 		}
-		var now []Op
-		for _, op := range step {
-			if op.Through <= op.Step {
-				now = append(now, op)
-				continue
-			}
+		if op.Through > op.Step {
 			sp := &spanningOp{op: op, done: make(chan struct{})}
 			go func() {
 				defer close(sp.done)
 				sp.created, sp.err = e.one(ctx, name, op)
 			}()
 			spanning = append(spanning, sp)
+			continue
 		}
-		created, errs := e.step(ctx, name, now)
-		for k, op := range now {
-			res.record(op, created[k], errs[k])
-			if errs[k] != nil || op.Action != ActionCreate || op.Role != bottle.RoleNetwork {
-				continue
-			}
+		created, err := e.one(ctx, name, op)
+		if res.record(op, created, err); err != nil {
+			return res
+		}
+		if op.Action == ActionCreate && op.Role == bottle.RoleNetwork {
 			// Later creates of this bottle learn the subnet the network got.
-			for j := next; j < len(ops); j++ {
+			for j := i + 1; j < len(ops); j++ {
 				if ops[j].Want != nil && !ops[j].Want.Subnet.IsValid() {
 					w := *ops[j].Want
 					w.Labels = cloneLabels(w.Labels)
-					w.Fill(created[k].Subnet)
+					w.Fill(created.Subnet)
 					ops[j].Want = &w
 				}
 			}
 		}
-		if res.Err != nil {
-			return res
-		}
-		i = next
 	}
 	return res
 }
@@ -230,22 +215,6 @@ func (res *BottleResult) record(op Op, created bottle.Resource, err error) {
 	if op.Action == ActionCreate {
 		res.Created = append(res.Created, created)
 	}
-}
-
-// step runs the ops of one step, at once when there are several, and
-// returns what each created and each one's error.
-func (e *Executor) step(ctx context.Context, name string, ops []Op) ([]bottle.Resource, []error) {
-	created, errs := make([]bottle.Resource, len(ops)), make([]error, len(ops))
-	if len(ops) == 1 {
-		created[0], errs[0] = e.one(ctx, name, ops[0])
-		return created, errs
-	}
-	var wg sync.WaitGroup
-	for k := range ops {
-		wg.Go(func() { created[k], errs[k] = e.one(ctx, name, ops[k]) })
-	}
-	wg.Wait()
-	return created, errs
 }
 
 // one runs op and logs how it ended.

@@ -169,37 +169,6 @@ func (m meeting) Delete(ctx context.Context, r bottle.Resource) error {
 	return m.fakeDriver.Delete(ctx, r)
 }
 
-func TestOpsOfOneStepRunAtOnce(t *testing.T) {
-	for _, tt := range []struct {
-		name     string
-		failA    error
-		wantDone []string // kinds, in plan order
-	}{
-		{name: "all succeed", wantDone: []string{"a", "b", "c"}},
-		{name: "one of the step fails", failA: errors.New("refused"), wantDone: []string{"b"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var arrived sync.WaitGroup
-			arrived.Add(2)
-			drivers := map[string]Driver{
-				"a": meeting{newFake("a", bottle.RoleGuest), &arrived, tt.failA},
-				"b": meeting{newFake("b", bottle.RoleBundle), &arrived, nil},
-				"c": newFake("c", bottle.RoleNetwork),
-			}
-			res, done := applyDeletes(t, &Executor{Drivers: drivers, Concurrency: 1, Log: testr.New(t)}, deletes(1, 1, 2))
-			if !slices.Equal(done, tt.wantDone) {
-				t.Errorf("done %q, want %q (err %v)", done, tt.wantDone, res.Err)
-			}
-			if (tt.failA == nil) != (res.Err == nil) {
-				t.Errorf("err %v, want one only when an op failed", res.Err)
-			}
-			if tt.failA != nil && (res.Failed == nil || res.Failed.Kind != "a") {
-				t.Errorf("failed op %+v, want a's", res.Failed)
-			}
-		})
-	}
-}
-
 // An op with a later Through runs beside the steps up to it; the step after
 // it waits for it and does not start when it failed; nothing of it outlives
 // Apply.

@@ -79,9 +79,6 @@ type planner struct {
 	ops    []Op
 	notes  []Note
 	step   map[string]int
-	// alongside is the bottle whose next op shares the step of the one
-	// before it, so the two run at once.
-	alongside string
 }
 
 func (p *planner) note(bottle string, kind NoteKind, msg string) {
@@ -89,11 +86,7 @@ func (p *planner) note(bottle string, kind NoteKind, msg string) {
 }
 
 func (p *planner) add(op Op) {
-	if p.alongside != "" && p.alongside == op.Bottle {
-		p.alongside = ""
-	} else {
-		p.step[op.Bottle]++
-	}
+	p.step[op.Bottle]++
 	op.Step = p.step[op.Bottle]
 	p.ops = append(p.ops, op)
 }
@@ -210,7 +203,7 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 				// No bundle serves the guest already, so freezing it first
 				// would keep it from nothing: the freeze runs beside the
 				// removal and the creation, and a heal is that much sooner.
-				p.alongside, freeze = db.Name, len(p.ops)-1
+				freeze = len(p.ops) - 1
 			}
 		}
 		if guest != nil && guestWhy != "" {
@@ -220,7 +213,7 @@ func (p *planner) converge(db *DesiredBottle, ob *ObservedBottle) {
 			p.act(ActionDelete, r, "bundle "+bunWhy, bunReason)
 		}
 		p.create(db, bottle.RoleBundle, "bundle "+bunWhy, bunReason, subnet)
-		if freeze >= 0 && p.step[db.Name] > p.ops[freeze].Step {
+		if freeze >= 0 {
 			p.ops[freeze].Through = p.step[db.Name]
 		}
 		switch {

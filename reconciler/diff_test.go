@@ -157,7 +157,7 @@ Plan: 0 to create, 0 to delete, 0 to start, 0 to stop.
 			observed: edit(aliceRes, bottle.RoleBundle, func(r *bottle.Resource) { r.State, r.Detail, r.Health = bottle.StateStopped, "exited (137)", "" }),
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle exited (137); the guest waits for its new bundle)
-  - delete  bundle   bottle-alice-bundle (bundle exited (137)) [at once with the line above]
+  - delete  bundle   bottle-alice-bundle (bundle exited (137)) [at once with the stop above]
   + create  bundle   bottle-alice-bundle (bundle exited (137)) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns [at once with the stop above]
   > start   guest    bottle-alice (bundle replaced)
 Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
@@ -169,7 +169,7 @@ Plan: 1 to create, 1 to delete, 1 to start, 1 to stop.
 			observed: without(aliceRes, bottle.RoleBundle),
 			want: `bottle alice
   . stop    guest    bottle-alice (bundle missing; the guest waits for its new bundle)
-  + create  bundle   bottle-alice-bundle (bundle missing) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns [at once with the line above]
+  + create  bundle   bottle-alice-bundle (bundle missing) addr=10.213.0.10 allow=0 rule(s) daemons=egress,dns [at once with the stop above]
   > start   guest    bottle-alice (bundle replaced)
 Plan: 1 to create, 0 to delete, 1 to start, 1 to stop.
 `,

@@ -20,15 +20,15 @@ const (
 	ActionRepair Action = "repair"
 )
 
-// Op is one operation of a plan. Ops of one bottle run in Step order; ops
-// that share a step run at once (a guest frozen beside the creation of the
-// bundle it lacks already); bottles run independently.
+// Op is one operation of a plan. Ops of one bottle run one at a time, in
+// Step order, but for one whose Through is set; bottles run independently.
 type Op struct {
 	Bottle string `json:"bottle"`
 	Step   int    `json:"step"`
 	// Through, when after Step, is the last step this op may still be
-	// running in: a guest frozen while a dead bundle is removed and made
-	// again runs beside both. The step after Through waits for it.
+	// running in: it runs beside the steps after its own up to Through, and
+	// the step after Through waits for it. A guest frozen while a dead
+	// bundle is removed and made again runs beside both.
 	Through int         `json:"through,omitempty"`
 	Action  Action      `json:"action"`
 	Role    bottle.Role `json:"role"`
@@ -87,17 +87,14 @@ var symbols = map[Action]string{ActionCreate: "+", ActionDelete: "-", ActionStar
 // It is stable for equal plans, so tests compare it as text.
 func (p Plan) String() string {
 	var b strings.Builder
-	last, step := "", 0
+	last := ""
 	var spans []Op // this bottle's ops running on beside later steps
 	for _, op := range p.Ops {
 		if op.Bottle != last {
 			fmt.Fprintf(&b, "bottle %s\n", op.Bottle)
-			last, step, spans = op.Bottle, 0, nil
+			last, spans = op.Bottle, nil
 		}
 		with := ""
-		if op.Step == step {
-			with = " [at once with the line above]"
-		}
 		for _, sp := range spans {
 			if op.Step > sp.Step && op.Step <= sp.Through {
 				with += fmt.Sprintf(" [at once with the %s above]", sp.Action)
@@ -106,7 +103,6 @@ func (p Plan) String() string {
 		if op.Through > op.Step {
 			spans = append(spans, op)
 		}
-		step = op.Step
 		fmt.Fprintf(&b, "  %s%s\n", op, with)
 	}
 	for _, n := range p.Notes {
