@@ -46,7 +46,7 @@ var containerActions = []string{"die", "destroy", "oom", "pause", "health_status
 // whose die it heard of runs again.
 const actionStart = "start"
 
-// WatchEvents implements bottle.EventSource. When the stream breaks
+// WatchEvents implements reconciler.EventSource. When the stream breaks
 // (e.g. the daemon restarts) it reconnects with backoff and reports bottle
 // "", since events may have been missed meanwhile.
 func (e *Events) WatchEvents(ctx context.Context, instance string, notify func(bottle.Event)) {
@@ -81,9 +81,10 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 		filters.Arg("label", bottle.LabelInstance+"="+instance),
 		filters.Arg("type", string(events.ContainerEventType)),
 	)
-	for _, a := range append(containerActions, actionStart) {
+	for _, a := range containerActions {
 		cf.Add("event", a)
 	}
+	cf.Add("event", actionStart)
 	nf := filters.NewArgs(
 		filters.Arg("type", string(events.NetworkEventType)),
 		filters.Arg("event", string(events.ActionDisconnect)),
