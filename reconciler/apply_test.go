@@ -161,7 +161,7 @@ func (m meeting) Delete(ctx context.Context, r bottle.Resource) error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		return errors.New("the other ops of its step never began")
+		return errors.New("the op it should run beside never began")
 	}
 	if m.fail != nil {
 		return m.fail
