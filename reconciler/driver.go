@@ -15,8 +15,9 @@ type Driver interface {
 	// Role is the role of every resource this driver manages.
 	Role() bottle.Role
 	// Observe lists every resource carrying the managed-by label, of every
-	// instance, in one call to the runtime. It never returns a partial list:
-	// an error means nothing is known.
+	// instance, in one call to the runtime; under bottle.WithScope it may
+	// list that bottle's alone. It never returns a partial list: an error
+	// means nothing is known.
 	Observe(ctx context.Context) ([]bottle.Resource, error)
 	// Create makes the resource and returns it as observed. A resource of the
 	// same name that does not carry our labels is an error that names it.

@@ -19,7 +19,13 @@ import (
 // start) cancels the fact.
 type exits struct {
 	mu  sync.Mutex
-	ids map[string]string // runtime ID: what the event said, e.g. "exited (137)"
+	ids map[string]exit // by runtime ID
+}
+
+// exit is what a stop event said of one resource.
+type exit struct {
+	bottle string
+	detail string // e.g. "exited (137)"
 }
 
 // record keeps what ev says of a resource's run state, if anything.
@@ -34,19 +40,29 @@ func (x *exits) record(ev bottle.Event) {
 		return
 	}
 	if x.ids == nil {
-		x.ids = map[string]string{}
+		x.ids = map[string]exit{}
 	}
-	x.ids[ev.ID] = ev.Detail
+	x.ids[ev.ID] = exit{bottle: ev.Bottle, detail: ev.Detail}
 }
 
-// take returns the stopped resources recorded so far, and forgets them: a
-// pass that starts after an event lists after it, so one pass is enough.
-func (x *exits) take() map[string]string {
+// take returns the stopped resources recorded so far, by runtime ID, and
+// forgets them: a pass that starts after an event lists after it, so one
+// pass is enough. A pass scoped to one bottle takes that bottle's alone.
+func (x *exits) take(scope string) map[string]string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ids := x.ids
-	x.ids = nil
-	return ids
+	var out map[string]string
+	for id, e := range x.ids {
+		if scope != "" && e.bottle != scope {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[id] = e.detail
+		delete(x.ids, id)
+	}
+	return out
 }
 
 // markExited sets every resource that stopped, by the events, but is

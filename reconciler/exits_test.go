@@ -48,11 +48,29 @@ func TestExitsRecordAndTake(t *testing.T) {
 	x.record(stopped("b"))
 	x.record(bottle.Event{ID: "b", State: bottle.StateRunning}) // started again
 	x.record(bottle.Event{Reason: "docker destroy", ID: "c"})   // no run state: nothing to keep
-	if got, want := x.take(), map[string]string{"a": "exited (1)"}; !reflect.DeepEqual(got, want) {
+	if got, want := x.take(""), map[string]string{"a": "exited (1)"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("take = %v, want %v", got, want)
 	}
-	if got := x.take(); len(got) != 0 {
+	if got := x.take(""); len(got) != 0 {
 		t.Fatalf("a second take = %v; a pass takes the facts before it", got)
+	}
+}
+
+// A pass scoped to one bottle takes that bottle's facts and leaves the
+// others' for the passes that look at them.
+func TestExitsTakeScoped(t *testing.T) {
+	var x exits
+	for _, b := range []string{"a", "b"} {
+		x.record(bottle.Event{Bottle: b, Reason: "docker die", ID: "id-" + b, State: bottle.StateStopped, Detail: "exited (137)"})
+	}
+	if got, want := x.take("b"), map[string]string{"id-b": "exited (137)"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("take(b) = %v, want %v", got, want)
+	}
+	if got := x.take("b"); len(got) != 0 {
+		t.Fatalf("a second take(b) = %v, want nothing", got)
+	}
+	if got, want := x.take(""), map[string]string{"id-a": "exited (137)"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("take() after take(b) = %v, want a's fact kept", got)
 	}
 }
 

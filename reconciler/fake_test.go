@@ -26,6 +26,7 @@ type fakeDriver struct {
 	observeFn func() error
 	next      netip.Prefix // next subnet handed out by a network fake
 	seq       *sequence    // when set, every write call is also logged here
+	scopes    []string     // the scope of each Observe ("" for every bottle)
 }
 
 // sequence is one log of write calls across drivers, so tests can check the
@@ -69,8 +70,15 @@ func (f *fakeDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	if err := f.record("observe"); err != nil {
 		return nil, err
 	}
+	// A scoped observation lists one bottle's resources, as Docker's label
+	// filter does.
+	scope := bottle.ScopeOf(ctx)
+	f.scopes = append(f.scopes, scope)
 	out := make([]bottle.Resource, 0, len(f.items))
 	for _, r := range f.items {
+		if scope != "" && r.Bottle != scope {
+			continue
+		}
 		r.Labels = maps.Clone(r.Labels)
 		out = append(out, r)
 	}
@@ -139,6 +147,15 @@ func (f *fakeDriver) setState(r bottle.Resource, verb string, s bottle.State) er
 	x.State = s
 	f.items[r.Name] = x
 	return nil
+}
+
+// observed returns the scope of each Observe so far, and forgets them.
+func (f *fakeDriver) observed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.scopes
+	f.scopes = nil
+	return out
 }
 
 // mutate changes a stored resource, as out-of-band drift would.

@@ -7,8 +7,9 @@ import (
 )
 
 // queue collects what asks for a pass. Passes are level-based and re-read
-// everything, so a trigger only decides when the next pass runs and which
-// bottles it starts first; any number of triggers collapse into one pass.
+// what they look at, so a trigger only decides when the next pass runs,
+// which bottles it starts first, and whether it may look at one bottle
+// alone (trigger.scope); any number of triggers collapse into one pass.
 //
 // There are two kinds of trigger. Hints (file and runtime events) come in
 // bursts, so they wait for a quiet period: a pass runs once no hint has come
@@ -29,6 +30,7 @@ type queue struct {
 	reasons map[string]bool      // hint reasons of the current burst
 	bottles map[string]bool      // bottles named by pending triggers
 	unnamed bool                 // a pending runtime hint named no bottle
+	files   bool                 // a pending hint came from the spec directory
 }
 
 func newQueue(debounce time.Duration) *queue {
@@ -48,6 +50,19 @@ type trigger struct {
 	// Unnamed: a runtime hint named no bottle (e.g. after its stream
 	// reconnected), so any bottle's resources may have changed.
 	Unnamed bool
+	// Files: a hint came from the spec directory, so any spec may have
+	// changed.
+	Files bool
+}
+
+// scope is the one bottle a pass for t needs to look at, or "" for every
+// bottle: only runtime events about one bottle, and nothing else, ask for
+// a pass over that bottle alone.
+func (t trigger) scope() string {
+	if len(t.Bottles) != 1 || t.Unnamed || t.Files || len(t.Scheduled) > 0 {
+		return ""
+	}
+	return t.Bottles[0]
 }
 
 func (q *queue) poke() {
@@ -78,6 +93,7 @@ func (q *queue) HintRuntime(bottle, reason string, now time.Time) {
 func (q *queue) hint(bottle, reason string, now time.Time, quiet time.Duration, runtime bool) {
 	q.mu.Lock()
 	q.unnamed = q.unnamed || runtime && bottle == ""
+	q.files = q.files || !runtime
 	if !q.hinted {
 		q.hinted, q.first, q.quiet = true, now, time.Time{}
 	}
@@ -144,6 +160,7 @@ func (q *queue) Next(now time.Time) (trigger, bool, time.Duration) {
 		}
 	}
 	t.Unnamed, q.unnamed = q.unnamed, false
+	t.Files, q.files = q.files, false
 	for b := range q.bottles {
 		t.Bottles = append(t.Bottles, b)
 	}

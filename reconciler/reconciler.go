@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -101,6 +102,9 @@ type Pass struct {
 	// Unreadable names the state files the plan could not decode: the pass
 	// goes on without them, and Apply rewrites or removes them.
 	Unreadable []Unreadable
+	// Scope is the one bottle a scoped pass looked at (see Watcher), or ""
+	// for a pass over every bottle.
+	Scope string
 }
 
 // drivers lists every distinct driver, network first.
@@ -124,17 +128,26 @@ func (r *Reconciler) drivers() []Driver {
 // Plan loads the specs, observes every driver once and diffs. It changes
 // nothing: it only holds Observers.
 func (r *Reconciler) Plan(ctx context.Context) (*Pass, error) {
-	return r.plan(ctx, nil)
+	return r.plan(ctx, nil, "")
 }
 
+// errUnscoped says a scoped plan must be made over every bottle instead.
+var errUnscoped = errors.New("the bottle has no spec: plan every bottle")
+
 // plan is Plan; exited are the resources, by runtime ID, that events said
-// stopped since the last pass (see exits).
-func (r *Reconciler) plan(ctx context.Context, exited map[string]string) (*Pass, error) {
+// stopped since the last pass (see exits). A scope other than "" plans that
+// one bottle alone, from one bottle's observation; a bottle with no spec
+// (one whose teardown a pass over everything decides, under its caps) gets
+// a pass over every bottle instead.
+func (r *Reconciler) plan(ctx context.Context, exited map[string]string, scope string) (*Pass, error) {
 	var obs []Observer
 	for _, d := range r.drivers() {
 		obs = append(obs, d)
 	}
-	p, err := plan(ctx, r.cfg, obs, r.guests, r.status, r.now(), exited)
+	p, err := plan(ctx, r.cfg, obs, r.guests, r.status, r.now(), exited, scope)
+	if errors.Is(err, errUnscoped) {
+		p, err = plan(ctx, r.cfg, obs, r.guests, r.status, r.now(), exited, "")
+	}
 	if p != nil {
 		for _, u := range p.Unreadable {
 			r.log.Info("a state file cannot be read; the pass goes on without it and rewrites it", "file", u.File, "error", u.Err.Error())
@@ -143,7 +156,7 @@ func (r *Reconciler) plan(ctx context.Context, exited map[string]string) (*Pass,
 	return p, err
 }
 
-func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time, exited map[string]string) (*Pass, error) {
+func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Driver, st StatusStore, now time.Time, exited map[string]string, scope string) (*Pass, error) {
 	// The runtimes are asked while the files are read: a pass takes as long
 	// as the slower of the two, not both.
 	type observation struct {
@@ -155,6 +168,9 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	oc := make(chan observation, 1)
+	if scope != "" {
+		octx = bottle.WithScope(octx, scope)
+	}
 	go func() {
 		rs, unseen, err := observeAll(octx, obs)
 		var facts map[bottle.Role]string
@@ -192,13 +208,31 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	}
 	resources := o.resources
 	markExited(resources, exited)
-	p := &Pass{Time: now, Specs: specs, prev: prev, Unreadable: rec.bad}
+	p := &Pass{Time: now, Specs: specs, prev: prev, Unreadable: rec.bad, Scope: scope}
 	p.Desired = desired(specs, obs, guests)
+	if scope != "" {
+		if p.Desired.Bottles[scope] == nil && p.Desired.Held[scope] == "" {
+			return nil, errUnscoped
+		}
+		p.Desired.Bottles = only(p.Desired.Bottles, scope)
+		p.Desired.Held = only(p.Desired.Held, scope)
+		// What a driver could not narrow is narrowed here.
+		resources = slices.DeleteFunc(resources, func(r bottle.Resource) bool { return r.Bottle != scope })
+	}
 	p.Observed = NewObserved(cfg.Instance, resources, nil)
 	p.Observed.Unobservable = o.unseen
 	p.Observed.Protected = protected(prev, p.Observed)
 	p.Plan = diffPass(cfg, specs, &p.Desired, p.Observed, o.facts)
 	return p, nil
+}
+
+// only returns m's entry for key alone, in a new map.
+func only[V any](m map[string]V, key string) map[string]V {
+	out := map[string]V{}
+	if v, ok := m[key]; ok {
+		out[key] = v
+	}
+	return out
 }
 
 // diffPass is a pass's decision once specs are loaded and the runtimes
@@ -363,6 +397,15 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 	}
 	now := r.now()
 	p.Statuses = statuses(p, prev, now)
+	if p.Scope != "" {
+		// The other bottles stand as last recorded: this pass did not look.
+		for _, st := range prev {
+			if st.Bottle != p.Scope {
+				p.Statuses = append(p.Statuses, st)
+			}
+		}
+		sort.Slice(p.Statuses, func(i, j int) bool { return p.Statuses[i].Bottle < p.Statuses[j].Bottle })
+	}
 	before := make(map[string]Status, len(prev))
 	for _, st := range prev {
 		before[st.Bottle] = st
@@ -376,6 +419,11 @@ func (r *Reconciler) Apply(ctx context.Context, p *Pass) (*Pass, error) {
 	}
 	for _, name := range gone(p, prev) {
 		errs = append(errs, r.status.Remove(name))
+	}
+	if p.Scope != "" {
+		// Only a pass that looked at every bottle may say so (pass.json)
+		// or judge a status file no bottle has.
+		return p, errors.Join(errs...)
 	}
 	recorded := make(map[string]bool, len(p.Statuses))
 	for _, st := range p.Statuses {

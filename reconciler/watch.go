@@ -22,7 +22,9 @@ import (
 
 // EventSource tells of out-of-band changes to an instance's resources (a
 // bundle removed, killed or unhealthy), so drift is put right at once rather
-// than at the next resync. Events are hints: every pass re-reads everything.
+// than at the next resync. Events are hints: every pass re-reads what it
+// looks at, and a pass that events about one bottle start looks at that
+// bottle alone (see Watcher).
 type EventSource interface {
 	// WatchEvents calls notify for each change until ctx ends, reconnecting
 	// by itself when its stream breaks.
@@ -82,7 +84,14 @@ type PassReport struct {
 // runtime event, a retry coming due, a resync, or a request (SIGHUP).
 //
 // Passes run one at a time, each over every bottle that is due; the
-// executor works on up to Concurrency bottles of a pass at once. So no
+// executor works on up to Concurrency bottles of a pass at once. A pass
+// that only runtime events about one bottle asked for (its bundle died) is
+// scoped to that bottle: it lists that bottle's resources alone (a label
+// filter on the same one call per kind), plans and records that bottle
+// alone, and leaves the others as the last pass left them, so a heal costs
+// the same at 10 bottles as at 250. Anything that may concern others (a
+// spec file, a resync, a retry, events about two bottles or none) gets a
+// pass over every bottle, and only such a pass tears a bottle down. So no
 // bottle ever has two operations at once, and each pass's statuses come from
 // one consistent snapshot. The cost is that a pass that meets a slow
 // operation (a bundle waiting for its ready line, up to its ready timeout)
@@ -270,7 +279,8 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassRepo
 	start := w.now()
 	rep := PassReport{Trigger: t.Reasons}
 	// Planning changes nothing, so a signal may cut it short at once.
-	p, err := w.r.plan(ctx, w.exits.take())
+	scope := t.scope()
+	p, err := w.r.plan(ctx, w.exits.take(scope), scope)
 	if err != nil {
 		rep.Duration, rep.Err = w.now().Sub(start), err
 		if ctx.Err() == nil {
@@ -301,8 +311,12 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassRepo
 	if err != nil {
 		log.Error(err, "pass could not record status", "trigger", t.Reasons)
 	}
-	log.Info("pass", "trigger", strings.Join(t.Reasons, ","), "duration", rep.Duration.Round(time.Millisecond).String(),
-		"ops", rep.Ops, "failed", rep.Failed, "held", held)
+	kv := []any{"trigger", strings.Join(t.Reasons, ","), "duration", rep.Duration.Round(time.Millisecond).String(),
+		"ops", rep.Ops, "failed", rep.Failed, "held", held}
+	if p.Scope != "" {
+		kv = append(kv, "scope", p.Scope)
+	}
+	log.Info("pass", kv...)
 	log.V(1).Info("pass plan", "bottles", t.Bottles, "plan", p.Plan.String())
 	w.opts.Metrics.pass(p, held, rep.Duration)
 	w.scheduleResync()
@@ -346,6 +360,13 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 			delete(w.retry, n)
 		}
 	}
+	if p.Scope != "" {
+		for n, fp := range w.fps {
+			if n != p.Scope {
+				fps[n] = fp // not looked at: as the last pass left it
+			}
+		}
+	}
 	w.fps = fps
 	sort.Strings(changed)
 	blockedRetry := worldChanged(t)
@@ -382,6 +403,9 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 	}
 	var confirm time.Time
 	for b, since := range w.removed {
+		if p.Scope != "" && b != p.Scope {
+			continue // not looked at
+		}
 		if !gone[b] {
 			delete(w.removed, b) // back, or no longer ours to tear down
 			continue
@@ -390,8 +414,12 @@ func (w *Watcher) hold(ctx context.Context, p *Pass, t trigger, now time.Time) i
 			confirm = at
 		}
 	}
-	// A held teardown is looked at again after one more quiet period.
-	w.q.At(reasonConfirm, confirm)
+	// A held teardown is looked at again after one more quiet period. A
+	// scoped pass has no teardown (its bottle has a spec), and leaves the
+	// confirmation of others as it was.
+	if p.Scope == "" {
+		w.q.At(reasonConfirm, confirm)
+	}
 	if len(hold) > 0 {
 		kept := p.Plan.Ops[:0:0]
 		for _, op := range p.Plan.Ops {

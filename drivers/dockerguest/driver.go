@@ -137,7 +137,10 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			out = append(out, guestResource(c))
 		}
 	}
-	d.hadGuests.Store(len(out) > 0)
+	if bottle.ScopeOf(ctx) == "" {
+		// One bottle's list says nothing of the others' guests.
+		d.hadGuests.Store(len(out) > 0)
+	}
 	if len(out) == 0 {
 		if early != nil {
 			<-early // nothing of Observe outlives it

@@ -44,17 +44,11 @@ func (d *NetworkDriver) Kind() string { return NetworkKind }
 // Role implements reconciler.Driver.
 func (d *NetworkDriver) Role() bottle.Role { return bottle.RoleNetwork }
 
-// managedFilter selects what bottle-reconcile made in role r.
-func managedFilter(r bottle.Role) filters.Args {
-	return filters.NewArgs(
-		filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue),
-		filters.Arg("label", bottle.LabelRole+"="+string(r)),
-	)
-}
-
-// Observe implements reconciler.Driver with one NetworkList.
+// Observe implements reconciler.Driver with one NetworkList, of one
+// bottle's network under bottle.WithScope.
 func (d *NetworkDriver) Observe(ctx context.Context) ([]bottle.Resource, error) {
-	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: managedFilter(bottle.RoleNetwork)})
+	f := dockerx.ScopedFilter(ctx, filters.Arg("label", bottle.LabelRole+"="+string(bottle.RoleNetwork)))
+	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return nil, wrap("list networks", err)
 	}

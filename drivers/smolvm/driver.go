@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -185,6 +186,10 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 		return nil, fmt.Errorf("smolvm: list machines: %w", err)
 	}
 	out := resources(byName)
+	if b := bottle.ScopeOf(ctx); b != "" {
+		// smolvm lists every machine; a scoped pass checks only its own.
+		out = slices.DeleteFunc(out, func(r bottle.Resource) bool { return r.Bottle != b })
+	}
 	if d.layer != nil {
 		for i := range out {
 			d.checkLayer(ctx, &out[i], byName[out[i].Name])

@@ -115,13 +115,25 @@ type ContainerLister interface {
 // ManagedContainers lists every container bottle-reconcile made, of every
 // role and instance, with one label-filtered call per pass: the bundle and
 // docker-guest drivers observe through it, and bottle.Shared makes
-// their two observations one call. Callers pick their role by label and
+// their two observations one call. Under bottle.WithScope the call lists
+// that bottle's containers alone. Callers pick their role by label and
 // must not change what it returns.
 func ManagedContainers(ctx context.Context, api ContainerLister) ([]container.Summary, error) {
-	return bottle.Shared(ctx, "docker/containers/managed", func(ctx context.Context) ([]container.Summary, error) {
-		return api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
-			filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue))})
+	f := ScopedFilter(ctx)
+	return bottle.Shared(ctx, "docker/containers/managed/"+bottle.ScopeOf(ctx), func(ctx context.Context) ([]container.Summary, error) {
+		return api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	})
+}
+
+// ScopedFilter is the managed-by label filter plus more, narrowed to the
+// bottle of a scoped observation (bottle.WithScope): Docker ANDs label
+// filters.
+func ScopedFilter(ctx context.Context, more ...filters.KeyValuePair) filters.Args {
+	f := filters.NewArgs(append(more, filters.Arg("label", bottle.LabelManagedBy+"="+bottle.ManagedByValue))...)
+	if b := bottle.ScopeOf(ctx); b != "" {
+		f.Add("label", bottle.LabelBottle+"="+b)
+	}
+	return f
 }
 
 // ContainerRemover is what RemoveContainer needs.

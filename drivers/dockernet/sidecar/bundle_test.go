@@ -101,6 +101,26 @@ func TestBundleCreateReadyHardened(t *testing.T) {
 	if calls := api.Snapshot(); len(calls) != 1 || calls["ContainerList"] != 1 {
 		t.Errorf("a pass's bundle Observe and container listing made calls %v; want one ContainerList", calls)
 	}
+	// A pass scoped to one bottle lists that bottle's network and
+	// containers alone, with the same one call each.
+	one := bottles[1].bun.Bottle
+	scoped := bottle.WithScope(bottle.WithShared(ctx), one)
+	snets, err := nd.Observe(scoped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbuns, err := bd.Observe(scoped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := api.Snapshot(); len(calls) != 2 || calls["NetworkList"] != 1 || calls["ContainerList"] != 1 {
+		t.Errorf("scoped Observes made calls %v; want one NetworkList and one ContainerList", calls)
+	}
+	for what, rs := range map[string][]bottle.Resource{"network": snets, "bundle": sbuns} {
+		if len(rs) != 1 || rs[0].Bottle != one || rs[0].Instance != inst {
+			t.Errorf("%s Observe scoped to %s = %+v; want its one %s alone", what, one, rs, what)
+		}
+	}
 	obs := mine(got, inst)
 	for _, b := range bottles {
 		want := bottle.Resource{
