@@ -95,6 +95,7 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 	if reconnected {
 		notify(bottle.Event{Reason: "docker events reconnected"})
 	}
+	var owners containerOwners
 	for {
 		select {
 		case <-ctx.Done():
@@ -105,10 +106,14 @@ func (e *Events) stream(ctx context.Context, instance string, notify func(bottle
 			return err
 		case m := <-cmsgs:
 			ev := containerEvent(m)
+			owners.learn(m, ev.Bottle)
 			e.log.V(1).Info("container event", "bottle", ev.Bottle, "action", string(m.Action))
 			notify(ev)
 		case m := <-nmsgs:
 			if b, ok := bottleOfNetwork(m.Actor.Attributes["name"], instance); ok {
+				if b == "" {
+					b = owners.of(m)
+				}
 				e.log.V(1).Info("network event", "bottle", b, "action", string(m.Action))
 				notify(bottle.Event{Bottle: b, Reason: "docker network " + string(m.Action)})
 			}
@@ -147,4 +152,30 @@ func bottleOfNetwork(name, instance string) (string, bool) {
 		return strings.TrimPrefix(name, bottle.Names("", bottle.RoleNetwork)), true
 	}
 	return "", false
+}
+
+// containerOwners maps the IDs of containers the stream has told of to
+// their bottles, from the container events' labels, until their destroy.
+// A bundle's removal disconnects it from the instance's egress network,
+// whose event names no bottle; the container it names died just before,
+// so the disconnect concerns that bottle alone (and its pass looks at it
+// alone) rather than every bottle.
+type containerOwners map[string]string
+
+func (o *containerOwners) learn(m events.Message, bottle string) {
+	switch {
+	case bottle == "" || m.Actor.ID == "":
+	case m.Action == events.ActionDestroy:
+		delete(*o, m.Actor.ID)
+	default:
+		if *o == nil {
+			*o = containerOwners{}
+		}
+		(*o)[m.Actor.ID] = bottle
+	}
+}
+
+// of returns the bottle of the container a network event names, or "".
+func (o containerOwners) of(m events.Message) string {
+	return o[m.Actor.Attributes["container"]]
 }

@@ -201,3 +201,81 @@ func TestContainerEvent(t *testing.T) {
 		}
 	}
 }
+
+// scriptedEvents is an eventsAPI that delivers msgs in order, each on the
+// stream of its type, one at a time: an unbuffered send returns only once
+// the watcher has taken it. The watcher subscribes to containers first.
+type scriptedEvents struct {
+	msgs                 []events.Message
+	containers, networks chan events.Message
+}
+
+func (s *scriptedEvents) Events(ctx context.Context, opts events.ListOptions) (<-chan events.Message, <-chan error) {
+	ch := make(chan events.Message)
+	if opts.Filters.ExactMatch("type", string(events.ContainerEventType)) {
+		s.containers = ch
+	} else {
+		s.networks = ch
+		go func() {
+			for _, m := range s.msgs {
+				out := s.networks
+				if m.Type == events.ContainerEventType {
+					out = s.containers
+				}
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return ch, make(chan error)
+}
+
+// A bundle's removal disconnects it from the instance's egress network, an
+// event that names no bottle: it is the bottle of the container it names,
+// which the container's own events told, until that container's destroy.
+func TestEventsEgressDisconnectNamesItsBottle(t *testing.T) {
+	ctr := func(action events.Action, id string) events.Message {
+		return events.Message{Type: events.ContainerEventType, Action: action, Actor: events.Actor{ID: id, Attributes: map[string]string{bottle.LabelBottle: "a"}}}
+	}
+	disconnect := func(network, id string) events.Message {
+		return events.Message{Type: events.NetworkEventType, Action: events.ActionDisconnect, Actor: events.Actor{Attributes: map[string]string{"name": network, "container": id}}}
+	}
+	egress := "bottle-egress-i1"
+	api := &scriptedEvents{msgs: []events.Message{
+		ctr(events.ActionDie, "c1"),
+		disconnect(egress, "c1"),        // the dead bundle's: bottle a
+		disconnect("bottle-a", "c1"),    // its bottle network's: a, by name
+		disconnect(egress, "c2"),        // a container the stream never told of
+		ctr(events.ActionDestroy, "c1"), // gone: forgotten
+		disconnect(egress, "c1"),        // so this one concerns every bottle
+		{Type: events.NetworkEventType, Action: events.ActionDestroy, Actor: events.Actor{Attributes: map[string]string{"name": egress}}},
+	}}
+	got := make(chan [2]string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		NewEvents(api, testr.New(t)).WatchEvents(ctx, "i1", func(ev bottle.Event) { got <- [2]string{ev.Bottle, ev.Reason} })
+	}()
+	defer func() { cancel(); <-done }()
+	want := [][2]string{
+		{"a", "docker die"}, {"a", "docker network disconnect"}, {"a", "docker network disconnect"},
+		{"", "docker network disconnect"}, {"a", "docker destroy"}, {"", "docker network disconnect"},
+		{"", "docker network destroy"},
+	}
+	var seen [][2]string
+	for range want {
+		select {
+		case ev := <-got:
+			seen = append(seen, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events so far %q, want %q", seen, want)
+		}
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("events %q\nwant %q", seen, want)
+	}
+}
