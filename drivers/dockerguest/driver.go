@@ -298,7 +298,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		}
 		return err
 	}
-	if _, err := d.fw.install(ctx, g); err != nil {
+	if _, err := d.fw.install(ctx, g, nil); err != nil {
 		// A failed transaction leaves nothing, but one cut off by ctx may
 		// have applied: remove the rules too.
 		return bottle.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
@@ -403,16 +403,34 @@ func (d *Driver) hostConfig(w bottle.Want) *container.HostConfig {
 // is started, in a fresh network namespace whose routes are then narrowed.
 func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 	op := fmt.Sprintf("start guest %q", r.Name)
-	// A guest that is gone gets no rules: they would outlive it.
-	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
-	if err != nil {
-		return wrap(op, err)
+	// What Docker says of the guest and the read of the host firewall do
+	// not depend on each other, and each takes tens of milliseconds at a
+	// few hundred bottles: they run at once. Nothing is written until
+	// Docker has answered: a guest that is gone gets no rules, as they
+	// would outlive it.
+	type inspected struct {
+		c   container.InspectResponse
+		err error
 	}
-	if err := d.repair(ctx, r, &c); err != nil {
+	ic := make(chan inspected, 1)
+	go func() {
+		c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
+		ic <- inspected{c, err}
+	}()
+	var in inspected
+	g, _, err := d.installRules(ctx, r, func() error { in = <-ic; return in.err })
+	if in.err != nil {
+		return wrap(op, in.err)
+	}
+	if err != nil {
+		return fmt.Errorf("dockerguest: %s: %w", op, err)
+	}
+	c := in.c
+	if err := d.narrowRunning(ctx, r, g, &c); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
 	if c.State != nil && c.State.Paused {
-		// Repair narrowed the routes of its namespace, which a freeze keeps.
+		// Its routes were narrowed above: a freeze keeps its namespace.
 		if err := d.api.ContainerUnpause(ctx, dockerx.Ref(r)); err != nil {
 			return wrap(op+": thaw", err)
 		}
@@ -431,10 +449,6 @@ func (d *Driver) Start(ctx context.Context, r bottle.Resource) error {
 		return wrap(op, err)
 	}
 	// A start makes a fresh network namespace, with Docker's routes.
-	g, err := rulesFor(r)
-	if err != nil {
-		return fmt.Errorf("dockerguest: %s: %w", op, err)
-	}
 	if err := d.narrowGuest(ctx, dockerx.Ref(r), g.Bundle); err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
@@ -477,36 +491,44 @@ func (d *Driver) Stop(ctx context.Context, r bottle.Resource) error {
 // place, and narrows a running guest's routes to its bundle again. What is
 // in place is left alone.
 func (d *Driver) Repair(ctx context.Context, r bottle.Resource) error {
-	return d.repair(ctx, r, nil)
-}
-
-// repair is Repair; c is what Docker said of the guest just before, when
-// the caller asked already (Start does, and Docker has no more to say:
-// neither its firewall rules nor its routes change its state), else nil.
-func (d *Driver) repair(ctx context.Context, r bottle.Resource, c *container.InspectResponse) error {
-	g, err := rulesFor(r)
+	g, _, err := d.installRules(ctx, r, nil)
 	if err != nil {
-		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+		return err
 	}
-	changed, err := d.fw.install(ctx, g)
-	if err != nil {
-		return fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
-	}
-	if changed {
-		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
-	}
-	if c == nil {
-		var inspected container.InspectResponse
-		inspected, err = d.api.ContainerInspect(ctx, dockerx.Ref(r))
-		c = &inspected
-	}
+	c, err := d.api.ContainerInspect(ctx, dockerx.Ref(r))
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil // gone: nothing runs without its rules
 	case err != nil:
 		return wrap(fmt.Sprintf("repair routes of guest %q", r.Name), err)
-	case c.State == nil || !c.State.Running:
-		return nil // Start narrows the routes of the namespace it makes
+	}
+	return d.narrowRunning(ctx, r, g, &c)
+}
+
+// installRules puts r's firewall rules, and the chain and jumps they need,
+// in place where they are not all there, and says whether it changed any;
+// wait is firewall.install's.
+func (d *Driver) installRules(ctx context.Context, r bottle.Resource, wait func() error) (guestRules, bool, error) {
+	g, err := rulesFor(r)
+	if err != nil {
+		return g, false, fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+	}
+	changed, err := d.fw.install(ctx, g, wait)
+	if err != nil {
+		return g, false, fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
+	}
+	if changed {
+		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
+	}
+	return g, changed, nil
+}
+
+// narrowRunning narrows the routes of the guest c to g's bundle, if it
+// runs (a frozen guest does: a freeze keeps its namespace); Start narrows
+// the namespace of a guest it starts.
+func (d *Driver) narrowRunning(ctx context.Context, r bottle.Resource, g guestRules, c *container.InspectResponse) error {
+	if c.State == nil || !c.State.Running {
+		return nil
 	}
 	if err := d.narrow(ctx, c.State.Pid, g.Bundle); err != nil {
 		return fmt.Errorf("dockerguest: repair routes of guest %q: %w", r.Name, err)

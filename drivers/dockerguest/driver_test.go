@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -679,4 +681,71 @@ func count(log []string, call string) int {
 		}
 	}
 	return n
+}
+
+// meeting lets two calls each wait, a while, for the other to begin: both
+// meet only if they run at once.
+type meeting struct {
+	inspect, save chan struct{}
+	met           atomic.Int32
+}
+
+func (m *meeting) arrive(mine, theirs chan struct{}) {
+	close(mine)
+	select {
+	case <-theirs:
+		m.met.Add(1)
+	case <-time.After(2 * time.Second):
+	}
+}
+
+type meetingDocker struct {
+	*fakeDocker
+	m *meeting
+}
+
+func (d meetingDocker) ContainerInspect(ctx context.Context, ref string) (container.InspectResponse, error) {
+	d.m.arrive(d.m.inspect, d.m.save)
+	return d.fakeDocker.ContainerInspect(ctx, ref)
+}
+
+type meetingRunner struct {
+	*hostfwtest.IPTables
+	m *meeting
+}
+
+func (r meetingRunner) Run(ctx context.Context, stdin, name string, args ...string) ([]byte, error) {
+	if name == "iptables-save" {
+		r.m.arrive(r.m.save, r.m.inspect)
+	}
+	return r.IPTables.Run(ctx, stdin, name, args...)
+}
+
+// A thaw reads the host firewall while Docker answers about the guest (at
+// a few hundred bottles each takes tens of milliseconds), and thaws the
+// guest only after both.
+func TestThawReadsFirewallBesideInspect(t *testing.T) {
+	ctx := context.Background()
+	_, api, ipt, r := createdAlice(t)
+	m := &meeting{inspect: make(chan struct{}), save: make(chan struct{})}
+	d, err := newDriver(meetingDocker{api, m}, Options{}, testr.New(t), meetingRunner{ipt, m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.net = api.net
+	if err := api.ContainerPause(ctx, r.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if m.met.Load() != 2 {
+		t.Errorf("the thaw's inspect and firewall read did not run at once")
+	}
+	if c := api.containers[r.Name]; c.state != container.StateRunning {
+		t.Errorf("guest state after the thaw: %s, want running", c.state)
+	}
+	if len(tagged(ipt.Table(hostfw.IPv4), ruleComment("inst", "alice"))) == 0 {
+		t.Error("no rules after the thaw")
+	}
 }

@@ -21,10 +21,18 @@ func newFirewall(run runner) firewall {
 // install makes g's rules, and the chain and jumps they hang off, exactly
 // what they should be, and says whether it changed anything. It reads
 // before it writes, under the lock, so it is idempotent: rules in place
-// cost one iptables-save and nothing else.
-func (f firewall) install(ctx context.Context, g guestRules) (bool, error) {
+// cost one iptables-save and nothing else. wait, when set, is called once
+// the table is read and before anything is written, so work the write
+// depends on can run beside the read; its error writes nothing and is
+// returned as it is.
+func (f firewall) install(ctx context.Context, g guestRules, wait func() error) (bool, error) {
 	defer hostfw.Lock()()
 	rs, err := f.ReadFresh(ctx)
+	if wait != nil {
+		if werr := wait(); werr != nil {
+			return false, werr
+		}
+	}
 	if err != nil {
 		return false, err
 	}
