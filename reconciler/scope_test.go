@@ -189,3 +189,41 @@ func TestWatchScopesRuntimeEvents(t *testing.T) {
 		t.Fatalf("events about b and c: scope %q, want every bottle", r.Pass.Scope)
 	}
 }
+
+// Scoped passes leave the resync where it is: a bottle whose bundle dies
+// every few hundred milliseconds must not put off, for ever, the pass over
+// every bottle, which heals what no event tells of.
+func TestWatchScopedPassesKeepTheResync(t *testing.T) {
+	g := newRig(t, "i1")
+	g.write("a.yaml", specFor("a"))
+	g.write("b.yaml", specFor("b"))
+	ev := &events{ch: make(chan bottle.Event)}
+	x := startWatch(t, g, WatchOptions{Events: ev, Resync: 500 * time.Millisecond})
+	x.waitPass(anyPass, "at start")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			select {
+			case ev.ch <- bottle.Event{Bottle: "b", Reason: "docker die"}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	scoped := 0
+	r := x.waitPass(func(r PassReport) bool {
+		if r.Pass != nil && r.Pass.Scope == "b" {
+			scoped++
+		}
+		return slices.Contains(r.Trigger, "resync")
+	}, "of the resync while b's events kept coming")
+	if scoped == 0 {
+		t.Fatalf("no scoped pass ran before the resync (trigger %v): the test did not test", r.Trigger)
+	}
+}

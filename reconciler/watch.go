@@ -289,7 +289,7 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassRepo
 			log.Error(err, "pass failed, nothing was changed", "trigger", t.Reasons)
 			w.opts.Metrics.planFailed(rep.Duration)
 		}
-		w.scheduleResync()
+		w.scheduleResync(scope)
 		w.report(rep)
 		return rep
 	}
@@ -319,7 +319,7 @@ func (w *Watcher) pass(ctx context.Context, log logr.Logger, t trigger) PassRepo
 	log.Info("pass", kv...)
 	log.V(1).Info("pass plan", "bottles", t.Bottles, "plan", p.Plan.String())
 	w.opts.Metrics.pass(p, held, rep.Duration)
-	w.scheduleResync()
+	w.scheduleResync(p.Scope)
 	w.report(rep)
 	return rep
 }
@@ -330,7 +330,15 @@ func (w *Watcher) report(rep PassReport) {
 	}
 }
 
-func (w *Watcher) scheduleResync() {
+// scheduleResync puts the next pass over every bottle one resync period
+// after a pass over every bottle. A scoped pass leaves it where it is: a
+// bottle whose bundle dies every few seconds must not put off, for ever,
+// the pass that heals what no event tells of (a smolvm guest, a flushed
+// firewall rule) in the others.
+func (w *Watcher) scheduleResync(scope string) {
+	if scope != "" {
+		return
+	}
 	jitter := 0.9 + 0.2*rand.Float64() // ±10%, so instances started together spread out
 	w.q.At("resync", w.now().Add(time.Duration(float64(w.opts.Resync)*jitter)))
 }
