@@ -269,6 +269,41 @@ func TestLifecycleFake(t *testing.T) {
 	}
 }
 
+// TestScopedObserveLeavesTheFirewall: a pass over one bottle (a heal's)
+// does not read the host firewall, whose read is the whole table; it still
+// reads its guest's routes, and a pass over every bottle still finds the
+// rules gone.
+func TestScopedObserveLeavesTheFirewall(t *testing.T) {
+	ctx := context.Background()
+	d, api, ipt, r := createdAlice(t)
+	if _, err := d.Observe(ctx); err != nil { // a pass over every bottle saw a guest
+		t.Fatal(err)
+	}
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
+	c := api.containers[r.Name]
+	api.net.boot(c.id, c.pid, r.Addr.String())
+
+	observe := func(ctx context.Context) (bottle.Resource, int) {
+		t.Helper()
+		saves := ipt.Count("iptables-save")
+		rs, err := d.Observe(ctx)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("observe: %+v, %v", rs, err)
+		}
+		return rs[0], ipt.Count("iptables-save") - saves
+	}
+	got, saves := observe(bottle.WithScope(ctx, "alice"))
+	if saves != 0 {
+		t.Errorf("a scoped observe read the firewall %d times", saves)
+	}
+	if !strings.HasPrefix(got.Drift, "guest routes beyond its bundle") {
+		t.Errorf("scoped: drift %q, want the routes'", got.Drift)
+	}
+	if got, saves = observe(ctx); saves != 1 || got.Drift != "host firewall rules missing" {
+		t.Errorf("full: drift %q after %d firewall reads, want the rules missing after one", got.Drift, saves)
+	}
+}
+
 // TestDeleteKeepsSharedRules: rules are tagged by bottle, so deleting one of
 // two guests of a bottle must not strip the other's.
 func TestDeleteKeepsSharedRules(t *testing.T) {

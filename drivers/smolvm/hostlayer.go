@@ -237,11 +237,34 @@ func (l hostLayer) remove(ctx context.Context, s layerSpec) error {
 }
 
 // drift says how a machine's host layer differs from what it should be,
-// or "". pid is its VMM's, 0 when it is not running.
-func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int) string {
+// or "". pid is its VMM's, 0 when it is not running. rules says whether
+// the host firewall is read too: a pass over one bottle leaves that to the
+// passes over every bottle, as the docker-guest driver does, since a start
+// puts the rules back first.
+func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int, rules bool) string {
 	if l.off != "" {
 		return "host layer cannot run here: " + l.off
 	}
+	if rules {
+		if d := l.rulesDrift(ctx, s); d != "" {
+			return d
+		}
+	}
+	if pid > 0 {
+		in, err := l.holds(s, pid)
+		switch {
+		case err != nil:
+			return "host layer cgroup cannot be checked: " + err.Error()
+		case !in:
+			return fmt.Sprintf("VMM (pid %d) runs outside its host layer cgroup %s", pid, s.cgroup())
+		}
+	}
+	return ""
+}
+
+// rulesDrift says how a machine's host layer rules differ from what they
+// should be, or "".
+func (l hostLayer) rulesDrift(ctx context.Context, s layerSpec) string {
 	for _, f := range families {
 		t, err := l.fw[f].Read(ctx)
 		if err != nil {
@@ -259,15 +282,6 @@ func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int) string {
 			return fmt.Sprintf("host layer rules missing (%s)", f)
 		case !slices.EqualFunc(have, s.rules(f), slices.Equal):
 			return fmt.Sprintf("host layer rules incomplete (%s)", f)
-		}
-	}
-	if pid > 0 {
-		in, err := l.holds(s, pid)
-		switch {
-		case err != nil:
-			return "host layer cgroup cannot be checked: " + err.Error()
-		case !in:
-			return fmt.Sprintf("VMM (pid %d) runs outside its host layer cgroup %s", pid, s.cgroup())
 		}
 	}
 	return ""
