@@ -73,10 +73,14 @@ func (q *queue) poke() {
 }
 
 // runtimeQuiet is the quiet period after a runtime event. A runtime's
-// events come in bursts (a docker rm -f is die, disconnect, destroy) and,
-// unlike a file being saved, leave nothing half written, so they need not
-// wait out the file debounce: a heal starts sooner.
-const runtimeQuiet = 50 * time.Millisecond
+// events, unlike a file being saved, leave nothing half written, so they
+// need not wait out the file debounce: a heal starts sooner. It only
+// gathers what Docker sends at once; the events of one docker rm -f (die,
+// disconnect, destroy) are 100-400 ms apart under load, more than any
+// quiet period a heal can afford, and the pass on the die heals alone
+// (exits.go), so the later ones get a pass of their own that finds nothing
+// to do.
+const runtimeQuiet = 10 * time.Millisecond
 
 // Hint records a debounced trigger; bottle "" names no bottle.
 func (q *queue) Hint(bottle, reason string, now time.Time) {

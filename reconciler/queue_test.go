@@ -33,8 +33,8 @@ func TestQueueDebounce(t *testing.T) {
 		{"a scheduled pass waits out a burst", func(q *queue) { q.At("resync", at(0)); q.Hint("", "file", at(0)) }, 50, false, 50 * time.Millisecond, nil},
 		{"scheduled passes collapse", func(q *queue) { q.At("resync", at(0)); q.At("retry", at(10)) }, 10, true, 0, []string{"resync", "retry"}},
 		{"a cancelled schedule is gone", func(q *queue) { q.At("retry", at(10)); q.At("retry", time.Time{}) }, 10, false, -1, nil},
-		{"a runtime event waits only for its burst", func(q *queue) { q.HintRuntime("a", "docker die", at(0)) }, 50, true, 0, []string{"docker die"}},
-		{"a runtime burst collapses", func(q *queue) { q.HintRuntime("a", "docker die", at(0)); q.HintRuntime("a", "docker destroy", at(30)) }, 50, false, 30 * time.Millisecond, nil},
+		{"a runtime event waits only for its burst", func(q *queue) { q.HintRuntime("a", "docker die", at(0)) }, 10, true, 0, []string{"docker die"}},
+		{"a runtime burst collapses", func(q *queue) { q.HintRuntime("a", "docker die", at(0)); q.HintRuntime("a", "docker destroy", at(6)) }, 10, false, 6 * time.Millisecond, nil},
 		{"a runtime event never cuts a file burst short", func(q *queue) { q.Hint("", "file", at(0)); q.HintRuntime("a", "docker die", at(10)) }, 60, false, 40 * time.Millisecond, nil},
 		{"a file event after a runtime one waits the debounce", func(q *queue) { q.HintRuntime("a", "docker die", at(0)); q.Hint("", "file", at(20)) }, 60, false, 60 * time.Millisecond, nil},
 		{"after a pass, a runtime event starts afresh", func(q *queue) {

@@ -172,10 +172,19 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 		octx = bottle.WithScope(octx, scope)
 	}
 	go func() {
-		rs, unseen, err := observeAll(octx, obs)
+		// The facts (a netlink dump of the host's addresses) are read
+		// beside the lists too.
 		var facts map[bottle.Role]string
+		var ferr error
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			facts, ferr = hashFacts(octx, obs)
+		}()
+		rs, unseen, err := observeAll(octx, obs)
+		<-read
 		if err == nil {
-			facts, err = hashFacts(octx, obs)
+			err = ferr
 		}
 		oc <- observation{rs, unseen, facts, err}
 	}()
