@@ -54,6 +54,9 @@ type Driver struct {
 	// hadGuests says the last Observe saw guests (or none has run yet), so
 	// the next one reads the firewall beside its list.
 	hadGuests atomic.Bool
+	// fwDrift is what the last read of the firewall found wrong with each
+	// bottle's rules, for the passes over one bottle, which do not read it.
+	fwDrift hostfw.Memo
 }
 
 // New returns the driver. api is usually a *client.Client made with
@@ -116,10 +119,13 @@ func guestFilter() filters.Args {
 // A pass over one bottle (bottle.WithScope: a heal's) does not read the
 // host firewall. The read is the whole table, 50-130 ms at 250 guests, and
 // on a heal's path it bought nothing: a guest that the pass starts or
-// thaws has its rules read fresh and put back by Start first, and one it
-// leaves running is checked by the next pass over every bottle, as it is
-// when nothing happens to it at all (no runtime event says the firewall
-// changed). Its routes are still read, one guest's.
+// thaws has its rules read fresh and put back by Start first. Such a pass
+// reports what the last whole read found wrong with the guest's rules, as
+// this driver's own writes have amended it since (fwDrift), so a repair
+// that keeps failing stays in view; a change since that read is found by
+// the next pass over every bottle, as it is when nothing happens to the
+// bottle at all (no runtime event says the firewall changed). Its routes
+// are still read, one guest's.
 func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	scoped := bottle.ScopeOf(ctx) != ""
 	// The firewall read is a process of its own: while the last pass saw
@@ -198,8 +204,11 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue
 		}
-		if !scoped {
+		if c := rules[i].Comment(); scoped {
+			out[i].Drift = d.fwDrift.Drift(c)
+		} else {
 			out[i].Drift = drift(fr.rs, rules[i])
+			d.fwDrift.Set(c, out[i].Drift)
 		}
 		if out[i].Drift == "" {
 			out[i].Drift = routes[i]
@@ -316,6 +325,7 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		// have applied: remove the rules too.
 		return bottle.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
+	d.fwDrift.Set(g.Comment(), "")
 	if err := d.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		return bottle.Resource{}, undo(wrap(op+": start", err), true)
 	}
@@ -530,6 +540,7 @@ func (d *Driver) installRules(ctx context.Context, r bottle.Resource, wait func(
 	if err != nil {
 		return g, false, fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
 	}
+	d.fwDrift.Set(g.Comment(), "")
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
@@ -636,6 +647,7 @@ func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
+	d.fwDrift.Set(ruleComment(instance, name), "")
 	return nil
 }
 

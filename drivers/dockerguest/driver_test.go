@@ -270,19 +270,12 @@ func TestLifecycleFake(t *testing.T) {
 }
 
 // TestScopedObserveLeavesTheFirewall: a pass over one bottle (a heal's)
-// does not read the host firewall, whose read is the whole table; it still
-// reads its guest's routes, and a pass over every bottle still finds the
-// rules gone.
+// does not read the host firewall, whose read is the whole table. It
+// reports what the last whole read found, as the driver's own writes have
+// amended it since, and reads its guest's routes afresh.
 func TestScopedObserveLeavesTheFirewall(t *testing.T) {
 	ctx := context.Background()
 	d, api, ipt, r := createdAlice(t)
-	if _, err := d.Observe(ctx); err != nil { // a pass over every bottle saw a guest
-		t.Fatal(err)
-	}
-	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
-	c := api.containers[r.Name]
-	api.net.boot(c.id, c.pid, r.Addr.String())
-
 	observe := func(ctx context.Context) (bottle.Resource, int) {
 		t.Helper()
 		saves := ipt.Count("iptables-save")
@@ -292,16 +285,41 @@ func TestScopedObserveLeavesTheFirewall(t *testing.T) {
 		}
 		return rs[0], ipt.Count("iptables-save") - saves
 	}
-	got, saves := observe(bottle.WithScope(ctx, "alice"))
-	if saves != 0 {
-		t.Errorf("a scoped observe read the firewall %d times", saves)
+	scoped := bottle.WithScope(ctx, "alice")
+	check := func(ctx context.Context, wantSaves int, wantDrift, why string) bottle.Resource {
+		t.Helper()
+		got, saves := observe(ctx)
+		if saves != wantSaves || !strings.HasPrefix(got.Drift, wantDrift) || (wantDrift == "" && got.Drift != "") {
+			t.Errorf("%s: drift %q after %d firewall reads, want %q after %d", why, got.Drift, saves, wantDrift, wantSaves)
+		}
+		return got
 	}
-	if !strings.HasPrefix(got.Drift, "guest routes beyond its bundle") {
-		t.Errorf("scoped: drift %q, want the routes'", got.Drift)
+	check(ctx, 1, "", "in place")
+
+	// Gone since the last whole read: a scoped pass cannot know, the next
+	// whole read does, and from then on the scoped passes too.
+	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
+	check(scoped, 0, "", "scoped, rules gone since the last read")
+	got := check(ctx, 1, "host firewall rules missing", "full, rules gone")
+	check(scoped, 0, "host firewall rules missing", "scoped, after the read that found them gone")
+
+	// A repair that fails leaves the drift in view; one that succeeds
+	// clears it without a read.
+	ipt.FailOn = map[string]error{"iptables-restore": errBoom}
+	if err := d.Repair(ctx, got); err == nil {
+		t.Fatal("repair with a failing iptables-restore succeeded")
 	}
-	if got, saves = observe(ctx); saves != 1 || got.Drift != "host firewall rules missing" {
-		t.Errorf("full: drift %q after %d firewall reads, want the rules missing after one", got.Drift, saves)
+	check(scoped, 0, "host firewall rules missing", "scoped, after a failed repair")
+	ipt.FailOn = nil
+	if err := d.Repair(ctx, got); err != nil {
+		t.Fatal(err)
 	}
+	check(scoped, 0, "", "scoped, after the repair")
+
+	// Routes are the guest's own, read afresh by every pass.
+	c := api.containers[r.Name]
+	api.net.boot(c.id, c.pid, r.Addr.String())
+	check(scoped, 0, "guest routes beyond its bundle", "scoped, Docker's routes back")
 }
 
 // TestDeleteKeepsSharedRules: rules are tagged by bottle, so deleting one of
