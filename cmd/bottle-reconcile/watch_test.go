@@ -30,6 +30,7 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockerx"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/watchlog"
 	"github.com/bottle-reconcile/bottle-reconcile/reconciler"
 )
 
@@ -271,8 +272,8 @@ func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	// By the pass the die started: Docker lists a dying container as
 	// running for a while after its die, and that pass must not believe it.
 	// That pass looks at the healed bottle alone.
-	var passes []passLine
-	poll(10*time.Second, func() bool { passes = passesBy(logs.String(), "docker die"); return len(passes) > 0 })
+	var passes []watchlog.Pass
+	poll(10*time.Second, func() bool { passes = watchlog.Passes(logs.String(), "docker die"); return len(passes) > 0 })
 	if len(passes) == 0 || passes[0].Ops == 0 || passes[0].Scope != "heal" {
 		t.Fatalf("the passes on the bundle's die: %+v; want the heal done by the first, scoped to its bottle", passes)
 	}
@@ -345,26 +346,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// passLine is what a watcher's "pass" log line says.
-type passLine struct {
-	Msg, Trigger string
-	Ops          int
-	Scope        string // the one bottle a scoped pass looked at
-}
-
-// passesBy returns each of the watcher's "pass" log lines whose trigger
-// names reason, in log order.
-func passesBy(log, reason string) []passLine {
-	var out []passLine
-	for _, l := range strings.Split(log, "\n") {
-		var x passLine
-		if json.Unmarshal([]byte(l), &x) == nil && x.Msg == "pass" && slices.Contains(strings.Split(x.Trigger, ","), reason) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 // TestWatchSignalsAndLock runs the real binary in watch mode: a second
 // reconciler of the instance exits 3 naming the holder, SIGHUP runs a pass
 // at once, and a second SIGTERM exits at once although an operation is in
@@ -422,7 +403,7 @@ func TestWatchSignalsAndLock(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !poll(5*time.Second, func() bool { return len(passesBy(logs.String(), reconciler.ReasonSignal)) == 1 }) {
+	if !poll(5*time.Second, func() bool { return len(watchlog.Passes(logs.String(), reconciler.ReasonSignal)) == 1 }) {
 		t.Fatal("no pass within 5s of SIGHUP")
 	}
 

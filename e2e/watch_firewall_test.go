@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/watchlog"
+)
+
+// TestWatchHealPutsRulesBack: a heal's pass looks at its bottle alone and
+// reads no host firewall, so what keeps a docker guest from ever running
+// without its rules is its start: rules removed behind the watcher's back
+// are back once the heal has thawed the guest, with no pass over every
+// bottle in between (the resync is an hour away). With no event at all, a
+// pass over every bottle (here a SIGHUP) puts them back.
+func TestWatchHealPutsRulesBack(t *testing.T) {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("needs iptables on the host")
+	}
+	e := newEnv(t)
+	e.write("w", bottleSpec{Extra: "  guest: docker\n"})
+	e.mustOnce()
+	name := e.name("w")
+	comment := "bottle-reconcile " + e.instance + " " + name
+	installed := guestRules(t, comment)
+	if len(installed) == 0 {
+		t.Fatalf("no host firewall rules commented %q after the first pass", comment)
+	}
+
+	w := e.start(nil, "", "--resync", "1h", e.specs)
+	passes := func(reason string) []watchlog.Pass { return watchlog.Passes(w.err.String(), reason) }
+	waitFor(t, time.Minute, "the watcher's first pass", func() bool { return len(passes("start")) > 0 })
+
+	removeRules(t, installed)
+	if out, err := exec.Command("docker", "kill", bundleName(name)).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v: %s", err, out)
+	}
+	waitFor(t, 30*time.Second, "the heal of the killed bundle", func() bool {
+		ps := passes("docker die")
+		return len(ps) > 0 && ps[0].Ops > 0
+	})
+	if p := passes("docker die")[0]; p.Scope != name {
+		t.Errorf("the heal's pass looked at %q, want its bottle %q alone", p.Scope, name)
+	}
+	if n := len(passes("resync")) + len(passes("signal")); n > 0 {
+		t.Fatalf("%d pass(es) over every bottle ran during the heal; the test proves nothing", n)
+	}
+	if got := guestRules(t, comment); !slices.Equal(got, installed) {
+		t.Errorf("after the heal the guest has rules\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(installed, "\n"))
+	}
+	if c := e.inspect(guestName(name) + "-guest"); c.State == nil || !c.State.Running || c.State.Paused {
+		t.Errorf("the guest is not running after the heal: %+v", c.State)
+	}
+
+	removeRules(t, installed)
+	if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the rules back after a pass over every bottle", func() bool {
+		return slices.Equal(guestRules(t, comment), installed)
+	})
+}
+
+// guestRules lists the filter table's rules carrying comment, as
+// iptables -S prints them.
+func guestRules(t *testing.T, comment string) []string {
+	t.Helper()
+	out, err := exec.Command("iptables", "-w", "-S").Output()
+	if err != nil {
+		t.Fatalf("iptables -S: %v", err)
+	}
+	var rs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") && strings.Contains(l, `"`+comment+`"`) {
+			rs = append(rs, l)
+		}
+	}
+	return rs
+}
+
+// removeRules deletes rules printed by iptables -S.
+func removeRules(t *testing.T, rules []string) {
+	t.Helper()
+	for _, r := range rules {
+		args, err := hostfw.SplitArgs(strings.TrimPrefix(r, "-A "))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables -D %s: %v: %s", r, err, out)
+		}
+	}
+}

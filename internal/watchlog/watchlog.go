@@ -1,0 +1,29 @@
+// Package watchlog reads a watcher's JSON log back, for the tests that run
+// the real binary in watch mode.
+package watchlog
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+)
+
+// Pass is what a watcher's "pass" log line says (reconciler/watch.go).
+type Pass struct {
+	Msg, Trigger string
+	Ops          int
+	Scope        string // the one bottle a scoped pass looked at
+}
+
+// Passes returns each "pass" line of log whose trigger names reason, in
+// log order.
+func Passes(log, reason string) []Pass {
+	var out []Pass
+	for _, l := range strings.Split(log, "\n") {
+		var p Pass
+		if json.Unmarshal([]byte(l), &p) == nil && p.Msg == "pass" && slices.Contains(strings.Split(p.Trigger, ","), reason) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
