@@ -15,13 +15,13 @@ type Pass struct {
 	Scope        string // the one bottle a scoped pass looked at
 }
 
-// Passes returns each "pass" line of log whose trigger names reason, in
-// log order.
+// Passes returns each "pass" line of log whose trigger names reason, or
+// every one for "", in log order.
 func Passes(log, reason string) []Pass {
 	var out []Pass
 	for _, l := range strings.Split(log, "\n") {
 		var p Pass
-		if json.Unmarshal([]byte(l), &p) == nil && p.Msg == "pass" && slices.Contains(strings.Split(p.Trigger, ","), reason) {
+		if json.Unmarshal([]byte(l), &p) == nil && p.Msg == "pass" && (reason == "" || slices.Contains(strings.Split(p.Trigger, ","), reason)) {
 			out = append(out, p)
 		}
 	}
