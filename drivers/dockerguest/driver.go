@@ -54,9 +54,6 @@ type Driver struct {
 	// hadGuests says the last Observe saw guests (or none has run yet), so
 	// the next one reads the firewall beside its list.
 	hadGuests atomic.Bool
-	// fwDrift is what the last read of the firewall found wrong with each
-	// bottle's rules, for the passes over one bottle, which do not read it.
-	fwDrift hostfw.Memo
 }
 
 // New returns the driver. api is usually a *client.Client made with
@@ -121,7 +118,7 @@ func guestFilter() filters.Args {
 // on a heal's path it bought nothing: a guest that the pass starts or
 // thaws has its rules read fresh and put back by Start first. Such a pass
 // reports what the last whole read found wrong with the guest's rules, as
-// this driver's own writes have amended it since (fwDrift), so a repair
+// this driver's own writes have amended it since (firewall.drift), so a repair
 // that keeps failing stays in view; a change since that read is found by
 // the next pass over every bottle, as it is when nothing happens to the
 // bottle at all (no runtime event says the firewall changed). Its routes
@@ -205,10 +202,10 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			continue
 		}
 		if c := rules[i].Comment(); scoped {
-			out[i].Drift = d.fwDrift.Drift(c)
+			out[i].Drift = d.fw.drift.Drift(c)
 		} else {
 			out[i].Drift = drift(fr.rs, rules[i])
-			d.fwDrift.Set(c, out[i].Drift)
+			d.fw.drift.Set(c, out[i].Drift)
 		}
 		if out[i].Drift == "" {
 			out[i].Drift = routes[i]
@@ -325,7 +322,6 @@ func (d *Driver) Create(ctx context.Context, w bottle.Want) (bottle.Resource, er
 		// have applied: remove the rules too.
 		return bottle.Resource{}, undo(fmt.Errorf("dockerguest: %s: %w", op, err), true)
 	}
-	d.fwDrift.Set(g.Comment(), "")
 	if err := d.api.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		return bottle.Resource{}, undo(wrap(op+": start", err), true)
 	}
@@ -540,7 +536,6 @@ func (d *Driver) installRules(ctx context.Context, r bottle.Resource, wait func(
 	if err != nil {
 		return g, false, fmt.Errorf("dockerguest: repair firewall of guest %q: %w", r.Name, err)
 	}
-	d.fwDrift.Set(g.Comment(), "")
 	if changed {
 		d.log.V(1).Info("firewall rules put back", "guest", r.Name, "addr", g.Guest.String())
 	}
@@ -647,7 +642,6 @@ func (d *Driver) Delete(ctx context.Context, r bottle.Resource) error {
 	if err != nil {
 		return fmt.Errorf("dockerguest: %s: %w", op, err)
 	}
-	d.fwDrift.Set(ruleComment(instance, name), "")
 	return nil
 }
 

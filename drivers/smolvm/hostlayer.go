@@ -254,10 +254,12 @@ func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int, read bool) s
 	if l.off != "" {
 		return "host layer cannot run here: " + l.off
 	}
-	d := l.memo.Drift(s.comment())
+	var d string
 	if read {
 		d = l.rulesDrift(ctx, s)
 		l.memo.Set(s.comment(), d)
+	} else {
+		d = l.memo.Drift(s.comment())
 	}
 	if d != "" {
 		return d
