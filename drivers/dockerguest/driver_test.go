@@ -123,8 +123,10 @@ func TestLifecycleFake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := ipt.Count("iptables-save") - saves; n != 1 {
-			t.Errorf("observe read the firewall %d times, want 1", n)
+		// Once, or not at all while the ruleset is as the last read
+		// found it (hostfw.NewFirewall).
+		if n := ipt.Count("iptables-save") - saves; n > 1 {
+			t.Errorf("observe read the firewall %d times, want at most 1", n)
 		}
 		if len(rs) != 1 {
 			t.Fatalf("observed %d guests, want 1: %+v", len(rs), rs)

@@ -20,7 +20,7 @@ type firewall struct {
 }
 
 func newFirewall(run runner) firewall {
-	return firewall{Firewall: hostfw.Firewall{Run: run, Family: hostfw.IPv4}, drift: &hostfw.Memo{}}
+	return firewall{Firewall: hostfw.NewFirewall(run, hostfw.IPv4), drift: &hostfw.Memo{}}
 }
 
 // install makes g's rules, and the chain and jumps they hang off, exactly

@@ -160,7 +160,7 @@ type hostLayer struct {
 func newHostLayer(run hostfw.Runner, mountinfo, proc string) hostLayer {
 	l := hostLayer{proc: proc, fw: map[hostfw.Family]hostfw.Firewall{}, memo: &hostfw.Memo{}}
 	for _, f := range families {
-		l.fw[f] = hostfw.Firewall{Run: run, Family: f}
+		l.fw[f] = hostfw.NewFirewall(run, f)
 	}
 	root, err := cgroup2.Root(mountinfo)
 	if err != nil {

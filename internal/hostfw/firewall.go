@@ -72,10 +72,51 @@ func Lock() (unlock func()) {
 	return mu.Unlock
 }
 
+// GenReader is a Runner that can also say the generation of the
+// nf_tables ruleset its commands read and change (see RulesetGen).
+type GenReader interface {
+	Gen() (uint32, error)
+}
+
+// Gen implements GenReader for the host's ruleset.
+func (ExecRunner) Gen() (uint32, error) { return RulesetGen() }
+
 // Firewall reads and changes one family's filter table.
 type Firewall struct {
 	Run    Runner
 	Family Family
+	// last is the last table read, and the generation it stands for;
+	// nil reads with iptables-save every time.
+	last *lastRead
+}
+
+// NewFirewall returns a Firewall that reads with iptables-save only when
+// the ruleset changed since its last read: when Run is a GenReader and
+// iptables is iptables-nft, a read while the ruleset's generation stands
+// returns the last table read, which is then exactly the table as it is.
+// An iptables-save of 2500 rules costs 50-130 ms on a busy host; asking
+// the kernel for the generation costs one netlink round trip.
+func NewFirewall(run Runner, fam Family) Firewall {
+	return Firewall{Run: run, Family: fam, last: &lastRead{}}
+}
+
+type lastRead struct {
+	mu  sync.Mutex
+	ok  bool
+	gen uint32
+	t   Table
+}
+
+func (l *lastRead) at(gen uint32) (Table, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t, l.ok && l.gen == gen
+}
+
+func (l *lastRead) set(gen uint32, t Table) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ok, l.gen, l.t = true, gen, t
 }
 
 func (f Firewall) family() Family {
@@ -94,7 +135,31 @@ func (f Firewall) Read(ctx context.Context) (Table, error) {
 // ReadFresh reads the table without sharing, for a decision to change it.
 func (f Firewall) ReadFresh(ctx context.Context) (Table, error) { return f.read(ctx) }
 
+// read returns the table as it is now. A table read is kept under the
+// generation read just before it, and handed out while the generation
+// stays there. The generation only grows, so a table that a change
+// overlapped is never handed out: by then the generation has moved past
+// the one it is kept under, for good. Callers only read a Table, so the
+// one kept is handed out as it is.
 func (f Firewall) read(ctx context.Context) (Table, error) {
+	gr, ok := f.Run.(GenReader)
+	if f.last == nil || !ok {
+		return f.save(ctx)
+	}
+	gen, gerr := gr.Gen()
+	if gerr == nil {
+		if t, ok := f.last.at(gen); ok {
+			return t, nil
+		}
+	}
+	t, err := f.save(ctx)
+	if err == nil && gerr == nil && t.NFTables {
+		f.last.set(gen, t)
+	}
+	return t, err
+}
+
+func (f Firewall) save(ctx context.Context) (Table, error) {
 	out, err := f.Run.Run(ctx, "", string(f.family())+"-save", "-t", "filter")
 	if err != nil {
 		return Table{}, fmt.Errorf("read host firewall: %w", err)
