@@ -12,12 +12,12 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/internal/watchlog"
 )
 
-// TestWatchHealPutsRulesBack: a heal's pass looks at its bottle alone and
-// reads no host firewall, so what keeps a docker guest from ever running
-// without its rules is its start: rules removed behind the watcher's back
-// are back once the heal has thawed the guest, with no pass over every
-// bottle in between (the resync is an hour away). With no event at all, a
-// pass over every bottle (here a SIGHUP) puts them back.
+// TestWatchHealPutsRulesBack: a heal's pass looks at its bottle alone, on
+// the real host firewall: rules removed behind the watcher's back are back
+// once the heal has thawed the guest, with no pass over every bottle in
+// between (the resync is an hour away), and the guest never ran without
+// them. With no event at all, a pass over every bottle (here a SIGHUP)
+// puts them back.
 func TestWatchHealPutsRulesBack(t *testing.T) {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("needs iptables on the host")

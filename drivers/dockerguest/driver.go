@@ -113,26 +113,20 @@ func guestFilter() filters.Args {
 // init's pid from its cgroup (the list has none; see pid.go) and its
 // /proc/<pid>/net/route, with no Docker call.
 //
-// A pass over one bottle (bottle.WithScope: a heal's) does not read the
-// host firewall. The read is the whole table, 50-130 ms at 250 guests, and
-// on a heal's path it bought nothing: a guest that the pass starts or
-// thaws has its rules read fresh and put back by Start first. Such a pass
-// reports what the last whole read found wrong with the guest's rules, as
-// this driver's own writes have amended it since (firewall.drift), so a repair
-// that keeps failing stays in view; a change since that read is found by
-// the next pass over every bottle, as it is when nothing happens to the
-// bottle at all (no runtime event says the firewall changed). Its routes
-// are still read, one guest's.
+// The firewall read runs iptables-save only when the host's ruleset
+// changed since the last one (hostfw.NewFirewall); otherwise it is one
+// netlink call. So a pass over one bottle (bottle.WithScope: a heal's)
+// reads it too, and sees rules removed a moment ago, at next to no cost.
 func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 	scoped := bottle.ScopeOf(ctx) != ""
-	// The firewall read is a process of its own: while the last pass saw
-	// guests, it runs beside the list rather than after it.
+	// The firewall read may be a process of its own: while the last pass
+	// saw guests, it runs beside the list rather than after it.
 	type fwRead struct {
 		rs  hostfw.Table
 		err error
 	}
 	var early chan fwRead
-	if d.hadGuests.Load() && !scoped {
+	if d.hadGuests.Load() {
 		early = make(chan fwRead, 1)
 		go func() {
 			rs, err := d.fw.Read(ctx)
@@ -177,11 +171,9 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 		}
 	}
 	var fr fwRead
-	switch {
-	case scoped:
-	case early != nil:
+	if early != nil {
 		fr = <-early
-	default:
+	} else {
 		fr.rs, fr.err = d.fw.Read(ctx)
 	}
 	wg.Wait()
@@ -201,13 +193,7 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue
 		}
-		if c := rules[i].Comment(); scoped {
-			out[i].Drift = d.fw.drift.Drift(c)
-		} else {
-			out[i].Drift = drift(fr.rs, rules[i])
-			d.fw.drift.Set(c, out[i].Drift)
-		}
-		if out[i].Drift == "" {
+		if out[i].Drift = drift(fr.rs, rules[i]); out[i].Drift == "" {
 			out[i].Drift = routes[i]
 		}
 	}

@@ -275,38 +275,37 @@ func TestLifecycleFake(t *testing.T) {
 // does not read the host firewall, whose read is the whole table. It
 // reports what the last whole read found, as the driver's own writes have
 // amended it since, and reads its guest's routes afresh.
-func TestScopedObserveLeavesTheFirewall(t *testing.T) {
+// TestScopedObserveSeesTheFirewall: a pass over one bottle (a heal's)
+// reads the firewall as any pass does, so it sees rules removed since the
+// last read; while nothing changed the ruleset, that read runs no
+// iptables-save.
+func TestScopedObserveSeesTheFirewall(t *testing.T) {
 	ctx := context.Background()
 	d, api, ipt, r := createdAlice(t)
-	observe := func(ctx context.Context) (bottle.Resource, int) {
+	scoped := bottle.WithScope(ctx, "alice")
+	check := func(ctx context.Context, wantSaves int, wantDrift, why string) bottle.Resource {
 		t.Helper()
 		saves := ipt.Count("iptables-save")
 		rs, err := d.Observe(ctx)
 		if err != nil || len(rs) != 1 {
 			t.Fatalf("observe: %+v, %v", rs, err)
 		}
-		return rs[0], ipt.Count("iptables-save") - saves
-	}
-	scoped := bottle.WithScope(ctx, "alice")
-	check := func(ctx context.Context, wantSaves int, wantDrift, why string) bottle.Resource {
-		t.Helper()
-		got, saves := observe(ctx)
-		if saves != wantSaves || !strings.HasPrefix(got.Drift, wantDrift) || (wantDrift == "" && got.Drift != "") {
-			t.Errorf("%s: drift %q after %d firewall reads, want %q after %d", why, got.Drift, saves, wantDrift, wantSaves)
+		got, n := rs[0], ipt.Count("iptables-save")-saves
+		if n != wantSaves || !strings.HasPrefix(got.Drift, wantDrift) || (wantDrift == "" && got.Drift != "") {
+			t.Errorf("%s: drift %q after %d runs of iptables-save, want %q after %d", why, got.Drift, n, wantDrift, wantSaves)
 		}
 		return got
 	}
-	check(ctx, 1, "", "in place")
+	check(ctx, 1, "", "in place, the ruleset changed by the create")
+	check(scoped, 0, "", "scoped, nothing changed since")
 
-	// Gone since the last whole read: a scoped pass cannot know, the next
-	// whole read does, and from then on the scoped passes too.
 	ipt.DeleteTagged(hostfw.IPv4, Chain, ruleComment("inst", "alice"), func(int) bool { return false })
-	check(scoped, 0, "", "scoped, rules gone since the last read")
-	got := check(ctx, 1, "host firewall rules missing", "full, rules gone")
-	check(scoped, 0, "host firewall rules missing", "scoped, after the read that found them gone")
+	got := check(scoped, 1, "host firewall rules missing", "scoped, rules gone since the last read")
+	check(scoped, 0, "host firewall rules missing", "scoped, nothing changed since")
+	check(ctx, 0, "host firewall rules missing", "whole, nothing changed since")
 
-	// A repair that fails leaves the drift in view; one that succeeds
-	// clears it without a read.
+	// A repair that fails changes nothing; one that succeeds changes the
+	// ruleset, so the next pass reads it.
 	ipt.FailOn = map[string]error{"iptables-restore": errBoom}
 	if err := d.Repair(ctx, got); err == nil {
 		t.Fatal("repair with a failing iptables-restore succeeded")
@@ -316,7 +315,7 @@ func TestScopedObserveLeavesTheFirewall(t *testing.T) {
 	if err := d.Repair(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	check(scoped, 0, "", "scoped, after the repair")
+	check(scoped, 1, "", "scoped, after the repair")
 
 	// Routes are the guest's own, read afresh by every pass.
 	c := api.containers[r.Name]

@@ -12,15 +12,10 @@ type runner = hostfw.Runner
 // firewall reads and changes the host's filter table with iptables.
 type firewall struct {
 	hostfw.Firewall
-	// drift is what the last read of the whole table found wrong with each
-	// bottle's rules, for the passes over one bottle, which do not read it;
-	// every write here that puts a bottle's rules back or removes them
-	// clears its entry.
-	drift *hostfw.Memo
 }
 
 func newFirewall(run runner) firewall {
-	return firewall{Firewall: hostfw.NewFirewall(run, hostfw.IPv4), drift: &hostfw.Memo{}}
+	return firewall{Firewall: hostfw.NewFirewall(run, hostfw.IPv4)}
 }
 
 // install makes g's rules, and the chain and jumps they hang off, exactly
@@ -45,7 +40,6 @@ func (f firewall) install(ctx context.Context, g guestRules, wait func() error) 
 	if err := f.Apply(ctx, tx); err != nil {
 		return false, err
 	}
-	f.drift.Set(g.Comment(), "")
 	return len(tx) > 0, nil
 }
 
@@ -86,11 +80,7 @@ func (f firewall) removeTagged(ctx context.Context, c string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.Apply(ctx, removeTx(rs, c)); err != nil {
-		return err
-	}
-	f.drift.Set(c, "")
-	return nil
+	return f.Apply(ctx, removeTx(rs, c))
 }
 
 // removeKnown deletes g's rules as Rules writes them, without reading the
@@ -104,7 +94,6 @@ func (f firewall) removeTagged(ctx context.Context, c string) error {
 func (f firewall) removeKnown(ctx context.Context, g guestRules) error {
 	defer hostfw.Lock()()
 	if err := f.Apply(ctx, hostfw.DeleteTx(Chain, g.Rules())); err == nil {
-		f.drift.Set(g.Comment(), "")
 		return nil
 	}
 	return f.removeTagged(ctx, g.Comment())

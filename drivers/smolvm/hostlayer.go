@@ -151,14 +151,10 @@ type hostLayer struct {
 	fw   map[hostfw.Family]hostfw.Firewall
 	// off says why the layer cannot run on this host; "" when it can.
 	off string
-	// memo is what the last read of the firewall found wrong with
-	// each bottle's rules, for the passes over one bottle, which do not
-	// read it.
-	memo *hostfw.Memo
 }
 
 func newHostLayer(run hostfw.Runner, mountinfo, proc string) hostLayer {
-	l := hostLayer{proc: proc, fw: map[hostfw.Family]hostfw.Firewall{}, memo: &hostfw.Memo{}}
+	l := hostLayer{proc: proc, fw: map[hostfw.Family]hostfw.Firewall{}}
 	for _, f := range families {
 		l.fw[f] = hostfw.NewFirewall(run, f)
 	}
@@ -212,7 +208,6 @@ func (l hostLayer) install(ctx context.Context, s layerSpec) error {
 			return err
 		}
 	}
-	l.memo.Set(s.comment(), "")
 	return nil
 }
 
@@ -232,9 +227,6 @@ func (l hostLayer) remove(ctx context.Context, s layerSpec) error {
 		errs = append(errs, err)
 	}
 	unlock()
-	if errors.Join(errs...) == nil {
-		l.memo.Set(s.comment(), "")
-	}
 	if err := os.Remove(l.dir(s)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 	}
@@ -245,22 +237,14 @@ func (l hostLayer) remove(ctx context.Context, s layerSpec) error {
 }
 
 // drift says how a machine's host layer differs from what it should be,
-// or "". pid is its VMM's, 0 when it is not running. read says whether the
-// host firewall is read: a pass over one bottle does not read it, as the
-// docker-guest driver does not, and reports what the last read found as
-// this process's own writes have amended it since (a start puts the rules
-// back first).
-func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int, read bool) string {
+// or "". pid is its VMM's, 0 when it is not running. The firewall read
+// runs iptables-save only when the host's ruleset changed since the last
+// read (hostfw.NewFirewall), so a pass over one bottle reads it too.
+func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int) string {
 	if l.off != "" {
 		return "host layer cannot run here: " + l.off
 	}
-	var d string
-	if read {
-		d = l.rulesDrift(ctx, s)
-		l.memo.Set(s.comment(), d)
-	} else {
-		d = l.memo.Drift(s.comment())
-	}
+	d := l.rulesDrift(ctx, s)
 	if d != "" {
 		return d
 	}

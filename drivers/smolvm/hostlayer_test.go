@@ -221,8 +221,7 @@ func TestLayerDriftAndRepair(t *testing.T) {
 			layerIPTables(d.layer).DeleteTagged(hostfw.IPv6, VMMChain, s.comment(), func(i int) bool { return i != 0 })
 		}, "host layer rules incomplete (ip6tables)"},
 		{"jump gone", func(t *testing.T, d *Driver) {
-			tab := layerIPTables(d.layer).Table(hostfw.IPv4)
-			tab.Rules[chainOutput] = nil
+			layerIPTables(d.layer).DeleteTagged(hostfw.IPv4, chainOutput, "", func(int) bool { return false })
 		}, "host layer jump to BOTTLE-VMM is not first in OUTPUT (iptables)"},
 		{"VMM outside its cgroup", func(t *testing.T, d *Driver) { fakeVMM(t, d.layer, 4242, "/user.slice") },
 			"VMM (pid 4242) runs outside its host layer cgroup bottle-reconcile/host-a/alice"},
@@ -236,37 +235,29 @@ func TestLayerDriftAndRepair(t *testing.T) {
 			}
 			fakeVMM(t, d.layer, 4242, "/"+s.cgroup())
 			tt.break_(t, d)
-			// A pass over the bottle alone reads no firewall: it finds a
-			// VMM outside its cgroup, and of the rules only what the last
-			// read found.
+			// A pass over the bottle alone sees what a whole one sees; it
+			// runs iptables-save only when the ruleset changed since the
+			// last read.
 			ipt := layerIPTables(d.layer)
-			scoped := func(want, why string) {
+			observe := func(ctx context.Context, want string, wantSaves int, why string) []bottle.Resource {
 				t.Helper()
-				reads := ipt.Count("iptables-save") + ipt.Count("ip6tables-save")
-				rs, err := d.Observe(bottle.WithScope(bottle.WithShared(ctx), "alice"))
+				saves := ipt.Count("iptables-save") + ipt.Count("ip6tables-save")
+				rs, err := d.Observe(bottle.WithShared(ctx))
 				if err != nil || len(rs) != 1 {
-					t.Fatalf("scoped observe: %v %v", rs, err)
+					t.Fatalf("%s: observe: %v %v", why, rs, err)
 				}
-				if n := ipt.Count("iptables-save") + ipt.Count("ip6tables-save") - reads; n != 0 {
-					t.Errorf("%s: a scoped observe read the firewall %d times", why, n)
+				if n := ipt.Count("iptables-save") + ipt.Count("ip6tables-save") - saves; wantSaves >= 0 && n != wantSaves {
+					t.Errorf("%s: iptables-save ran %d times, want %d", why, n, wantSaves)
 				}
 				if rs[0].Drift != want {
-					t.Errorf("%s: scoped drift %q, want %q", why, rs[0].Drift, want)
+					t.Errorf("%s: drift %q, want %q", why, rs[0].Drift, want)
 				}
+				return rs
 			}
-			unread := tt.want
-			if strings.HasPrefix(unread, "host layer") {
-				unread = "" // no read has found it yet
-			}
-			scoped(unread, "before a whole read")
-			rs, err := d.Observe(bottle.WithShared(ctx))
-			if err != nil || len(rs) != 1 {
-				t.Fatalf("observe: %v %v", rs, err)
-			}
-			if rs[0].Drift != tt.want {
-				t.Fatalf("drift %q, want %q", rs[0].Drift, tt.want)
-			}
-			scoped(tt.want, "after a whole read")
+			scope := func(ctx context.Context) context.Context { return bottle.WithScope(ctx, "alice") }
+			observe(scope(ctx), tt.want, -1, "scoped, the ruleset changed since the last read")
+			observe(scope(ctx), tt.want, 0, "scoped, nothing changed since")
+			rs := observe(ctx, tt.want, 0, "whole, nothing changed since")
 			if err := d.Repair(ctx, rs[0]); err != nil {
 				t.Fatal(err)
 			}
@@ -275,10 +266,8 @@ func TestLayerDriftAndRepair(t *testing.T) {
 				t.Errorf("repair wrote %q to cgroup.procs, want the VMM's pid", procs)
 			}
 			fakeVMM(t, d.layer, 4242, "/"+s.cgroup()) // what the kernel would now say
-			scoped("", "after the repair")
-			if rs, _ := d.Observe(bottle.WithShared(ctx)); rs[0].Drift != "" {
-				t.Errorf("after repair: drift %q", rs[0].Drift)
-			}
+			observe(scope(ctx), "", -1, "scoped, after the repair")
+			observe(ctx, "", 0, "whole, after the repair")
 		})
 	}
 }

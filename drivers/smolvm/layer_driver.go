@@ -21,7 +21,7 @@ func (d *Driver) checkLayer(ctx context.Context, r *bottle.Resource, m machine) 
 		r.Drift = "host layer: " + err.Error()
 		return
 	}
-	r.Drift = d.layer.drift(ctx, s, m.vmmPID(), bottle.ScopeOf(ctx) == "")
+	r.Drift = d.layer.drift(ctx, s, m.vmmPID())
 }
 
 // Repair implements reconciler.Repairer: it puts a machine's host layer
