@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/watchlog"
 )
 
@@ -27,7 +27,8 @@ func TestWatchHealPutsRulesBack(t *testing.T) {
 	e.mustOnce()
 	name := e.name("w")
 	comment := "bottle-reconcile " + e.instance + " " + name
-	installed := guestRules(t, comment)
+	isGuests := func(c string) bool { return c == comment }
+	installed := hostfwtest.HostRules(t, isGuests)
 	if len(installed) == 0 {
 		t.Fatalf("no host firewall rules commented %q after the first pass", comment)
 	}
@@ -36,7 +37,7 @@ func TestWatchHealPutsRulesBack(t *testing.T) {
 	passes := func(reason string) []watchlog.Pass { return watchlog.Passes(w.err.String(), reason) }
 	waitFor(t, time.Minute, "the watcher's first pass", func() bool { return len(passes("start")) > 0 })
 
-	removeRules(t, installed)
+	hostfwtest.DeleteHostRules(t, installed)
 	if out, err := exec.Command("docker", "kill", bundleName(name)).CombinedOutput(); err != nil {
 		t.Fatalf("docker kill: %v: %s", err, out)
 	}
@@ -52,49 +53,18 @@ func TestWatchHealPutsRulesBack(t *testing.T) {
 			t.Fatalf("a pass over every bottle (%s) ran during the heal; the test proves nothing", p.Trigger)
 		}
 	}
-	if got := guestRules(t, comment); !slices.Equal(got, installed) {
+	if got := hostfwtest.HostRules(t, isGuests); !slices.Equal(got, installed) {
 		t.Errorf("after the heal the guest has rules\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(installed, "\n"))
 	}
 	if c := e.inspect(guestName(name) + "-guest"); c.State == nil || !c.State.Running || c.State.Paused {
 		t.Errorf("the guest is not running after the heal: %+v", c.State)
 	}
 
-	removeRules(t, installed)
+	hostfwtest.DeleteHostRules(t, installed)
 	if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the rules back after a pass over every bottle", func() bool {
-		return slices.Equal(guestRules(t, comment), installed)
+		return slices.Equal(hostfwtest.HostRules(t, isGuests), installed)
 	})
-}
-
-// guestRules lists the filter table's rules carrying comment, as
-// iptables -S prints them.
-func guestRules(t *testing.T, comment string) []string {
-	t.Helper()
-	out, err := exec.Command("iptables", "-w", "-S").Output()
-	if err != nil {
-		t.Fatalf("iptables -S: %v", err)
-	}
-	var rs []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A ") && strings.Contains(l, `"`+comment+`"`) {
-			rs = append(rs, l)
-		}
-	}
-	return rs
-}
-
-// removeRules deletes rules printed by iptables -S.
-func removeRules(t *testing.T, rules []string) {
-	t.Helper()
-	for _, r := range rules {
-		args, err := hostfw.SplitArgs(strings.TrimPrefix(r, "-A "))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("iptables -D %s: %v: %s", r, err, out)
-		}
-	}
 }

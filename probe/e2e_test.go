@@ -32,7 +32,7 @@ import (
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet"
 	"github.com/bottle-reconcile/bottle-reconcile/drivers/dockernet/sidecar"
 	"github.com/bottle-reconcile/bottle-reconcile/internal/dockertest"
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 	"github.com/bottle-reconcile/bottle-reconcile/spec"
 )
 
@@ -68,34 +68,14 @@ func buildGuestImage(t *testing.T, cli *client.Client, tag, instance string) {
 	dockertest.BuildBusyboxImage(t, cli, tag, map[string]string{bottle.LabelInstance: instance})
 }
 
-// instanceRules lists the host firewall rules whose comment names instance,
-// as iptables -S prints them.
+// instanceRules lists the host firewall rules whose comment names instance
+// (and bottle, when it is not empty), as hostfwtest.HostRules prints them.
 func instanceRules(t *testing.T, instance, bottle string) []string {
-	out, err := exec.Command("iptables", "-w", "-S").Output()
-	if err != nil {
-		t.Fatalf("iptables -S: %v", err)
-	}
-	var rs []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A ") && strings.Contains(l, "bottle-reconcile "+instance+" "+bottle) {
-			rs = append(rs, l)
-		}
-	}
-	return rs
-}
-
-// deleteRules deletes rules printed by iptables -S.
-func deleteRules(t *testing.T, rules []string) {
-	for _, r := range rules {
-		args, err := hostfw.SplitArgs(strings.TrimPrefix(r, "-A ")) // -S quotes as -save does
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("iptables -D %s: %v: %s", r, err, out)
-		}
-	}
+	t.Helper()
+	tag := "bottle-reconcile " + instance + " " + bottle
+	return hostfwtest.HostRules(t, func(c string) bool {
+		return c == tag || (bottle == "" && strings.HasPrefix(c, tag))
+	})
 }
 
 // cleanupInstance removes everything carrying the instance label, the test
@@ -124,7 +104,7 @@ func cleanupInstance(t *testing.T, cli *client.Client, instance, imageTag string
 		_, _ = cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true})
 	}
 	_, _ = cli.ImageRemove(ctx, imageTag, image.RemoveOptions{Force: true, PruneChildren: true})
-	deleteRules(t, instanceRules(t, instance, ""))
+	hostfwtest.DeleteHostRules(t, instanceRules(t, instance, ""))
 
 	cs, _ = cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	ns, _ = cli.NetworkList(ctx, network.ListOptions{Filters: f})
@@ -369,7 +349,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	deleteRules(t, instanceRules(t, instance, a))
+	hostfwtest.DeleteHostRules(t, instanceRules(t, instance, a))
 	// Two, so at least one started after the rules were gone.
 	waitRuns(2, "with the host rules gone")
 	if out, err := exec.Command("docker", "kill", "bottle-"+a+"-bundle").CombinedOutput(); err != nil {
@@ -491,7 +471,7 @@ func TestEndToEnd(t *testing.T) {
 	if len(rules) == 0 {
 		t.Fatalf("no firewall rules tagged for %s", a)
 	}
-	deleteRules(t, rules)
+	hostfwtest.DeleteHostRules(t, rules)
 	if code, failed := probeFailures("hostless bridge only"); code != 0 {
 		t.Fatalf("the hostless bridge alone did not hold: %v", failed)
 	}

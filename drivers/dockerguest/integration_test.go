@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +23,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 )
 
 // testPool is where the tests' bottle subnets come from: apart from the
@@ -137,12 +136,7 @@ func TestGuestOnDocker(t *testing.T) {
 
 	// Rules gone behind the driver's back (only this test's: the chain is
 	// shared with anyone else on the host).
-	for _, rule := range testRules(t, inst) {
-		args, _ := hostfw.SplitArgs(rule)
-		if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("delete rule: %v: %s", err, out)
-		}
-	}
+	hostfwtest.DeleteHostRules(t, testRules(t, inst))
 	got = observeOne(ctx, t, d, inst, w.Name)
 	if got.Drift != "host firewall rules missing" {
 		t.Errorf("drift %q with the rules gone", got.Drift)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
-	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw"
+	"github.com/bottle-reconcile/bottle-reconcile/internal/hostfw/hostfwtest"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
@@ -98,12 +98,7 @@ func newInstance(t *testing.T, cli *client.Client) string {
 				t.Errorf("cleanup: remove image %s: %v", i.RepoTags, err)
 			}
 		}
-		for _, r := range testRules(t, inst) {
-			args, _ := hostfw.SplitArgs(r)
-			if out, err := exec.Command("iptables", append([]string{"-w", "-D"}, args...)...).CombinedOutput(); err != nil {
-				t.Errorf("cleanup: delete rule %s: %v: %s", r, err, out)
-			}
-		}
+		hostfwtest.DeleteHostRules(t, testRules(t, inst))
 		cs, nets, imgs = leftovers(ctx, t, cli, inst)
 		for _, c := range cs {
 			t.Errorf("container %s of %s left behind", c.Names, inst)
@@ -157,17 +152,7 @@ func leftovers(ctx context.Context, t *testing.T, cli *client.Client, inst strin
 // inst, as iptables-save prints them after "-A ".
 func testRules(t *testing.T, inst string) []string {
 	t.Helper()
-	out, err := exec.Command("iptables-save", "-t", "filter").Output()
-	if err != nil {
-		t.Fatalf("iptables-save: %v", err)
-	}
-	var rs []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A ") && strings.Contains(l, `--comment "bottle-reconcile `+inst+" ") {
-			rs = append(rs, strings.TrimPrefix(l, "-A "))
-		}
-	}
-	return rs
+	return hostfwtest.HostRules(t, func(c string) bool { return strings.HasPrefix(c, "bottle-reconcile "+inst+" ") })
 }
 
 // buildTestImage builds a scratch image holding busybox and a few links to

@@ -75,11 +75,11 @@ func Lock() (unlock func()) {
 // GenReader is a Runner that can also say the generation of the
 // nf_tables ruleset its commands read and change (see RulesetGen).
 type GenReader interface {
-	Gen() (uint32, error)
+	Gen(ctx context.Context) (uint32, error)
 }
 
 // Gen implements GenReader for the host's ruleset.
-func (ExecRunner) Gen() (uint32, error) { return RulesetGen() }
+func (ExecRunner) Gen(ctx context.Context) (uint32, error) { return RulesetGen(ctx) }
 
 // Firewall reads and changes one family's filter table.
 type Firewall struct {
@@ -146,7 +146,7 @@ func (f Firewall) read(ctx context.Context) (Table, error) {
 	if f.last == nil || !ok {
 		return f.save(ctx)
 	}
-	gen, gerr := gr.Gen()
+	gen, gerr := gr.Gen(ctx)
 	if gerr == nil {
 		if t, ok := f.last.at(gen); ok {
 			return t, nil

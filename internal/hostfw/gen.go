@@ -1,9 +1,11 @@
 package hostfw
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,13 +16,25 @@ import (
 // reads mean nothing in the ruleset changed between them: a check that
 // costs one netlink round trip, where re-reading the filter table costs an
 // iptables-save of every rule on the host. It says nothing of rules that
-// iptables-legacy keeps; see Table.NFTables.
-func RulesetGen() (uint32, error) {
+// iptables-legacy keeps; see Table.NFTables. The kernel answers at once;
+// the wait for it is bounded by genTimeout and ctx's deadline all the same.
+func RulesetGen(ctx context.Context) (uint32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("read nf_tables generation: %w", err)
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return 0, fmt.Errorf("read nf_tables generation: open netlink socket: %w", err)
 	}
 	defer unix.Close(fd)
+	wait := genTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(dl), time.Millisecond))
+	}
+	tv := unix.NsecToTimeval(wait.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return 0, fmt.Errorf("read nf_tables generation: set timeout: %w", err)
+	}
 	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, fmt.Errorf("read nf_tables generation: bind: %w", err)
@@ -88,6 +102,9 @@ func genID(b []byte) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// genTimeout bounds the wait for the kernel's answer.
+const genTimeout = time.Second
 
 // sizeofNfgenmsg is the nfgenmsg header that follows every nfnetlink
 // message's netlink header: family, version, resource ID.

@@ -63,7 +63,7 @@ func TestRulesetGen(t *testing.T) {
 	if out, err := exec.Command("iptables", "-V").CombinedOutput(); err != nil || !strings.Contains(string(out), "nf_tables") {
 		t.Skipf("needs iptables-nft: %s %v", strings.TrimSpace(string(out)), err)
 	}
-	g0, err := RulesetGen()
+	g0, err := RulesetGen(context.Background())
 	if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT) {
 		t.Skipf("no nf_tables here: %v", err)
 	}
@@ -75,18 +75,26 @@ func TestRulesetGen(t *testing.T) {
 	if err := fw.Apply(context.Background(), []string{":" + chain + " - [0:0]"}); err != nil {
 		t.Fatal(err)
 	}
-	g1, err := RulesetGen()
+	g1, err := RulesetGen(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fw.Apply(context.Background(), []string{"-X " + chain}); err != nil {
 		t.Fatal(err)
 	}
-	g2, err := RulesetGen()
+	g2, err := RulesetGen(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g1 == g0 || g2 == g1 {
 		t.Errorf("generations %d, %d, %d around a chain made and removed: want each to differ", g0, g1, g2)
+	}
+}
+
+func TestRulesetGenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := RulesetGen(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled read: %v, want context.Canceled", err)
 	}
 }

@@ -55,7 +55,7 @@ type IPTables struct {
 }
 
 // Gen implements hostfw.GenReader.
-func (f *IPTables) Gen() (uint32, error) {
+func (f *IPTables) Gen(context.Context) (uint32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.gen, f.GenErr
