@@ -38,7 +38,9 @@ COMMIT
 `
 
 // IPTables is the fake. Its fields may be read and set by a test between
-// calls.
+// calls, but its tables are changed through Run or DeleteTagged only: they
+// move the ruleset's generation, as the kernel does, and a
+// hostfw.NewFirewall trusts the last table it read until it moves.
 type IPTables struct {
 	mu     sync.Mutex
 	Tables map[hostfw.Family]hostfw.Table
