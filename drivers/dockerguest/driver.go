@@ -118,9 +118,8 @@ func guestFilter() filters.Args {
 // netlink call. So a pass over one bottle (bottle.WithScope: a heal's)
 // reads it too, and sees rules removed a moment ago, at next to no cost.
 func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
-	scoped := bottle.ScopeOf(ctx) != ""
-	// The firewall read may be a process of its own: while the last pass
-	// saw guests, it runs beside the list rather than after it.
+	// The firewall read may run iptables-save: while the last pass saw
+	// guests, it runs beside the list rather than after it.
 	type fwRead struct {
 		rs  hostfw.Table
 		err error
@@ -143,7 +142,7 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			out = append(out, guestResource(c))
 		}
 	}
-	if !scoped {
+	if bottle.ScopeOf(ctx) == "" {
 		// One bottle's list says nothing of the others' guests.
 		d.hadGuests.Store(len(out) > 0)
 	}
@@ -193,7 +192,8 @@ func (d *Driver) Observe(ctx context.Context) ([]bottle.Resource, error) {
 			out[i].Drift = "host firewall rules cannot be checked: " + err.Error()
 			continue
 		}
-		if out[i].Drift = drift(fr.rs, rules[i]); out[i].Drift == "" {
+		out[i].Drift = drift(fr.rs, rules[i])
+		if out[i].Drift == "" {
 			out[i].Drift = routes[i]
 		}
 	}

@@ -271,10 +271,6 @@ func TestLifecycleFake(t *testing.T) {
 	}
 }
 
-// TestScopedObserveLeavesTheFirewall: a pass over one bottle (a heal's)
-// does not read the host firewall, whose read is the whole table. It
-// reports what the last whole read found, as the driver's own writes have
-// amended it since, and reads its guest's routes afresh.
 // TestScopedObserveSeesTheFirewall: a pass over one bottle (a heal's)
 // reads the firewall as any pass does, so it sees rules removed since the
 // last read; while nothing changed the ruleset, that read runs no

@@ -37,10 +37,7 @@ func (f firewall) install(ctx context.Context, g guestRules, wait func() error) 
 		return false, err
 	}
 	tx := installTx(rs, g)
-	if err := f.Apply(ctx, tx); err != nil {
-		return false, err
-	}
-	return len(tx) > 0, nil
+	return len(tx) > 0, f.Apply(ctx, tx)
 }
 
 // RemoveInstanceRules deletes, in one transaction, the host firewall rules

@@ -244,25 +244,6 @@ func (l hostLayer) drift(ctx context.Context, s layerSpec, pid int) string {
 	if l.off != "" {
 		return "host layer cannot run here: " + l.off
 	}
-	d := l.rulesDrift(ctx, s)
-	if d != "" {
-		return d
-	}
-	if pid > 0 {
-		in, err := l.holds(s, pid)
-		switch {
-		case err != nil:
-			return "host layer cgroup cannot be checked: " + err.Error()
-		case !in:
-			return fmt.Sprintf("VMM (pid %d) runs outside its host layer cgroup %s", pid, s.cgroup())
-		}
-	}
-	return ""
-}
-
-// rulesDrift says how a machine's host layer rules differ from what they
-// should be, or "".
-func (l hostLayer) rulesDrift(ctx context.Context, s layerSpec) string {
 	for _, f := range families {
 		t, err := l.fw[f].Read(ctx)
 		if err != nil {
@@ -280,6 +261,15 @@ func (l hostLayer) rulesDrift(ctx context.Context, s layerSpec) string {
 			return fmt.Sprintf("host layer rules missing (%s)", f)
 		case !slices.EqualFunc(have, s.rules(f), slices.Equal):
 			return fmt.Sprintf("host layer rules incomplete (%s)", f)
+		}
+	}
+	if pid > 0 {
+		in, err := l.holds(s, pid)
+		switch {
+		case err != nil:
+			return "host layer cgroup cannot be checked: " + err.Error()
+		case !in:
+			return fmt.Sprintf("VMM (pid %d) runs outside its host layer cgroup %s", pid, s.cgroup())
 		}
 	}
 	return ""
