@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bottle-reconcile/bottle-reconcile/internal/watchlog"
 )
 
 // Case 1 and 2: three bottles converge from an empty host in one pass, and
@@ -328,26 +329,8 @@ func TestRemovedBundleHeals(t *testing.T) {
 // background is a reconciler run in the background.
 type background struct {
 	cmd      *exec.Cmd
-	out, err syncBuffer // read while the process writes them
+	out, err watchlog.Buffer // read while the process writes them
 	done     chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer that may be read while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) start(extra []string, sub string, args ...string) *background {

@@ -225,7 +225,7 @@ func get(url string) (int, string) {
 func TestWatchHealsAndStopsGracefully(t *testing.T) {
 	x := newE2E(t)
 	x.writeSpec("heal")
-	var logs lockedBuffer
+	var logs watchlog.Buffer
 	cmd := x.command("--metrics-addr", x.metrics)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -328,31 +328,13 @@ func (x *e2e) killEmulators() {
 	}
 }
 
-// lockedBuffer is an io.Writer that may be read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestWatchSignalsAndLock runs the real binary in watch mode: a second
 // reconciler of the instance exits 3 naming the holder, SIGHUP runs a pass
 // at once, and a second SIGTERM exits at once although an operation is in
 // flight (a smolvm create that hangs).
 func TestWatchSignalsAndLock(t *testing.T) {
 	x := newE2E(t)
-	logs := &lockedBuffer{}
+	logs := &watchlog.Buffer{}
 	cmd := x.command("--metrics-addr", x.metrics, "--resync", "1h", "--shutdown-timeout", "60s")
 	// smolvm runs with a minimal environment: the emulator reads its fault
 	// settings from its data dir.

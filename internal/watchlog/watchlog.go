@@ -6,7 +6,28 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 )
+
+// Buffer is a reconciler process's output (its stdout or its log), which
+// a test reads while the process writes it.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // Pass is what a watcher's "pass" log line says (reconciler/watch.go).
 type Pass struct {
