@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -147,5 +149,27 @@ func TestStartDefault(t *testing.T) {
 	}
 	if got := e.status("default")["state"]; got != "running" {
 		t.Errorf("default state = %v", got)
+	}
+}
+
+// TestVMMExitsWithItsDataDir: a running machine's VMM stand-in ends once its
+// data dir is removed (a test's temp dir), so no test leaks one.
+func TestVMMExitsWithItsDataDir(t *testing.T) {
+	e := newEmu(t)
+	e.must("machine", "create", "-n", "vm1")
+	pid := e.start("vm1")
+	if !vmmAlive(pid, "vm1", e.data) {
+		t.Fatalf("VMM %d not alive after start", pid)
+	}
+	if err := os.RemoveAll(e.data); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for vmmAlive(pid, "vm1", e.data) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("VMM %d still alive 10 s after its data dir was removed", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
