@@ -91,9 +91,11 @@ func testReport() *report {
 			{Name: "compose", Skipped: "docker-compose is not installed"},
 			{Name: "bottle-reconcile", Up: []time.Duration{ms2(1180), ms2(1200), ms2(1100)}, Observe: []time.Duration{ms2(40)}, Down: []time.Duration{ms2(600)}},
 		},
-		FloorOps:  []opStat{{Op: "network create", Count: 6, Mean: ms2(45)}},
-		NoopCalls: map[string]int{"GET /containers/json": 2, "GET /networks": 1, "GET /containers/abc/json": 1, "GET /containers/def/json": 1},
-		Idle:      &idleResult{Baseline: idleWindow{Window: 10 * time.Second, BusyPct: 1, OneCorePct: 2}, Bottles: idleWindow{Window: 10 * time.Second, BusyPct: 5, OneCorePct: 10}},
+		FloorOps: []opStat{{Op: "network create", Count: 6, Mean: ms2(45)},
+			{Op: "bundle create", Count: 6, Mean: ms2(30)}, {Op: "egress connect", Count: 6, Mean: ms2(10)}, {Op: "bundle start", Count: 6, Mean: ms2(860)}},
+		ReconcileOps: []opStat{{Op: "network create", Count: 6, Mean: ms2(50)}, {Op: "bundle create", Count: 6, Mean: ms2(1000)}, {Op: "guest create", Count: 6, Mean: ms2(700)}},
+		NoopCalls:    map[string]int{"GET /containers/json": 2, "GET /networks": 1, "GET /containers/abc/json": 1, "GET /containers/def/json": 1},
+		Idle:         &idleResult{Baseline: idleWindow{Window: 10 * time.Second, BusyPct: 1, OneCorePct: 2}, Bottles: idleWindow{Window: 10 * time.Second, BusyPct: 5, OneCorePct: 10}},
 	}
 }
 
@@ -106,6 +108,7 @@ func TestWriteText(t *testing.T) {
 		"1.00s (900ms–1.10s)", "1.18x", "20.00x", "1.20x",
 		"compose           skipped: docker-compose is not installed",
 		"network create  6      45ms",
+		"per resource, mean over every run",
 		"no-op pass over 2 bottles: 5 (3 distinct endpoints)",
 		"GET /containers/{id}/json  2",
 		"difference", "+4.00%", "+8.0%",
@@ -114,9 +117,24 @@ func TestWriteText(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
 		}
 	}
+	lines := strings.Split(out, "\n")
+	// The side-by-side rows: the floor's calls summed per resource; a side
+	// that lacks a call shows "-".
+	for _, want := range []string{
+		"network create 45ms 50ms 1.11x network create",
+		"bundle create 900ms 1.00s 1.11x bundle create + egress connect + bundle start + ready line",
+		"guest create - 700ms - guest create + guest start + host firewall rules, routes",
+	} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.Join(strings.Fields(l), " ") == want
+		}
+		if !found {
+			t.Errorf("text report lacks the row %q:\n%s", want, out)
+		}
+	}
 	// Aligned: the data columns of the floor and bottle-reconcile rows
 	// start where the header's do.
-	lines := strings.Split(out, "\n")
 	var header, row string
 	for _, l := range lines {
 		if strings.HasPrefix(l, "CONTENDER") {
@@ -146,6 +164,9 @@ func TestWriteJSON(t *testing.T) {
 	r := j.Contenders[2]
 	if r.Up.MedianMs != 1180 || r.Up.Ratio < 1.179 || r.Up.Ratio > 1.181 || len(r.Up.Samples) != 3 {
 		t.Errorf("bottle-reconcile up = %+v", r.Up)
+	}
+	if len(j.ReconcileOps) != 3 || j.ReconcileOps[1] != (jsonOp{Op: "bundle create", Calls: 6, MeanMs: 1000}) {
+		t.Errorf("reconcile ops = %+v", j.ReconcileOps)
 	}
 	if j.APICalls == nil || j.APICalls.NoopPass.Total != 5 {
 		t.Errorf("api calls = %+v", j.APICalls)
@@ -594,5 +615,44 @@ func TestByName(t *testing.T) {
 	want := []nameCPU{{"containerd-shim", 400 * time.Millisecond}, {"dockerd", 200 * time.Millisecond}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("byName = %v, want %v", got, want)
+	}
+}
+
+func TestAddLoggedOps(t *testing.T) {
+	log := strings.Join([]string{
+		`{"time":"x","level":"INFO","msg":"operation done","bottle":"a","role":"network","action":"create","cause":"network missing","took":59000000}`,
+		`{"time":"x","level":"INFO","msg":"operation done","bottle":"b","role":"network","action":"create","took":61000000}`,
+		`{"time":"x","level":"INFO","msg":"operation done","bottle":"a","role":"bundle","action":"create","took":1000000000}`,
+		`{"time":"x","level":"ERROR","msg":"operation failed","bottle":"c","role":"guest","action":"create","took":5000000}`,
+		`{"time":"x","level":"INFO","msg":"pass done","took":9000000000}`,
+		`not json at all`,
+		``,
+	}, "\n")
+	ops := newOpTimer()
+	addLoggedOps(ops, []byte(log))
+	want := []opStat{{Op: "network create", Count: 2, Mean: ms2(60)}, {Op: "bundle create", Count: 1, Mean: ms2(1000)}}
+	if got := ops.stats(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ops = %+v, want %+v", got, want)
+	}
+}
+
+func TestCompareOps(t *testing.T) {
+	floor := []opStat{{Op: "network create", Count: 2, Mean: ms2(100)}, {Op: "bundle create", Count: 2, Mean: ms2(30)},
+		{Op: "bundle start", Count: 2, Mean: ms2(900)}, {Op: "guest remove", Count: 2, Mean: ms2(400)}}
+	ours := []opStat{{Op: "network create", Count: 2, Mean: ms2(120)}, {Op: "network delete", Count: 2, Mean: ms2(200)}}
+	got := compareOps(floor, ours)
+	type row struct {
+		op          string
+		floor, ours time.Duration
+	}
+	var rows []row
+	for _, c := range got {
+		rows = append(rows, row{c.Op, c.FloorMean, c.OursMean})
+	}
+	// The bundle row lacks the floor's egress connect, so its floor side
+	// is not summed from part of the calls: no row, as ours has none.
+	want := []row{{"network create", ms2(100), ms2(120)}, {"guest delete", ms2(400), 0}, {"network delete", 0, ms2(200)}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows = %+v, want %+v", rows, want)
 	}
 }

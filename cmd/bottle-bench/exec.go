@@ -35,13 +35,20 @@ func runQuiet(ctx context.Context, op string, env []string, name string, args ..
 // runOutput runs a command and returns its stdout; a failure names op and
 // carries the end of stderr.
 func runOutput(ctx context.Context, op string, env []string, name string, args ...string) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
+	stdout, _, err := runCapture(ctx, op, env, name, args...)
+	return stdout, err
+}
+
+// runCapture runs a command and returns its stdout and stderr; a failure
+// names op and carries the end of stderr.
+func runCapture(ctx context.Context, op string, env []string, name string, args ...string) (stdout, stderr []byte, err error) {
+	var out, errb bytes.Buffer
 	cmd := command(ctx, env, name, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), fmt.Errorf("%s: %s: %w%s", op, name, err, tail(stderr.String(), 15))
+		return out.Bytes(), errb.Bytes(), fmt.Errorf("%s: %s: %w%s", op, name, err, tail(errb.String(), 15))
 	}
-	return stdout.Bytes(), nil
+	return out.Bytes(), errb.Bytes(), nil
 }
 
 // tail returns the last n lines of s, indented, for an error message.

@@ -48,7 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.idle, "idle", 0, "measure host CPU over this window with no bottles and with N bottles up (0: skip)")
 	fs.BoolVar(&o.watch, "watch", false, "measure watch-mode reaction times, memory and idle CPU of bottle-reconcile")
 	fs.StringVar(&o.output, "o", "text", "output: text or json")
-	fs.StringVar(&o.jsonFile, "json", "", "also write the JSON report to this file (for scripts/bench-plot)")
+	fs.StringVar(&o.jsonFile, "json", "", "also write the JSON report to this file (for bottle-bench plot)")
 	fs.StringVar(&o.bin, "bin", "bin/bottle-reconcile", "the bottle-reconcile binary (static)")
 	fs.StringVar(&o.id, "id", "", "run id: hex, names everything the run makes (default random)")
 	fs.BoolVar(&o.cleanupOnly, "cleanup", false, "only remove what the run -id made, then exit")

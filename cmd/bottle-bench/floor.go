@@ -176,11 +176,11 @@ func observeFloor(ctx context.Context, api floorLister, run string, wantN, wantC
 
 func (f *floor) down(ctx context.Context) error {
 	err := parallel(ctx, f.bottles, floorConcurrency, func(ctx context.Context, b benchBottle) error {
-		for _, c := range []string{b.GuestName(), b.BundleName()} {
-			if err := f.ops.time("container remove", func() error {
-				return f.w.docker.ContainerRemove(ctx, c, container.RemoveOptions{Force: true})
+		for _, c := range []struct{ role, name string }{{"guest", b.GuestName()}, {"bundle", b.BundleName()}} {
+			if err := f.ops.time(c.role+" remove", func() error {
+				return f.w.docker.ContainerRemove(ctx, c.name, container.RemoveOptions{Force: true})
 			}); err != nil {
-				return fmt.Errorf("floor: remove container %q: %w", c, err)
+				return fmt.Errorf("floor: remove container %q: %w", c.name, err)
 			}
 		}
 		if err := f.ops.time("network remove", func() error {

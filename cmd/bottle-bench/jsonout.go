@@ -16,6 +16,8 @@ type (
 		Runs       int             `json:"runs"`
 		Contenders []jsonContender `json:"contenders"`
 		FloorOps   []jsonOp        `json:"floorOps,omitempty"`
+		// bottle-reconcile's operations ("ROLE ACTION"), from its log.
+		ReconcileOps []jsonOp `json:"reconcileOps,omitempty"`
 		// The floor's observe as a process of its own, against which
 		// bottle-reconcile's whole-process no-op is the ratio.
 		FloorObserveProcess *jsonStat     `json:"floorObserveProcess,omitempty"`
@@ -120,6 +122,9 @@ func (r *report) writeJSON(out io.Writer) error {
 	}
 	if len(r.FloorObserveProcess) > 0 {
 		j.FloorObserveProcess = stat(r.FloorObserveProcess, nil)
+	}
+	for _, o := range r.ReconcileOps {
+		j.ReconcileOps = append(j.ReconcileOps, jsonOp{Op: o.Op, Calls: o.Count, MeanMs: ms(o.Mean)})
 	}
 	for _, o := range r.FloorOps {
 		j.FloorOps = append(j.FloorOps, jsonOp{Op: o.Op, Calls: o.Count, MeanMs: ms(o.Mean)})

@@ -156,6 +156,7 @@ func bench(ctx context.Context, w *world, o options, stdout io.Writer) error {
 	}
 	if rc != nil {
 		rep.NoopCalls = rc.noopCalls
+		rep.ReconcileOps = rc.ops.stats()
 	}
 	if o.idle > 0 || o.watch {
 		if rep.Idle, rep.Watch, err = w.footprint(ctx, o.idle, o.watch); err != nil {

@@ -91,10 +91,13 @@ type reconcileContender struct {
 	proxy   *countingProxy
 	// noopCalls are the Docker API calls of one no-op pass, counted once.
 	noopCalls map[string]int
+	// ops are the operations of every cold converge and teardown, as its
+	// log reports them.
+	ops *opTimer
 }
 
 func newReconcile(w *world, proxy *countingProxy) *reconcileContender {
-	return &reconcileContender{rc: w.rc("r"), bottles: layout(w.tag()+"-r", 3, w.n), proxy: proxy}
+	return &reconcileContender{rc: w.rc("r"), bottles: layout(w.tag()+"-r", 3, w.n), proxy: proxy, ops: newOpTimer()}
 }
 
 func (c *reconcileContender) name() string { return "bottle-reconcile" }
@@ -109,14 +112,21 @@ func (c *reconcileContender) prepare() error {
 }
 
 func (c *reconcileContender) up(ctx context.Context) error {
-	return c.once(ctx, "bottle-reconcile --once (cold)", nil)
+	_, log, err := runCapture(ctx, "bottle-reconcile --once (cold)", nil, c.w.bin, append([]string{"--once", c.dir}, c.common()...)...)
+	addLoggedOps(c.ops, log)
+	return err
 }
 
 func (c *reconcileContender) observe(ctx context.Context) error {
 	return c.once(ctx, "bottle-reconcile --once (no-op)", nil)
 }
 
-func (c *reconcileContender) down(ctx context.Context) error { return c.rc.down(ctx, nil) }
+func (c *reconcileContender) down(ctx context.Context) error {
+	args := append([]string{"down", "--all", "--dir", c.dir}, c.common()...)
+	_, log, err := runCapture(ctx, "bottle-reconcile down", nil, c.w.bin, args...)
+	addLoggedOps(c.ops, log)
+	return err
+}
 
 // afterObserve counts one more, untimed, no-op pass through the proxy, the
 // first time round.

@@ -42,14 +42,18 @@ func newOpTimer() *opTimer { return &opTimer{ds: map[string][]time.Duration{}} }
 func (t *opTimer) time(op string, f func() error) error {
 	start := time.Now()
 	err := f()
-	d := time.Since(start)
+	t.add(op, time.Since(start))
+	return err
+}
+
+// add records one operation that took d.
+func (t *opTimer) add(op string, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.ds[op]; !ok {
 		t.order = append(t.order, op)
 	}
 	t.ds[op] = append(t.ds[op], d)
-	return err
 }
 
 // opStat is the mean of one kind of operation.

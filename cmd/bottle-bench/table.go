@@ -14,6 +14,8 @@ type report struct {
 	N, Runs    int
 	Contenders []*contenderResult
 	FloorOps   []opStat
+	// ReconcileOps are bottle-reconcile's operations, from its own log.
+	ReconcileOps []opStat
 	// FloorObserveProcess is the floor's observe as a process of its own.
 	FloorObserveProcess []time.Duration
 	// Docker API calls of bottle-reconcile, by "METHOD /path".
@@ -133,6 +135,22 @@ func (r *report) writeText(out io.Writer) {
 		fmt.Fprintln(tw, "  OPERATION\tCALLS\tMEAN")
 		for _, o := range r.FloorOps {
 			fmt.Fprintf(tw, "  %s\t%d\t%s\n", o.Op, o.Count, fmtDur(o.Mean))
+		}
+		tw.Flush()
+	}
+
+	if cmp := compareOps(r.FloorOps, r.ReconcileOps); len(cmp) > 0 {
+		fmt.Fprintln(out, "\nper resource, mean over every run (4 bottles at once): the floor's calls against bottle-reconcile's operation")
+		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  OPERATION\tFLOOR\tBOTTLE-RECONCILE\tx FLOOR\tTHE FLOOR'S CALLS\tBOTTLE-RECONCILE ALSO")
+		dur := func(d time.Duration) string {
+			if d <= 0 {
+				return "-"
+			}
+			return fmtDur(d)
+		}
+		for _, c := range cmp {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Op, dur(c.FloorMean), dur(c.OursMean), ratio(c.OursMean, c.FloorMean), strings.Join(c.Floor, " + "), c.Adds)
 		}
 		tw.Flush()
 	}
