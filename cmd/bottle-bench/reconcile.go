@@ -28,12 +28,17 @@ func (r rc) common() []string {
 // once runs one --once pass; env, when set, is added to its environment
 // (DOCKER_HOST for the counting proxy).
 func (r rc) once(ctx context.Context, op string, env []string) error {
-	return runQuiet(ctx, op, env, r.w.bin, append([]string{"--once", r.dir}, r.common()...)...)
+	return runQuiet(ctx, op, env, r.w.bin, r.onceArgs()...)
 }
 
+func (r rc) onceArgs() []string { return append([]string{"--once", r.dir}, r.common()...) }
+
 func (r rc) down(ctx context.Context, env []string, extra ...string) error {
-	args := append([]string{"down", "--all", "--dir", r.dir}, r.common()...)
-	return runQuiet(ctx, "bottle-reconcile down", env, r.w.bin, append(args, extra...)...)
+	return runQuiet(ctx, "bottle-reconcile down", env, r.w.bin, append(r.downArgs(), extra...)...)
+}
+
+func (r rc) downArgs() []string {
+	return append([]string{"down", "--all", "--dir", r.dir}, r.common()...)
 }
 
 // status returns every bottle's status as `status -o json` prints it.
@@ -112,7 +117,7 @@ func (c *reconcileContender) prepare() error {
 }
 
 func (c *reconcileContender) up(ctx context.Context) error {
-	_, log, err := runCapture(ctx, "bottle-reconcile --once (cold)", nil, c.w.bin, append([]string{"--once", c.dir}, c.common()...)...)
+	_, log, err := runCapture(ctx, "bottle-reconcile --once (cold)", nil, c.w.bin, c.onceArgs()...)
 	addLoggedOps(c.ops, log)
 	return err
 }
@@ -122,8 +127,7 @@ func (c *reconcileContender) observe(ctx context.Context) error {
 }
 
 func (c *reconcileContender) down(ctx context.Context) error {
-	args := append([]string{"down", "--all", "--dir", c.dir}, c.common()...)
-	_, log, err := runCapture(ctx, "bottle-reconcile down", nil, c.w.bin, args...)
+	_, log, err := runCapture(ctx, "bottle-reconcile down", nil, c.w.bin, c.downArgs()...)
 	addLoggedOps(c.ops, log)
 	return err
 }
