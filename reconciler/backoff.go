@@ -62,7 +62,7 @@ func (s *passSchedule) retryAt(failures int, now time.Time) *time.Time {
 func fingerprint(db *DesiredBottle) string {
 	var b strings.Builder
 	for _, r := range bottle.Roles {
-		b.WriteString(Hash(r, db.Spec))
+		b.WriteString(db.hash(r))
 		b.WriteByte('/')
 	}
 	subnet := ""

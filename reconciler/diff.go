@@ -327,7 +327,7 @@ func networkDrift(db *DesiredBottle, net *bottle.Resource, missing Reason) (stri
 	switch {
 	case net == nil:
 		return "missing", missing
-	case hashDrift(*net, Hash(bottle.RoleNetwork, db.Spec)):
+	case hashDrift(*net, db.hash(bottle.RoleNetwork)):
 		return "spec hash changed", ReasonSpecChanged
 	case db.Subnet.IsValid() && net.Subnet != db.Subnet:
 		return fmt.Sprintf("subnet is %s, spec pins %s", net.Subnet, db.Subnet), ReasonSpecChanged
@@ -344,7 +344,7 @@ func bundleDrift(db *DesiredBottle, b *bottle.Resource, addr netip.Addr, missing
 	switch {
 	case b == nil:
 		return "missing", missing, false
-	case hashDrift(*b, HashWith(bottle.RoleBundle, db.Spec, facts)):
+	case hashDrift(*b, bundleHash(db, facts)):
 		if b.Labels[bottle.LabelFacts] != FactsDigest(facts) {
 			return "bundle settings changed (the host's public addresses or the DNS limit flags)", ReasonSpecChanged, false
 		}
@@ -366,7 +366,7 @@ func guestDrift(db *DesiredBottle, g *bottle.Resource, addr netip.Addr) (string,
 	switch {
 	case g == nil:
 		return "", ""
-	case hashDrift(*g, Hash(bottle.RoleGuest, db.Spec)):
+	case hashDrift(*g, db.hash(bottle.RoleGuest)):
 		return "spec hash changed", ReasonSpecChanged
 	case g.Broken != "":
 		return g.Broken, ReasonBroken
@@ -374,6 +374,14 @@ func guestDrift(db *DesiredBottle, g *bottle.Resource, addr netip.Addr) (string,
 		return fmt.Sprintf("egress is locked to %s, the bundle is at %s", orNone(g.Labels[bottle.LabelBundleAddr]), addr), ReasonDrift
 	}
 	return "", ""
+}
+
+// bundleHash is HashWith(bottle.RoleBundle, db.Spec, facts).
+func bundleHash(db *DesiredBottle, facts string) string {
+	if facts == "" {
+		return db.hash(bottle.RoleBundle)
+	}
+	return HashWith(bottle.RoleBundle, db.Spec, facts)
 }
 
 func hashDrift(r bottle.Resource, want string) bool {

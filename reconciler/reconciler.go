@@ -54,6 +54,7 @@ type Config struct {
 
 	specCache *spec.Cache    // set by New: one per reconciler, across its passes
 	verdicts  *spec.Verdicts // set by New: across processes, in StateDir
+	hashes    *specHashes    // set by New: one per reconciler, across its passes
 }
 
 // Reconciler runs passes for one instance.
@@ -73,6 +74,7 @@ func New(cfg Config, network, bundle Driver, guests map[string]Driver, log logr.
 		cfg.Concurrency = 4
 	}
 	cfg.specCache = spec.NewCache()
+	cfg.hashes = &specHashes{}
 	if cfg.StateDir != "" {
 		cfg.verdicts = spec.OpenVerdicts(filepath.Join(cfg.StateDir, "spec-verdicts.json"))
 	}
@@ -218,7 +220,7 @@ func plan(ctx context.Context, cfg Config, obs []Observer, guests map[string]Dri
 	resources := o.resources
 	markExited(resources, exited)
 	p := &Pass{Time: now, Specs: specs, prev: prev, Unreadable: rec.bad, Scope: scope}
-	p.Desired = desired(specs, obs, guests)
+	p.Desired = desired(specs, obs, guests, cfg.hashes)
 	if scope != "" {
 		if p.Desired.Bottles[scope] == nil && p.Desired.Held[scope] == "" {
 			return nil, errUnscoped
@@ -318,8 +320,14 @@ func observeAll(ctx context.Context, obs []Observer) ([]bottle.Resource, map[str
 	return all, unseen, nil
 }
 
-func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desired {
+// desired turns the valid specs into the bottles a pass wants. hashes, when
+// set, fills in their role hashes from what earlier passes computed.
+func desired(specs *spec.Result, obs []Observer, guests map[string]Driver, hashes *specHashes) Desired {
 	d := Desired{Bottles: map[string]*DesiredBottle{}, Held: map[string]string{}}
+	var known map[*spec.Bottle]roleHashes
+	if hashes != nil {
+		known = hashes.of(specs.Bottles)
+	}
 	for n, why := range specs.Held {
 		d.Held[n] = why
 	}
@@ -341,6 +349,7 @@ func desired(specs *spec.Result, obs []Observer, guests map[string]Driver) Desir
 		db := &DesiredBottle{
 			Name: b.Metadata.Name, Source: b.Source, Spec: b.Spec,
 			NetworkKind: kindOf[bottle.RoleNetwork], BundleKind: kindOf[bottle.RoleBundle], GuestKind: g.Kind(),
+			hashes: known[b],
 		}
 		if n, ok := g.(Namer); ok {
 			db.GuestName = n.NameFor(db.Name)

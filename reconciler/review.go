@@ -46,7 +46,7 @@ func Review(base, head *spec.Result, layout HostLayout, cfg Config) (*Pass, erro
 	}
 	obs, guests := layout.drivers()
 	p := &Pass{Specs: head, Observed: o}
-	p.Desired = desired(head, obs, guests)
+	p.Desired = desired(head, obs, guests, nil)
 	p.Plan = diffPass(cfg, head, &p.Desired, p.Observed, nil)
 	return p, nil
 }
@@ -55,7 +55,7 @@ func Review(base, head *spec.Result, layout HostLayout, cfg Config) (*Pass, erro
 // every valid bottle's network, ready bundle and running guest.
 func converged(specs *spec.Result, layout HostLayout, instance string) (Observed, error) {
 	obs, guests := layout.drivers()
-	d := desired(specs, obs, guests)
+	d := desired(specs, obs, guests, nil)
 	for _, db := range d.Bottles {
 		// A suspended bottle is left as it was: converged before, as the
 		// review assumes.

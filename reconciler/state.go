@@ -19,6 +19,17 @@ type DesiredBottle struct {
 	// that make this bottle's resources; GuestName is its guest's name.
 	NetworkKind, BundleKind, GuestKind string
 	GuestName                          string
+	// hashes are Hash(role, Spec), when the reconciler filled them in from
+	// what it computed for the same spec in an earlier pass (specHashes).
+	hashes roleHashes
+}
+
+// hash returns Hash(role, d.Spec).
+func (d *DesiredBottle) hash(role bottle.Role) string {
+	if i := roleIndex(role); i >= 0 && d.hashes[i] != "" {
+		return d.hashes[i]
+	}
+	return Hash(role, d.Spec)
 }
 
 func (d *DesiredBottle) guestName() string {
