@@ -1,7 +1,10 @@
 package reconciler
 
 import (
+	"cmp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bottle-reconcile/bottle-reconcile/bottle"
@@ -112,36 +115,50 @@ func gone(p *Pass, prev []Status) []string {
 
 // resourcesAfter is the observed resources with the pass's operations
 // applied: deleted ones dropped, created ones added, starts and stops noted.
+// A bottle has a handful of resources, so they are kept in a slice and
+// found by a scan; one resource per kind and name, the last seen.
 func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
-	type key struct{ kind, name string }
-	cur := map[key]bottle.Resource{}
+	var cur []bottle.Resource
+	find := func(kind, name string) int {
+		return slices.IndexFunc(cur, func(r bottle.Resource) bool { return r.Kind == kind && r.Name == name })
+	}
+	set := func(r bottle.Resource) {
+		if i := find(r.Kind, r.Name); i >= 0 {
+			cur[i] = r
+			return
+		}
+		cur = append(cur, r)
+	}
 	if ob != nil {
 		for _, r := range ob.Resources {
-			cur[key{r.Kind, r.Name}] = r
+			set(r)
 		}
 	}
 	if res != nil {
 		created := 0
 		for _, op := range res.Done {
-			k := key{op.Kind, op.Name}
+			i := find(op.Kind, op.Name)
 			switch op.Action {
 			case ActionDelete:
-				delete(cur, k)
+				if i >= 0 {
+					cur = slices.Delete(cur, i, i+1)
+				}
 			case ActionCreate:
 				r := res.Created[created]
 				created++
 				if r.Name == "" {
 					r.Name, r.Kind, r.Role, r.State = op.Name, op.Kind, op.Role, bottle.StateRunning
 				}
-				cur[key{r.Kind, r.Name}] = r
+				set(r)
 			case ActionStart, ActionStop:
-				r := cur[k]
-				r.State = bottle.StateRunning
-				if op.Action == ActionStop {
-					r.State = bottle.StateStopped
+				if i < 0 {
+					continue // a plan starts and stops only what it observed
 				}
-				r.Detail = ""
-				cur[k] = r
+				cur[i].State = bottle.StateRunning
+				if op.Action == ActionStop {
+					cur[i].State = bottle.StateStopped
+				}
+				cur[i].Detail = ""
 			}
 		}
 	}
@@ -156,12 +173,11 @@ func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
 		}
 		out = append(out, sr)
 	}
-	order := map[bottle.Role]int{bottle.RoleNetwork: 0, bottle.RoleBundle: 1, bottle.RoleGuest: 2}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Role != out[j].Role {
-			return order[out[i].Role] < order[out[j].Role]
+	slices.SortFunc(out, func(a, b StatusResource) int {
+		if c := cmp.Compare(roleIndex(a.Role), roleIndex(b.Role)); c != 0 {
+			return c
 		}
-		return out[i].Name < out[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return out
 }
