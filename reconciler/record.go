@@ -3,7 +3,6 @@ package reconciler
 import (
 	"cmp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -94,7 +93,7 @@ func statuses(p *Pass, prev []Status, now time.Time) []Status {
 		}
 		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Bottle < out[j].Bottle })
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Bottle, b.Bottle) })
 	return out
 }
 
@@ -118,21 +117,25 @@ func gone(p *Pass, prev []Status) []string {
 // A bottle has a handful of resources, so they are kept in a slice and
 // found by a scan; one resource per kind and name, the last seen.
 func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
-	var cur []bottle.Resource
-	find := func(kind, name string) int {
-		return slices.IndexFunc(cur, func(r bottle.Resource) bool { return r.Kind == kind && r.Name == name })
+	var observed []bottle.Resource
+	if ob != nil {
+		observed = ob.Resources
 	}
-	set := func(r bottle.Resource) {
+	// Pointers, so a no-op pass copies no resource; one is copied only when
+	// an operation changes it.
+	cur := make([]*bottle.Resource, 0, len(observed)+1)
+	find := func(kind, name string) int {
+		return slices.IndexFunc(cur, func(r *bottle.Resource) bool { return r.Kind == kind && r.Name == name })
+	}
+	set := func(r *bottle.Resource) {
 		if i := find(r.Kind, r.Name); i >= 0 {
 			cur[i] = r
 			return
 		}
 		cur = append(cur, r)
 	}
-	if ob != nil {
-		for _, r := range ob.Resources {
-			set(r)
-		}
+	for i := range observed {
+		set(&observed[i])
 	}
 	if res != nil {
 		created := 0
@@ -149,20 +152,25 @@ func resourcesAfter(ob *ObservedBottle, res *BottleResult) []StatusResource {
 				if r.Name == "" {
 					r.Name, r.Kind, r.Role, r.State = op.Name, op.Kind, op.Role, bottle.StateRunning
 				}
-				set(r)
+				set(&r)
 			case ActionStart, ActionStop:
 				if i < 0 {
 					continue // a plan starts and stops only what it observed
 				}
-				cur[i].State = bottle.StateRunning
+				r := *cur[i]
+				r.State = bottle.StateRunning
 				if op.Action == ActionStop {
-					cur[i].State = bottle.StateStopped
+					r.State = bottle.StateStopped
 				}
-				cur[i].Detail = ""
+				r.Detail = ""
+				cur[i] = &r
 			}
 		}
 	}
-	var out []StatusResource
+	var out []StatusResource // nil for none, as status files have it
+	if len(cur) > 0 {
+		out = make([]StatusResource, 0, len(cur))
+	}
 	for _, r := range cur {
 		sr := StatusResource{Role: r.Role, Kind: r.Kind, Name: r.Name, State: r.State, Health: r.Health, Detail: r.Detail}
 		if r.Subnet.IsValid() {
