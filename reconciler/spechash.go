@@ -25,7 +25,7 @@ func roleIndex(r bottle.Role) int { return slices.Index(bottle.Roles, r) }
 
 // specHashes remembers each spec's role hashes across passes. A pass over
 // 1000 bottles would otherwise encode and hash every spec six times (the
-// diff three, the status fingerprint three), a quarter of its CPU, to find
+// diff three, the status fingerprint three), two fifths of its CPU, to find
 // what it found last pass.
 //
 // It is keyed by the parsed spec the spec cache hands out: an unchanged file
