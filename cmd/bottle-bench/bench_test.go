@@ -95,7 +95,8 @@ func testReport() *report {
 			{Op: "bundle create", Count: 6, Mean: ms2(30)}, {Op: "egress connect", Count: 6, Mean: ms2(10)}, {Op: "bundle start", Count: 6, Mean: ms2(860)}},
 		ReconcileOps: []opStat{{Op: "network create", Count: 6, Mean: ms2(50)}, {Op: "bundle create", Count: 6, Mean: ms2(1000)}, {Op: "guest create", Count: 6, Mean: ms2(700)}},
 		NoopCalls:    map[string]int{"GET /containers/json": 2, "GET /networks": 1, "GET /containers/abc/json": 1, "GET /containers/def/json": 1},
-		Idle:         &idleResult{Baseline: idleWindow{Window: 10 * time.Second, BusyPct: 1, OneCorePct: 2}, Bottles: idleWindow{Window: 10 * time.Second, BusyPct: 5, OneCorePct: 10}},
+		Idle: &idleResult{Baseline: idleWindow{Window: 10 * time.Second, BusyPct: 1, OneCorePct: 2, Docker: 500 * time.Millisecond},
+			Bottles: idleWindow{Window: 10 * time.Second, BusyPct: 5, OneCorePct: 10, Docker: 2 * time.Second, Bundles: 100 * time.Millisecond}},
 	}
 }
 
@@ -112,6 +113,7 @@ func TestWriteText(t *testing.T) {
 		"no-op pass over 2 bottles: 5 (3 distinct endpoints)",
 		"GET /containers/{id}/json  2",
 		"difference", "+4.00%", "+8.0%",
+		"of which Docker's processes (dockerd, containerd, shims) +15.00% of one core, bottle-reconcile's bundles 1.00%",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
@@ -167,6 +169,9 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if len(j.ReconcileOps) != 3 || j.ReconcileOps[1] != (jsonOp{Op: "bundle create", Calls: 6, MeanMs: 1000}) {
 		t.Errorf("reconcile ops = %+v", j.ReconcileOps)
+	}
+	if w := j.Idle.Bottles; w.DockerPct == nil || *w.DockerPct != 20 || w.BundlesPct == nil || *w.BundlesPct != 1 {
+		t.Errorf("idle with bottles = %+v", w)
 	}
 	if j.APICalls == nil || j.APICalls.NoopPass.Total != 5 {
 		t.Errorf("api calls = %+v", j.APICalls)
@@ -590,7 +595,8 @@ func TestPlotData(t *testing.T) {
 	big := write("100.json", jsonReport{N: 100, Contenders: []jsonContender{
 		{Name: "floor", Noop: &jsonStat{MedianMs: 20}},
 		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 35.5}},
-	}, Idle: &jsonIdle{Baseline: jsonWindow{OneCorePct: 1}, Bottles: jsonWindow{OneCorePct: 1.5}}})
+	}, Idle: &jsonIdle{Baseline: jsonWindow{OneCorePct: 1, DockerPct: ptr(0.25), BundlesPct: ptr(0.0)},
+		Bottles: jsonWindow{OneCorePct: 1.5, DockerPct: ptr(0.5), BundlesPct: ptr(0.125)}}})
 	small := write("10.json", jsonReport{N: 10, Contenders: []jsonContender{
 		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 60}},
 	}})
@@ -598,7 +604,7 @@ func TestPlotData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# N noop_ms floor_ms idle_pct_of_one_core\n10 60.000 NaN NaN\n100 35.500 20.000 0.500\n"
+	want := "# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct\n10 60.000 NaN NaN NaN NaN\n100 35.500 20.000 0.500 0.250 0.125\n"
 	if got := plotData(rows); got != want {
 		t.Errorf("plot data\n%s\nwant\n%s", got, want)
 	}
@@ -654,5 +660,16 @@ func TestCompareOps(t *testing.T) {
 	want := []row{{"network create", ms2(100), ms2(120)}, {"guest delete", ms2(400), 0}, {"network delete", 0, ms2(200)}}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("rows = %+v, want %+v", rows, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestGroups(t *testing.T) {
+	rows := []nameCPU{{"containerd-shim", 300 * time.Millisecond}, {"kdamond.0", time.Second}, {"dockerd", 100 * time.Millisecond},
+		{"bottle-reconcil", 20 * time.Millisecond}, {"containerd", 5 * time.Millisecond}, {"bottle-bench", 50 * time.Millisecond}}
+	docker, bundles := groups(rows)
+	if docker != 405*time.Millisecond || bundles != 20*time.Millisecond {
+		t.Errorf("groups = %v, %v; want 405ms, 20ms", docker, bundles)
 	}
 }

@@ -71,3 +71,24 @@ func byName(a, b map[int]nameCPU, top int) []nameCPU {
 	}
 	return out
 }
+
+// Who an idle bottle's CPU goes to, by command name (as the kernel cuts it,
+// 15 bytes): Docker's own processes, which any container costs, and the
+// bundles, which are bottle-reconcile's.
+var (
+	dockerProcs = map[string]bool{"dockerd": true, "containerd": true, "containerd-shim": true, "runc": true, "docker-proxy": true}
+	bundleProc  = "bottle-reconcil" // /bottle-reconcile bundle, in its container
+)
+
+// groups sums byName's rows into Docker's processes and the bundles.
+func groups(rows []nameCPU) (docker, bundles time.Duration) {
+	for _, r := range rows {
+		switch {
+		case dockerProcs[r.Name]:
+			docker += r.CPU
+		case r.Name == bundleProc:
+			bundles += r.CPU
+		}
+	}
+	return docker, bundles
+}

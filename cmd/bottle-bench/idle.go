@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -58,6 +59,17 @@ type idleWindow struct {
 	OneCorePct float64
 	// Top is the CPU time of the busiest process names over the window.
 	Top []nameCPU
+	// Docker and Bundles are the CPU time of Docker's processes and of
+	// the bundles over the window (groups).
+	Docker, Bundles time.Duration
+}
+
+// pctOfOneCore is CPU time d over the window, as a share of one core.
+func (w idleWindow) pctOfOneCore(d time.Duration) float64 {
+	if w.Window <= 0 {
+		return 0
+	}
+	return 100 * d.Seconds() / w.Window.Seconds()
 }
 
 // busyBetween turns two samples into an idleWindow.
@@ -86,7 +98,9 @@ func sampleIdle(ctx context.Context, d time.Duration) (idleWindow, error) {
 		return idleWindow{}, err
 	}
 	w := busyBetween(a, b, time.Since(start), runtime.NumCPU())
-	w.Top = byName(pa, procTimes(), 6)
+	all := byName(pa, procTimes(), math.MaxInt)
+	w.Top = all[:min(6, len(all))]
+	w.Docker, w.Bundles = groups(all)
 	return w, nil
 }
 

@@ -59,6 +59,10 @@ type (
 		WindowMs   float64 `json:"windowMs"`
 		BusyPct    float64 `json:"busyPctAllCores"`
 		OneCorePct float64 `json:"pctOfOneCore"`
+		// Docker's processes and the bundles, % of one core; absent in
+		// reports from before they were recorded.
+		DockerPct  *float64 `json:"dockerPctOfOneCore,omitempty"`
+		BundlesPct *float64 `json:"bundlesPctOfOneCore,omitempty"`
 	}
 	jsonIdle struct {
 		Baseline jsonWindow `json:"noBottles"`
@@ -102,7 +106,12 @@ func calls(counts map[string]int) *jsonCalls {
 }
 
 func window(w idleWindow) jsonWindow {
-	return jsonWindow{WindowMs: ms(w.Window), BusyPct: w.BusyPct, OneCorePct: w.OneCorePct}
+	j := jsonWindow{WindowMs: ms(w.Window), BusyPct: w.BusyPct, OneCorePct: w.OneCorePct}
+	if w.Window > 0 {
+		d, b := w.pctOfOneCore(w.Docker), w.pctOfOneCore(w.Bundles)
+		j.DockerPct, j.BundlesPct = &d, &b
+	}
+	return j
 }
 
 // writeJSON prints the report as one indented JSON document.

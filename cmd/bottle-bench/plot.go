@@ -14,12 +14,15 @@ import (
 
 // plotRow is one report's point: N, the no-op pass of bottle-reconcile and
 // the floor's observe (ms), and the idle host CPU the bottles cost above
-// the baseline (% of one core).
+// the baseline (% of one core): the whole host's, Docker's processes' and
+// the bundles', the last two where the report has them.
 type plotRow struct {
-	N               int
-	Noop, FloorNoop float64
-	HasIdle         bool
-	IdlePct         float64
+	N                     int
+	Noop, FloorNoop       float64
+	HasIdle               bool
+	IdlePct               float64
+	HasSplit              bool
+	DockerPct, BundlesPct float64
 }
 
 // plotRows reads the points from JSON reports (bottle-bench -json).
@@ -47,6 +50,11 @@ func plotRows(files []string) ([]plotRow, error) {
 		if j.Idle != nil {
 			r.HasIdle = true
 			r.IdlePct = j.Idle.Bottles.OneCorePct - j.Idle.Baseline.OneCorePct
+			b, w := j.Idle.Baseline, j.Idle.Bottles
+			if b.DockerPct != nil && w.DockerPct != nil && w.BundlesPct != nil {
+				r.HasSplit = true
+				r.DockerPct, r.BundlesPct = *w.DockerPct-*b.DockerPct, *w.BundlesPct
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -57,10 +65,11 @@ func plotRows(files []string) ([]plotRow, error) {
 	return rows, nil
 }
 
-// plotData is the gnuplot data file: N, no-op ms, floor ms, idle %.
+// plotData is the gnuplot data file: N, no-op ms, floor ms, idle % of the
+// host, of Docker's processes and of the bundles.
 func plotData(rows []plotRow) string {
 	var b strings.Builder
-	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core\n")
+	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct\n")
 	// gnuplot leaves out NaN: a report without a figure has no point there.
 	num := func(ok bool, v float64) string {
 		if !ok {
@@ -69,7 +78,8 @@ func plotData(rows []plotRow) string {
 		return fmt.Sprintf("%.3f", v)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%d %s %s %s\n", r.N, num(r.Noop > 0, r.Noop), num(r.FloorNoop > 0, r.FloorNoop), num(r.HasIdle, r.IdlePct))
+		fmt.Fprintf(&b, "%d %s %s %s %s %s\n", r.N, num(r.Noop > 0, r.Noop), num(r.FloorNoop > 0, r.FloorNoop), num(r.HasIdle, r.IdlePct),
+			num(r.HasSplit, r.DockerPct), num(r.HasSplit, r.BundlesPct))
 	}
 	return b.String()
 }
@@ -91,7 +101,10 @@ plot DATA using 1:2 with linespoints lw 2 title "bottle-reconcile --once", \
 set title "idle host CPU above baseline, no reconciler running"
 set ylabel "% of one core"
 set yrange [*:*]
-plot DATA using 1:4 with linespoints lw 2 title "N idle bottles", 1 with lines dt 2 title "1% of one core"
+plot DATA using 1:4 with linespoints lw 2 title "the whole host", \
+     DATA using 1:5 with linespoints lw 2 title "Docker's processes (dockerd, containerd, shims)", \
+     DATA using 1:6 with linespoints lw 2 title "bottle-reconcile's bundles", \
+     1 with lines dt 2 title "1% of one core"
 unset multiplot
 `
 

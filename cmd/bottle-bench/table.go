@@ -179,6 +179,8 @@ func (r *report) writeText(out io.Writer) {
 		fmt.Fprintf(tw, "  %d bottles (bottle-reconcile)\t%s\t%.2f%%\t%.1f%%\n", r.N, fmtDur(w.Window), w.BusyPct, w.OneCorePct)
 		fmt.Fprintf(tw, "  difference\t\t%+.2f%%\t%+.1f%%\n", w.BusyPct-b.BusyPct, w.OneCorePct-b.OneCorePct)
 		tw.Flush()
+		fmt.Fprintf(out, "  of which Docker's processes (dockerd, containerd, shims) %+.2f%% of one core, bottle-reconcile's bundles %.2f%%\n",
+			w.pctOfOneCore(w.Docker)-b.pctOfOneCore(b.Docker), w.pctOfOneCore(w.Bundles))
 		for _, x := range []struct {
 			what string
 			w    idleWindow
