@@ -592,7 +592,7 @@ func TestPlotData(t *testing.T) {
 		}
 		return p
 	}
-	big := write("100.json", jsonReport{N: 100, Contenders: []jsonContender{
+	big := write("100.json", jsonReport{N: 100, FloorObserveProcess: &jsonStat{MedianMs: 30}, Contenders: []jsonContender{
 		{Name: "floor", Noop: &jsonStat{MedianMs: 20}},
 		{Name: "bottle-reconcile", Noop: &jsonStat{MedianMs: 35.5}},
 	}, Idle: &jsonIdle{Baseline: jsonWindow{OneCorePct: 1, DockerPct: ptr(0.25), BundlesPct: ptr(0.0)},
@@ -604,7 +604,7 @@ func TestPlotData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct\n10 60.000 NaN NaN NaN NaN\n100 35.500 20.000 0.500 0.250 0.125\n"
+	want := "# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct floor_process_ms\n10 60.000 NaN NaN NaN NaN NaN\n100 35.500 20.000 0.500 0.250 0.125 30.000\n"
 	if got := plotData(rows); got != want {
 		t.Errorf("plot data\n%s\nwant\n%s", got, want)
 	}

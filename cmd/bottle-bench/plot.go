@@ -19,6 +19,7 @@ import (
 type plotRow struct {
 	N                     int
 	Noop, FloorNoop       float64
+	FloorProc             float64 // the floor's observe as a process of its own
 	HasIdle               bool
 	IdlePct               float64
 	HasSplit              bool
@@ -38,6 +39,9 @@ func plotRows(files []string) ([]plotRow, error) {
 			return nil, fmt.Errorf("plot: decode %s: %w", f, err)
 		}
 		r := plotRow{N: j.N}
+		if j.FloorObserveProcess != nil {
+			r.FloorProc = j.FloorObserveProcess.MedianMs
+		}
 		for _, c := range j.Contenders {
 			switch {
 			case c.Noop == nil:
@@ -66,10 +70,11 @@ func plotRows(files []string) ([]plotRow, error) {
 }
 
 // plotData is the gnuplot data file: N, no-op ms, floor ms, idle % of the
-// host, of Docker's processes and of the bundles.
+// host, of Docker's processes and of the bundles, the floor's observe as a
+// process in ms.
 func plotData(rows []plotRow) string {
 	var b strings.Builder
-	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct\n")
+	b.WriteString("# N noop_ms floor_ms idle_pct_of_one_core docker_pct bundles_pct floor_process_ms\n")
 	// gnuplot leaves out NaN: a report without a figure has no point there.
 	num := func(ok bool, v float64) string {
 		if !ok {
@@ -78,8 +83,8 @@ func plotData(rows []plotRow) string {
 		return fmt.Sprintf("%.3f", v)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%d %s %s %s %s %s\n", r.N, num(r.Noop > 0, r.Noop), num(r.FloorNoop > 0, r.FloorNoop), num(r.HasIdle, r.IdlePct),
-			num(r.HasSplit, r.DockerPct), num(r.HasSplit, r.BundlesPct))
+		fmt.Fprintf(&b, "%d %s %s %s %s %s %s\n", r.N, num(r.Noop > 0, r.Noop), num(r.FloorNoop > 0, r.FloorNoop), num(r.HasIdle, r.IdlePct),
+			num(r.HasSplit, r.DockerPct), num(r.HasSplit, r.BundlesPct), num(r.FloorProc > 0, r.FloorProc))
 	}
 	return b.String()
 }
@@ -97,6 +102,7 @@ set title "no-op pass, whole process"
 set ylabel "ms (median)"
 set yrange [0:*]
 plot DATA using 1:2 with linespoints lw 2 title "bottle-reconcile --once", \
+     DATA using 1:7 with linespoints lw 2 title "floor: its 2 list calls as a process of its own", \
      DATA using 1:3 with linespoints lw 2 title "floor: 2 list calls in-process"
 set title "idle host CPU above baseline, no reconciler running"
 set ylabel "% of one core"
