@@ -9,30 +9,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bottle-reconcile/bottle-reconcile/bundle/audit/audittest"
 	"github.com/go-logr/logr/testr"
 	"github.com/miekg/dns"
 )
-
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 type noResolver struct{}
 
@@ -63,15 +46,15 @@ func fakeUpstream(t *testing.T) string {
 }
 
 // startRun runs the bundle on loopback with free ports until the test ends.
-func startRun(t *testing.T, cfg Config) (map[string]string, *lockedWriter) {
+func startRun(t *testing.T, cfg Config) (map[string]string, *audittest.Buffer) {
 	t.Helper()
 	return startRunWith(t, cfg, runOptions{})
 }
 
 // startRunWith is startRun with o's watchdog interval and proxy resolver.
-func startRunWith(t *testing.T, cfg Config, o runOptions) (map[string]string, *lockedWriter) {
+func startRunWith(t *testing.T, cfg Config, o runOptions) (map[string]string, *audittest.Buffer) {
 	t.Helper()
-	out := &lockedWriter{}
+	out := &audittest.Buffer{}
 	ready := make(chan map[string]string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -289,7 +272,7 @@ func TestRunResolvesThroughUpstream(t *testing.T) {
 		Listen:   netip.MustParseAddr("127.0.0.1"),
 		Upstream: up,
 	}
-	out := &lockedWriter{}
+	out := &audittest.Buffer{}
 	ready := make(chan map[string]string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -345,7 +328,7 @@ func TestRunResolvesThroughUpstream(t *testing.T) {
 	}
 	ctx, cancel2 := context.WithCancel(context.Background())
 	t.Cleanup(cancel2)
-	out = &lockedWriter{}
+	out = &audittest.Buffer{}
 	go func() {
 		done <- run(ctx, testr.New(t), cfg2, runOptions{controlAddr: "127.0.0.1:0", ephemeral: true, audit: out,
 			ready: func(m map[string]string) { ready <- m }})
